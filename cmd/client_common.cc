@@ -1,0 +1,59 @@
+#include "cmd/client_common.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include "core/protocol.h"
+#include "net/http_client.h"
+#include "net/url.h"
+
+namespace shardctl::cmd {
+
+void AddClientOptions(CLI::App& command, ClientOptions& options) {
+  command.add_option("--url", options.url, "The aggregator's address")
+      ->envname("SHARDCTL_URL")
+      ->capture_default_str();
+  command.add_option("--timeout", options.timeout_seconds, "Seconds to wait for the answer")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command.add_flag("--json", options.json, "Print the server's JSON answer as it came");
+}
+
+ExitCode Fail(ExitCode code, std::string_view message) {
+  fmt::print(stderr, "shardctl: error: {}\n", message);
+  return code;
+}
+
+ExitCode CallServer(const ClientOptions& options, const std::string& path,
+                    const std::string* post_body, std::string* reply_body) {
+  core::Result<net::Url> url = net::ParseUrl(options.url);
+  if (!url.ok()) return Fail(ExitCode::kUsage, url.status().message());
+
+  auto timeout = std::chrono::milliseconds(static_cast<int64_t>(options.timeout_seconds * 1000));
+  net::HttpClient client(*url, {.connect_timeout = timeout, .request_timeout = timeout});
+  core::Result<net::HttpReply> reply =
+      post_body != nullptr ? client.Post(path, *post_body) : client.Get(path);
+  if (!reply.ok()) {
+    std::string hint = reply.status().code() == core::Code::kUnavailable
+                           ? "; is 'shardctl serve' running there? (--url or SHARDCTL_URL "
+                             "names another server)"
+                           : "";
+    return Fail(ExitCode::kUnreachable, reply.status().message() + hint);
+  }
+  if (reply->status >= 200 && reply->status < 300) {
+    *reply_body = std::move(reply->body);
+    return ExitCode::kOk;
+  }
+  std::string message = core::ParseErrorMessage(reply->body);
+  if (reply->status >= 400 && reply->status < 500) {
+    return Fail(ExitCode::kRefused,
+                fmt::format("the server refused the request ({}): {}", reply->status, message));
+  }
+  return Fail(ExitCode::kServerFailed,
+              fmt::format("the server failed to serve the request ({}): {}", reply->status,
+                          message));
+}
+
+}  // namespace shardctl::cmd
