@@ -51,9 +51,9 @@ ExitCode CallServer(const ClientOptions& options, const std::string& path,
     return Fail(ExitCode::kRefused,
                 fmt::format("the server refused the request ({}): {}", reply->status, message));
   }
-  return Fail(ExitCode::kServerFailed,
-              fmt::format("the server failed to serve the request ({}): {}", reply->status,
-                          message));
+  return Fail(
+      ExitCode::kServerFailed,
+      fmt::format("the server failed to serve the request ({}): {}", reply->status, message));
 }
 
 }  // namespace shardctl::cmd

@@ -7,11 +7,11 @@ namespace shardctl::cmd {
 
 enum class ExitCode : int {
   kOk = 0,
-  kRefused = 1,         // the server refused the request (HTTP 4xx)
-  kUsage = 2,           // bad command line: unknown option, bad value, ...
-  kUnreachable = 3,     // the server could not be reached (refused, timed out)
-  kServerFailed = 4,    // the server failed to serve it (HTTP 5xx, e.g. a shard down)
-  kCannotServe = 5,     // serve could not start (port in use, bad address)
+  kRefused = 1,       // the server refused the request (HTTP 4xx)
+  kUsage = 2,         // bad command line: unknown option, bad value, ...
+  kUnreachable = 3,   // the server could not be reached (refused, timed out)
+  kServerFailed = 4,  // the server failed to serve it (HTTP 5xx, e.g. a shard down)
+  kCannotServe = 5,   // serve could not start (port in use, bad address)
 };
 
 }  // namespace shardctl::cmd

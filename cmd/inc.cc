@@ -44,7 +44,8 @@ void SetupInc(CLI::App& app, Runner& runner) {
   CLI::App* command = app.add_subcommand("inc", "Add VALUE to the counter (negative subtracts)");
   command->add_option("value", options->value, "A decimal integer within int64")->required();
   AddClientOptions(*command, options->client);
-  command->footer("Examples: shardctl inc 5\n          shardctl inc -3 --url http://127.0.0.1:4000");
+  command->footer(
+      "Examples: shardctl inc 5\n          shardctl inc -3 --url http://127.0.0.1:4000");
   command->callback([options, &runner] { runner = [options] { return RunInc(*options); }; });
 }
 

@@ -1,8 +1,8 @@
 // shardctl: a sharded counter service and its command-line tool.
 #include <cstdio>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "cmd/commands.h"
 #include "cmd/exit_code.h"

@@ -135,15 +135,17 @@ ExitCode RunServe(const ServeOptions& options) {
   } else {
     for (int id = 0; id < options.shards && status.ok(); ++id) {
       status = add_shard(id, options.shard_base_port == 0 ? 0 : options.shard_base_port + id);
-      if (status.ok()) clients.push_back(std::make_unique<core::LocalShardClient>(*running.shards.back()));
+      if (status.ok())
+        clients.push_back(std::make_unique<core::LocalShardClient>(*running.shards.back()));
     }
   }
   if (status.ok() && options.role != "shard") {
     running.aggregator = std::make_unique<core::Aggregator>(std::move(clients));
     core::Aggregator& aggregator = *running.aggregator;
-    status = listen("aggregator", options.port.value_or(4000), [&aggregator](net::HttpServer& server) {
-      net::RegisterAggregatorRoutes(aggregator, server);
-    });
+    status =
+        listen("aggregator", options.port.value_or(4000), [&aggregator](net::HttpServer& server) {
+          net::RegisterAggregatorRoutes(aggregator, server);
+        });
   }
   if (!status.ok()) {
     running.StopAll();
@@ -152,7 +154,8 @@ ExitCode RunServe(const ServeOptions& options) {
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  fmt::print(stderr, "shardctl: received {}, stopping\n", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  fmt::print(stderr, "shardctl: received {}, stopping\n",
+             signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   running.StopAll();
   return ExitCode::kOk;
 }
@@ -168,12 +171,14 @@ void SetupServe(CLI::App& app, Runner& runner) {
   command->add_option("--shards", options->shards, "Number of shards")
       ->check(CLI::Range(1, kMaxShards))
       ->capture_default_str();
-  command->add_option("--port", options->port,
-                      "Port of the aggregator (default 4000), or of the shard with --role shard "
-                      "(default shard-base-port + shard-id); 0 picks a free port")
+  command
+      ->add_option("--port", options->port,
+                   "Port of the aggregator (default 4000), or of the shard with --role shard "
+                   "(default shard-base-port + shard-id); 0 picks a free port")
       ->check(CLI::Range(0, 65535));
-  command->add_option("--shard-base-port", options->shard_base_port,
-                      "Shard i listens on this port + i; 0 picks free ports")
+  command
+      ->add_option("--shard-base-port", options->shard_base_port,
+                   "Shard i listens on this port + i; 0 picks free ports")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
   command->add_option("--bind", options->bind, "Address to listen on")->capture_default_str();
@@ -181,12 +186,14 @@ void SetupServe(CLI::App& app, Runner& runner) {
       ->check(CLI::Range(0, kMaxShards - 1));
   command->add_option("--shard", options->shard_urls,
                       "With --role aggregator: a shard's URL, repeated in shard order");
-  command->add_option("--threads", options->threads,
-                      "Worker threads per listener (each open connection holds one)")
+  command
+      ->add_option("--threads", options->threads,
+                   "Worker threads per listener (each open connection holds one)")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
-  command->add_option("--shard-timeout", options->shard_timeout_seconds,
-                      "With --role aggregator: seconds to wait for a shard")
+  command
+      ->add_option("--shard-timeout", options->shard_timeout_seconds,
+                   "With --role aggregator: seconds to wait for a shard")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   command->footer(

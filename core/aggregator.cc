@@ -2,11 +2,11 @@
 
 #include <cassert>
 #include <future>
+#include <limits>
 #include <string>
 
 #include <fmt/format.h>
 
-#include "core/counter.h"
 #include "core/router.h"
 
 namespace shardctl::core {
@@ -33,9 +33,8 @@ Result<int64_t> Aggregator::Total() {
     // Shard 0 is asked on this thread while the others are asked on their own.
     std::vector<std::future<Result<int64_t>>> pending;
     for (size_t i = 1; i < shards_.size(); ++i) {
-      pending.push_back(std::async(std::launch::async, [&shard = *shards_[i]] {
-        return shard.Count();
-      }));
+      pending.push_back(
+          std::async(std::launch::async, [&shard = *shards_[i]] { return shard.Count(); }));
     }
     counts.push_back(shards_[0]->Count());
     for (auto& future : pending) counts.push_back(future.get());
@@ -53,13 +52,15 @@ Result<int64_t> Aggregator::Total() {
     return Status(first_failure.code(), fmt::format("no total: {}", failures));
   }
 
-  int64_t total = 0;
-  for (const Result<int64_t>& count : counts) {
-    Result<int64_t> sum = CheckedAdd(total, *count);
-    if (!sum.ok()) return Internal("the total of all shards does not fit in a 64-bit count");
-    total = *sum;
+  // Summed in 128 bits: counts may be negative, so a running int64 sum could
+  // overflow on the way to a total that fits.
+  __extension__ using Int128 = __int128;  // a GCC/Clang extension, hence __extension__
+  Int128 total = 0;
+  for (const Result<int64_t>& count : counts) total += *count;
+  if (total > std::numeric_limits<int64_t>::max() || total < std::numeric_limits<int64_t>::min()) {
+    return Internal("the total of all shards does not fit in a 64-bit count");
   }
-  return total;
+  return static_cast<int64_t>(total);
 }
 
 }  // namespace shardctl::core

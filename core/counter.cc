@@ -17,8 +17,8 @@ Result<int64_t> Counter::Add(int64_t delta) {
   for (;;) {
     Result<int64_t> next = CheckedAdd(current, delta);
     if (!next.ok()) {
-      return OutOfRange(fmt::format("adding {} to the count {} would overflow a 64-bit count",
-                                    delta, current));
+      return OutOfRange(
+          fmt::format("adding {} to the count {} would overflow a 64-bit count", delta, current));
     }
     if (value_.compare_exchange_weak(current, *next, std::memory_order_acq_rel,
                                      std::memory_order_relaxed)) {

@@ -21,8 +21,8 @@ Result<int64_t> JsonToInt64(const Json& value, std::string_view field) {
   if (value.is_number_unsigned()) {
     auto unsigned_value = value.get<uint64_t>();
     if (unsigned_value > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      return InvalidArgument(fmt::format("\"{}\" {} is outside the 64-bit integer range",
-                                         field, unsigned_value));
+      return InvalidArgument(
+          fmt::format("\"{}\" {} is outside the 64-bit integer range", field, unsigned_value));
     }
     return static_cast<int64_t>(unsigned_value);
   }
@@ -30,7 +30,10 @@ Result<int64_t> JsonToInt64(const Json& value, std::string_view field) {
   if (value.is_number_float()) {
     double number = value.get<double>();
     // Integers too large for uint64 arrive as doubles.
-    if (std::isfinite(number) && std::trunc(number) == number && std::fabs(number) >= 9.2e18) {
+    constexpr double kTwoTo63 = 9223372036854775808.0;
+    if (std::isfinite(number) && std::trunc(number) == number &&
+        (number >= kTwoTo63 ||
+         number <= -kTwoTo63)) {  // -2^63 as an int64 literal stays an integer
       return InvalidArgument(fmt::format("\"{}\" is outside the 64-bit integer range", field));
     }
     return InvalidArgument(fmt::format("\"{}\" must be an integer, not {}", field, value.dump()));
@@ -40,8 +43,7 @@ Result<int64_t> JsonToInt64(const Json& value, std::string_view field) {
 }
 
 Status NotAReply(std::string_view what, std::string_view body) {
-  return {Code::kBadGateway,
-          fmt::format("expected {} but got: {}", what, ParseErrorMessage(body))};
+  return {Code::kBadGateway, fmt::format("expected {} but got: {}", what, ParseErrorMessage(body))};
 }
 
 }  // namespace
@@ -63,8 +65,7 @@ Result<IncrementRequest> ParseIncrementRequest(std::string_view body) {
       if (!value.ok()) return value.status();
       request.value = *value;
     } else {
-      return InvalidArgument(
-          fmt::format("unknown field \"{}\"; the only field is \"value\"", key));
+      return InvalidArgument(fmt::format("unknown field \"{}\"; the only field is \"value\"", key));
     }
   }
   return request;
@@ -75,20 +76,22 @@ std::string FormatIncrementRequest(const IncrementRequest& request) {
 }
 
 std::string FormatIncrementReply(const IncrementReply& reply) {
-  return fmt::format(R"({{"success":true,"shardId":{},"count":{}}})", reply.shard_id,
-                     reply.count);
+  return fmt::format(R"({{"success":true,"shardId":{},"count":{}}})", reply.shard_id, reply.count);
 }
 
 Result<IncrementReply> ParseIncrementReply(std::string_view body) {
   Json json = ParseJson(body);
-  if (!json.is_object() || json.value("success", false) != true ||
-      !json.contains("shardId") || !json["shardId"].is_number_integer() ||
-      !json.contains("count")) {
+  if (!json.is_object() || !json.contains("success") || json["success"] != true ||
+      !json.contains("shardId") || !json.contains("count")) {
     return NotAReply("an increment reply", body);
   }
+  Result<int64_t> shard_id = JsonToInt64(json["shardId"], "shardId");
   Result<int64_t> count = JsonToInt64(json["count"], "count");
-  if (!count.ok()) return NotAReply("an increment reply", body);
-  return IncrementReply{json["shardId"].get<int>(), *count};
+  if (!shard_id.ok() || !count.ok() || *shard_id < 0 ||
+      *shard_id > std::numeric_limits<int>::max()) {
+    return NotAReply("an increment reply", body);
+  }
+  return IncrementReply{static_cast<int>(*shard_id), *count};
 }
 
 std::string FormatCountReply(int shard_id, int64_t count) {

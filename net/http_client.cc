@@ -23,9 +23,8 @@ core::Status TranslateError(httplib::Error error, const Url& url,
   switch (error) {
     case httplib::Error::Connection:
     case httplib::Error::BindIPAddress:
-      return core::Unavailable(
-          fmt::format("cannot connect to {} (connection refused or host unreachable)",
-                      url.ToString()));
+      return core::Unavailable(fmt::format(
+          "cannot connect to {} (connection refused or host unreachable)", url.ToString()));
     case httplib::Error::ConnectionTimeout:
       return core::Unavailable(fmt::format("cannot connect to {} (no answer within {} ms)",
                                            url.ToString(), options.connect_timeout.count()));
@@ -38,8 +37,8 @@ core::Status TranslateError(httplib::Error error, const Url& url,
       return core::Unavailable(
           fmt::format("lost the connection to {} while sending the request", url.ToString()));
     default:
-      return core::Unavailable(fmt::format("request to {} failed: {}", url.ToString(),
-                                           httplib::to_string(error)));
+      return core::Unavailable(
+          fmt::format("request to {} failed: {}", url.ToString(), httplib::to_string(error)));
   }
 }
 
@@ -90,8 +89,7 @@ core::Result<HttpReply> HttpClient::Send(bool post, const std::string& path,
     client->set_write_timeout(options_.request_timeout);
   }
 
-  httplib::Result result = post ? client->Post(path, body, "application/json")
-                                : client->Get(path);
+  httplib::Result result = post ? client->Post(path, body, "application/json") : client->Get(path);
   if (!result) return TranslateError(result.error(), url_, options_);
   HttpReply reply{result->status, std::move(result->body)};
   {

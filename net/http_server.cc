@@ -36,11 +36,10 @@ void RejectAndClose(httplib::Response& res, int status, const std::string& messa
   res.status = status;
   res.set_header("Connection", "close");
   auto body = std::make_shared<std::string>(core::FormatError(message));
-  res.set_content_provider(body->size(), kJson,
-                           [body](size_t, size_t, httplib::DataSink& sink) {
-                             sink.write(body->data(), body->size());
-                             return false;
-                           });
+  res.set_content_provider(body->size(), kJson, [body](size_t, size_t, httplib::DataSink& sink) {
+    sink.write(body->data(), body->size());
+    return false;
+  });
 }
 
 std::string_view DefaultMessage(int status) {
@@ -134,22 +133,22 @@ void HttpServer::Impl::Configure() {
   // body; a 404 on a known path with another method becomes a 405.
   server.set_error_handler(httplib::Server::HandlerWithResponse(
       [this](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty() || res.content_provider_) {
-      return httplib::Server::HandlerResponse::Unhandled;
-    }
-    if (res.status == 404 && routes.count(req.path) > 0) {
-      res.status = 405;
-      res.set_header("Allow", AllowedMethods(req.path));
-    }
-    std::string message(DefaultMessage(res.status));
-    if (res.status == 404) message = fmt::format("no such path: {}", req.path);
-    if (res.status == 405) {
-      message = fmt::format("{} is not allowed on {}; use {}", req.method, req.path,
-                            AllowedMethods(req.path));
-    }
-    res.set_content(core::FormatError(message), kJson);
-    return httplib::Server::HandlerResponse::Handled;
-  }));
+        if (!res.body.empty() || res.content_provider_) {
+          return httplib::Server::HandlerResponse::Unhandled;
+        }
+        if (res.status == 404 && routes.count(req.path) > 0) {
+          res.status = 405;
+          res.set_header("Allow", AllowedMethods(req.path));
+        }
+        std::string message(DefaultMessage(res.status));
+        if (res.status == 404) message = fmt::format("no such path: {}", req.path);
+        if (res.status == 405) {
+          message = fmt::format("{} is not allowed on {}; use {}", req.method, req.path,
+                                AllowedMethods(req.path));
+        }
+        res.set_content(core::FormatError(message), kJson);
+        return httplib::Server::HandlerResponse::Handled;
+      }));
 
   // Exceptions from handlers become a plain 500, never a leaked message.
   server.set_exception_handler(
@@ -174,8 +173,7 @@ HttpServer::HttpServer(HttpServerOptions options) : impl_(std::make_unique<Impl>
 
 HttpServer::~HttpServer() { Stop(); }
 
-void HttpServer::Handle(const std::string& method, const std::string& path,
-                        HttpHandler handler) {
+void HttpServer::Handle(const std::string& method, const std::string& path, HttpHandler handler) {
   impl_->routes[path][method] = handler;
   auto adapter = [handler = std::move(handler)](const httplib::Request& req,
                                                 httplib::Response& res) {
@@ -203,8 +201,7 @@ core::Status HttpServer::Listen(const std::string& host, int port) {
     int error = errno;
     std::string why = error == 0 ? "the address is not available here" : std::strerror(error);
     if (error == EADDRINUSE) why = "the port is already in use (is another shardctl running?)";
-    return core::Unavailable(
-        fmt::format("cannot listen on {}: {}", JoinHostPort(host, port), why));
+    return core::Unavailable(fmt::format("cannot listen on {}: {}", JoinHostPort(host, port), why));
   }
   impl_->port = bound;
   impl_->server.DeepenBacklog();

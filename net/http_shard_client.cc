@@ -29,7 +29,8 @@ std::string HttpShardClient::Describe() const {
 
 core::Status HttpShardClient::Failure(const core::Result<HttpReply>& reply) const {
   if (!reply.ok()) {
-    return {reply.status().code(), fmt::format("shard {}: {}", shard_id_, reply.status().message())};
+    return {reply.status().code(),
+            fmt::format("shard {}: {}", shard_id_, reply.status().message())};
   }
   return {CodeForShardStatus(reply->status),
           fmt::format("{} answered {}: {}", Describe(), reply->status,

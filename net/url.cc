@@ -1,5 +1,6 @@
 #include "net/url.h"
 
+#include <cctype>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -21,9 +22,13 @@ core::Result<Url> ParseUrl(std::string_view text) {
   };
   std::string_view rest = text;
   if (size_t scheme_end = rest.find("://"); scheme_end != std::string_view::npos) {
-    std::string_view scheme = rest.substr(0, scheme_end);
+    std::string scheme(rest.substr(0, scheme_end));
+    for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (scheme != "http") return bad(fmt::format("the scheme '{}' is not supported", scheme));
     rest.remove_prefix(scheme_end + 3);
+  }
+  if (rest.find_first_of("?#") != std::string_view::npos) {
+    return bad("it has a query or fragment; give only the server's address");
   }
   if (size_t slash = rest.find('/'); slash != std::string_view::npos) {
     if (rest.substr(slash) != "/") return bad("it has a path; give only the server's address");
@@ -49,9 +54,18 @@ core::Result<Url> ParseUrl(std::string_view text) {
     if (colon != std::string_view::npos) port_text = rest.substr(colon + 1);
   }
   if (url.host.empty()) return bad("the host is missing");
+  // A host name, an IPv4 address, or (in brackets) an IPv6 address: nothing
+  // else, so "user@host" or a stray space is refused rather than looked up.
+  const bool ipv6 = rest.starts_with('[');
+  for (char c : url.host) {
+    bool allowed = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ||
+                   (ipv6 ? c == ':' || c == '%' : c == '_');
+    if (!allowed) return bad(fmt::format("the host has a character '{}' that no host has", c));
+  }
   if (!port_text.empty() || rest.ends_with(':')) {
     int port = 0;
-    auto [end, error] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    auto [end, error] =
+        std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
     if (error != std::errc() || end != port_text.data() + port_text.size() || port < 1 ||
         port > 65535) {
       return bad("the port must be a number from 1 to 65535");

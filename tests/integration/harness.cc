@@ -1,0 +1,287 @@
+#include "tests/integration/harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+extern char** environ;
+
+namespace shardctl::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<char*> ToArgv(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(SHARDCTL_BINARY));
+  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  return argv;
+}
+
+// Decodes a waitpid() status into an exit code, 128+N for signal N.
+int ExitCodeOf(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+// Splits "host:port" (IPv4 or a name) for httplib.
+std::pair<std::string, int> SplitHostPort(const std::string& host_port) {
+  size_t colon = host_port.rfind(':');
+  return {host_port.substr(0, colon), std::stoi(host_port.substr(colon + 1))};
+}
+
+int ConnectTo(const std::string& host_port) {
+  auto [host, port] = SplitHostPort(host_port);
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, host.c_str(), &address.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+std::string ShardctlPath() { return SHARDCTL_BINARY; }
+
+ServerProcess::ServerProcess(const std::vector<std::string>& args) {
+  char stderr_template[] = "/tmp/shardctl-test-stderr-XXXXXX";
+  int stderr_fd = ::mkstemp(stderr_template);
+  stderr_path_ = stderr_template;
+  int out[2];
+  if (stderr_fd < 0 || ::pipe2(out, O_CLOEXEC) != 0) {
+    ADD_FAILURE() << "cannot create pipes: " << std::strerror(errno);
+    return;
+  }
+  std::vector<char*> argv = ToArgv(args);
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    ::dup2(out[1], STDOUT_FILENO);
+    ::dup2(stderr_fd, STDERR_FILENO);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    ::dup2(devnull, STDIN_FILENO);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  ::close(stderr_fd);
+  stdout_fd_ = out[0];
+}
+
+ServerProcess::~ServerProcess() {
+  if (pid_ > 0 && !exit_code_) {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
+  if (stdout_fd_ >= 0) ::close(stdout_fd_);
+  ::unlink(stderr_path_.c_str());
+}
+
+std::map<std::string, std::string> ServerProcess::WaitForListeners(
+    size_t count, std::chrono::milliseconds timeout) {
+  const std::string kMarker = " listening on ";
+  std::map<std::string, std::string> listeners;
+  auto deadline = Clock::now() + timeout;
+  size_t scanned = 0;
+  for (;;) {
+    size_t newline;
+    while ((newline = stdout_buffer_.find('\n', scanned)) != std::string::npos) {
+      std::string line = stdout_buffer_.substr(scanned, newline - scanned);
+      scanned = newline + 1;
+      if (size_t at = line.find(kMarker); at != std::string::npos) {
+        listeners[line.substr(0, at)] = line.substr(at + kMarker.size());
+      }
+    }
+    if (listeners.size() >= count) return listeners;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return {};
+    pollfd pfd{stdout_fd_, POLLIN, 0};
+    if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buffer[4096];
+    ssize_t n = ::read(stdout_fd_, buffer, sizeof(buffer));
+    if (n <= 0) return {};  // the process closed stdout: it exited
+    stdout_buffer_.append(buffer, static_cast<size_t>(n));
+  }
+}
+
+void ServerProcess::Signal(int signal_number) {
+  if (pid_ > 0 && !exit_code_) ::kill(pid_, signal_number);
+}
+
+std::optional<int> ServerProcess::WaitForExit(std::chrono::milliseconds timeout) {
+  if (exit_code_) return exit_code_;
+  auto deadline = Clock::now() + timeout;
+  do {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      exit_code_ = ExitCodeOf(status);
+      return exit_code_;
+    }
+    // Polling waitpid: a child's exit has no file descriptor to wait on.
+    std::this_thread::sleep_for(5ms);
+  } while (Clock::now() < deadline);
+  return std::nullopt;
+}
+
+std::string ServerProcess::Stderr() const {
+  std::ifstream file(stderr_path_);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+RunResult RunShardctl(const std::vector<std::string>& args,
+                      const std::map<std::string, std::string>& env) {
+  RunResult result;
+  int out[2], err[2];
+  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
+    ADD_FAILURE() << "cannot create pipes";
+    return result;
+  }
+  std::vector<char*> argv = ToArgv(args);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out[1], STDOUT_FILENO);
+    ::dup2(err[1], STDERR_FILENO);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    ::dup2(devnull, STDIN_FILENO);
+    ::unsetenv("SHARDCTL_URL");
+    for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  ::close(err[1]);
+  auto deadline = Clock::now() + 30s;
+  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  std::string* sinks[2] = {&result.out, &result.err};
+  int open_pipes = 2;
+  while (open_pipes > 0 && Clock::now() < deadline) {
+    if (::poll(fds, 2, 1000) <= 0) continue;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || (fds[i].revents & (POLLIN | POLLHUP)) == 0) continue;
+      char buffer[4096];
+      ssize_t n = ::read(fds[i].fd, buffer, sizeof(buffer));
+      if (n > 0) {
+        sinks[i]->append(buffer, static_cast<size_t>(n));
+      } else {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_pipes;
+      }
+    }
+  }
+  if (open_pipes > 0) {
+    ::kill(pid, SIGKILL);
+    ADD_FAILURE() << "shardctl did not finish within 30 s";
+  }
+  for (auto& fd : fds) {
+    if (fd.fd >= 0) ::close(fd.fd);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  result.exit_code = ExitCodeOf(status);
+  return result;
+}
+
+struct HttpConnection::Impl {
+  explicit Impl(const std::string& host_port)
+      : client(SplitHostPort(host_port).first, SplitHostPort(host_port).second) {}
+  httplib::Client client;
+};
+
+HttpConnection::HttpConnection(const std::string& host_port)
+    : impl_(std::make_unique<Impl>(host_port)) {
+  impl_->client.set_tcp_nodelay(true);
+  impl_->client.set_keep_alive(true);
+  impl_->client.set_connection_timeout(5, 0);
+  impl_->client.set_read_timeout(10, 0);
+}
+
+HttpConnection::~HttpConnection() = default;
+
+namespace {
+Reply ToReply(const httplib::Result& result) {
+  if (!result) return {};
+  return {result->status, result->body, result->get_header_value("Content-Type")};
+}
+}  // namespace
+
+Reply HttpConnection::Get(const std::string& path) { return ToReply(impl_->client.Get(path)); }
+
+Reply HttpConnection::Post(const std::string& path, const std::string& body) {
+  return ToReply(impl_->client.Post(path, body, "application/json"));
+}
+
+std::string SendRaw(const std::string& host_port, const std::string& request,
+                    std::chrono::milliseconds timeout) {
+  int fd = ConnectTo(host_port);
+  if (fd < 0) return {};
+  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string answer;
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    pollfd pfd{fd, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) break;
+    char buffer[4096];
+    ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
+    if (n <= 0) break;
+    answer.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return answer;
+}
+
+HeldPort::HeldPort() {
+  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  if (::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+      ::listen(fd_, 16) != 0 ||
+      ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    ADD_FAILURE() << "cannot hold a port: " << std::strerror(errno);
+  }
+  port_ = ntohs(address.sin_port);
+}
+
+HeldPort::~HeldPort() { ::close(fd_); }
+
+Cluster::Cluster(const std::vector<std::string>& extra_args, size_t shards) {
+  std::vector<std::string> args = {
+      "serve", "--port", "0", "--shard-base-port", "0", "--shards", std::to_string(shards)};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  process_ = std::make_unique<ServerProcess>(args);
+  auto listeners = process_->WaitForListeners(shards + 1);
+  if (listeners.empty()) {
+    ADD_FAILURE() << "shardctl serve did not become ready; stderr:\n" << process_->Stderr();
+    return;
+  }
+  aggregator_ = listeners["aggregator"];
+  for (size_t i = 0; i < shards; ++i) shards_.push_back(listeners["shard " + std::to_string(i)]);
+}
+
+}  // namespace shardctl::testing

@@ -1,0 +1,124 @@
+// Test harness for integration tests: runs the real shardctl binary as a
+// child process, waits for its readiness lines, and talks HTTP to it.
+// Not thread-safe: each test owns its processes.
+#ifndef SHARDCTL_TESTS_INTEGRATION_HARNESS_H_
+#define SHARDCTL_TESTS_INTEGRATION_HARNESS_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace shardctl::testing {
+
+using namespace std::chrono_literals;
+
+// The path of the shardctl binary under test.
+std::string ShardctlPath();
+
+// A running `shardctl ...` child: stdout is read for readiness lines, stderr
+// goes to a temporary file. The destructor kills it if it still runs.
+class ServerProcess {
+ public:
+  // Starts `shardctl args...`. Fails the test (ADD_FAILURE) if it cannot.
+  explicit ServerProcess(const std::vector<std::string>& args);
+  ~ServerProcess();
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  // Reads stdout until `count` lines "<name> listening on <host:port>" have
+  // appeared. Returns name -> "host:port" (e.g. "shard 0" -> "127.0.0.1:3000"),
+  // or an empty map if the process exited or `timeout` passed first.
+  std::map<std::string, std::string> WaitForListeners(size_t count,
+                                                      std::chrono::milliseconds timeout = 10s);
+
+  void Signal(int signal_number);
+  // Waits for the process to exit. Returns its exit code (128+N when killed
+  // by signal N), or nullopt if it still runs after `timeout`.
+  std::optional<int> WaitForExit(std::chrono::milliseconds timeout);
+  std::string Stderr() const;
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  std::string stdout_buffer_;
+  std::string stderr_path_;
+  std::optional<int> exit_code_;
+};
+
+// The outcome of a shardctl run to completion.
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `shardctl args...` to completion (killed after 30 s) with `env` added
+// to the environment (and SHARDCTL_URL removed unless `env` sets it).
+RunResult RunShardctl(const std::vector<std::string>& args,
+                      const std::map<std::string, std::string>& env = {});
+
+// An HTTP answer as a test sees it.
+struct Reply {
+  int status = 0;  // 0: no answer at all
+  std::string body;
+  std::string content_type;
+};
+
+// One keep-alive HTTP connection to "host:port".
+class HttpConnection {
+ public:
+  explicit HttpConnection(const std::string& host_port);
+  ~HttpConnection();
+  Reply Get(const std::string& path);
+  Reply Post(const std::string& path, const std::string& body);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Sends `request` bytes as they are on a fresh connection to "host:port" and
+// returns everything the server sends back until it closes the connection or
+// `timeout` passes.
+std::string SendRaw(const std::string& host_port, const std::string& request,
+                    std::chrono::milliseconds timeout = 3s);
+
+// A TCP port on 127.0.0.1 held open (listening) until destroyed.
+class HeldPort {
+ public:
+  HeldPort();
+  ~HeldPort();
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+// `shardctl serve` with every listener on a free port, ready to use.
+class Cluster {
+ public:
+  // Starts `shardctl serve --port 0 --shard-base-port 0 extra_args...`.
+  explicit Cluster(const std::vector<std::string>& extra_args = {}, size_t shards = 3);
+  // True once every listener announced itself.
+  bool ready() const { return !aggregator_.empty(); }
+  const std::string& aggregator() const { return aggregator_; }
+  std::string url() const { return "http://" + aggregator_; }
+  const std::string& shard(int i) const { return shards_.at(i); }
+  ServerProcess& process() { return *process_; }
+
+ private:
+  std::unique_ptr<ServerProcess> process_;
+  std::string aggregator_;
+  std::vector<std::string> shards_;
+};
+
+}  // namespace shardctl::testing
+
+#endif  // SHARDCTL_TESTS_INTEGRATION_HARNESS_H_

@@ -1,0 +1,76 @@
+#include "core/router.h"
+
+#include <cstdint>
+#include <limits>
+
+#include <gtest/gtest.h>
+
+namespace shardctl::core {
+namespace {
+
+constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+constexpr int kIntMax = std::numeric_limits<int>::max();
+
+struct RouteCase {
+  int64_t value;
+  int shard_count;
+  int expected_shard;
+};
+
+TEST(RouterTest, ShardIsTheMathematicalModulo) {
+  const RouteCase cases[] = {
+      {0, 3, 0},
+      {1, 3, 1},
+      {2, 3, 2},
+      {3, 3, 0},
+      {5, 3, 2},
+      {-1, 3, 2},
+      {-2, 3, 1},
+      {-3, 3, 0},
+      {-4, 3, 2},
+      {-7, 7, 0},
+      {-8, 7, 6},
+      {kMax, 3, 1},
+      {kMin, 3, 1},
+      {kMax, 2, 1},
+      {kMin, 2, 0},
+      {kMax, 7, 0},
+      {kMin, 7, 6},
+      {-1, kIntMax, kIntMax - 1},
+      {kMin, kIntMax, 2147483645},
+  };
+  for (const RouteCase& c : cases) {
+    SCOPED_TRACE(testing::Message() << "value " << c.value << ", " << c.shard_count << " shards");
+    EXPECT_EQ(ShardFor(c.value, c.shard_count), c.expected_shard);
+  }
+}
+
+TEST(RouterTest, NegativeValueWrapsToLastShard) {
+  EXPECT_EQ(ShardFor(-1, 3), 2);
+  EXPECT_EQ(ShardFor(-1, 5), 4);
+}
+
+TEST(RouterTest, SingleShardOwnsEveryValue) {
+  for (int64_t value : {kMin, kMin + 1, int64_t{-5}, int64_t{-1}, int64_t{0}, int64_t{1},
+                        int64_t{5}, kMax - 1, kMax}) {
+    SCOPED_TRACE(testing::Message() << "value " << value);
+    EXPECT_EQ(ShardFor(value, 1), 0);
+  }
+}
+
+TEST(RouterTest, ShardIsAlwaysWithinRange) {
+  for (int shard_count = 1; shard_count <= 16; ++shard_count) {
+    for (int64_t value = -100; value <= 100; ++value) {
+      int shard = ShardFor(value, shard_count);
+      ASSERT_GE(shard, 0) << "value " << value << ", " << shard_count << " shards";
+      ASSERT_LT(shard, shard_count) << "value " << value << ", " << shard_count << " shards";
+      // Consecutive values go to consecutive shards, across zero too.
+      ASSERT_EQ(ShardFor(value + 1, shard_count), (shard + 1) % shard_count)
+          << "value " << value << ", " << shard_count << " shards";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace shardctl::core
