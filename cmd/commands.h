@@ -16,6 +16,8 @@ using Runner = std::function<ExitCode()>;
 void SetupServe(CLI::App& app, Runner& runner);
 void SetupInc(CLI::App& app, Runner& runner);
 void SetupTotal(CLI::App& app, Runner& runner);
+void SetupCounters(CLI::App& app, Runner& runner);
+void SetupReset(CLI::App& app, Runner& runner);
 
 }  // namespace shardctl::cmd
 

@@ -1,11 +1,11 @@
-// shardctl inc VALUE: adds VALUE to the counter through the aggregator.
+// shardctl inc VALUE: adds VALUE to a counter through the aggregator.
 #include <memory>
 #include <string>
 
 #include <fmt/format.h>
 
-#include "cmd/client_common.h"
 #include "cmd/commands.h"
+#include "cmd/common.h"
 #include "core/protocol.h"
 #include "core/value.h"
 
@@ -14,6 +14,7 @@ namespace {
 
 struct IncOptions {
   ClientOptions client;
+  CounterOptions counter;
   std::string value;
 };
 
@@ -22,30 +23,33 @@ ExitCode RunInc(const IncOptions& options) {
   // saturate 99999999999999999999 to INT64_MAX without a word.
   core::Result<int64_t> value = core::ParseValue(options.value);
   if (!value.ok()) return Fail(ExitCode::kUsage, value.status().message());
+  core::Result<core::CounterRef> counter = ToCounterRef(options.counter);
+  if (!counter.ok()) return Fail(ExitCode::kUsage, counter.status().message());
 
-  std::string body = core::FormatIncrementRequest({.value = *value});
+  std::string body = core::FormatIncrementRequest({.value = *value, .counter = *counter});
   std::string reply_body;
   ExitCode code = CallServer(options.client, "/increment", &body, &reply_body);
   if (code != ExitCode::kOk) return code;
-  if (options.client.json) {
-    fmt::print("{}\n", reply_body);
-    return ExitCode::kOk;
-  }
-  core::Result<core::IncrementReply> reply = core::ParseIncrementReply(reply_body);
-  if (!reply.ok()) return Fail(ExitCode::kServerFailed, reply.status().message());
-  fmt::print("shard {}: count {}\n", reply->shard_id, reply->count);
-  return ExitCode::kOk;
+  return PrintReply(options.client, reply_body, core::ParseIncrementReply,
+                    [&](const core::IncrementReply& reply) {
+                      std::string which =
+                          counter->is_default() ? "" : fmt::format("{} ", counter->name);
+                      fmt::print("{}shard {}: count {}\n", which, reply.shard_id, reply.count);
+                    });
 }
 
 }  // namespace
 
 void SetupInc(CLI::App& app, Runner& runner) {
   auto options = std::make_shared<IncOptions>();
-  CLI::App* command = app.add_subcommand("inc", "Add VALUE to the counter (negative subtracts)");
+  CLI::App* command = app.add_subcommand("inc", "Add VALUE to a counter (negative subtracts)");
   command->add_option("value", options->value, "A decimal integer within int64")->required();
+  AddCounterOptions(*command, options->counter);
   AddClientOptions(*command, options->client);
   command->footer(
-      "Examples: shardctl inc 5\n          shardctl inc -3 --url http://127.0.0.1:4000");
+      "Examples: shardctl inc 5\n"
+      "          shardctl inc -3 --counter pageviews\n"
+      "          shardctl inc 1 -k api:client42 --window 60");
   command->callback([options, &runner] { runner = [options] { return RunInc(*options); }; });
 }
 

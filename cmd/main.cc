@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   shardctl::cmd::SetupServe(app, runner);
   shardctl::cmd::SetupInc(app, runner);
   shardctl::cmd::SetupTotal(app, runner);
+  shardctl::cmd::SetupCounters(app, runner);
+  shardctl::cmd::SetupReset(app, runner);
 
   try {
     app.parse(argc, argv);

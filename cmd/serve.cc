@@ -4,16 +4,19 @@
 #include <signal.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 
-#include "cmd/client_common.h"
 #include "cmd/commands.h"
+#include "cmd/common.h"
 #include "core/aggregator.h"
 #include "core/shard.h"
 #include "net/aggregator_server.h"
@@ -50,6 +53,33 @@ struct Running {
   void StopAll() {
     for (auto it = servers.rbegin(); it != servers.rend(); ++it) (*it)->Stop();
   }
+};
+
+// Drops ended windows from every shard once a second, so that memory stays
+// bounded however many windowed counters come and go.
+class WindowSweeper {
+ public:
+  explicit WindowSweeper(const std::vector<std::unique_ptr<core::Shard>>& shards)
+      : thread_([&shards, this] {
+          std::unique_lock lock(mutex_);
+          while (!stop_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) {
+            for (const auto& shard : shards) shard->DropExpiredWindows();
+          }
+        }) {}
+  ~WindowSweeper() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    stop_.notify_one();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable stop_;
+  bool stopping_ = false;
+  std::thread thread_;
 };
 
 // Checks the combination of options. Returns an empty string when it is fine.
@@ -152,6 +182,7 @@ ExitCode RunServe(const ServeOptions& options) {
     return Fail(ExitCode::kCannotServe, status.message());
   }
 
+  WindowSweeper sweeper(running.shards);
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   fmt::print(stderr, "shardctl: received {}, stopping\n",
@@ -169,6 +200,7 @@ void SetupServe(CLI::App& app, Runner& runner) {
       ->check(CLI::IsMember({"all", "shard", "aggregator"}))
       ->capture_default_str();
   command->add_option("--shards", options->shards, "Number of shards")
+      ->check(StrictInteger())
       ->check(CLI::Range(1, kMaxShards))
       ->capture_default_str();
   command
@@ -179,16 +211,19 @@ void SetupServe(CLI::App& app, Runner& runner) {
   command
       ->add_option("--shard-base-port", options->shard_base_port,
                    "Shard i listens on this port + i; 0 picks free ports")
+      ->check(StrictInteger())
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
   command->add_option("--bind", options->bind, "Address to listen on")->capture_default_str();
   command->add_option("--shard-id", options->shard_id, "With --role shard: which shard this is")
+      ->check(StrictInteger())
       ->check(CLI::Range(0, kMaxShards - 1));
   command->add_option("--shard", options->shard_urls,
                       "With --role aggregator: a shard's URL, repeated in shard order");
   command
       ->add_option("--threads", options->threads,
                    "Worker threads per listener (each open connection holds one)")
+      ->check(StrictInteger())
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   command

@@ -1,41 +1,84 @@
-// shardctl total: prints the counter's total over every shard.
+// shardctl total: prints a counter's total over every shard.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
 #include <fmt/format.h>
 
-#include "cmd/client_common.h"
 #include "cmd/commands.h"
+#include "cmd/common.h"
 #include "core/protocol.h"
 
 namespace shardctl::cmd {
 namespace {
 
+constexpr int kBarWidth = 40;
+
 struct TotalOptions {
   ClientOptions client;
+  CounterOptions counter;
+  bool per_shard = false;
 };
 
-ExitCode RunTotal(const TotalOptions& options) {
-  std::string reply_body;
-  ExitCode code = CallServer(options.client, "/total", nullptr, &reply_body);
-  if (code != ExitCode::kOk) return code;
-  if (options.client.json) {
-    fmt::print("{}\n", reply_body);
-    return ExitCode::kOk;
+// One line per shard: its part, and on a terminal a bar as long as the part
+// is large, so a hot shard shows at a glance.
+void PrintPerShard(const core::TotalReply& reply) {
+  const bool bars = isatty(STDOUT_FILENO) == 1;
+  uint64_t largest = 1;
+  for (int64_t part : reply.parts)
+    largest = std::max(largest, static_cast<uint64_t>(std::abs(part)));
+  for (size_t i = 0; i < reply.parts.size(); ++i) {
+    int64_t part = reply.parts[i];
+    std::string line = fmt::format("shard {:<3} {:>20}", i, part);
+    if (bars) {
+      auto magnitude = static_cast<double>(part < 0 ? -static_cast<double>(part) : part);
+      int length = static_cast<int>(magnitude / static_cast<double>(largest) * kBarWidth + 0.5);
+      std::string bar;
+      for (int j = 0; j < length; ++j) bar += "\u2588";
+      line += fmt::format(" {}{}", part < 0 ? "-" : " ", bar);
+    }
+    fmt::print("{}\n", line);
   }
-  core::Result<int64_t> total = core::ParseTotalReply(reply_body);
-  if (!total.ok()) return Fail(ExitCode::kServerFailed, total.status().message());
-  fmt::print("{}\n", *total);
-  return ExitCode::kOk;
+  fmt::print("total     {:>20}\n", reply.total);
+}
+
+ExitCode RunTotal(const TotalOptions& options) {
+  core::Result<core::CounterRef> counter = ToCounterRef(options.counter);
+  if (!counter.ok()) return Fail(ExitCode::kUsage, counter.status().message());
+  std::string path = "/total" + core::CounterQueryString(*counter);
+  if (options.per_shard)
+    path += path.find('?') == std::string::npos ? "?perShard=true" : "&perShard=true";
+
+  std::string reply_body;
+  ExitCode code = CallServer(options.client, path, nullptr, &reply_body);
+  if (code != ExitCode::kOk) return code;
+  return PrintReply(options.client, reply_body, core::ParseTotalReply,
+                    [&](const core::TotalReply& reply) {
+                      if (options.per_shard) {
+                        PrintPerShard(reply);
+                      } else {
+                        fmt::print("{}\n", reply.total);
+                      }
+                    });
 }
 
 }  // namespace
 
 void SetupTotal(CLI::App& app, Runner& runner) {
   auto options = std::make_shared<TotalOptions>();
-  CLI::App* command = app.add_subcommand("total", "Print the counter's total as a bare integer");
+  CLI::App* command =
+      app.add_subcommand("total", "Print a counter's total over every shard as a bare integer");
+  AddCounterOptions(*command, options->counter);
+  command->add_flag("--per-shard", options->per_shard,
+                    "Show each shard's part (with bars on a terminal)");
   AddClientOptions(*command, options->client);
-  command->footer("Example: shardctl total --url http://127.0.0.1:4000");
+  command->footer(
+      "Examples: shardctl total\n"
+      "          shardctl total --counter pageviews --per-shard\n"
+      "          shardctl total -k api:client42 --window 60");
   command->callback([options, &runner] { runner = [options] { return RunTotal(*options); }; });
 }
 

@@ -6,6 +6,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/counter_name.h"
+#include "core/value.h"
+#include "core/window.h"
+
 namespace shardctl::core {
 namespace {
 
@@ -29,11 +33,11 @@ Result<int64_t> JsonToInt64(const Json& value, std::string_view field) {
   if (value.is_number_integer()) return value.get<int64_t>();
   if (value.is_number_float()) {
     double number = value.get<double>();
-    // Integers too large for uint64 arrive as doubles.
+    // Integers too large for 64 bits arrive as doubles; -2^63 as an integer
+    // literal stays an integer, so a double of -2^63 was out of range too.
     constexpr double kTwoTo63 = 9223372036854775808.0;
     if (std::isfinite(number) && std::trunc(number) == number &&
-        (number >= kTwoTo63 ||
-         number <= -kTwoTo63)) {  // -2^63 as an int64 literal stays an integer
+        (number >= kTwoTo63 || number <= -kTwoTo63)) {
       return InvalidArgument(fmt::format("\"{}\" is outside the 64-bit integer range", field));
     }
     return InvalidArgument(fmt::format("\"{}\" must be an integer, not {}", field, value.dump()));
@@ -42,78 +46,310 @@ Result<int64_t> JsonToInt64(const Json& value, std::string_view field) {
       fmt::format("\"{}\" must be an integer, not {}", field, value.type_name()));
 }
 
+// Reads a counter name out of a JSON value, refusing non-strings and bad names.
+Result<std::string> JsonToName(const Json& value) {
+  if (!value.is_string()) {
+    return InvalidArgument(fmt::format("\"counter\" must be a string, not {}", value.type_name()));
+  }
+  std::string name = value.get<std::string>();
+  if (Status valid = ValidateCounterName(name); !valid.ok()) return valid;
+  return name;
+}
+
+// Parses a body that must be a JSON object; "" for an empty object.
+Result<Json> ParseObject(std::string_view body, std::string_view example) {
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return Json::object();
+  Json json = ParseJson(body);
+  if (json.is_discarded()) {
+    return InvalidArgument(
+        fmt::format("the body is not valid JSON; send an object such as {}", example));
+  }
+  if (!json.is_object()) {
+    return InvalidArgument(fmt::format("the body must be a JSON object such as {}, not {}", example,
+                                       json.type_name()));
+  }
+  return json;
+}
+
 Status NotAReply(std::string_view what, std::string_view body) {
   return {Code::kBadGateway, fmt::format("expected {} but got: {}", what, ParseErrorMessage(body))};
+}
+
+// Reads field `name` of a reply as an int64; nullopt if it is missing or not one.
+std::optional<int64_t> ReplyInt(const Json& json, const char* name) {
+  if (!json.is_object() || !json.contains(name)) return std::nullopt;
+  Result<int64_t> value = JsonToInt64(json[name], name);
+  if (!value.ok()) return std::nullopt;
+  return *value;
+}
+
+std::optional<int> ReplyShardId(const Json& json) {
+  std::optional<int64_t> id = ReplyInt(json, "shardId");
+  if (!id || *id < 0 || *id > std::numeric_limits<int>::max()) return std::nullopt;
+  return static_cast<int>(*id);
+}
+
+// ,"counter":"x","window":W,"windowEnd":E: the fields that name a counter in
+// replies, none for the default counter.
+std::string CounterFields(const CounterRef& counter, int64_t window_end) {
+  if (counter.is_default()) return {};
+  std::string fields = fmt::format(R"(,"counter":"{}")", counter.name);
+  if (counter.window > 0) {
+    fields += fmt::format(R"(,"window":{},"windowEnd":{})", counter.window, window_end);
+  }
+  return fields;
+}
+
+// Parses an optional query parameter as a decimal integer in [min, max].
+Result<int64_t> ParseIntParam(const std::optional<std::string>& text, std::string_view name,
+                              int64_t fallback, int64_t min, int64_t max) {
+  if (!text) return fallback;
+  Result<int64_t> value = ParseValue(*text);
+  if (!value.ok() || *value < min || *value > max) {
+    return InvalidArgument(
+        fmt::format("the parameter {} must be an integer from {} to {}", name, min, max));
+  }
+  return *value;
 }
 
 }  // namespace
 
 Result<IncrementRequest> ParseIncrementRequest(std::string_view body) {
+  Result<Json> json = ParseObject(body, R"({"value":5} or {"value":5,"counter":"pageviews"})");
+  if (!json.ok()) return json.status();
   IncrementRequest request;
-  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return request;
-  Json json = ParseJson(body);
-  if (json.is_discarded()) {
-    return InvalidArgument("the body is not valid JSON; send an object such as {\"value\":5}");
-  }
-  if (!json.is_object()) {
-    return InvalidArgument(fmt::format(
-        "the body must be a JSON object such as {{\"value\":5}}, not {}", json.type_name()));
-  }
-  for (const auto& [key, field] : json.items()) {
+  for (const auto& [key, field] : json->items()) {
     if (key == "value") {
       Result<int64_t> value = JsonToInt64(field, "value");
       if (!value.ok()) return value.status();
       request.value = *value;
+    } else if (key == "counter") {
+      Result<std::string> name = JsonToName(field);
+      if (!name.ok()) return name.status();
+      request.counter.name = *name;
+    } else if (key == "window") {
+      Result<int64_t> window = JsonToInt64(field, "window");
+      if (!window.ok()) return window.status();
+      if (Status valid = ValidateWindow(*window); !valid.ok()) return valid;
+      request.counter.window = *window;
     } else {
-      return InvalidArgument(fmt::format("unknown field \"{}\"; the only field is \"value\"", key));
+      return InvalidArgument(fmt::format(
+          "unknown field \"{}\"; the fields are \"value\", \"counter\" and \"window\"", key));
     }
   }
   return request;
 }
 
 std::string FormatIncrementRequest(const IncrementRequest& request) {
-  return fmt::format(R"({{"value":{}}})", request.value);
+  std::string body = fmt::format(R"({{"value":{})", request.value);
+  if (!request.counter.is_default())
+    body += fmt::format(R"(,"counter":"{}")", request.counter.name);
+  if (request.counter.window > 0) body += fmt::format(R"(,"window":{})", request.counter.window);
+  return body + "}";
 }
 
-std::string FormatIncrementReply(const IncrementReply& reply) {
-  return fmt::format(R"({{"success":true,"shardId":{},"count":{}}})", reply.shard_id, reply.count);
+std::string FormatIncrementReply(const IncrementReply& reply, const CounterRef& counter) {
+  return fmt::format(R"({{"success":true,"shardId":{},"count":{}{}}})", reply.shard_id, reply.count,
+                     CounterFields(counter, reply.window_end));
 }
 
 Result<IncrementReply> ParseIncrementReply(std::string_view body) {
   Json json = ParseJson(body);
-  if (!json.is_object() || !json.contains("success") || json["success"] != true ||
-      !json.contains("shardId") || !json.contains("count")) {
+  std::optional<int> shard_id = ReplyShardId(json);
+  std::optional<int64_t> count = ReplyInt(json, "count");
+  if (!json.is_object() || !json.contains("success") || json["success"] != true || !shard_id ||
+      !count) {
     return NotAReply("an increment reply", body);
   }
-  Result<int64_t> shard_id = JsonToInt64(json["shardId"], "shardId");
-  Result<int64_t> count = JsonToInt64(json["count"], "count");
-  if (!shard_id.ok() || !count.ok() || *shard_id < 0 ||
-      *shard_id > std::numeric_limits<int>::max()) {
-    return NotAReply("an increment reply", body);
+  return IncrementReply{*shard_id, *count, ReplyInt(json, "windowEnd").value_or(0)};
+}
+
+Result<CounterRef> ParseCounterQuery(const std::optional<std::string>& counter,
+                                     const std::optional<std::string>& window) {
+  CounterRef ref;
+  if (counter) {
+    if (Status valid = ValidateCounterName(*counter); !valid.ok()) return valid;
+    ref.name = *counter;
   }
-  return IncrementReply{static_cast<int>(*shard_id), *count};
+  if (window) {
+    Result<int64_t> seconds = ParseValue(*window);
+    if (!seconds.ok())
+      return InvalidArgument("the parameter window: " + seconds.status().message());
+    if (Status valid = ValidateWindow(*seconds); !valid.ok()) return valid;
+    ref.window = *seconds;
+  }
+  return ref;
 }
 
-std::string FormatCountReply(int shard_id, int64_t count) {
-  return fmt::format(R"({{"shardId":{},"count":{}}})", shard_id, count);
+std::string CounterQueryString(const CounterRef& counter) {
+  if (counter.is_default()) return {};
+  // Names hold only characters that need no escaping in a query.
+  std::string query = "?counter=" + counter.name;
+  if (counter.window > 0) query += fmt::format("&window={}", counter.window);
+  return query;
 }
 
-Result<int64_t> ParseCountReply(std::string_view body) {
+std::string FormatCountReply(const CountReply& reply, const CounterRef& counter) {
+  return fmt::format(R"({{"shardId":{},"count":{}{}}})", reply.shard_id, reply.count,
+                     CounterFields(counter, reply.window_end));
+}
+
+Result<CountReply> ParseCountReply(std::string_view body) {
   Json json = ParseJson(body);
-  if (!json.is_object() || !json.contains("count")) return NotAReply("a count reply", body);
-  Result<int64_t> count = JsonToInt64(json["count"], "count");
-  if (!count.ok()) return NotAReply("a count reply", body);
-  return *count;
+  std::optional<int> shard_id = ReplyShardId(json);
+  std::optional<int64_t> count = ReplyInt(json, "count");
+  if (!shard_id || !count) return NotAReply("a count reply", body);
+  return CountReply{*shard_id, *count, ReplyInt(json, "windowEnd").value_or(0)};
 }
 
-std::string FormatTotalReply(int64_t total) { return fmt::format(R"({{"total":{}}})", total); }
+std::string FormatTotalReply(const TotalReply& reply, const CounterRef& counter, bool per_shard) {
+  std::string body =
+      fmt::format(R"({{"total":{}{})", reply.total, CounterFields(counter, reply.window_end));
+  if (per_shard) {
+    body += R"(,"shards":[)";
+    for (size_t i = 0; i < reply.parts.size(); ++i) {
+      body += fmt::format(R"({}{{"shardId":{},"count":{}}})", i == 0 ? "" : ",", i, reply.parts[i]);
+    }
+    body += "]";
+  }
+  return body + "}";
+}
 
-Result<int64_t> ParseTotalReply(std::string_view body) {
+Result<TotalReply> ParseTotalReply(std::string_view body) {
   Json json = ParseJson(body);
-  if (!json.is_object() || !json.contains("total")) return NotAReply("a total reply", body);
-  Result<int64_t> total = JsonToInt64(json["total"], "total");
-  if (!total.ok()) return NotAReply("a total reply", body);
-  return *total;
+  std::optional<int64_t> total = ReplyInt(json, "total");
+  if (!total) return NotAReply("a total reply", body);
+  TotalReply reply{*total, {}, ReplyInt(json, "windowEnd").value_or(0)};
+  if (json.contains("shards")) {
+    if (!json["shards"].is_array()) return NotAReply("a total reply", body);
+    for (const Json& shard : json["shards"]) {
+      std::optional<int64_t> count = ReplyInt(shard, "count");
+      if (!count) return NotAReply("a total reply", body);
+      reply.parts.push_back(*count);
+    }
+  }
+  return reply;
+}
+
+std::string FormatCounterParts(int shard_id, const std::vector<CounterPart>& parts) {
+  std::string body = fmt::format(R"({{"shardId":{},"counters":[)", shard_id);
+  for (size_t i = 0; i < parts.size(); ++i) {
+    body += fmt::format(R"({}{{"counter":"{}","count":{}}})", i == 0 ? "" : ",", parts[i].name,
+                        parts[i].count);
+  }
+  return body + "]}";
+}
+
+Result<std::vector<CounterPart>> ParseCounterParts(std::string_view body) {
+  Json json = ParseJson(body);
+  if (!json.is_object() || !json.contains("counters") || !json["counters"].is_array()) {
+    return NotAReply("a counter listing", body);
+  }
+  std::vector<CounterPart> parts;
+  parts.reserve(json["counters"].size());
+  for (const Json& entry : json["counters"]) {
+    std::optional<int64_t> count = ReplyInt(entry, "count");
+    if (!count || !entry.contains("counter")) return NotAReply("a counter listing", body);
+    Result<std::string> name = JsonToName(entry["counter"]);
+    if (!name.ok()) return NotAReply("a counter listing", body);
+    parts.push_back({*name, *count});
+  }
+  return parts;
+}
+
+Result<ListQuery> ParseListQuery(const std::optional<std::string>& prefix,
+                                 const std::optional<std::string>& top,
+                                 const std::optional<std::string>& limit,
+                                 const std::optional<std::string>& after) {
+  ListQuery query;
+  if (prefix && !prefix->empty()) {
+    if (Status valid = ValidateCounterName(*prefix); !valid.ok()) {
+      return InvalidArgument("the parameter prefix: " + valid.message());
+    }
+    query.prefix = *prefix;
+  }
+  Result<int64_t> top_value = ParseIntParam(top, "top", 0, 1, ListQuery::kMaxLimit);
+  if (!top_value.ok()) return top_value.status();
+  Result<int64_t> limit_value = ParseIntParam(limit, "limit", query.limit, 1, ListQuery::kMaxLimit);
+  if (!limit_value.ok()) return limit_value.status();
+  query.top = static_cast<int>(*top_value);
+  query.limit = static_cast<int>(*limit_value);
+  if (after && !after->empty()) {
+    if (Status valid = ValidateCounterName(*after); !valid.ok()) {
+      return InvalidArgument("the parameter after: " + valid.message());
+    }
+    query.after = *after;
+  }
+  if (query.top > 0 && (limit || after)) {
+    return InvalidArgument("top ranks by total and cannot be combined with limit or after");
+  }
+  return query;
+}
+
+std::string ListQueryString(const ListQuery& query) {
+  std::string text = "?prefix=" + query.prefix;
+  if (query.top > 0) return text + fmt::format("&top={}", query.top);
+  text += fmt::format("&limit={}", query.limit);
+  if (!query.after.empty()) text += "&after=" + query.after;
+  return text;
+}
+
+std::string FormatCounterList(const CounterList& list) {
+  std::string body = R"({"counters":[)";
+  for (size_t i = 0; i < list.counters.size(); ++i) {
+    body += fmt::format(R"({}{{"counter":"{}","total":{}}})", i == 0 ? "" : ",",
+                        list.counters[i].name, list.counters[i].total);
+  }
+  body += "]";
+  if (!list.next.empty()) body += fmt::format(R"(,"next":"{}")", list.next);
+  return body + "}";
+}
+
+Result<CounterList> ParseCounterList(std::string_view body) {
+  Json json = ParseJson(body);
+  if (!json.is_object() || !json.contains("counters") || !json["counters"].is_array()) {
+    return NotAReply("a counter listing", body);
+  }
+  CounterList list;
+  for (const Json& entry : json["counters"]) {
+    std::optional<int64_t> total = ReplyInt(entry, "total");
+    if (!total || !entry.contains("counter") || !entry["counter"].is_string()) {
+      return NotAReply("a counter listing", body);
+    }
+    list.counters.push_back({entry["counter"].get<std::string>(), *total});
+  }
+  if (json.contains("next") && json["next"].is_string())
+    list.next = json["next"].get<std::string>();
+  return list;
+}
+
+Result<std::string> ParseResetRequest(std::string_view body) {
+  Result<Json> json = ParseObject(body, R"({"counter":"pageviews"})");
+  if (!json.ok()) return json.status();
+  for (const auto& [key, field] : json->items()) {
+    if (key != "counter") {
+      return InvalidArgument(
+          fmt::format("unknown field \"{}\"; the only field is \"counter\"", key));
+    }
+  }
+  if (!json->contains("counter")) {
+    return InvalidArgument(R"(say which counter to reset: {"counter":"pageviews"})");
+  }
+  return JsonToName((*json)["counter"]);
+}
+
+std::string FormatResetRequest(const std::string& name) {
+  return fmt::format(R"({{"counter":"{}"}})", name);
+}
+
+std::string FormatResetReply(const std::string& name, int64_t removed) {
+  return fmt::format(R"({{"counter":"{}","removed":{}}})", name, removed);
+}
+
+Result<int64_t> ParseResetReply(std::string_view body) {
+  std::optional<int64_t> removed = ReplyInt(ParseJson(body), "removed");
+  if (!removed) return NotAReply("a reset reply", body);
+  return *removed;
 }
 
 std::string FormatError(std::string_view message) {

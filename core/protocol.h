@@ -1,44 +1,75 @@
 // The JSON wire format of the HTTP API, kept byte-compatible with the original
-// Node.js system: request bodies parsed strictly, replies formatted with the
-// original's field order. Pure functions; thread-safe.
+// Node.js system for the default counter: request bodies and query parameters
+// parsed strictly, replies formatted with the original's field order. Pure
+// functions; thread-safe.
 #ifndef SHARDCTL_CORE_PROTOCOL_H_
 #define SHARDCTL_CORE_PROTOCOL_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "core/aggregator.h"
 #include "core/shard_client.h"
 #include "core/status.h"
 
 namespace shardctl::core {
 
-// The body of POST /increment.
-struct IncrementRequest {
-  int64_t value = 1;  // a missing "value" means 1, as in the original
-};
+// Parsers of what clients send return kInvalidArgument with a message that
+// says what was wrong. Parsers of what servers answer return kBadGateway when
+// the answer is not what was expected.
 
-// Parses a POST /increment body: a JSON object whose optional "value" is an
-// integer within int64. An empty body counts as {}. Returns the request, or
-// kInvalidArgument / kOutOfRange with a message that says what was wrong:
-// not JSON, not an object, an unknown field, a value of the wrong type.
+// POST /increment: {"value":V,"counter":"name","window":W}, every field
+// optional. An empty body counts as {}.
 Result<IncrementRequest> ParseIncrementRequest(std::string_view body);
 std::string FormatIncrementRequest(const IncrementRequest& request);
 
-// {"success":true,"shardId":1,"count":1}
-std::string FormatIncrementReply(const IncrementReply& reply);
-// Returns the reply, or kBadGateway when `body` is not such a reply.
+// {"success":true,"shardId":1,"count":1}, plus "counter" unless it is the
+// default counter, plus "window" and "windowEnd" for a windowed one.
+std::string FormatIncrementReply(const IncrementReply& reply, const CounterRef& counter);
 Result<IncrementReply> ParseIncrementReply(std::string_view body);
 
-// {"shardId":1,"count":1}: a shard's GET /count.
-std::string FormatCountReply(int shard_id, int64_t count);
-// Returns the count, or kBadGateway when `body` is not such a reply.
-Result<int64_t> ParseCountReply(std::string_view body);
+// The ?counter=NAME&window=W query parameters (each may be absent).
+Result<CounterRef> ParseCounterQuery(const std::optional<std::string>& counter,
+                                     const std::optional<std::string>& window);
+// "?counter=NAME&window=W" for `counter`, or "" for the default counter.
+std::string CounterQueryString(const CounterRef& counter);
 
-// {"total":1}: the aggregator's GET /total.
-std::string FormatTotalReply(int64_t total);
-// Returns the total, or kBadGateway when `body` is not such a reply.
-Result<int64_t> ParseTotalReply(std::string_view body);
+// A shard's GET /count: {"shardId":1,"count":1}, with "counter", "window" and
+// "windowEnd" as in FormatIncrementReply.
+std::string FormatCountReply(const CountReply& reply, const CounterRef& counter);
+Result<CountReply> ParseCountReply(std::string_view body);
+
+// The aggregator's GET /total: {"total":1}, with "counter", "window" and
+// "windowEnd" as in FormatIncrementReply, and with `per_shard`, "shards":
+// [{"shardId":0,"count":c},...].
+std::string FormatTotalReply(const TotalReply& reply, const CounterRef& counter, bool per_shard);
+Result<TotalReply> ParseTotalReply(std::string_view body);
+
+// A shard's GET /counters?prefix=P:
+// {"shardId":k,"counters":[{"counter":"a","count":1},...]}.
+std::string FormatCounterParts(int shard_id, const std::vector<CounterPart>& parts);
+Result<std::vector<CounterPart>> ParseCounterParts(std::string_view body);
+
+// The aggregator's GET /counters?prefix=&top=&limit=&after= parameters.
+Result<ListQuery> ParseListQuery(const std::optional<std::string>& prefix,
+                                 const std::optional<std::string>& top,
+                                 const std::optional<std::string>& limit,
+                                 const std::optional<std::string>& after);
+std::string ListQueryString(const ListQuery& query);
+// {"counters":[{"counter":"a","total":5},...]}, plus "next":"a" when another
+// page follows.
+std::string FormatCounterList(const CounterList& list);
+Result<CounterList> ParseCounterList(std::string_view body);
+
+// POST /reset: {"counter":"name"} (required).
+Result<std::string> ParseResetRequest(std::string_view body);
+std::string FormatResetRequest(const std::string& name);
+// {"counter":"name","removed":T}
+std::string FormatResetReply(const std::string& name, int64_t removed);
+Result<int64_t> ParseResetReply(std::string_view body);
 
 // {"error":"<message>"}, with the message escaped as JSON requires.
 std::string FormatError(std::string_view message);

@@ -1,13 +1,19 @@
-// Shard: one slice of the sharded counter, and LocalShardClient, which lets
-// an aggregator in the same process use a Shard without any network hop.
-// Thread-safe.
+// Shard: one slice of every counter (named, plain or windowed), and
+// LocalShardClient, which lets an aggregator in the same process use a Shard
+// without any network hop. Thread-safe: counters live in lock stripes, so
+// increments of different counters rarely wait for each other.
 #ifndef SHARDCTL_CORE_SHARD_H_
 #define SHARDCTL_CORE_SHARD_H_
 
+#include <array>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
 
-#include "core/counter.h"
 #include "core/shard_client.h"
 #include "core/status.h"
 
@@ -15,22 +21,65 @@ namespace shardctl::core {
 
 class Shard {
  public:
-  // REQUIRES: id >= 0.
-  explicit Shard(int id) : id_(id) {}
+  using NowFn = std::function<int64_t()>;  // seconds since the Unix epoch
+
+  // REQUIRES: id >= 0. `now` tells windowed counters the time.
+  explicit Shard(int id, NowFn now = nullptr);
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
 
   int id() const { return id_; }
 
-  // Adds `value` (any int64, negative included: shards take whatever the
-  // aggregator routes to them). Returns the reply with the new count, or
-  // kOutOfRange with the count unchanged.
-  Result<IncrementReply> Increment(int64_t value);
-  int64_t Count() const { return counter_.Load(); }
+  // Adds request.value (any int64, negative included: shards take whatever is
+  // routed to them) to the counter, into its current window if it has one.
+  // Returns the reply with the new count, or kOutOfRange with the count
+  // unchanged. REQUIRES: the request's name and window are valid.
+  Result<IncrementReply> Increment(const IncrementRequest& request);
+
+  // This shard's part of `counter`: 0 for a counter it never saw, and for a
+  // windowed counter, the count of the current window.
+  CountReply Count(const CounterRef& counter) const;
+
+  // This shard's part of every plain counter whose name starts with `prefix`.
+  std::vector<CounterPart> List(std::string_view prefix) const;
+
+  // Removes the counter `name`: its plain count and all its windows. Returns
+  // the plain count removed (0 if there was none).
+  int64_t Reset(std::string_view name);
+
+  // Forgets windows that have ended. Returns how many were dropped.
+  size_t DropExpiredWindows();
+
+  // How many counters (plain, and windows) this shard holds.
+  size_t size() const;
 
  private:
+  struct Cell {
+    int64_t count = 0;
+    int64_t window = 0;        // 0: a plain counter
+    int64_t window_start = 0;  // for a windowed counter: the window it counts
+  };
+  // Hashing that lets a std::string_view find a std::string key: no copy of
+  // the name on the hot path.
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view key) const { return std::hash<std::string_view>{}(key); }
+  };
+  struct Stripe {
+    mutable std::mutex mutex;
+    std::unordered_map<std::string, Cell, KeyHash, std::equal_to<>> cells;
+  };
+  static constexpr size_t kStripes = 16;
+
+  // The key of a counter: its name, plus "@<window>" for a windowed one ('@'
+  // cannot appear in names).
+  static std::string KeyOf(const CounterRef& counter);
+  Stripe& StripeOf(std::string_view key) { return stripes_[KeyHash{}(key) % kStripes]; }
+  const Stripe& StripeOf(std::string_view key) const { return stripes_[KeyHash{}(key) % kStripes]; }
+
   const int id_;
-  Counter counter_;
+  const NowFn now_;
+  std::array<Stripe, kStripes> stripes_;
 };
 
 class LocalShardClient : public ShardClient {
@@ -38,8 +87,14 @@ class LocalShardClient : public ShardClient {
   // REQUIRES: `shard` outlives this client.
   explicit LocalShardClient(Shard& shard) : shard_(shard) {}
 
-  Result<IncrementReply> Increment(int64_t value) override;
-  Result<int64_t> Count() override { return shard_.Count(); }
+  Result<IncrementReply> Increment(const IncrementRequest& request) override {
+    return shard_.Increment(request);
+  }
+  Result<CountReply> Count(const CounterRef& counter) override { return shard_.Count(counter); }
+  Result<std::vector<CounterPart>> List(const std::string& prefix) override {
+    return shard_.List(prefix);
+  }
+  Result<int64_t> Reset(const std::string& name) override { return shard_.Reset(name); }
   std::string Describe() const override;
   bool InProcess() const override { return true; }
 

@@ -1,35 +1,79 @@
-// ShardClient: how the aggregator talks to one shard, wherever it runs.
-// Implementations: LocalShardClient (core/shard.h, in process) and
-// net::HttpShardClient (over HTTP). Implementations must be thread-safe.
+// ShardClient: how the aggregator talks to one shard, wherever it runs, and
+// the request and reply types of that conversation. Implementations:
+// LocalShardClient (core/shard.h, in process) and net::HttpShardClient (over
+// HTTP). Implementations must be thread-safe.
 #ifndef SHARDCTL_CORE_SHARD_CLIENT_H_
 #define SHARDCTL_CORE_SHARD_CLIENT_H_
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "core/counter_name.h"
 #include "core/status.h"
 
 namespace shardctl::core {
 
-// A shard's answer to an increment: its id and its count right after it.
+// Which counter a request is about.
+struct CounterRef {
+  std::string name = std::string(kDefaultCounter);
+  int64_t window = 0;  // seconds; 0 for a plain (never expiring) counter
+
+  bool is_default() const { return name == kDefaultCounter && window == 0; }
+  bool operator==(const CounterRef&) const = default;
+};
+
+// An increment, as POST /increment carries it. Names and windows are valid.
+struct IncrementRequest {
+  int64_t value = 1;  // a missing "value" means 1, as in the original
+  CounterRef counter;
+};
+
+// A shard's answer to an increment: its count of the counter right after it.
 struct IncrementReply {
   int shard_id = 0;
   int64_t count = 0;
+  int64_t window_end = 0;  // for windowed counters: when the current window ends
   bool operator==(const IncrementReply&) const = default;
+};
+
+// A shard's part of one counter.
+struct CountReply {
+  int shard_id = 0;
+  int64_t count = 0;
+  int64_t window_end = 0;  // as in IncrementReply
+  bool operator==(const CountReply&) const = default;
+};
+
+// A shard's part of one plain counter, as listed.
+struct CounterPart {
+  std::string name;
+  int64_t count = 0;
+  bool operator==(const CounterPart&) const = default;
 };
 
 class ShardClient {
  public:
   virtual ~ShardClient() = default;
 
-  // Adds `value` to the shard's count. Returns the shard's reply, or a Status
-  // whose message names the shard and its address: kUnavailable when the shard
-  // surely did not apply it, kTimeout when the outcome is unknown, or the
-  // shard's own refusal (kInvalidArgument, kOutOfRange).
-  virtual Result<IncrementReply> Increment(int64_t value) = 0;
+  // Adds request.value to the shard's part of the counter. Returns the
+  // shard's reply, or a Status whose message names the shard and its address:
+  // kUnavailable when the shard surely did not apply it, kTimeout when the
+  // outcome is unknown, or the shard's own refusal (kInvalidArgument,
+  // kOutOfRange).
+  virtual Result<IncrementReply> Increment(const IncrementRequest& request) = 0;
 
-  // Returns the shard's count, or a Status as for Increment.
-  virtual Result<int64_t> Count() = 0;
+  // Returns the shard's part of `counter` (0 if it never saw it), or a Status
+  // as for Increment.
+  virtual Result<CountReply> Count(const CounterRef& counter) = 0;
+
+  // Returns the shard's part of every plain counter whose name starts with
+  // `prefix`, in no particular order, or a Status as for Increment.
+  virtual Result<std::vector<CounterPart>> List(const std::string& prefix) = 0;
+
+  // Removes the counter `name` (its plain count and every window of it) and
+  // returns the plain count removed, or a Status as for Increment.
+  virtual Result<int64_t> Reset(const std::string& name) = 0;
 
   // Names the shard for people, e.g. "shard 1 at http://127.0.0.1:3001".
   virtual std::string Describe() const = 0;

@@ -60,6 +60,13 @@ int HttpStatusFor(core::Code code);
 // REQUIRES: !status.ok().
 HttpResponse ErrorResponse(const core::Status& status);
 
+// 200 with format(*result) when `result` is ok; otherwise ErrorResponse().
+template <typename T, typename Format>
+HttpResponse Respond(const core::Result<T>& result, const Format& format) {
+  if (!result.ok()) return ErrorResponse(result.status());
+  return {200, format(*result)};
+}
+
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
 class HttpServer {

@@ -27,21 +27,21 @@ std::string HttpShardClient::Describe() const {
   return fmt::format("shard {} at {}", shard_id_, client_.url().ToString());
 }
 
-core::Status HttpShardClient::Failure(const core::Result<HttpReply>& reply) const {
-  if (!reply.ok()) {
-    return {reply.status().code(),
-            fmt::format("shard {}: {}", shard_id_, reply.status().message())};
-  }
-  return {CodeForShardStatus(reply->status),
-          fmt::format("{} answered {}: {}", Describe(), reply->status,
-                      core::ParseErrorMessage(reply->body))};
-}
-
-core::Result<core::IncrementReply> HttpShardClient::Increment(int64_t value) {
+template <typename Parse>
+auto HttpShardClient::Call(const std::string& path, const std::string* post_body, Parse parse)
+    -> decltype(parse(std::string_view())) {
   core::Result<HttpReply> reply =
-      client_.Post("/increment", core::FormatIncrementRequest({.value = value}));
-  if (!reply.ok() || reply->status != 200) return Failure(reply);
-  core::Result<core::IncrementReply> parsed = core::ParseIncrementReply(reply->body);
+      post_body != nullptr ? client_.Post(path, *post_body) : client_.Get(path);
+  if (!reply.ok()) {
+    return core::Status(reply.status().code(),
+                        fmt::format("shard {}: {}", shard_id_, reply.status().message()));
+  }
+  if (reply->status != 200) {
+    return core::Status(CodeForShardStatus(reply->status),
+                        fmt::format("{} answered {}: {}", Describe(), reply->status,
+                                    core::ParseErrorMessage(reply->body)));
+  }
+  auto parsed = parse(reply->body);
   if (!parsed.ok()) {
     return core::Status(core::Code::kBadGateway,
                         fmt::format("{}: {}", Describe(), parsed.status().message()));
@@ -49,15 +49,23 @@ core::Result<core::IncrementReply> HttpShardClient::Increment(int64_t value) {
   return parsed;
 }
 
-core::Result<int64_t> HttpShardClient::Count() {
-  core::Result<HttpReply> reply = client_.Get("/count");
-  if (!reply.ok() || reply->status != 200) return Failure(reply);
-  core::Result<int64_t> count = core::ParseCountReply(reply->body);
-  if (!count.ok()) {
-    return core::Status(core::Code::kBadGateway,
-                        fmt::format("{}: {}", Describe(), count.status().message()));
-  }
-  return count;
+core::Result<core::IncrementReply> HttpShardClient::Increment(
+    const core::IncrementRequest& request) {
+  std::string body = core::FormatIncrementRequest(request);
+  return Call("/increment", &body, core::ParseIncrementReply);
+}
+
+core::Result<core::CountReply> HttpShardClient::Count(const core::CounterRef& counter) {
+  return Call("/count" + core::CounterQueryString(counter), nullptr, core::ParseCountReply);
+}
+
+core::Result<std::vector<core::CounterPart>> HttpShardClient::List(const std::string& prefix) {
+  return Call("/counters?prefix=" + prefix, nullptr, core::ParseCounterParts);
+}
+
+core::Result<int64_t> HttpShardClient::Reset(const std::string& name) {
+  std::string body = core::FormatResetRequest(name);
+  return Call("/reset", &body, core::ParseResetReply);
 }
 
 }  // namespace shardctl::net

@@ -4,6 +4,7 @@
 #define SHARDCTL_NET_HTTP_SHARD_CLIENT_H_
 
 #include <string>
+#include <vector>
 
 #include "core/shard_client.h"
 #include "net/http_client.h"
@@ -15,13 +16,18 @@ class HttpShardClient : public core::ShardClient {
  public:
   HttpShardClient(int shard_id, Url url, HttpClientOptions options);
 
-  core::Result<core::IncrementReply> Increment(int64_t value) override;
-  core::Result<int64_t> Count() override;
+  core::Result<core::IncrementReply> Increment(const core::IncrementRequest& request) override;
+  core::Result<core::CountReply> Count(const core::CounterRef& counter) override;
+  core::Result<std::vector<core::CounterPart>> List(const std::string& prefix) override;
+  core::Result<int64_t> Reset(const std::string& name) override;
   std::string Describe() const override;
 
  private:
-  // Turns a failed or non-2xx answer into a Status that names this shard.
-  core::Status Failure(const core::Result<HttpReply>& reply) const;
+  // Sends the request and parses a 200 answer with `parse`; every failure
+  // (transport, non-200, unparsable) becomes a Status naming this shard.
+  template <typename Parse>
+  auto Call(const std::string& path, const std::string* post_body, Parse parse)
+      -> decltype(parse(std::string_view()));
 
   const int shard_id_;
   HttpClient client_;

@@ -5,18 +5,30 @@
 namespace shardctl::net {
 
 void RegisterShardRoutes(core::Shard& shard, HttpServer& server) {
-  server.Handle("POST", "/increment", [&shard](const HttpRequest& request) -> HttpResponse {
+  server.Handle("POST", "/increment", [&shard](const HttpRequest& request) {
     core::Result<core::IncrementRequest> parsed = core::ParseIncrementRequest(request.body());
     if (!parsed.ok()) return ErrorResponse(parsed.status());
-    core::Result<core::IncrementReply> reply = shard.Increment(parsed->value);
-    if (!reply.ok()) return ErrorResponse(reply.status());
-    return {200, core::FormatIncrementReply(*reply)};
+    return Respond(shard.Increment(*parsed), [&](const core::IncrementReply& reply) {
+      return core::FormatIncrementReply(reply, parsed->counter);
+    });
   });
-  server.Handle("GET", "/count", [&shard](const HttpRequest&) -> HttpResponse {
-    return {200, core::FormatCountReply(shard.id(), shard.Count())};
+  server.Handle("GET", "/count", [&shard](const HttpRequest& request) {
+    core::Result<core::CounterRef> counter =
+        core::ParseCounterQuery(request.Param("counter"), request.Param("window"));
+    if (!counter.ok()) return ErrorResponse(counter.status());
+    return HttpResponse{200, core::FormatCountReply(shard.Count(*counter), *counter)};
   });
-  server.Handle("GET", "/healthz", [](const HttpRequest&) -> HttpResponse {
-    return {200, R"({"status":"ok"})"};
+  server.Handle("GET", "/counters", [&shard](const HttpRequest& request) {
+    std::string prefix = request.Param("prefix").value_or("");
+    return HttpResponse{200, core::FormatCounterParts(shard.id(), shard.List(prefix))};
+  });
+  server.Handle("POST", "/reset", [&shard](const HttpRequest& request) {
+    core::Result<std::string> name = core::ParseResetRequest(request.body());
+    if (!name.ok()) return ErrorResponse(name.status());
+    return HttpResponse{200, core::FormatResetReply(*name, shard.Reset(*name))};
+  });
+  server.Handle("GET", "/healthz", [](const HttpRequest&) {
+    return HttpResponse{200, R"({"status":"ok"})"};
   });
 }
 

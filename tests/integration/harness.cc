@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -89,6 +90,13 @@ ServerProcess::ServerProcess(const std::vector<std::string>& args) {
 }
 
 ServerProcess::~ServerProcess() {
+  // A failing test shows what the server said: a sanitizer report, an error.
+  if (::testing::Test::HasFailure()) {
+    std::string err = Stderr();
+    if (err.size() > 8000) err = "...\n" + err.substr(err.size() - 8000);
+    if (!err.empty())
+      std::fprintf(stderr, "--- stderr of shardctl (pid %d) ---\n%s\n", pid_, err.c_str());
+  }
   if (pid_ > 0 && !exit_code_) {
     ::kill(pid_, SIGKILL);
     int status = 0;

@@ -153,6 +153,23 @@ TEST_F(SeparateRolesTest, ShardDownGives503NamingItAndOtherShardsStillCount) {
   EXPECT_EQ(shard0.Get("/count").body, R"({"shardId":0,"count":9})");
 }
 
+TEST_F(SeparateRolesTest, NamedCountersListingAndResetWorkAcrossProcesses) {
+  HttpConnection http(url_.substr(7));
+  for (int value : {1, 2, 3}) {
+    ASSERT_EQ(
+        http.Post("/increment", "{\"value\":" + std::to_string(value) + ",\"counter\":\"views\"}")
+            .status,
+        200);
+  }
+  http.Post("/increment", R"({"value":10,"counter":"clicks","window":60})");
+  EXPECT_EQ(http.Get("/total?counter=views").body, R"({"total":6,"counter":"views"})");
+  EXPECT_TRUE(http.Get("/total?counter=clicks&window=60").body.starts_with(R"({"total":10,)"));
+  EXPECT_EQ(http.Get("/counters?top=5").body, R"({"counters":[{"counter":"views","total":6}]})");
+  EXPECT_EQ(http.Post("/reset", R"({"counter":"views"})").body,
+            R"({"counter":"views","removed":6})");
+  EXPECT_EQ(http.Get("/counters").body, R"({"counters":[]})");
+}
+
 TEST_F(SeparateRolesTest, ShardRefusalPassesThroughTheAggregator) {
   HttpConnection http(url_.substr(7));
   ASSERT_EQ(http.Post("/increment", R"({"value":9223372036854775807})").status, 200);

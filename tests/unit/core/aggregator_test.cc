@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -24,6 +25,14 @@ namespace {
 
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+
+CounterRef Plain(std::string name) { return CounterRef{std::move(name), 0}; }
+CounterRef Windowed(std::string name, int64_t window) {
+  return CounterRef{std::move(name), window};
+}
+IncrementRequest Request(int64_t value, CounterRef counter = {}) {
+  return IncrementRequest{value, std::move(counter)};
+}
 
 // Lets a fixed number of callers wait until all of them have arrived, so a
 // test can tell calls made in parallel from calls made one after another.
@@ -48,15 +57,23 @@ class Rendezvous {
   int arrived_ = 0;
 };
 
-// A hand-written ShardClient whose count, failures and locality a test sets,
+// A hand-written ShardClient whose counts, failures and locality a test sets,
 // and which records how it was called. Thread-safe.
 class FakeShardClient : public ShardClient {
  public:
   FakeShardClient(int id, bool in_process) : id_(id), in_process_(in_process) {}
 
-  void set_count(int64_t count) {
+  // Sets this shard's part of the default counter.
+  void set_count(int64_t count) { set_part(CounterRef{}, count); }
+  // Sets this shard's part of `counter`.
+  void set_part(const CounterRef& counter, int64_t count) {
     std::lock_guard<std::mutex> lock(mutex_);
-    count_ = count;
+    parts_[{counter.name, counter.window}] = count;
+  }
+  // Sets the window end that replies about windowed counters carry.
+  void set_window_end(int64_t window_end) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    window_end_ = window_end;
   }
   // Makes every later call fail with `code` and a message naming this shard.
   void FailWith(Code code) {
@@ -66,9 +83,33 @@ class FakeShardClient : public ShardClient {
   // REQUIRES: called before the client is shared between threads.
   void set_rendezvous(Rendezvous* rendezvous) { rendezvous_ = rendezvous; }
 
-  std::vector<int64_t> increments() const {
+  // This shard's part of `counter`, as the fake holds it now.
+  int64_t part(const CounterRef& counter) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = parts_.find({counter.name, counter.window});
+    return it == parts_.end() ? 0 : it->second;
+  }
+  std::vector<IncrementRequest> increment_requests() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return increments_;
+  }
+  // The values of increment_requests().
+  std::vector<int64_t> increments() const {
+    std::vector<int64_t> values;
+    for (const IncrementRequest& request : increment_requests()) values.push_back(request.value);
+    return values;
+  }
+  std::vector<CounterRef> counted() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return counted_;
+  }
+  std::vector<std::string> listed_prefixes() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return listed_prefixes_;
+  }
+  std::vector<std::string> reset_names() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return reset_names_;
   }
   std::vector<std::thread::id> count_threads() const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -79,15 +120,16 @@ class FakeShardClient : public ShardClient {
     return met_everyone_;
   }
 
-  Result<IncrementReply> Increment(int64_t value) override {
+  Result<IncrementReply> Increment(const IncrementRequest& request) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    increments_.push_back(value);
+    increments_.push_back(request);
     if (failure_) return *failure_;
-    count_ += value;
-    return IncrementReply{id_, count_};
+    int64_t& count = parts_[{request.counter.name, request.counter.window}];
+    count += request.value;
+    return IncrementReply{id_, count, request.counter.window > 0 ? window_end_ : 0};
   }
 
-  Result<int64_t> Count() override {
+  Result<CountReply> Count(const CounterRef& counter) override {
     if (rendezvous_ != nullptr) {
       bool met = rendezvous_->ArriveAndWait();
       std::lock_guard<std::mutex> lock(mutex_);
@@ -95,8 +137,37 @@ class FakeShardClient : public ShardClient {
     }
     std::lock_guard<std::mutex> lock(mutex_);
     count_threads_.push_back(std::this_thread::get_id());
+    counted_.push_back(counter);
     if (failure_) return *failure_;
-    return count_;
+    auto it = parts_.find({counter.name, counter.window});
+    return CountReply{id_, it == parts_.end() ? 0 : it->second,
+                      counter.window > 0 ? window_end_ : 0};
+  }
+
+  Result<std::vector<CounterPart>> List(const std::string& prefix) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    listed_prefixes_.push_back(prefix);
+    if (failure_) return *failure_;
+    // Plain counters only, in reverse name order: the aggregator must sort.
+    std::vector<CounterPart> parts;
+    for (auto it = parts_.rbegin(); it != parts_.rend(); ++it) {
+      const auto& [name, window] = it->first;
+      if (window == 0 && name.starts_with(prefix)) parts.push_back({name, it->second});
+    }
+    return parts;
+  }
+
+  Result<int64_t> Reset(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    reset_names_.push_back(name);
+    if (failure_) return *failure_;
+    int64_t removed = 0;
+    std::erase_if(parts_, [&](const auto& entry) {
+      if (entry.first.first != name) return false;
+      if (entry.first.second == 0) removed = entry.second;
+      return true;
+    });
+    return removed;
   }
 
   std::string Describe() const override { return "fake shard " + std::to_string(id_); }
@@ -107,9 +178,13 @@ class FakeShardClient : public ShardClient {
   const bool in_process_;
   Rendezvous* rendezvous_ = nullptr;
   mutable std::mutex mutex_;
-  int64_t count_ = 0;
+  std::map<std::pair<std::string, int64_t>, int64_t> parts_;  // by (name, window)
+  int64_t window_end_ = 0;
   std::optional<Status> failure_;
-  std::vector<int64_t> increments_;
+  std::vector<IncrementRequest> increments_;
+  std::vector<CounterRef> counted_;
+  std::vector<std::string> listed_prefixes_;
+  std::vector<std::string> reset_names_;
   std::vector<std::thread::id> count_threads_;
   bool met_everyone_ = false;
 };
@@ -143,7 +218,7 @@ TEST(AggregatorTest, IncrementGoesToTheShardThatOwnsTheValue) {
   for (int64_t value : values) {
     SCOPED_TRACE(testing::Message() << "value " << value);
     FakeCluster cluster(kShards, /*in_process=*/true);
-    Result<IncrementReply> reply = cluster.aggregator->Increment(value);
+    Result<IncrementReply> reply = cluster.aggregator->Increment(Request(value));
     ASSERT_TRUE(reply.ok()) << reply.status().message();
 
     const int owner = ShardFor(value, kShards);
@@ -160,7 +235,7 @@ TEST(AggregatorTest, IncrementGoesToTheShardThatOwnsTheValue) {
 
 TEST(AggregatorTest, NegativeValueGoesToTheLastShard) {
   FakeCluster cluster(3, /*in_process=*/false);
-  Result<IncrementReply> reply = cluster.aggregator->Increment(-1);
+  Result<IncrementReply> reply = cluster.aggregator->Increment(Request(-1));
   ASSERT_TRUE(reply.ok()) << reply.status().message();
   EXPECT_EQ(reply->shard_id, 2);
   EXPECT_EQ(cluster.shards[2]->increments(), std::vector<int64_t>{-1});
@@ -171,9 +246,9 @@ TEST(AggregatorTest, NegativeValueGoesToTheLastShard) {
 TEST(AggregatorTest, IncrementReturnsTheShardsReply) {
   FakeCluster cluster(2, /*in_process=*/true);
   cluster.shards[1]->set_count(10);
-  Result<IncrementReply> reply = cluster.aggregator->Increment(5);
+  Result<IncrementReply> reply = cluster.aggregator->Increment(Request(5));
   ASSERT_TRUE(reply.ok()) << reply.status().message();
-  EXPECT_EQ(*reply, (IncrementReply{1, 15}));
+  EXPECT_EQ(*reply, (IncrementReply{1, 15, 0}));
 }
 
 TEST(AggregatorTest, IncrementPassesTheShardsFailureThrough) {
@@ -181,7 +256,7 @@ TEST(AggregatorTest, IncrementPassesTheShardsFailureThrough) {
     SCOPED_TRACE(testing::Message() << "code " << CodeName(code));
     FakeCluster cluster(2, /*in_process=*/false);
     cluster.shards[0]->FailWith(code);
-    Result<IncrementReply> reply = cluster.aggregator->Increment(4);
+    Result<IncrementReply> reply = cluster.aggregator->Increment(Request(4));
     ASSERT_FALSE(reply.ok());
     EXPECT_EQ(reply.status().code(), code);
     EXPECT_EQ(reply.status().message(), "fake shard 0: failed on purpose");
@@ -191,9 +266,34 @@ TEST(AggregatorTest, IncrementPassesTheShardsFailureThrough) {
 TEST(AggregatorTest, FailingShardDoesNotAffectIncrementsRoutedElsewhere) {
   FakeCluster cluster(2, /*in_process=*/false);
   cluster.shards[0]->FailWith(Code::kUnavailable);
-  Result<IncrementReply> reply = cluster.aggregator->Increment(3);
+  Result<IncrementReply> reply = cluster.aggregator->Increment(Request(3));
   ASSERT_TRUE(reply.ok()) << reply.status().message();
-  EXPECT_EQ(*reply, (IncrementReply{1, 3}));
+  EXPECT_EQ(*reply, (IncrementReply{1, 3, 0}));
+}
+
+TEST(AggregatorTest, IncrementPassesTheCounterToTheOwningShard) {
+  FakeCluster cluster(3, /*in_process=*/true);
+  cluster.shards[1]->set_window_end(120);
+  const CounterRef api = Windowed("api:c42", 60);
+  Result<IncrementReply> reply = cluster.aggregator->Increment(Request(4, api));
+  ASSERT_TRUE(reply.ok()) << reply.status().message();
+  EXPECT_EQ(*reply, (IncrementReply{1, 4, 120}));
+  ASSERT_EQ(cluster.shards[1]->increment_requests().size(), 1u);
+  EXPECT_EQ(cluster.shards[1]->increment_requests()[0].counter, api);
+  EXPECT_EQ(cluster.shards[1]->part(api), 4);
+  EXPECT_EQ(cluster.shards[1]->part(Plain("api:c42")), 0);
+}
+
+TEST(AggregatorTest, IncrementRoutesByValueWhateverTheCounter) {
+  FakeCluster cluster(3, /*in_process=*/true);
+  for (const char* name : {"a", "b", "default", "api:c42"}) {
+    Result<IncrementReply> reply = cluster.aggregator->Increment(Request(5, Plain(name)));
+    ASSERT_TRUE(reply.ok()) << reply.status().message();
+    EXPECT_EQ(reply->shard_id, 2) << name;
+  }
+  EXPECT_EQ(cluster.shards[2]->increments().size(), 4u);
+  EXPECT_TRUE(cluster.shards[0]->increments().empty());
+  EXPECT_TRUE(cluster.shards[1]->increments().empty());
 }
 
 // --- Total -----------------------------------------------------------------
@@ -206,24 +306,24 @@ TEST(AggregatorTest, TotalIsTheSumOfEveryShard) {
     cluster.shards[1]->set_count(-3);
     cluster.shards[2]->set_count(0);
     cluster.shards[3]->set_count(100);
-    Result<int64_t> total = cluster.aggregator->Total();
+    Result<TotalReply> total = cluster.aggregator->Total(CounterRef{});
     ASSERT_TRUE(total.ok()) << total.status().message();
-    EXPECT_EQ(*total, 107);
+    EXPECT_EQ(total->total, 107);
   }
 }
 
 TEST(AggregatorTest, TotalOfFreshShardsIsZero) {
   FakeCluster cluster(3, /*in_process=*/false);
-  Result<int64_t> total = cluster.aggregator->Total();
+  Result<TotalReply> total = cluster.aggregator->Total(CounterRef{});
   ASSERT_TRUE(total.ok()) << total.status().message();
-  EXPECT_EQ(*total, 0);
+  EXPECT_EQ(total->total, 0);
 }
 
 TEST(AggregatorTest, TotalAsksEveryShardExactlyOnce) {
   for (bool in_process : {true, false}) {
     SCOPED_TRACE(in_process ? "in process" : "remote");
     FakeCluster cluster(5, in_process);
-    ASSERT_TRUE(cluster.aggregator->Total().ok());
+    ASSERT_TRUE(cluster.aggregator->Total(CounterRef{}).ok());
     for (int i = 0; i < 5; ++i) {
       EXPECT_EQ(cluster.shards[i]->count_threads().size(), 1u) << "shard " << i;
     }
@@ -234,16 +334,16 @@ TEST(AggregatorTest, TotalReachesInt64LimitsExactly) {
   FakeCluster at_max(2, /*in_process=*/true);
   at_max.shards[0]->set_count(kMax - 1);
   at_max.shards[1]->set_count(1);
-  Result<int64_t> max_total = at_max.aggregator->Total();
+  Result<TotalReply> max_total = at_max.aggregator->Total(CounterRef{});
   ASSERT_TRUE(max_total.ok()) << max_total.status().message();
-  EXPECT_EQ(*max_total, kMax);
+  EXPECT_EQ(max_total->total, kMax);
 
   FakeCluster at_min(2, /*in_process=*/true);
   at_min.shards[0]->set_count(kMin + 1);
   at_min.shards[1]->set_count(-1);
-  Result<int64_t> min_total = at_min.aggregator->Total();
+  Result<TotalReply> min_total = at_min.aggregator->Total(CounterRef{});
   ASSERT_TRUE(min_total.ok()) << min_total.status().message();
-  EXPECT_EQ(*min_total, kMin);
+  EXPECT_EQ(min_total->total, kMin);
 }
 
 TEST(AggregatorTest, TotalThatFitsIsExactEvenIfAPartialSumWouldOverflow) {
@@ -251,9 +351,9 @@ TEST(AggregatorTest, TotalThatFitsIsExactEvenIfAPartialSumWouldOverflow) {
   cluster.shards[0]->set_count(kMax);
   cluster.shards[1]->set_count(1);
   cluster.shards[2]->set_count(-1);
-  Result<int64_t> total = cluster.aggregator->Total();
+  Result<TotalReply> total = cluster.aggregator->Total(CounterRef{});
   ASSERT_TRUE(total.ok()) << total.status().message();
-  EXPECT_EQ(*total, kMax);
+  EXPECT_EQ(total->total, kMax);
 }
 
 TEST(AggregatorTest, TotalThatOverflowsInt64IsInternal) {
@@ -262,8 +362,8 @@ TEST(AggregatorTest, TotalThatOverflowsInt64IsInternal) {
     FakeCluster cluster(2, in_process);
     cluster.shards[0]->set_count(kMax);
     cluster.shards[1]->set_count(1);
-    Result<int64_t> total = cluster.aggregator->Total();
-    ASSERT_FALSE(total.ok()) << "gave " << *total;
+    Result<TotalReply> total = cluster.aggregator->Total(CounterRef{});
+    ASSERT_FALSE(total.ok()) << "gave " << total->total;
     EXPECT_EQ(total.status().code(), Code::kInternal);
   }
 }
@@ -273,8 +373,8 @@ TEST(AggregatorTest, TotalThatUnderflowsInt64IsInternal) {
   cluster.shards[0]->set_count(kMin);
   cluster.shards[1]->set_count(0);
   cluster.shards[2]->set_count(-1);
-  Result<int64_t> total = cluster.aggregator->Total();
-  ASSERT_FALSE(total.ok()) << "gave " << *total;
+  Result<TotalReply> total = cluster.aggregator->Total(CounterRef{});
+  ASSERT_FALSE(total.ok()) << "gave " << total->total;
   EXPECT_EQ(total.status().code(), Code::kInternal);
 }
 
@@ -285,8 +385,8 @@ TEST(AggregatorTest, OneFailingShardFailsTheWholeTotal) {
     cluster.shards[0]->set_count(5);
     cluster.shards[2]->set_count(7);
     cluster.shards[1]->FailWith(Code::kUnavailable);
-    Result<int64_t> total = cluster.aggregator->Total();
-    ASSERT_FALSE(total.ok()) << "gave a partial total " << *total;
+    Result<TotalReply> total = cluster.aggregator->Total(CounterRef{});
+    ASSERT_FALSE(total.ok()) << "gave a partial total " << total->total;
     EXPECT_EQ(total.status().code(), Code::kUnavailable);
     EXPECT_NE(total.status().message().find("fake shard 1: failed on purpose"), std::string::npos)
         << total.status().message();
@@ -299,8 +399,8 @@ TEST(AggregatorTest, SeveralFailingShardsAreAllNamedWithTheFirstFailuresCode) {
     FakeCluster cluster(4, in_process);
     cluster.shards[1]->FailWith(Code::kTimeout);
     cluster.shards[3]->FailWith(Code::kUnavailable);
-    Result<int64_t> total = cluster.aggregator->Total();
-    ASSERT_FALSE(total.ok()) << "gave a partial total " << *total;
+    Result<TotalReply> total = cluster.aggregator->Total(CounterRef{});
+    ASSERT_FALSE(total.ok()) << "gave a partial total " << total->total;
     EXPECT_EQ(total.status().code(), Code::kTimeout);
     const std::string& message = total.status().message();
     EXPECT_NE(message.find("fake shard 1"), std::string::npos) << message;
@@ -313,7 +413,7 @@ TEST(AggregatorTest, SeveralFailingShardsAreAllNamedWithTheFirstFailuresCode) {
 TEST(AggregatorTest, EveryShardFailingNamesThemAll) {
   FakeCluster cluster(3, /*in_process=*/false);
   for (FakeShardClient* shard : cluster.shards) shard->FailWith(Code::kUnavailable);
-  Result<int64_t> total = cluster.aggregator->Total();
+  Result<TotalReply> total = cluster.aggregator->Total(CounterRef{});
   ASSERT_FALSE(total.ok());
   EXPECT_EQ(total.status().code(), Code::kUnavailable);
   for (int i = 0; i < 3; ++i) {
@@ -327,14 +427,14 @@ TEST(AggregatorTest, FailureWinsOverAnOverflowingSum) {
   cluster.shards[0]->set_count(kMax);
   cluster.shards[1]->set_count(kMax);
   cluster.shards[2]->FailWith(Code::kUnavailable);
-  Result<int64_t> total = cluster.aggregator->Total();
+  Result<TotalReply> total = cluster.aggregator->Total(CounterRef{});
   ASSERT_FALSE(total.ok());
   EXPECT_EQ(total.status().code(), Code::kUnavailable);
 }
 
 TEST(AggregatorTest, InProcessShardsAreAskedOnTheCallingThread) {
   FakeCluster cluster(3, /*in_process=*/true);
-  ASSERT_TRUE(cluster.aggregator->Total().ok());
+  ASSERT_TRUE(cluster.aggregator->Total(CounterRef{}).ok());
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(cluster.shards[i]->count_threads(),
               std::vector<std::thread::id>{std::this_thread::get_id()})
@@ -351,9 +451,9 @@ TEST(AggregatorTest, RemoteShardsAreAskedInParallel) {
     cluster.shards[i]->set_count(i + 1);
     cluster.shards[i]->set_rendezvous(&rendezvous);
   }
-  Result<int64_t> total = cluster.aggregator->Total();
+  Result<TotalReply> total = cluster.aggregator->Total(CounterRef{});
   ASSERT_TRUE(total.ok()) << total.status().message();
-  EXPECT_EQ(*total, 6);
+  EXPECT_EQ(total->total, 6);
   for (int i = 0; i < kShards; ++i) {
     EXPECT_TRUE(cluster.shards[i]->met_everyone()) << "shard " << i << " was asked alone";
   }
@@ -369,10 +469,376 @@ TEST(AggregatorTest, OneRemoteShardAmongInProcessOnesGivesTheSameTotal) {
     clients.push_back(std::move(fake));
   }
   Aggregator aggregator(std::move(clients));
-  Result<int64_t> total = aggregator.Total();
+  Result<TotalReply> total = aggregator.Total(CounterRef{});
   ASSERT_TRUE(total.ok()) << total.status().message();
-  EXPECT_EQ(*total, 60);
+  EXPECT_EQ(total->total, 60);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(shards[i]->count_threads().size(), 1u) << "shard " << i;
+}
+
+// --- Total of named and windowed counters ----------------------------------
+
+TEST(AggregatorTest, TotalOfANamedCounterSumsItsPartsAndReturnsThemInShardOrder) {
+  for (bool in_process : {true, false}) {
+    SCOPED_TRACE(in_process ? "in process" : "remote");
+    FakeCluster cluster(4, in_process);
+    const CounterRef pageviews = Plain("pageviews");
+    cluster.shards[0]->set_part(pageviews, 10);
+    cluster.shards[1]->set_part(pageviews, -3);
+    cluster.shards[3]->set_part(pageviews, 100);
+    // Other counters on the same shards do not count.
+    cluster.shards[2]->set_part(Plain("other"), 1000);
+    cluster.shards[0]->set_count(5000);
+    cluster.shards[1]->set_part(Windowed("pageviews", 60), 7);
+
+    Result<TotalReply> total = cluster.aggregator->Total(pageviews);
+    ASSERT_TRUE(total.ok()) << total.status().message();
+    EXPECT_EQ(total->total, 107);
+    EXPECT_EQ(total->parts, (std::vector<int64_t>{10, -3, 0, 100}));
+    EXPECT_EQ(total->window_end, 0);
+    for (int i = 0; i < 4; ++i) {
+      EXPECT_EQ(cluster.shards[i]->counted(), std::vector<CounterRef>{pageviews}) << "shard " << i;
+    }
+  }
+}
+
+TEST(AggregatorTest, TotalOfTheDefaultCounterHasEveryShardsPart) {
+  FakeCluster cluster(3, /*in_process=*/false);
+  cluster.shards[0]->set_count(1);
+  cluster.shards[2]->set_count(2);
+  Result<TotalReply> total = cluster.aggregator->Total(CounterRef{});
+  ASSERT_TRUE(total.ok()) << total.status().message();
+  EXPECT_EQ(total->total, 3);
+  EXPECT_EQ(total->parts, (std::vector<int64_t>{1, 0, 2}));
+}
+
+TEST(AggregatorTest, TotalOfAWindowedCounterCarriesTheWindowEnd) {
+  FakeCluster cluster(2, /*in_process=*/true);
+  const CounterRef api = Windowed("api", 60);
+  cluster.shards[0]->set_part(api, 2);
+  cluster.shards[1]->set_part(api, 3);
+  cluster.shards[0]->set_window_end(120);
+  cluster.shards[1]->set_window_end(120);
+  Result<TotalReply> total = cluster.aggregator->Total(api);
+  ASSERT_TRUE(total.ok()) << total.status().message();
+  EXPECT_EQ(total->total, 5);
+  EXPECT_EQ(total->parts, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(total->window_end, 120);
+}
+
+TEST(AggregatorTest, FailingShardFailsTheTotalOfANamedCounterNamingIt) {
+  for (bool in_process : {true, false}) {
+    SCOPED_TRACE(in_process ? "in process" : "remote");
+    FakeCluster cluster(3, in_process);
+    cluster.shards[0]->set_part(Plain("a"), 5);
+    cluster.shards[2]->FailWith(Code::kTimeout);
+    Result<TotalReply> total = cluster.aggregator->Total(Plain("a"));
+    ASSERT_FALSE(total.ok()) << "gave a partial total " << total->total;
+    EXPECT_EQ(total.status().code(), Code::kTimeout);
+    EXPECT_NE(total.status().message().find("fake shard 2: failed on purpose"), std::string::npos)
+        << total.status().message();
+  }
+}
+
+// --- List ------------------------------------------------------------------
+
+// Names of a listing, in its order.
+std::vector<std::string> NamesOf(const CounterList& list) {
+  std::vector<std::string> names;
+  for (const CounterTotal& counter : list.counters) names.push_back(counter.name);
+  return names;
+}
+
+ListQuery Paged(int limit, std::string after = "", std::string prefix = "") {
+  ListQuery query;
+  query.limit = limit;
+  query.after = std::move(after);
+  query.prefix = std::move(prefix);
+  return query;
+}
+
+ListQuery Top(int top, std::string prefix = "") {
+  ListQuery query;
+  query.top = top;
+  query.prefix = std::move(prefix);
+  return query;
+}
+
+TEST(AggregatorTest, ListSumsANameSpreadOverSeveralShardsSortedByName) {
+  for (bool in_process : {true, false}) {
+    SCOPED_TRACE(in_process ? "in process" : "remote");
+    FakeCluster cluster(3, in_process);
+    cluster.shards[0]->set_part(Plain("b"), 2);
+    cluster.shards[0]->set_part(Plain("a"), 1);
+    cluster.shards[1]->set_part(Plain("b"), 3);
+    cluster.shards[2]->set_part(Plain("b"), -10);
+    cluster.shards[2]->set_part(Plain("c"), 4);
+    Result<CounterList> list = cluster.aggregator->List(ListQuery{});
+    ASSERT_TRUE(list.ok()) << list.status().message();
+    EXPECT_EQ(list->counters, (std::vector<CounterTotal>{{"a", 1}, {"b", -5}, {"c", 4}}));
+    EXPECT_EQ(list->next, "");
+  }
+}
+
+TEST(AggregatorTest, ListOfFreshShardsIsEmpty) {
+  FakeCluster cluster(2, /*in_process=*/false);
+  Result<CounterList> list = cluster.aggregator->List(ListQuery{});
+  ASSERT_TRUE(list.ok()) << list.status().message();
+  EXPECT_TRUE(list->counters.empty());
+  EXPECT_EQ(list->next, "");
+}
+
+TEST(AggregatorTest, ListPassesThePrefixToEveryShard) {
+  FakeCluster cluster(3, /*in_process=*/true);
+  cluster.shards[0]->set_part(Plain("api:a"), 1);
+  cluster.shards[1]->set_part(Plain("api:b"), 2);
+  cluster.shards[1]->set_part(Plain("web:a"), 4);
+  cluster.shards[2]->set_part(Plain("apx"), 8);
+  Result<CounterList> list = cluster.aggregator->List(Paged(1000, "", "api:"));
+  ASSERT_TRUE(list.ok()) << list.status().message();
+  EXPECT_EQ(list->counters, (std::vector<CounterTotal>{{"api:a", 1}, {"api:b", 2}}));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(cluster.shards[i]->listed_prefixes(), std::vector<std::string>{"api:"})
+        << "shard " << i;
+  }
+}
+
+TEST(AggregatorTest, ListTopOrdersByTotalDescendingThenByName) {
+  FakeCluster cluster(2, /*in_process=*/true);
+  cluster.shards[0]->set_part(Plain("a"), 5);
+  cluster.shards[0]->set_part(Plain("b"), 3);
+  cluster.shards[1]->set_part(Plain("b"), 4);  // b: 7
+  cluster.shards[1]->set_part(Plain("c"), 5);
+  cluster.shards[0]->set_part(Plain("d"), -1);
+  cluster.shards[1]->set_part(Plain("e"), 7);
+
+  Result<CounterList> top3 = cluster.aggregator->List(Top(3));
+  ASSERT_TRUE(top3.ok()) << top3.status().message();
+  EXPECT_EQ(top3->counters, (std::vector<CounterTotal>{{"b", 7}, {"e", 7}, {"a", 5}}));
+  EXPECT_EQ(top3->next, "");
+
+  Result<CounterList> all = cluster.aggregator->List(Top(10));
+  ASSERT_TRUE(all.ok()) << all.status().message();
+  EXPECT_EQ(all->counters,
+            (std::vector<CounterTotal>{{"b", 7}, {"e", 7}, {"a", 5}, {"c", 5}, {"d", -1}}));
+  EXPECT_EQ(all->next, "");
+}
+
+TEST(AggregatorTest, ListTopOneIsTheHighestTotal) {
+  FakeCluster cluster(3, /*in_process=*/false);
+  cluster.shards[0]->set_part(Plain("small"), 100);
+  cluster.shards[1]->set_part(Plain("big"), 60);
+  cluster.shards[2]->set_part(Plain("big"), 60);
+  Result<CounterList> top = cluster.aggregator->List(Top(1));
+  ASSERT_TRUE(top.ok()) << top.status().message();
+  EXPECT_EQ(top->counters, (std::vector<CounterTotal>{{"big", 120}}));
+}
+
+TEST(AggregatorTest, ListTopKeepsToThePrefix) {
+  FakeCluster cluster(2, /*in_process=*/true);
+  cluster.shards[0]->set_part(Plain("api:a"), 1);
+  cluster.shards[1]->set_part(Plain("api:b"), 2);
+  cluster.shards[1]->set_part(Plain("web"), 100);
+  Result<CounterList> top = cluster.aggregator->List(Top(5, "api:"));
+  ASSERT_TRUE(top.ok()) << top.status().message();
+  EXPECT_EQ(top->counters, (std::vector<CounterTotal>{{"api:b", 2}, {"api:a", 1}}));
+}
+
+TEST(AggregatorTest, ListPagesByNameAndSetsNextOnlyWhenMoreFollow) {
+  FakeCluster cluster(2, /*in_process=*/true);
+  for (const char* name : {"e", "d", "c", "b", "a"}) cluster.shards[0]->set_part(Plain(name), 1);
+  cluster.shards[1]->set_part(Plain("c"), 1);
+
+  Result<CounterList> first = cluster.aggregator->List(Paged(2));
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_EQ(first->counters, (std::vector<CounterTotal>{{"a", 1}, {"b", 1}}));
+  EXPECT_EQ(first->next, "b");
+
+  Result<CounterList> second = cluster.aggregator->List(Paged(2, "b"));
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_EQ(second->counters, (std::vector<CounterTotal>{{"c", 2}, {"d", 1}}));
+  EXPECT_EQ(second->next, "d");
+
+  Result<CounterList> last = cluster.aggregator->List(Paged(2, "d"));
+  ASSERT_TRUE(last.ok()) << last.status().message();
+  EXPECT_EQ(last->counters, (std::vector<CounterTotal>{{"e", 1}}));
+  EXPECT_EQ(last->next, "");
+}
+
+TEST(AggregatorTest, ListPageThatEndsExactlyAtTheLastNameHasNoNext) {
+  FakeCluster cluster(2, /*in_process=*/false);
+  for (const char* name : {"a", "b", "c"}) cluster.shards[1]->set_part(Plain(name), 1);
+  Result<CounterList> whole = cluster.aggregator->List(Paged(3));
+  ASSERT_TRUE(whole.ok()) << whole.status().message();
+  EXPECT_EQ(NamesOf(*whole), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(whole->next, "");
+
+  Result<CounterList> rest = cluster.aggregator->List(Paged(2, "a"));
+  ASSERT_TRUE(rest.ok()) << rest.status().message();
+  EXPECT_EQ(NamesOf(*rest), (std::vector<std::string>{"b", "c"}));
+  EXPECT_EQ(rest->next, "");
+}
+
+TEST(AggregatorTest, ListAfterTheLastNameIsEmpty) {
+  FakeCluster cluster(2, /*in_process=*/true);
+  cluster.shards[0]->set_part(Plain("a"), 1);
+  Result<CounterList> list = cluster.aggregator->List(Paged(10, "a"));
+  ASSERT_TRUE(list.ok()) << list.status().message();
+  EXPECT_TRUE(list->counters.empty());
+  EXPECT_EQ(list->next, "");
+}
+
+TEST(AggregatorTest, ListAfterANameThatIsNotACounterStartsAtTheNextName) {
+  FakeCluster cluster(2, /*in_process=*/true);
+  for (const char* name : {"a", "b", "c"}) cluster.shards[0]->set_part(Plain(name), 1);
+  Result<CounterList> list = cluster.aggregator->List(Paged(10, "b0"));
+  ASSERT_TRUE(list.ok()) << list.status().message();
+  EXPECT_EQ(NamesOf(*list), std::vector<std::string>{"c"});
+}
+
+TEST(AggregatorTest, WalkingPagesWithNextVisitsEveryCounterOnce) {
+  constexpr int kShards = 3;
+  constexpr int kNames = 23;
+  FakeCluster cluster(kShards, /*in_process=*/false);
+  std::vector<std::string> expected;
+  for (int i = 0; i < kNames; ++i) {
+    std::string name = "n" + std::to_string(100 + i);
+    expected.push_back(name);
+    // Every name lives on one or two shards.
+    cluster.shards[i % kShards]->set_part(Plain(name), i);
+    if (i % 2 == 0) cluster.shards[(i + 1) % kShards]->set_part(Plain(name), 1);
+  }
+  // A counter outside the prefix is never visited.
+  cluster.shards[0]->set_part(Plain("other"), 1);
+
+  for (int limit : {1, 2, 4, 22, 23, 24}) {
+    SCOPED_TRACE(testing::Message() << "limit " << limit);
+    std::vector<std::string> visited;
+    std::string after;
+    int pages = 0;
+    do {
+      Result<CounterList> page = cluster.aggregator->List(Paged(limit, after, "n"));
+      ASSERT_TRUE(page.ok()) << page.status().message();
+      ASSERT_LE(page->counters.size(), static_cast<size_t>(limit));
+      for (const CounterTotal& counter : page->counters) {
+        int i = std::stoi(counter.name.substr(1)) - 100;
+        EXPECT_EQ(counter.total, i + (i % 2 == 0 ? 1 : 0)) << counter.name;
+        visited.push_back(counter.name);
+      }
+      after = page->next;
+      ASSERT_LE(++pages, kNames + 1) << "paging does not end";
+    } while (!after.empty());
+    EXPECT_EQ(visited, expected);
+    EXPECT_EQ(pages, (kNames + limit - 1) / limit);
+  }
+}
+
+TEST(AggregatorTest, ListTotalThatOverflowsInt64IsInternal) {
+  FakeCluster cluster(2, /*in_process=*/true);
+  cluster.shards[0]->set_part(Plain("huge"), kMax);
+  cluster.shards[1]->set_part(Plain("huge"), 1);
+  Result<CounterList> list = cluster.aggregator->List(ListQuery{});
+  ASSERT_FALSE(list.ok());
+  EXPECT_EQ(list.status().code(), Code::kInternal);
+  EXPECT_NE(list.status().message().find("huge"), std::string::npos) << list.status().message();
+}
+
+TEST(AggregatorTest, ListTotalThatFitsIsExactEvenIfAPartialSumWouldOverflow) {
+  FakeCluster cluster(3, /*in_process=*/true);
+  cluster.shards[0]->set_part(Plain("edge"), kMax);
+  cluster.shards[1]->set_part(Plain("edge"), kMax);
+  cluster.shards[2]->set_part(Plain("edge"), kMin);
+  Result<CounterList> list = cluster.aggregator->List(ListQuery{});
+  ASSERT_TRUE(list.ok()) << list.status().message();
+  EXPECT_EQ(list->counters, (std::vector<CounterTotal>{{"edge", kMax - 1}}));
+}
+
+TEST(AggregatorTest, OneFailingShardFailsTheListNamingIt) {
+  for (bool in_process : {true, false}) {
+    for (bool top : {false, true}) {
+      SCOPED_TRACE(testing::Message()
+                   << (in_process ? "in process" : "remote") << (top ? ", top" : ", paged"));
+      FakeCluster cluster(3, in_process);
+      cluster.shards[0]->set_part(Plain("a"), 1);
+      cluster.shards[1]->FailWith(Code::kUnavailable);
+      Result<CounterList> list = cluster.aggregator->List(top ? Top(5) : ListQuery{});
+      ASSERT_FALSE(list.ok()) << "gave a partial listing of " << list->counters.size();
+      EXPECT_EQ(list.status().code(), Code::kUnavailable);
+      EXPECT_NE(list.status().message().find("fake shard 1: failed on purpose"), std::string::npos)
+          << list.status().message();
+      EXPECT_EQ(list.status().message().find("fake shard 0"), std::string::npos)
+          << list.status().message();
+    }
+  }
+}
+
+TEST(AggregatorTest, SeveralFailingShardsFailTheListNamingThemAll) {
+  FakeCluster cluster(3, /*in_process=*/false);
+  cluster.shards[0]->FailWith(Code::kBadGateway);
+  cluster.shards[2]->FailWith(Code::kTimeout);
+  Result<CounterList> list = cluster.aggregator->List(ListQuery{});
+  ASSERT_FALSE(list.ok());
+  EXPECT_EQ(list.status().code(), Code::kBadGateway);
+  EXPECT_NE(list.status().message().find("fake shard 0"), std::string::npos)
+      << list.status().message();
+  EXPECT_NE(list.status().message().find("fake shard 2"), std::string::npos)
+      << list.status().message();
+}
+
+// --- Reset -----------------------------------------------------------------
+
+TEST(AggregatorTest, ResetSumsThePartsRemovedFromEveryShard) {
+  for (bool in_process : {true, false}) {
+    SCOPED_TRACE(in_process ? "in process" : "remote");
+    FakeCluster cluster(3, in_process);
+    cluster.shards[0]->set_part(Plain("gone"), 5);
+    cluster.shards[1]->set_part(Plain("gone"), -2);
+    cluster.shards[1]->set_part(Windowed("gone", 60), 9);
+    cluster.shards[2]->set_part(Plain("kept"), 4);
+    Result<int64_t> removed = cluster.aggregator->Reset("gone");
+    ASSERT_TRUE(removed.ok()) << removed.status().message();
+    EXPECT_EQ(*removed, 3);
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(cluster.shards[i]->reset_names(), std::vector<std::string>{"gone"})
+          << "shard " << i;
+      EXPECT_EQ(cluster.shards[i]->part(Plain("gone")), 0) << "shard " << i;
+    }
+    EXPECT_EQ(cluster.shards[1]->part(Windowed("gone", 60)), 0);
+    EXPECT_EQ(cluster.shards[2]->part(Plain("kept")), 4);
+  }
+}
+
+TEST(AggregatorTest, ResetOfACounterNoShardHasRemovesZero) {
+  FakeCluster cluster(2, /*in_process=*/true);
+  Result<int64_t> removed = cluster.aggregator->Reset("never");
+  ASSERT_TRUE(removed.ok()) << removed.status().message();
+  EXPECT_EQ(*removed, 0);
+}
+
+TEST(AggregatorTest, ResetWhoseSumOverflowsInt64IsInternal) {
+  FakeCluster cluster(2, /*in_process=*/true);
+  cluster.shards[0]->set_part(Plain("huge"), kMin);
+  cluster.shards[1]->set_part(Plain("huge"), -1);
+  Result<int64_t> removed = cluster.aggregator->Reset("huge");
+  ASSERT_FALSE(removed.ok()) << "gave " << *removed;
+  EXPECT_EQ(removed.status().code(), Code::kInternal);
+}
+
+TEST(AggregatorTest, FailingShardFailsTheResetNamingItWhileTheOthersStillReset) {
+  for (bool in_process : {true, false}) {
+    SCOPED_TRACE(in_process ? "in process" : "remote");
+    FakeCluster cluster(3, in_process);
+    for (FakeShardClient* shard : cluster.shards) shard->set_part(Plain("gone"), 1);
+    cluster.shards[1]->FailWith(Code::kUnavailable);
+    Result<int64_t> removed = cluster.aggregator->Reset("gone");
+    ASSERT_FALSE(removed.ok()) << "gave " << *removed;
+    EXPECT_EQ(removed.status().code(), Code::kUnavailable);
+    EXPECT_NE(removed.status().message().find("fake shard 1: failed on purpose"), std::string::npos)
+        << removed.status().message();
+    // The header promises the others have still removed their parts.
+    EXPECT_EQ(cluster.shards[0]->part(Plain("gone")), 0);
+    EXPECT_EQ(cluster.shards[2]->part(Plain("gone")), 0);
+    EXPECT_EQ(cluster.shards[1]->part(Plain("gone")), 1);
+  }
 }
 
 // --- Over real in-process shards -------------------------------------------
@@ -394,19 +860,110 @@ TEST(AggregatorTest, ConcurrentIncrementsOverLocalShardsAddUpExactly) {
     threads.emplace_back([&aggregator] {
       // Values -1, 0, 1, 2 in turn: a net +2 every four increments.
       for (int i = 0; i < kIncrementsPerThread; ++i) {
-        EXPECT_TRUE(aggregator.Increment(i % 4 - 1).ok());
+        EXPECT_TRUE(aggregator.Increment(Request(i % 4 - 1)).ok());
       }
     });
   }
   for (std::thread& thread : threads) thread.join();
 
-  Result<int64_t> total = aggregator.Total();
+  Result<TotalReply> total = aggregator.Total(CounterRef{});
   ASSERT_TRUE(total.ok()) << total.status().message();
-  EXPECT_EQ(*total, int64_t{kThreads} * (kIncrementsPerThread / 4) * 2);
+  EXPECT_EQ(total->total, int64_t{kThreads} * (kIncrementsPerThread / 4) * 2);
   // -1 and 2 go to shard 2, 0 to shard 0, 1 to shard 1.
-  EXPECT_EQ(shards[0]->Count(), 0);
-  EXPECT_EQ(shards[1]->Count(), int64_t{kThreads} * (kIncrementsPerThread / 4));
-  EXPECT_EQ(shards[2]->Count(), int64_t{kThreads} * (kIncrementsPerThread / 4));
+  EXPECT_EQ(shards[0]->Count(CounterRef{}).count, 0);
+  EXPECT_EQ(shards[1]->Count(CounterRef{}).count, int64_t{kThreads} * (kIncrementsPerThread / 4));
+  EXPECT_EQ(shards[2]->Count(CounterRef{}).count, int64_t{kThreads} * (kIncrementsPerThread / 4));
+}
+
+TEST(AggregatorTest, NamedAndWindowedCountersOverLocalShardsTotalListAndReset) {
+  constexpr int kShards = 3;
+  int64_t now = 130;
+  std::vector<std::unique_ptr<Shard>> shards;
+  std::vector<std::unique_ptr<ShardClient>> clients;
+  for (int i = 0; i < kShards; ++i) {
+    shards.push_back(std::make_unique<Shard>(i, [&now] { return now; }));
+    clients.push_back(std::make_unique<LocalShardClient>(*shards.back()));
+  }
+  Aggregator aggregator(std::move(clients));
+
+  // Values 1..6 land on shards 1, 2, 0, 1, 2, 0.
+  for (int64_t value = 1; value <= 6; ++value) {
+    ASSERT_TRUE(aggregator.Increment(Request(value, Plain("pageviews"))).ok());
+    ASSERT_TRUE(aggregator.Increment(Request(value, Windowed("pageviews", 60))).ok());
+  }
+  ASSERT_TRUE(aggregator.Increment(Request(100, Plain("api:c42"))).ok());
+  ASSERT_TRUE(aggregator.Increment(Request(2)).ok());
+
+  Result<TotalReply> total = aggregator.Total(Plain("pageviews"));
+  ASSERT_TRUE(total.ok()) << total.status().message();
+  EXPECT_EQ(total->total, 21);
+  EXPECT_EQ(total->parts, (std::vector<int64_t>{3 + 6, 1 + 4, 2 + 5}));
+
+  Result<TotalReply> windowed = aggregator.Total(Windowed("pageviews", 60));
+  ASSERT_TRUE(windowed.ok()) << windowed.status().message();
+  EXPECT_EQ(windowed->total, 21);
+  EXPECT_EQ(windowed->window_end, 180);
+
+  Result<CounterList> list = aggregator.List(ListQuery{});
+  ASSERT_TRUE(list.ok()) << list.status().message();
+  EXPECT_EQ(list->counters,
+            (std::vector<CounterTotal>{{"api:c42", 100}, {"default", 2}, {"pageviews", 21}}));
+
+  Result<CounterList> top = aggregator.List(Top(1));
+  ASSERT_TRUE(top.ok()) << top.status().message();
+  EXPECT_EQ(top->counters, (std::vector<CounterTotal>{{"api:c42", 100}}));
+
+  now = 180;  // the window has ended
+  Result<TotalReply> next_window = aggregator.Total(Windowed("pageviews", 60));
+  ASSERT_TRUE(next_window.ok()) << next_window.status().message();
+  EXPECT_EQ(next_window->total, 0);
+  EXPECT_EQ(next_window->window_end, 240);
+
+  Result<int64_t> removed = aggregator.Reset("pageviews");
+  ASSERT_TRUE(removed.ok()) << removed.status().message();
+  EXPECT_EQ(*removed, 21);
+  Result<TotalReply> after_reset = aggregator.Total(Plain("pageviews"));
+  ASSERT_TRUE(after_reset.ok()) << after_reset.status().message();
+  EXPECT_EQ(after_reset->total, 0);
+  size_t held = 0;
+  for (const auto& shard : shards) held += shard->size();
+  EXPECT_EQ(held, 2u);  // api:c42 and default
+}
+
+TEST(AggregatorTest, ConcurrentIncrementsOfSeveralNamesOverLocalShardsAddUpExactly) {
+  constexpr int kShards = 3;
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 2000;
+  const std::vector<std::string> names = {"a", "b", "c", "api:c42"};
+  std::vector<std::unique_ptr<Shard>> shards;
+  std::vector<std::unique_ptr<ShardClient>> clients;
+  for (int i = 0; i < kShards; ++i) {
+    shards.push_back(std::make_unique<Shard>(i));
+    clients.push_back(std::make_unique<LocalShardClient>(*shards.back()));
+  }
+  Aggregator aggregator(std::move(clients));
+
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&aggregator, &names] {
+      for (int i = 0; i < kRounds; ++i) {
+        for (const std::string& name : names) {
+          EXPECT_TRUE(aggregator.Increment(Request(i % 3, Plain(name))).ok());
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+
+  // Round i adds i % 3 to every name (and so reaches every shard).
+  int64_t per_thread = 0;
+  for (int i = 0; i < kRounds; ++i) per_thread += i % 3;
+  Result<CounterList> list = aggregator.List(ListQuery{});
+  ASSERT_TRUE(list.ok()) << list.status().message();
+  ASSERT_EQ(list->counters.size(), names.size());
+  for (const CounterTotal& counter : list->counters) {
+    EXPECT_EQ(counter.total, kThreads * per_thread) << counter.name;
+  }
 }
 
 }  // namespace

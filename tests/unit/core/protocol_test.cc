@@ -1,8 +1,13 @@
 #include "core/protocol.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -11,6 +16,18 @@ namespace {
 
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+
+CounterRef Plain(std::string name) { return CounterRef{std::move(name), 0}; }
+CounterRef Windowed(std::string name, int64_t window) {
+  return CounterRef{std::move(name), window};
+}
+IncrementRequest Request(int64_t value, CounterRef counter = {}) {
+  return IncrementRequest{value, std::move(counter)};
+}
+// A TotalReply with no parts and no window end.
+TotalReply Total(int64_t total, std::vector<int64_t> parts = {}, int64_t window_end = 0) {
+  return TotalReply{total, std::move(parts), window_end};
+}
 
 // --- ParseIncrementRequest -------------------------------------------------
 
@@ -35,6 +52,7 @@ TEST(ParseIncrementRequestTest, AcceptsObjectsWithAnInt64Value) {
     Result<IncrementRequest> request = ParseIncrementRequest(c.body);
     ASSERT_TRUE(request.ok()) << request.status().message();
     EXPECT_EQ(request->value, c.expected_value);
+    EXPECT_TRUE(request->counter.is_default());
   }
 }
 
@@ -45,6 +63,7 @@ TEST(ParseIncrementRequestTest, MissingValueMeansOne) {
     Result<IncrementRequest> request = ParseIncrementRequest(body);
     ASSERT_TRUE(request.ok()) << request.status().message();
     EXPECT_EQ(request->value, 1);
+    EXPECT_TRUE(request->counter.is_default());
   }
 }
 
@@ -138,7 +157,7 @@ TEST(ParseIncrementRequestTest, UnknownFieldMessageNamesTheField) {
 TEST(FormatIncrementRequestTest, RoundTripsThroughParse) {
   for (int64_t value : {kMin, int64_t{-1}, int64_t{0}, int64_t{1}, int64_t{42}, kMax}) {
     SCOPED_TRACE(testing::Message() << "value " << value);
-    std::string body = FormatIncrementRequest(IncrementRequest{value});
+    std::string body = FormatIncrementRequest(Request(value));
     Result<IncrementRequest> parsed = ParseIncrementRequest(body);
     ASSERT_TRUE(parsed.ok()) << parsed.status().message();
     EXPECT_EQ(parsed->value, value);
@@ -146,34 +165,35 @@ TEST(FormatIncrementRequestTest, RoundTripsThroughParse) {
 }
 
 TEST(FormatIncrementRequestTest, WritesTheValueField) {
-  EXPECT_EQ(FormatIncrementRequest(IncrementRequest{5}), R"({"value":5})");
-  EXPECT_EQ(FormatIncrementRequest(IncrementRequest{-3}), R"({"value":-3})");
+  EXPECT_EQ(FormatIncrementRequest(Request(5)), R"({"value":5})");
+  EXPECT_EQ(FormatIncrementRequest(Request(-3)), R"({"value":-3})");
 }
 
 // --- Replies ---------------------------------------------------------------
 
 TEST(FormatIncrementReplyTest, MatchesTheOriginalBytes) {
-  EXPECT_EQ(FormatIncrementReply(IncrementReply{1, 1}),
+  EXPECT_EQ(FormatIncrementReply(IncrementReply{1, 1, 0}, CounterRef{}),
             R"({"success":true,"shardId":1,"count":1})");
-  EXPECT_EQ(FormatIncrementReply(IncrementReply{0, kMin}),
+  EXPECT_EQ(FormatIncrementReply(IncrementReply{0, kMin, 0}, CounterRef{}),
             R"({"success":true,"shardId":0,"count":-9223372036854775808})");
 }
 
 TEST(FormatCountReplyTest, MatchesTheOriginalBytes) {
-  EXPECT_EQ(FormatCountReply(1, 1), R"({"shardId":1,"count":1})");
-  EXPECT_EQ(FormatCountReply(2, kMax), R"({"shardId":2,"count":9223372036854775807})");
+  EXPECT_EQ(FormatCountReply(CountReply{1, 1, 0}, CounterRef{}), R"({"shardId":1,"count":1})");
+  EXPECT_EQ(FormatCountReply(CountReply{2, kMax, 0}, CounterRef{}),
+            R"({"shardId":2,"count":9223372036854775807})");
 }
 
 TEST(FormatTotalReplyTest, MatchesTheOriginalBytes) {
-  EXPECT_EQ(FormatTotalReply(1), R"({"total":1})");
-  EXPECT_EQ(FormatTotalReply(-5), R"({"total":-5})");
+  EXPECT_EQ(FormatTotalReply(Total(1), CounterRef{}, /*per_shard=*/false), R"({"total":1})");
+  EXPECT_EQ(FormatTotalReply(Total(-5), CounterRef{}, /*per_shard=*/false), R"({"total":-5})");
 }
 
 TEST(ParseIncrementReplyTest, RoundTripsThroughFormat) {
-  const IncrementReply cases[] = {{0, 0}, {1, 1}, {2, -7}, {3, kMax}, {4, kMin}};
+  const IncrementReply cases[] = {{0, 0, 0}, {1, 1, 0}, {2, -7, 0}, {3, kMax, 0}, {4, kMin, 0}};
   for (const IncrementReply& reply : cases) {
     SCOPED_TRACE(testing::Message() << "shard " << reply.shard_id << " count " << reply.count);
-    Result<IncrementReply> parsed = ParseIncrementReply(FormatIncrementReply(reply));
+    Result<IncrementReply> parsed = ParseIncrementReply(FormatIncrementReply(reply, CounterRef{}));
     ASSERT_TRUE(parsed.ok()) << parsed.status().message();
     EXPECT_EQ(*parsed, reply);
   }
@@ -182,7 +202,7 @@ TEST(ParseIncrementReplyTest, RoundTripsThroughFormat) {
 TEST(ParseIncrementReplyTest, AcceptsFieldsInAnyOrder) {
   Result<IncrementReply> parsed = ParseIncrementReply(R"({"count":4,"shardId":2,"success":true})");
   ASSERT_TRUE(parsed.ok()) << parsed.status().message();
-  EXPECT_EQ(*parsed, (IncrementReply{2, 4}));
+  EXPECT_EQ(*parsed, (IncrementReply{2, 4, 0}));
 }
 
 TEST(ParseIncrementReplyTest, RefusesAnythingElseAsBadGateway) {
@@ -218,9 +238,9 @@ TEST(ParseIncrementReplyTest, BadGatewayMessageShowsWhatCameBack) {
 TEST(ParseCountReplyTest, RoundTripsThroughFormat) {
   for (int64_t count : {kMin, int64_t{-1}, int64_t{0}, int64_t{1}, kMax}) {
     SCOPED_TRACE(testing::Message() << "count " << count);
-    Result<int64_t> parsed = ParseCountReply(FormatCountReply(3, count));
+    Result<CountReply> parsed = ParseCountReply(FormatCountReply(CountReply{3, count, 0}, {}));
     ASSERT_TRUE(parsed.ok()) << parsed.status().message();
-    EXPECT_EQ(*parsed, count);
+    EXPECT_EQ(*parsed, (CountReply{3, count, 0}));
   }
 }
 
@@ -238,8 +258,8 @@ TEST(ParseCountReplyTest, RefusesAnythingElseAsBadGateway) {
   };
   for (const std::string& body : cases) {
     SCOPED_TRACE("body: " + body);
-    Result<int64_t> parsed = ParseCountReply(body);
-    ASSERT_FALSE(parsed.ok()) << "gave " << *parsed;
+    Result<CountReply> parsed = ParseCountReply(body);
+    ASSERT_FALSE(parsed.ok()) << "gave " << parsed->count;
     EXPECT_EQ(parsed.status().code(), Code::kBadGateway);
   }
 }
@@ -247,9 +267,12 @@ TEST(ParseCountReplyTest, RefusesAnythingElseAsBadGateway) {
 TEST(ParseTotalReplyTest, RoundTripsThroughFormat) {
   for (int64_t total : {kMin, int64_t{-1}, int64_t{0}, int64_t{1}, kMax}) {
     SCOPED_TRACE(testing::Message() << "total " << total);
-    Result<int64_t> parsed = ParseTotalReply(FormatTotalReply(total));
+    Result<TotalReply> parsed =
+        ParseTotalReply(FormatTotalReply(Total(total), CounterRef{}, /*per_shard=*/false));
     ASSERT_TRUE(parsed.ok()) << parsed.status().message();
-    EXPECT_EQ(*parsed, total);
+    EXPECT_EQ(parsed->total, total);
+    EXPECT_TRUE(parsed->parts.empty());
+    EXPECT_EQ(parsed->window_end, 0);
   }
 }
 
@@ -267,7 +290,666 @@ TEST(ParseTotalReplyTest, RefusesAnythingElseAsBadGateway) {
   };
   for (const std::string& body : cases) {
     SCOPED_TRACE("body: " + body);
-    Result<int64_t> parsed = ParseTotalReply(body);
+    Result<TotalReply> parsed = ParseTotalReply(body);
+    ASSERT_FALSE(parsed.ok()) << "gave " << parsed->total;
+    EXPECT_EQ(parsed.status().code(), Code::kBadGateway);
+  }
+}
+
+// --- Named and windowed increments ------------------------------------------
+
+struct GoodCounterRequestCase {
+  std::string body;
+  IncrementRequest expected;
+};
+
+TEST(ParseIncrementRequestTest, AcceptsACounterNameAndAWindow) {
+  const GoodCounterRequestCase cases[] = {
+      {R"({"counter":"pageviews"})", Request(1, Plain("pageviews"))},
+      {R"({"value":5,"counter":"api:c42","window":60})", Request(5, Windowed("api:c42", 60))},
+      {R"({"window":60,"counter":"a/b.c-d_e","value":-2})", Request(-2, Windowed("a/b.c-d_e", 60))},
+      {R"({"window":60})", Request(1, Windowed("default", 60))},
+      {R"({"counter":"default"})", Request(1)},
+      {R"({"counter":"x","window":1})", Request(1, Windowed("x", 1))},
+      {R"({"counter":"x","window":604800})", Request(1, Windowed("x", 604800))},
+      {R"({"counter":")" + std::string(200, 'n') + R"("})",
+       Request(1, Plain(std::string(200, 'n')))},
+  };
+  for (const GoodCounterRequestCase& c : cases) {
+    SCOPED_TRACE("body: " + c.body);
+    Result<IncrementRequest> request = ParseIncrementRequest(c.body);
+    ASSERT_TRUE(request.ok()) << request.status().message();
+    EXPECT_EQ(request->value, c.expected.value);
+    EXPECT_EQ(request->counter, c.expected.counter);
+  }
+}
+
+TEST(ParseIncrementRequestTest, RefusesABadCounterName) {
+  const std::string cases[] = {
+      R"({"counter":""})",
+      R"({"counter":")" + std::string(201, 'n') + R"("})",
+      R"({"counter":"a b"})",
+      R"({"counter":"a@b"})",
+      R"({"counter":"caf\u00e9"})",
+      "{\"counter\":\"caf\xc3\xa9\"}",
+      R"({"counter":"a\"b"})",
+      R"({"counter":"a\\b"})",
+      R"({"counter":"a\u0000b"})",
+      R"({"counter":"a\nb"})",
+      R"({"value":5,"counter":"a?b","window":60})",
+  };
+  for (const std::string& body : cases) {
+    SCOPED_TRACE("body: " + body);
+    Result<IncrementRequest> request = ParseIncrementRequest(body);
+    ASSERT_FALSE(request.ok()) << "accepted the name " << request->counter.name;
+    EXPECT_EQ(request.status().code(), Code::kInvalidArgument);
+    EXPECT_NE(request.status().message().find("counter name"), std::string::npos)
+        << request.status().message();
+  }
+}
+
+TEST(ParseIncrementRequestTest, RefusesACounterThatIsNotAString) {
+  const std::string cases[] = {
+      R"({"counter":5})",  R"({"counter":null})", R"({"counter":true})",
+      R"({"counter":[]})", R"({"counter":{}})",   R"({"counter":["a"]})",
+  };
+  for (const std::string& body : cases) {
+    SCOPED_TRACE("body: " + body);
+    Result<IncrementRequest> request = ParseIncrementRequest(body);
+    ASSERT_FALSE(request.ok()) << "accepted the name " << request->counter.name;
+    EXPECT_EQ(request.status().code(), Code::kInvalidArgument);
+    EXPECT_NE(request.status().message().find("must be a string"), std::string::npos)
+        << request.status().message();
+  }
+}
+
+struct BadWindowCase {
+  std::string body;
+  std::string message_part;
+};
+
+TEST(ParseIncrementRequestTest, RefusesAWindowThatIsNotOneSecondToAWeek) {
+  const BadWindowCase cases[] = {
+      {R"({"counter":"a","window":0})", "1 to 604800"},
+      {R"({"counter":"a","window":-1})", "1 to 604800"},
+      {R"({"counter":"a","window":604801})", "1 to 604800"},
+      {R"({"window":-9223372036854775808})", "1 to 604800"},
+      {R"({"counter":"a","window":1.5})", "must be an integer"},
+      {R"({"counter":"a","window":60.0})", "must be an integer"},
+      {R"({"counter":"a","window":"60"})", "must be an integer"},
+      {R"({"counter":"a","window":null})", "must be an integer"},
+      {R"({"counter":"a","window":true})", "must be an integer"},
+      {R"({"counter":"a","window":[60]})", "must be an integer"},
+      {R"({"counter":"a","window":9223372036854775808})", "64-bit"},
+  };
+  for (const BadWindowCase& c : cases) {
+    SCOPED_TRACE("body: " + c.body);
+    Result<IncrementRequest> request = ParseIncrementRequest(c.body);
+    ASSERT_FALSE(request.ok()) << "accepted the window " << request->counter.window;
+    EXPECT_EQ(request.status().code(), Code::kInvalidArgument);
+    EXPECT_NE(request.status().message().find(c.message_part), std::string::npos)
+        << request.status().message();
+  }
+}
+
+TEST(ParseIncrementRequestTest, RefusesAnUnknownFieldBesideCounterAndWindow) {
+  for (std::string_view body : {R"({"counter":"a","windows":60})", R"({"name":"a"})",
+                                R"({"value":1,"counter":"a","window":60,"shard":1})"}) {
+    SCOPED_TRACE(body);
+    Result<IncrementRequest> request = ParseIncrementRequest(body);
+    ASSERT_FALSE(request.ok());
+    EXPECT_EQ(request.status().code(), Code::kInvalidArgument);
+    EXPECT_NE(request.status().message().find("unknown field"), std::string::npos)
+        << request.status().message();
+  }
+}
+
+TEST(FormatIncrementRequestTest, WritesCounterAndWindowOnlyWhenNeeded) {
+  EXPECT_EQ(FormatIncrementRequest(Request(5, Plain("pageviews"))),
+            R"({"value":5,"counter":"pageviews"})");
+  EXPECT_EQ(FormatIncrementRequest(Request(1, Windowed("api:c42", 60))),
+            R"({"value":1,"counter":"api:c42","window":60})");
+  EXPECT_EQ(FormatIncrementRequest(Request(2, Windowed("default", 60))),
+            R"({"value":2,"counter":"default","window":60})");
+  EXPECT_EQ(FormatIncrementRequest(Request(3, Plain("default"))), R"({"value":3})");
+}
+
+TEST(FormatIncrementRequestTest, NamedAndWindowedRequestsRoundTripThroughParse) {
+  const IncrementRequest cases[] = {
+      Request(5, Plain("pageviews")),
+      Request(-1, Windowed("api:c42", 60)),
+      Request(kMin, Windowed("default", 604800)),
+      Request(kMax, Windowed(std::string(200, 'z'), 1)),
+  };
+  for (const IncrementRequest& request : cases) {
+    SCOPED_TRACE(FormatIncrementRequest(request));
+    Result<IncrementRequest> parsed = ParseIncrementRequest(FormatIncrementRequest(request));
+    ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+    EXPECT_EQ(parsed->value, request.value);
+    EXPECT_EQ(parsed->counter, request.counter);
+  }
+}
+
+// --- Replies about named and windowed counters -------------------------------
+
+TEST(FormatIncrementReplyTest, NamesANamedCounter) {
+  EXPECT_EQ(FormatIncrementReply(IncrementReply{2, 5, 0}, Plain("pageviews")),
+            R"({"success":true,"shardId":2,"count":5,"counter":"pageviews"})");
+}
+
+TEST(FormatIncrementReplyTest, GivesTheWindowAndItsEndForAWindowedCounter) {
+  EXPECT_EQ(
+      FormatIncrementReply(IncrementReply{1, 3, 120}, Windowed("api:c42", 60)),
+      R"({"success":true,"shardId":1,"count":3,"counter":"api:c42","window":60,"windowEnd":120})");
+  EXPECT_EQ(
+      FormatIncrementReply(IncrementReply{0, 1, 120}, Windowed("default", 60)),
+      R"({"success":true,"shardId":0,"count":1,"counter":"default","window":60,"windowEnd":120})");
+}
+
+TEST(FormatIncrementReplyTest, TheDefaultCounterNamedExplicitlyKeepsTheOriginalBytes) {
+  EXPECT_EQ(FormatIncrementReply(IncrementReply{1, 1, 0}, Plain("default")),
+            R"({"success":true,"shardId":1,"count":1})");
+}
+
+TEST(FormatCountReplyTest, NamesANamedCounter) {
+  EXPECT_EQ(FormatCountReply(CountReply{2, 5, 0}, Plain("pageviews")),
+            R"({"shardId":2,"count":5,"counter":"pageviews"})");
+}
+
+TEST(FormatCountReplyTest, GivesTheWindowAndItsEndForAWindowedCounter) {
+  EXPECT_EQ(FormatCountReply(CountReply{1, 0, 120}, Windowed("api:c42", 60)),
+            R"({"shardId":1,"count":0,"counter":"api:c42","window":60,"windowEnd":120})");
+}
+
+TEST(FormatTotalReplyTest, NamesANamedCounter) {
+  EXPECT_EQ(FormatTotalReply(Total(5, {2, 3}), Plain("pageviews"), /*per_shard=*/false),
+            R"({"total":5,"counter":"pageviews"})");
+}
+
+TEST(FormatTotalReplyTest, GivesTheWindowAndItsEndForAWindowedCounter) {
+  EXPECT_EQ(FormatTotalReply(Total(7, {3, 4}, 120), Windowed("api:c42", 60), /*per_shard=*/false),
+            R"({"total":7,"counter":"api:c42","window":60,"windowEnd":120})");
+}
+
+TEST(FormatTotalReplyTest, PerShardAddsEveryShardsPartInShardOrder) {
+  EXPECT_EQ(FormatTotalReply(Total(6, {1, 0, 5}), CounterRef{}, /*per_shard=*/true),
+            R"({"total":6,"shards":[{"shardId":0,"count":1},{"shardId":1,"count":0},)"
+            R"({"shardId":2,"count":5}]})");
+  EXPECT_EQ(FormatTotalReply(Total(-1, {kMax, kMin}, 120), Windowed("api", 60), /*per_shard=*/true),
+            R"({"total":-1,"counter":"api","window":60,"windowEnd":120,"shards":[)"
+            R"({"shardId":0,"count":9223372036854775807},)"
+            R"({"shardId":1,"count":-9223372036854775808}]})");
+}
+
+TEST(FormatTotalReplyTest, WithoutPerShardThePartsAreLeftOut) {
+  EXPECT_EQ(FormatTotalReply(Total(6, {1, 0, 5}), CounterRef{}, /*per_shard=*/false),
+            R"({"total":6})");
+}
+
+TEST(ParseIncrementReplyTest, WindowedReplyRoundTripsThroughFormat) {
+  const IncrementReply reply{3, 42, 1700000040};
+  Result<IncrementReply> parsed =
+      ParseIncrementReply(FormatIncrementReply(reply, Windowed("api:c42", 60)));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(*parsed, reply);
+}
+
+TEST(ParseIncrementReplyTest, NamedReplyRoundTripsThroughFormat) {
+  const IncrementReply reply{1, -4, 0};
+  Result<IncrementReply> parsed = ParseIncrementReply(FormatIncrementReply(reply, Plain("x")));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(*parsed, reply);
+}
+
+TEST(ParseCountReplyTest, WindowedReplyRoundTripsThroughFormat) {
+  const CountReply reply{2, kMin, 3600};
+  Result<CountReply> parsed = ParseCountReply(FormatCountReply(reply, Windowed("a", 3600)));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(*parsed, reply);
+}
+
+TEST(ParseTotalReplyTest, RoundTripsPartsAndWindowEndThroughFormat) {
+  const TotalReply reply = Total(-1, {kMax, 0, kMin}, 7200);
+  for (const CounterRef& counter : {CounterRef{}, Plain("p"), Windowed("w", 3600)}) {
+    SCOPED_TRACE(counter.name);
+    Result<TotalReply> parsed =
+        ParseTotalReply(FormatTotalReply(reply, counter, /*per_shard=*/true));
+    ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+    EXPECT_EQ(parsed->total, -1);
+    EXPECT_EQ(parsed->parts, reply.parts);
+    EXPECT_EQ(parsed->window_end, counter.window > 0 ? 7200 : 0);
+  }
+}
+
+TEST(ParseTotalReplyTest, RefusesBadShardsAsBadGateway) {
+  const std::string cases[] = {
+      R"({"total":1,"shards":5})",
+      R"({"total":1,"shards":{"count":1}})",
+      R"({"total":1,"shards":[{"shardId":0}]})",
+      R"({"total":1,"shards":[{"shardId":0,"count":"1"}]})",
+      R"({"total":1,"shards":[1]})",
+  };
+  for (const std::string& body : cases) {
+    SCOPED_TRACE("body: " + body);
+    Result<TotalReply> parsed = ParseTotalReply(body);
+    ASSERT_FALSE(parsed.ok()) << "gave " << parsed->total;
+    EXPECT_EQ(parsed.status().code(), Code::kBadGateway);
+  }
+}
+
+// --- Counter queries ---------------------------------------------------------
+
+struct GoodCounterQueryCase {
+  std::optional<std::string> counter;
+  std::optional<std::string> window;
+  CounterRef expected;
+};
+
+TEST(ParseCounterQueryTest, AcceptsAbsentOrValidParameters) {
+  const GoodCounterQueryCase cases[] = {
+      {std::nullopt, std::nullopt, CounterRef{}},
+      {"pageviews", std::nullopt, Plain("pageviews")},
+      {"api:c42", "60", Windowed("api:c42", 60)},
+      {std::nullopt, "60", Windowed("default", 60)},
+      {"x", "1", Windowed("x", 1)},
+      {"x", "604800", Windowed("x", 604800)},
+  };
+  for (const GoodCounterQueryCase& c : cases) {
+    SCOPED_TRACE(testing::Message() << "counter " << c.counter.value_or("(none)") << ", window "
+                                    << c.window.value_or("(none)"));
+    Result<CounterRef> counter = ParseCounterQuery(c.counter, c.window);
+    ASSERT_TRUE(counter.ok()) << counter.status().message();
+    EXPECT_EQ(*counter, c.expected);
+  }
+}
+
+TEST(ParseCounterQueryTest, RefusesABadName) {
+  for (const std::string& name : {std::string(""), std::string("a b"), std::string("a@60"),
+                                  std::string(201, 'a'), std::string("a&window=60")}) {
+    SCOPED_TRACE("name: " + name);
+    Result<CounterRef> counter = ParseCounterQuery(name, std::nullopt);
+    ASSERT_FALSE(counter.ok()) << "accepted " << counter->name;
+    EXPECT_EQ(counter.status().code(), Code::kInvalidArgument);
+  }
+}
+
+TEST(ParseCounterQueryTest, RefusesABadWindow) {
+  for (const char* window : {"0", "-1", "604801", "1.5", "abc", "060", " 60", "60s", "", "+60"}) {
+    SCOPED_TRACE(testing::Message() << "window '" << window << "'");
+    Result<CounterRef> counter = ParseCounterQuery("a", std::string(window));
+    ASSERT_FALSE(counter.ok()) << "accepted " << counter->window;
+    EXPECT_EQ(counter.status().code(), Code::kInvalidArgument);
+    EXPECT_NE(counter.status().message().find("window"), std::string::npos)
+        << counter.status().message();
+  }
+}
+
+TEST(CounterQueryStringTest, IsEmptyForTheDefaultCounterAndNamesAnyOther) {
+  EXPECT_EQ(CounterQueryString(CounterRef{}), "");
+  EXPECT_EQ(CounterQueryString(Plain("default")), "");
+  EXPECT_EQ(CounterQueryString(Plain("pageviews")), "?counter=pageviews");
+  EXPECT_EQ(CounterQueryString(Windowed("api:c42", 60)), "?counter=api:c42&window=60");
+  EXPECT_EQ(CounterQueryString(Windowed("default", 60)), "?counter=default&window=60");
+}
+
+// Splits "?a=1&b=2" into its parameters; absent ones stay nullopt.
+struct QueryParams {
+  std::optional<std::string> prefix, top, limit, after, counter, window;
+};
+QueryParams SplitQuery(std::string_view query) {
+  QueryParams params;
+  if (query.starts_with('?')) query.remove_prefix(1);
+  while (!query.empty()) {
+    std::string_view pair = query.substr(0, query.find('&'));
+    query.remove_prefix(std::min(query.size(), pair.size() + 1));
+    size_t equals = pair.find('=');
+    std::string_view key = pair.substr(0, equals);
+    std::string value(equals == std::string_view::npos ? "" : pair.substr(equals + 1));
+    if (key == "prefix") params.prefix = value;
+    if (key == "top") params.top = value;
+    if (key == "limit") params.limit = value;
+    if (key == "after") params.after = value;
+    if (key == "counter") params.counter = value;
+    if (key == "window") params.window = value;
+  }
+  return params;
+}
+
+TEST(CounterQueryStringTest, RoundTripsThroughParseCounterQuery) {
+  for (const CounterRef& counter : {CounterRef{}, Plain("pageviews"), Windowed("api:c42", 60),
+                                    Windowed("default", 604800), Plain("a/b.c-d_e")}) {
+    SCOPED_TRACE(CounterQueryString(counter));
+    QueryParams params = SplitQuery(CounterQueryString(counter));
+    Result<CounterRef> parsed = ParseCounterQuery(params.counter, params.window);
+    ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+    EXPECT_EQ(*parsed, counter);
+  }
+}
+
+// --- Counter listings ----------------------------------------------------------
+
+TEST(FormatCounterPartsTest, WritesTheShardIdAndEveryPart) {
+  EXPECT_EQ(
+      FormatCounterParts(3, {{"a", 1}, {"api:c42", -5}}),
+      R"({"shardId":3,"counters":[{"counter":"a","count":1},{"counter":"api:c42","count":-5}]})");
+  EXPECT_EQ(FormatCounterParts(0, {}), R"({"shardId":0,"counters":[]})");
+}
+
+TEST(ParseCounterPartsTest, RoundTripsThroughFormat) {
+  const std::vector<std::vector<CounterPart>> cases = {
+      {},
+      {{"a", 1}},
+      {{"api:c42", -5}, {"x/y", kMax}, {"m", kMin}, {std::string(200, 'q'), 0}},
+  };
+  for (const std::vector<CounterPart>& parts : cases) {
+    SCOPED_TRACE(FormatCounterParts(1, parts));
+    Result<std::vector<CounterPart>> parsed = ParseCounterParts(FormatCounterParts(1, parts));
+    ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+    EXPECT_EQ(*parsed, parts);
+  }
+}
+
+TEST(ParseCounterPartsTest, RefusesAListWithAnInvalidNameAsBadGateway) {
+  const std::string cases[] = {
+      R"({"shardId":0,"counters":[{"counter":"a b","count":1}]})",
+      R"({"shardId":0,"counters":[{"counter":"ok","count":1},{"counter":"","count":2}]})",
+      R"({"shardId":0,"counters":[{"counter":"a@60","count":1}]})",
+      R"({"shardId":0,"counters":[{"counter":"caf\u00e9","count":1}]})",
+      R"({"shardId":0,"counters":[{"counter":5,"count":1}]})",
+      R"({"shardId":0,"counters":[{"count":1}]})",
+  };
+  for (const std::string& body : cases) {
+    SCOPED_TRACE("body: " + body);
+    Result<std::vector<CounterPart>> parsed = ParseCounterParts(body);
+    ASSERT_FALSE(parsed.ok()) << "gave " << parsed->size() << " parts";
+    EXPECT_EQ(parsed.status().code(), Code::kBadGateway);
+  }
+}
+
+TEST(ParseCounterPartsTest, RefusesAnythingElseAsBadGateway) {
+  const std::string cases[] = {
+      "",
+      "not json",
+      "[]",
+      R"({"shardId":0})",
+      R"({"shardId":0,"counters":{}})",
+      R"({"shardId":0,"counters":[{"counter":"a"}]})",
+      R"({"shardId":0,"counters":[{"counter":"a","count":"1"}]})",
+      R"({"shardId":0,"counters":[{"counter":"a","count":1.5}]})",
+      R"({"shardId":0,"counters":[5]})",
+      R"({"error":"shard is down"})",
+  };
+  for (const std::string& body : cases) {
+    SCOPED_TRACE("body: " + body);
+    Result<std::vector<CounterPart>> parsed = ParseCounterParts(body);
+    ASSERT_FALSE(parsed.ok()) << "gave " << parsed->size() << " parts";
+    EXPECT_EQ(parsed.status().code(), Code::kBadGateway);
+  }
+}
+
+CounterList MakeList(std::vector<CounterTotal> counters, std::string next) {
+  CounterList list;
+  list.counters = std::move(counters);
+  list.next = std::move(next);
+  return list;
+}
+
+TEST(FormatCounterListTest, WritesNextOnlyWhenAnotherPageFollows) {
+  EXPECT_EQ(FormatCounterList(MakeList({{"a", 5}, {"b", -1}}, "")),
+            R"({"counters":[{"counter":"a","total":5},{"counter":"b","total":-1}]})");
+  EXPECT_EQ(FormatCounterList(MakeList({{"a", 5}}, "a")),
+            R"({"counters":[{"counter":"a","total":5}],"next":"a"})");
+  EXPECT_EQ(FormatCounterList(MakeList({}, "")), R"({"counters":[]})");
+}
+
+TEST(ParseCounterListTest, RoundTripsThroughFormat) {
+  const CounterList cases[] = {
+      MakeList({}, ""),
+      MakeList({{"a", 5}}, ""),
+      MakeList({{"a", kMax}, {"api:c42", kMin}}, "api:c42"),
+  };
+  for (const CounterList& list : cases) {
+    SCOPED_TRACE(FormatCounterList(list));
+    Result<CounterList> parsed = ParseCounterList(FormatCounterList(list));
+    ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+    EXPECT_EQ(parsed->counters, list.counters);
+    EXPECT_EQ(parsed->next, list.next);
+  }
+}
+
+TEST(ParseCounterListTest, RefusesAnythingElseAsBadGateway) {
+  const std::string cases[] = {
+      "",
+      "[]",
+      R"({"total":1})",
+      R"({"counters":5})",
+      R"({"counters":[{"counter":"a"}]})",
+      R"({"counters":[{"total":1}]})",
+      R"({"counters":[{"counter":5,"total":1}]})",
+      R"({"counters":[{"counter":"a","total":"1"}]})",
+      R"({"error":"fake shard 1: down"})",
+  };
+  for (const std::string& body : cases) {
+    SCOPED_TRACE("body: " + body);
+    Result<CounterList> parsed = ParseCounterList(body);
+    ASSERT_FALSE(parsed.ok()) << "gave " << parsed->counters.size() << " counters";
+    EXPECT_EQ(parsed.status().code(), Code::kBadGateway);
+  }
+}
+
+// --- List queries ------------------------------------------------------------
+
+TEST(ParseListQueryTest, NoParametersListsEverythingByNameWithTheDefaultLimit) {
+  Result<ListQuery> query = ParseListQuery(std::nullopt, std::nullopt, std::nullopt, std::nullopt);
+  ASSERT_TRUE(query.ok()) << query.status().message();
+  EXPECT_EQ(query->prefix, "");
+  EXPECT_EQ(query->top, 0);
+  EXPECT_EQ(query->limit, 1000);
+  EXPECT_EQ(query->after, "");
+}
+
+TEST(ParseListQueryTest, AcceptsPrefixLimitAndAfter) {
+  Result<ListQuery> query = ParseListQuery("api:", std::nullopt, "50", "api:c1");
+  ASSERT_TRUE(query.ok()) << query.status().message();
+  EXPECT_EQ(query->prefix, "api:");
+  EXPECT_EQ(query->top, 0);
+  EXPECT_EQ(query->limit, 50);
+  EXPECT_EQ(query->after, "api:c1");
+}
+
+TEST(ParseListQueryTest, EmptyPrefixAndAfterMeanNone) {
+  Result<ListQuery> query = ParseListQuery("", std::nullopt, std::nullopt, "");
+  ASSERT_TRUE(query.ok()) << query.status().message();
+  EXPECT_EQ(query->prefix, "");
+  EXPECT_EQ(query->after, "");
+}
+
+TEST(ParseListQueryTest, AcceptsTopFromOneTo10000) {
+  for (const char* top : {"1", "10", "10000"}) {
+    SCOPED_TRACE(top);
+    Result<ListQuery> query = ParseListQuery("web", std::string(top), std::nullopt, std::nullopt);
+    ASSERT_TRUE(query.ok()) << query.status().message();
+    EXPECT_EQ(query->top, std::stoi(top));
+    EXPECT_EQ(query->prefix, "web");
+  }
+}
+
+TEST(ParseListQueryTest, AcceptsLimitFromOneTo10000) {
+  for (const char* limit : {"1", "1000", "10000"}) {
+    SCOPED_TRACE(limit);
+    Result<ListQuery> query =
+        ParseListQuery(std::nullopt, std::nullopt, std::string(limit), std::nullopt);
+    ASSERT_TRUE(query.ok()) << query.status().message();
+    EXPECT_EQ(query->limit, std::stoi(limit));
+  }
+}
+
+TEST(ParseListQueryTest, RefusesABadTop) {
+  for (const char* top : {"0", "10001", "010", "abc", "-1", "", "1.5", " 5", "+5"}) {
+    SCOPED_TRACE(testing::Message() << "top '" << top << "'");
+    Result<ListQuery> query =
+        ParseListQuery(std::nullopt, std::string(top), std::nullopt, std::nullopt);
+    ASSERT_FALSE(query.ok()) << "accepted top " << query->top;
+    EXPECT_EQ(query.status().code(), Code::kInvalidArgument);
+    EXPECT_NE(query.status().message().find("top"), std::string::npos) << query.status().message();
+  }
+}
+
+TEST(ParseListQueryTest, RefusesABadLimit) {
+  for (const char* limit : {"0", "10001", "01", "abc", "-5", "", "2.5"}) {
+    SCOPED_TRACE(testing::Message() << "limit '" << limit << "'");
+    Result<ListQuery> query =
+        ParseListQuery(std::nullopt, std::nullopt, std::string(limit), std::nullopt);
+    ASSERT_FALSE(query.ok()) << "accepted limit " << query->limit;
+    EXPECT_EQ(query.status().code(), Code::kInvalidArgument);
+    EXPECT_NE(query.status().message().find("limit"), std::string::npos)
+        << query.status().message();
+  }
+}
+
+TEST(ParseListQueryTest, RefusesTopWithLimitOrAfter) {
+  Result<ListQuery> with_limit = ParseListQuery(std::nullopt, "5", "10", std::nullopt);
+  ASSERT_FALSE(with_limit.ok());
+  EXPECT_EQ(with_limit.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(with_limit.status().message().find("cannot be combined"), std::string::npos)
+      << with_limit.status().message();
+
+  Result<ListQuery> with_after = ParseListQuery(std::nullopt, "5", std::nullopt, "b");
+  ASSERT_FALSE(with_after.ok());
+  EXPECT_EQ(with_after.status().code(), Code::kInvalidArgument);
+
+  Result<ListQuery> with_both = ParseListQuery("a", "5", "10", "b");
+  ASSERT_FALSE(with_both.ok());
+  EXPECT_EQ(with_both.status().code(), Code::kInvalidArgument);
+}
+
+TEST(ParseListQueryTest, RefusesABadPrefixOrAfter) {
+  for (const std::string& bad :
+       {std::string("a b"), std::string("a@"), std::string(201, 'a'), std::string("x&top=1")}) {
+    SCOPED_TRACE("text: " + bad);
+    Result<ListQuery> prefix = ParseListQuery(bad, std::nullopt, std::nullopt, std::nullopt);
+    ASSERT_FALSE(prefix.ok()) << "accepted prefix " << prefix->prefix;
+    EXPECT_EQ(prefix.status().code(), Code::kInvalidArgument);
+    EXPECT_NE(prefix.status().message().find("prefix"), std::string::npos)
+        << prefix.status().message();
+
+    Result<ListQuery> after = ParseListQuery(std::nullopt, std::nullopt, std::nullopt, bad);
+    ASSERT_FALSE(after.ok()) << "accepted after " << after->after;
+    EXPECT_EQ(after.status().code(), Code::kInvalidArgument);
+    EXPECT_NE(after.status().message().find("after"), std::string::npos)
+        << after.status().message();
+  }
+}
+
+ListQuery MakeQuery(std::string prefix, int top, int limit, std::string after) {
+  ListQuery query;
+  query.prefix = std::move(prefix);
+  query.top = top;
+  query.limit = limit;
+  query.after = std::move(after);
+  return query;
+}
+
+TEST(ListQueryStringTest, WritesTopOrLimitAndAfter) {
+  EXPECT_EQ(ListQueryString(ListQuery{}), "?prefix=&limit=1000");
+  EXPECT_EQ(ListQueryString(MakeQuery("api:", 5, 1000, "")), "?prefix=api:&top=5");
+  EXPECT_EQ(ListQueryString(MakeQuery("", 0, 2, "b")), "?prefix=&limit=2&after=b");
+}
+
+TEST(ListQueryStringTest, RoundTripsThroughParseListQuery) {
+  const ListQuery cases[] = {
+      ListQuery{},
+      MakeQuery("api:", 5, 1000, ""),
+      MakeQuery("", 10000, 1000, ""),
+      MakeQuery("", 0, 2, "b"),
+      MakeQuery("a/b", 0, 10000, "a/b.c"),
+  };
+  for (const ListQuery& query : cases) {
+    SCOPED_TRACE(ListQueryString(query));
+    QueryParams params = SplitQuery(ListQueryString(query));
+    Result<ListQuery> parsed =
+        ParseListQuery(params.prefix, params.top, params.limit, params.after);
+    ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+    EXPECT_EQ(parsed->prefix, query.prefix);
+    EXPECT_EQ(parsed->top, query.top);
+    EXPECT_EQ(parsed->limit, query.limit);
+    EXPECT_EQ(parsed->after, query.after);
+  }
+}
+
+// --- Reset -------------------------------------------------------------------
+
+TEST(ParseResetRequestTest, ReturnsTheCounterName) {
+  for (std::string_view body :
+       {R"({"counter":"pageviews"})", " {\n\"counter\" : \"pageviews\"} "}) {
+    Result<std::string> name = ParseResetRequest(body);
+    ASSERT_TRUE(name.ok()) << name.status().message();
+    EXPECT_EQ(*name, "pageviews");
+  }
+}
+
+TEST(ParseResetRequestTest, RequiresTheCounter) {
+  for (std::string_view body : {"", " ", "{}"}) {
+    SCOPED_TRACE(testing::Message() << "body '" << body << "'");
+    Result<std::string> name = ParseResetRequest(body);
+    ASSERT_FALSE(name.ok()) << "accepted " << *name;
+    EXPECT_EQ(name.status().code(), Code::kInvalidArgument);
+    EXPECT_NE(name.status().message().find("which counter"), std::string::npos)
+        << name.status().message();
+  }
+}
+
+TEST(ParseResetRequestTest, RefusesUnknownFields) {
+  for (std::string_view body :
+       {R"({"counter":"a","window":60})", R"({"name":"a"})", R"({"counter":"a","value":1})"}) {
+    SCOPED_TRACE(body);
+    Result<std::string> name = ParseResetRequest(body);
+    ASSERT_FALSE(name.ok()) << "accepted " << *name;
+    EXPECT_EQ(name.status().code(), Code::kInvalidArgument);
+    EXPECT_NE(name.status().message().find("unknown field"), std::string::npos)
+        << name.status().message();
+  }
+}
+
+TEST(ParseResetRequestTest, RefusesABadNameOrABodyThatIsNotAnObject) {
+  for (std::string_view body : {R"({"counter":""})", R"({"counter":"a b"})", R"({"counter":5})",
+                                R"({"counter":null})", "[]", "not json", R"("pageviews")"}) {
+    SCOPED_TRACE(body);
+    Result<std::string> name = ParseResetRequest(body);
+    ASSERT_FALSE(name.ok()) << "accepted " << *name;
+    EXPECT_EQ(name.status().code(), Code::kInvalidArgument);
+  }
+}
+
+TEST(FormatResetRequestTest, RoundTripsThroughParse) {
+  EXPECT_EQ(FormatResetRequest("pageviews"), R"({"counter":"pageviews"})");
+  for (const std::string& name : {std::string("pageviews"), std::string("api:c42"),
+                                  std::string("default"), std::string(200, 'r')}) {
+    Result<std::string> parsed = ParseResetRequest(FormatResetRequest(name));
+    ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+    EXPECT_EQ(*parsed, name);
+  }
+}
+
+TEST(FormatResetReplyTest, NamesTheCounterAndTheRemovedTotal) {
+  EXPECT_EQ(FormatResetReply("pageviews", 21), R"({"counter":"pageviews","removed":21})");
+  EXPECT_EQ(FormatResetReply("a", kMin), R"({"counter":"a","removed":-9223372036854775808})");
+}
+
+TEST(ParseResetReplyTest, RoundTripsThroughFormat) {
+  for (int64_t removed : {kMin, int64_t{-1}, int64_t{0}, int64_t{21}, kMax}) {
+    SCOPED_TRACE(testing::Message() << "removed " << removed);
+    Result<int64_t> parsed = ParseResetReply(FormatResetReply("api:c42", removed));
+    ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+    EXPECT_EQ(*parsed, removed);
+  }
+}
+
+TEST(ParseResetReplyTest, RefusesAnythingElseAsBadGateway) {
+  for (std::string_view body : {"", "[]", R"({"counter":"a"})", R"({"counter":"a","removed":"1"})",
+                                R"({"counter":"a","removed":1.5})", R"({"error":"down"})"}) {
+    SCOPED_TRACE(body);
+    Result<int64_t> parsed = ParseResetReply(body);
     ASSERT_FALSE(parsed.ok()) << "gave " << *parsed;
     EXPECT_EQ(parsed.status().code(), Code::kBadGateway);
   }

@@ -117,7 +117,11 @@ TEST(ParseValueTest, VeryLongRunOfDigitsIsOutOfRange) {
 }
 
 TEST(ParseValueTest, LongJunkIsInvalidNotOutOfRange) {
-  for (const std::string& text : {std::string(64, '1') + "x", "-" + std::string(70, '1') + "abc"}) {
+  std::string digits_then_letter(64, '1');
+  digits_then_letter.push_back('x');
+  std::string minus_digits_then_letters(70, '1');
+  minus_digits_then_letters.insert(0, "-").append("abc");
+  for (const std::string& text : {digits_then_letter, minus_digits_then_letters}) {
     Result<int64_t> value = ParseValue(text);
     ASSERT_FALSE(value.ok()) << text;
     EXPECT_EQ(value.status().code(), Code::kInvalidArgument) << value.status().message();

@@ -1,15 +1,28 @@
-#include "cmd/client_common.h"
+#include "cmd/common.h"
 
 #include <chrono>
 #include <cstdio>
 
 #include <fmt/format.h>
 
+#include "core/counter_name.h"
 #include "core/protocol.h"
+#include "core/value.h"
+#include "core/window.h"
 #include "net/http_client.h"
 #include "net/url.h"
 
 namespace shardctl::cmd {
+
+const CLI::Validator& StrictInteger() {
+  static const CLI::Validator validator(
+      [](std::string& text) {
+        core::Result<int64_t> value = core::ParseValue(text);
+        return value.ok() ? std::string() : value.status().message();
+      },
+      "INT");
+  return validator;
+}
 
 void AddClientOptions(CLI::App& command, ClientOptions& options) {
   command.add_option("--url", options.url, "The aggregator's address")
@@ -24,6 +37,28 @@ void AddClientOptions(CLI::App& command, ClientOptions& options) {
 ExitCode Fail(ExitCode code, std::string_view message) {
   fmt::print(stderr, "shardctl: error: {}\n", message);
   return code;
+}
+
+void AddCounterOptions(CLI::App& command, CounterOptions& options) {
+  command.add_option("-k,--counter", options.name,
+                     "The counter's name (default: the default counter)");
+  command
+      .add_option("--window", options.window,
+                  "A windowed counter: seconds per fixed window, aligned to the clock")
+      ->check(StrictInteger());
+}
+
+core::Result<core::CounterRef> ToCounterRef(const CounterOptions& options) {
+  core::CounterRef counter;
+  if (options.name) {
+    if (core::Status valid = core::ValidateCounterName(*options.name); !valid.ok()) return valid;
+    counter.name = *options.name;
+  }
+  if (options.window) {
+    if (core::Status valid = core::ValidateWindow(*options.window); !valid.ok()) return valid;
+    counter.window = *options.window;
+  }
+  return counter;
 }
 
 ExitCode CallServer(const ClientOptions& options, const std::string& path,

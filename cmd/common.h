@@ -1,0 +1,70 @@
+// What the subcommands share: errors printed one way, strict integer options,
+// the options that say which server to talk to, and one call that reports
+// every failure of a request the same way.
+#ifndef SHARDCTL_CMD_COMMON_H_
+#define SHARDCTL_CMD_COMMON_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <CLI/CLI.hpp>
+
+#include "cmd/exit_code.h"
+#include "core/shard_client.h"
+#include "core/status.h"
+
+namespace shardctl::cmd {
+
+// Prints "shardctl: error: <message>" on stderr and returns `code`.
+ExitCode Fail(ExitCode code, std::string_view message);
+
+// A CLI11 validator for integer options: plain decimal only, so that "010"
+// is not read as octal, "0x10" as hex, nor a huge number saturated.
+const CLI::Validator& StrictInteger();
+
+struct ClientOptions {
+  std::string url = "http://127.0.0.1:4000";
+  double timeout_seconds = 5;
+  bool json = false;
+};
+
+// Adds --url (also SHARDCTL_URL), --timeout and --json to `command`.
+void AddClientOptions(CLI::App& command, ClientOptions& options);
+
+// Which counter a command is about: --counter/-k NAME and --window SECONDS.
+struct CounterOptions {
+  std::optional<std::string> name;  // none: the default counter
+  std::optional<int64_t> window;    // none: a plain counter
+};
+void AddCounterOptions(CLI::App& command, CounterOptions& options);
+// Returns the counter the options name, or kInvalidArgument for a bad name or
+// window.
+core::Result<core::CounterRef> ToCounterRef(const CounterOptions& options);
+
+// Sends a GET (`post_body` null) or POST to `path` on the server. Returns kOk
+// with the answer in *reply_body when the server answered 2xx; otherwise
+// prints why it failed and returns the exit code for it (kRefused,
+// kUnreachable, ...).
+ExitCode CallServer(const ClientOptions& options, const std::string& path,
+                    const std::string* post_body, std::string* reply_body);
+
+// Prints a 2xx answer: as it came with --json, else through `print`, which
+// gets the parsed reply. A reply that does not parse is a server failure.
+template <typename Parse, typename Print>
+ExitCode PrintReply(const ClientOptions& options, const std::string& body, Parse parse,
+                    Print print) {
+  if (options.json) {
+    std::fputs((body + "\n").c_str(), stdout);
+    return ExitCode::kOk;
+  }
+  auto reply = parse(body);
+  if (!reply.ok()) return Fail(ExitCode::kServerFailed, reply.status().message());
+  print(*reply);
+  return ExitCode::kOk;
+}
+
+}  // namespace shardctl::cmd
+
+#endif  // SHARDCTL_CMD_COMMON_H_
