@@ -24,6 +24,8 @@
 #include "net/http_shard_client.h"
 #include "net/shard_server.h"
 #include "net/url.h"
+#include "store/file_journal.h"
+#include "store/shard_store.h"
 
 namespace shardctl::cmd {
 namespace {
@@ -40,13 +42,23 @@ struct ServeOptions {
   std::vector<std::string> shard_urls;
   int threads = 64;
   double shard_timeout_seconds = 2;
+  std::string data_dir;  // "": the default, store::DefaultDataDir()
+  bool in_memory = false;
+  std::string fsync = "everysec";
   bool shards_given = false;
 };
 
-// Everything serve runs, in destruction order: servers stop before the shards
-// and the aggregator they use go away.
+// One shard and, unless in memory, the store that keeps it. The store is
+// declared first: it must outlive the shard, which journals into it.
+struct ShardHolder {
+  std::unique_ptr<store::ShardStore> store;
+  std::unique_ptr<core::Shard> shard;
+};
+
+// Everything serve runs, in destruction order: servers stop before the
+// aggregator and the shards they use go away, and shards before their stores.
 struct Running {
-  std::vector<std::unique_ptr<core::Shard>> shards;
+  std::vector<ShardHolder> shards;
   std::unique_ptr<core::Aggregator> aggregator;
   std::vector<std::unique_ptr<net::HttpServer>> servers;  // aggregator's last
 
@@ -55,18 +67,19 @@ struct Running {
   }
 };
 
-// Drops ended windows from every shard once a second, so that memory stays
-// bounded however many windowed counters come and go.
-class WindowSweeper {
+// Once a second, for every shard: drops ended windows (so memory stays
+// bounded however many windowed counters come and go), syncs the journal for
+// --fsync everysec, and compacts the store when its journal has grown.
+class Maintenance {
  public:
-  explicit WindowSweeper(const std::vector<std::unique_ptr<core::Shard>>& shards)
-      : thread_([&shards, this] {
+  Maintenance(std::vector<ShardHolder>& shards, bool sync_every_second)
+      : thread_([this, &shards, sync_every_second] {
           std::unique_lock lock(mutex_);
           while (!stop_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) {
-            for (const auto& shard : shards) shard->DropExpiredWindows();
+            for (ShardHolder& holder : shards) Tend(holder, sync_every_second);
           }
         }) {}
-  ~WindowSweeper() {
+  ~Maintenance() {
     {
       std::lock_guard lock(mutex_);
       stopping_ = true;
@@ -76,11 +89,50 @@ class WindowSweeper {
   }
 
  private:
+  static void Tend(ShardHolder& holder, bool sync_every_second) {
+    holder.shard->DropExpiredWindows();
+    if (!holder.store) return;
+    core::Status status;
+    if (sync_every_second) status = holder.store->Sync();
+    if (status.ok() && holder.store->NeedsCompaction())
+      status = holder.store->Compact(*holder.shard);
+    if (!status.ok()) {
+      fmt::print(stderr, "shardctl: shard {}: {}\n", holder.shard->id(), status.message());
+    }
+  }
+
   std::mutex mutex_;
   std::condition_variable stop_;
   bool stopping_ = false;
   std::thread thread_;
 };
+
+// Opens shard `id`: its store (reading back what it holds) unless in memory.
+core::Result<ShardHolder> OpenShard(const ServeOptions& options, int id, int shard_count,
+                                    store::FsyncPolicy fsync) {
+  ShardHolder holder;
+  if (options.in_memory) {
+    holder.shard = std::make_unique<core::Shard>(id);
+    return holder;
+  }
+  core::Result<std::unique_ptr<store::ShardStore>> opened = store::ShardStore::Open(
+      {.data_dir = options.data_dir.empty() ? store::DefaultDataDir() : options.data_dir,
+       .shard_id = id,
+       .shard_count = shard_count,
+       .fsync = fsync});
+  if (!opened.ok()) return opened.status();
+  holder.store = std::move(*opened);
+  holder.shard = std::make_unique<core::Shard>(id, nullptr, holder.store->journal());
+  for (const core::Record& record : holder.store->recovered()) {
+    if (core::Status replayed = holder.shard->Replay(record); !replayed.ok()) {
+      return core::Internal(
+          fmt::format("the store in {} is corrupt: {}", holder.store->dir(), replayed.message()));
+    }
+  }
+  holder.store->ForgetRecovered();
+  holder.shard->DropExpiredWindows();
+  return holder;
+}
 
 // Checks the combination of options. Returns an empty string when it is fine.
 std::string Validate(const ServeOptions& o) {
@@ -124,6 +176,17 @@ ExitCode RunServe(const ServeOptions& options) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGXFSZ, SIG_IGN);  // a file size limit fails the write (EFBIG) instead
+
+  core::Result<store::FsyncPolicy> fsync = store::ParseFsyncPolicy(options.fsync);
+  if (!fsync.ok()) return Fail(ExitCode::kUsage, fsync.status().message());
+  const std::string data_dir =
+      options.data_dir.empty() ? store::DefaultDataDir() : options.data_dir;
+  if (options.role == "all" && !options.in_memory) {
+    if (core::Status fits = store::CheckNoExtraShards(data_dir, options.shards); !fits.ok()) {
+      return Fail(ExitCode::kCannotServe, fits.message());
+    }
+  }
 
   net::HttpServerOptions server_options{.threads = options.threads};
   Running running;
@@ -139,8 +202,10 @@ ExitCode RunServe(const ServeOptions& options) {
     return core::Status();
   };
   auto add_shard = [&](int id, int port) {
-    running.shards.push_back(std::make_unique<core::Shard>(id));
-    core::Shard& shard = *running.shards.back();
+    core::Result<ShardHolder> holder = OpenShard(options, id, options.shards, *fsync);
+    if (!holder.ok()) return holder.status();
+    running.shards.push_back(std::move(*holder));
+    core::Shard& shard = *running.shards.back().shard;
     return listen(fmt::format("shard {}", id), port,
                   [&shard](net::HttpServer& server) { net::RegisterShardRoutes(shard, server); });
   };
@@ -166,7 +231,7 @@ ExitCode RunServe(const ServeOptions& options) {
     for (int id = 0; id < options.shards && status.ok(); ++id) {
       status = add_shard(id, options.shard_base_port == 0 ? 0 : options.shard_base_port + id);
       if (status.ok())
-        clients.push_back(std::make_unique<core::LocalShardClient>(*running.shards.back()));
+        clients.push_back(std::make_unique<core::LocalShardClient>(*running.shards.back().shard));
     }
   }
   if (status.ok() && options.role != "shard") {
@@ -182,7 +247,7 @@ ExitCode RunServe(const ServeOptions& options) {
     return Fail(ExitCode::kCannotServe, status.message());
   }
 
-  WindowSweeper sweeper(running.shards);
+  Maintenance maintenance(running.shards, *fsync == store::FsyncPolicy::kEverySecond);
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   fmt::print(stderr, "shardctl: received {}, stopping\n",
@@ -230,6 +295,17 @@ void SetupServe(CLI::App& app, Runner& runner) {
       ->add_option("--shard-timeout", options->shard_timeout_seconds,
                    "With --role aggregator: seconds to wait for a shard")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command->add_option("--data-dir", options->data_dir,
+                      "Where shards keep their counts (default $XDG_STATE_HOME/shardctl, "
+                      "else ~/.local/state/shardctl)");
+  command->add_flag("--in-memory", options->in_memory,
+                    "Keep counts in memory only: a restart forgets them");
+  command
+      ->add_option("--fsync", options->fsync,
+                   "When to fsync the journal: always (before each answer), everysec "
+                   "(once a second), no (when the OS decides)")
+      ->check(CLI::IsMember({"always", "everysec", "no"}))
       ->capture_default_str();
   command->footer(
       "Example: shardctl serve --shards 3 --port 4000\n"

@@ -6,8 +6,17 @@
 #include "core/window.h"
 
 namespace shardctl::core {
+namespace {
 
-Shard::Shard(int id, NowFn now) : id_(id), now_(now ? std::move(now) : SystemNowSeconds) {}
+Status JournalFailure(int shard_id, const Status& status, std::string_view what) {
+  return Internal(fmt::format("shard {} could not make the {} durable, so it was not applied: {}",
+                              shard_id, what, status.message()));
+}
+
+}  // namespace
+
+Shard::Shard(int id, NowFn now, Journal* journal)
+    : id_(id), now_(now ? std::move(now) : SystemNowSeconds), journal_(journal) {}
 
 std::string Shard::KeyOf(const CounterRef& counter) {
   if (counter.window == 0) return counter.name;
@@ -17,27 +26,53 @@ std::string Shard::KeyOf(const CounterRef& counter) {
 Result<IncrementReply> Shard::Increment(const IncrementRequest& request) {
   const CounterRef& counter = request.counter;
   int64_t window_start = counter.window > 0 ? WindowStart(now_(), counter.window) : 0;
-  // The default counter's key is its name; other keys are built once here.
+  // The plain counter's key is its name; a windowed key is built here.
   std::string windowed_key = counter.window > 0 ? KeyOf(counter) : std::string();
   std::string_view key = counter.window > 0 ? std::string_view(windowed_key) : counter.name;
 
+  std::shared_ptr<Journal::Ticket> ticket;
+  IncrementReply reply{id_, 0, counter.window > 0 ? window_start + counter.window : 0};
+  {
+    Stripe& stripe = StripeOf(key);
+    std::lock_guard lock(stripe.mutex);
+    auto it = stripe.cells.find(key);
+    int64_t current = 0;
+    if (it != stripe.cells.end() && it->second.window_start == window_start) {
+      current = it->second.count;
+    }
+    Result<int64_t> next = CheckedAdd(current, request.value);
+    if (!next.ok()) {
+      return OutOfRange(
+          fmt::format("shard {}: adding {} to the count {} of '{}' would overflow a 64-bit count",
+                      id_, request.value, current, counter.name));
+    }
+    if (it == stripe.cells.end()) it = stripe.cells.emplace(std::string(key), Cell{}).first;
+    it->second = {*next, counter.window, window_start};
+    reply.count = *next;
+    // Appended under the stripe lock, so one counter's records keep its order.
+    if (journal_ != nullptr) {
+      ticket = journal_->Append(
+          {Record::Kind::kAdd, counter.name, counter.window, window_start, request.value});
+    }
+  }
+  if (ticket) {
+    if (Status written = journal_->Wait(ticket); !written.ok()) {
+      Undo(std::string(key), window_start, request.value);
+      return JournalFailure(id_, written, "increment");
+    }
+  }
+  return reply;
+}
+
+void Shard::Undo(const std::string& key, int64_t window_start, int64_t amount) {
   Stripe& stripe = StripeOf(key);
   std::lock_guard lock(stripe.mutex);
   auto it = stripe.cells.find(key);
-  int64_t current = 0;
-  if (it != stripe.cells.end() && it->second.window_start == window_start) {
-    current = it->second.count;
-  }
-  Result<int64_t> next = CheckedAdd(current, request.value);
-  if (!next.ok()) {
-    return OutOfRange(
-        fmt::format("shard {}: adding {} to the count {} of '{}' would overflow a 64-bit count",
-                    id_, request.value, current, counter.name));
-  }
-  if (it == stripe.cells.end()) it = stripe.cells.emplace(std::string(key), Cell{}).first;
-  it->second = {*next, counter.window, window_start};
-  int64_t window_end = counter.window > 0 ? window_start + counter.window : 0;
-  return IncrementReply{id_, *next, window_end};
+  if (it == stripe.cells.end() || it->second.window_start != window_start) return;
+  // Other changes may have come since, but additions commute: taking this one
+  // back leaves exactly what the journal holds.
+  Result<int64_t> undone = CheckedAdd(it->second.count, -amount);
+  if (undone.ok()) it->second.count = *undone;
 }
 
 CountReply Shard::Count(const CounterRef& counter) const {
@@ -68,20 +103,88 @@ std::vector<CounterPart> Shard::List(std::string_view prefix) const {
   return parts;
 }
 
-int64_t Shard::Reset(std::string_view name) {
-  int64_t removed = 0;
+Result<int64_t> Shard::Reset(std::string_view name) {
+  struct Removed {
+    std::string key;
+    Cell cell;
+    std::shared_ptr<Journal::Ticket> ticket;
+  };
+  std::vector<Removed> removed;
   const std::string window_prefix = fmt::format("{}@", name);
   for (Stripe& stripe : stripes_) {
     std::lock_guard lock(stripe.mutex);
     std::erase_if(stripe.cells, [&](const auto& entry) {
-      if (entry.first == name) {
-        removed = entry.second.count;
-        return true;
+      if (entry.first != name && !entry.first.starts_with(window_prefix)) return false;
+      const Cell& cell = entry.second;
+      std::shared_ptr<Journal::Ticket> ticket;
+      if (journal_ != nullptr) {
+        ticket = journal_->Append({Record::Kind::kRemove, std::string(name), cell.window,
+                                   cell.window_start, -cell.count});
       }
-      return entry.first.starts_with(window_prefix);
+      removed.push_back({entry.first, cell, std::move(ticket)});
+      return true;
     });
   }
-  return removed;
+
+  int64_t plain = 0;
+  Status failure;
+  for (const Removed& entry : removed) {
+    if (entry.ticket) {
+      if (Status written = journal_->Wait(entry.ticket); !written.ok()) {
+        failure = written;
+        // Put the part back: its removal is not in the journal.
+        Stripe& stripe = StripeOf(entry.key);
+        std::lock_guard lock(stripe.mutex);
+        Cell& cell = stripe.cells[entry.key];
+        if (cell.window_start == entry.cell.window_start || cell.count == 0) {
+          Result<int64_t> restored = CheckedAdd(cell.count, entry.cell.count);
+          cell = {restored.ok() ? *restored : cell.count, entry.cell.window,
+                  entry.cell.window_start};
+        }
+        continue;
+      }
+    }
+    if (entry.cell.window == 0) plain = entry.cell.count;
+  }
+  if (!failure.ok()) return JournalFailure(id_, failure, "reset");
+  return plain;
+}
+
+Status Shard::Replay(const Record& record) {
+  CounterRef counter{record.name, record.window};
+  std::string key = KeyOf(counter);
+  Stripe& stripe = StripeOf(key);
+  std::lock_guard lock(stripe.mutex);
+  if (record.kind == Record::Kind::kSet) {
+    stripe.cells[key] = {record.amount, record.window, record.window_start};
+    return {};
+  }
+  Cell& cell = stripe.cells[key];
+  if (cell.window_start > record.window_start) return {};  // an older window: long gone
+  if (cell.window_start < record.window_start) cell = {0, record.window, record.window_start};
+  cell.window = record.window;
+  Result<int64_t> next = CheckedAdd(cell.count, record.amount);
+  if (!next.ok()) {
+    return Internal(fmt::format("replaying the journal overflows the count of '{}'", record.name));
+  }
+  cell.count = *next;
+  if (record.kind == Record::Kind::kRemove && cell.count == 0) stripe.cells.erase(key);
+  return {};
+}
+
+Result<std::vector<Record>> Shard::Checkpoint(const std::function<Status()>& rotate) {
+  std::array<std::unique_lock<std::mutex>, kStripes> locks;
+  for (size_t i = 0; i < kStripes; ++i) locks[i] = std::unique_lock(stripes_[i].mutex);
+  if (Status rotated = rotate(); !rotated.ok()) return rotated;
+  std::vector<Record> records;
+  for (const Stripe& stripe : stripes_) {
+    for (const auto& [key, cell] : stripe.cells) {
+      std::string name = cell.window == 0 ? key : key.substr(0, key.rfind('@'));
+      records.push_back(
+          {Record::Kind::kSet, std::move(name), cell.window, cell.window_start, cell.count});
+    }
+  }
+  return records;
 }
 
 size_t Shard::DropExpiredWindows() {

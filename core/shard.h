@@ -1,4 +1,5 @@
-// Shard: one slice of every counter (named, plain or windowed), and
+// Shard: one slice of every counter (named, plain or windowed), kept in
+// memory and, when given a Journal, made durable before each answer; and
 // LocalShardClient, which lets an aggregator in the same process use a Shard
 // without any network hop. Thread-safe: counters live in lock stripes, so
 // increments of different counters rarely wait for each other.
@@ -14,6 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/journal.h"
+#include "core/record.h"
 #include "core/shard_client.h"
 #include "core/status.h"
 
@@ -23,8 +26,9 @@ class Shard {
  public:
   using NowFn = std::function<int64_t()>;  // seconds since the Unix epoch
 
-  // REQUIRES: id >= 0. `now` tells windowed counters the time.
-  explicit Shard(int id, NowFn now = nullptr);
+  // REQUIRES: id >= 0. `now` tells windowed counters the time. `journal`,
+  // if not null, receives every change and must outlive the shard.
+  explicit Shard(int id, NowFn now = nullptr, Journal* journal = nullptr);
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
 
@@ -33,7 +37,10 @@ class Shard {
   // Adds request.value (any int64, negative included: shards take whatever is
   // routed to them) to the counter, into its current window if it has one.
   // Returns the reply with the new count, or kOutOfRange with the count
-  // unchanged. REQUIRES: the request's name and window are valid.
+  // unchanged. With a journal, returns only once the change is as durable as
+  // the journal's policy asks; if the journal fails (a full disk), undoes the
+  // change and returns kInternal. REQUIRES: the request's name and window are
+  // valid.
   Result<IncrementReply> Increment(const IncrementRequest& request);
 
   // This shard's part of `counter`: 0 for a counter it never saw, and for a
@@ -44,8 +51,19 @@ class Shard {
   std::vector<CounterPart> List(std::string_view prefix) const;
 
   // Removes the counter `name`: its plain count and all its windows. Returns
-  // the plain count removed (0 if there was none).
-  int64_t Reset(std::string_view name);
+  // the plain count removed (0 if there was none), or, if the journal fails,
+  // kInternal with the counter restored.
+  Result<int64_t> Reset(std::string_view name);
+
+  // Applies a record read back from a journal or snapshot (no journal write).
+  // Returns kInternal if it would overflow a count: the store is corrupt.
+  Status Replay(const Record& record);
+
+  // Calls `rotate` while no change can happen, then returns every counter as
+  // a kSet record: a snapshot consistent with the point `rotate` marks (for
+  // compaction: switch to a new journal, then write these as the snapshot).
+  // If `rotate` fails, returns its Status.
+  Result<std::vector<Record>> Checkpoint(const std::function<Status()>& rotate);
 
   // Forgets windows that have ended. Returns how many were dropped.
   size_t DropExpiredWindows();
@@ -77,8 +95,12 @@ class Shard {
   Stripe& StripeOf(std::string_view key) { return stripes_[KeyHash{}(key) % kStripes]; }
   const Stripe& StripeOf(std::string_view key) const { return stripes_[KeyHash{}(key) % kStripes]; }
 
+  // Undoes an increment of `amount` whose journal write failed.
+  void Undo(const std::string& key, int64_t window_start, int64_t amount);
+
   const int id_;
   const NowFn now_;
+  Journal* const journal_;
   std::array<Stripe, kStripes> stripes_;
 };
 

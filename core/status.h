@@ -74,12 +74,19 @@ class Result {
     assert(ok());
     return *value_;
   }
+  T& value() & {
+    assert(ok());
+    return *value_;
+  }
   T&& value() && {
     assert(ok());
     return std::move(*value_);
   }
   const T& operator*() const& { return value(); }
+  T& operator*() & { return value(); }
+  T&& operator*() && { return std::move(*this).value(); }
   const T* operator->() const { return &value(); }
+  T* operator->() { return &value(); }
 
  private:
   std::optional<T> value_;

@@ -25,7 +25,8 @@ void RegisterShardRoutes(core::Shard& shard, HttpServer& server) {
   server.Handle("POST", "/reset", [&shard](const HttpRequest& request) {
     core::Result<std::string> name = core::ParseResetRequest(request.body());
     if (!name.ok()) return ErrorResponse(name.status());
-    return HttpResponse{200, core::FormatResetReply(*name, shard.Reset(*name))};
+    return Respond(shard.Reset(*name),
+                   [&](int64_t removed) { return core::FormatResetReply(*name, removed); });
   });
   server.Handle("GET", "/healthz", [](const HttpRequest&) {
     return HttpResponse{200, R"({"status":"ok"})"};

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -65,6 +66,17 @@ int ConnectTo(const std::string& host_port) {
 
 std::string ShardctlPath() { return SHARDCTL_BINARY; }
 
+TempDir::TempDir() {
+  char path[] = "/tmp/shardctl-test-XXXXXX";
+  if (::mkdtemp(path) == nullptr) ADD_FAILURE() << "cannot create a temporary directory";
+  path_ = path;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
 ServerProcess::ServerProcess(const std::vector<std::string>& args) {
   char stderr_template[] = "/tmp/shardctl-test-stderr-XXXXXX";
   int stderr_fd = ::mkstemp(stderr_template);
@@ -81,6 +93,7 @@ ServerProcess::ServerProcess(const std::vector<std::string>& args) {
     ::dup2(stderr_fd, STDERR_FILENO);
     int devnull = ::open("/dev/null", O_RDONLY);
     ::dup2(devnull, STDIN_FILENO);
+    ::setenv("XDG_STATE_HOME", state_home_.path().c_str(), 1);
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
@@ -168,8 +181,10 @@ RunResult RunShardctl(const std::vector<std::string>& args,
     return result;
   }
   std::vector<char*> argv = ToArgv(args);
+  TempDir state_home;
   pid_t pid = ::fork();
   if (pid == 0) {
+    ::setenv("XDG_STATE_HOME", state_home.path().c_str(), 1);
     ::dup2(out[1], STDOUT_FILENO);
     ::dup2(err[1], STDERR_FILENO);
     int devnull = ::open("/dev/null", O_RDONLY);

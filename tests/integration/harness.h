@@ -20,8 +20,23 @@ using namespace std::chrono_literals;
 // The path of the shardctl binary under test.
 std::string ShardctlPath();
 
+// A temporary directory, removed with everything in it when destroyed.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 // A running `shardctl ...` child: stdout is read for readiness lines, stderr
-// goes to a temporary file. The destructor kills it if it still runs.
+// goes to a temporary file. Its XDG_STATE_HOME is a temporary directory of
+// its own, so a serve without --data-dir never touches the real one. The
+// destructor kills it if it still runs.
 class ServerProcess {
  public:
   // Starts `shardctl args...`. Fails the test (ADD_FAILURE) if it cannot.
@@ -44,6 +59,7 @@ class ServerProcess {
   pid_t pid() const { return pid_; }
 
  private:
+  TempDir state_home_;
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
   std::string stdout_buffer_;
@@ -59,7 +75,8 @@ struct RunResult {
 };
 
 // Runs `shardctl args...` to completion (killed after 30 s) with `env` added
-// to the environment (and SHARDCTL_URL removed unless `env` sets it).
+// to the environment (and SHARDCTL_URL removed unless `env` sets it), with a
+// temporary XDG_STATE_HOME as ServerProcess.
 RunResult RunShardctl(const std::vector<std::string>& args,
                       const std::map<std::string, std::string>& env = {});
 
@@ -104,7 +121,8 @@ class HeldPort {
 // `shardctl serve` with every listener on a free port, ready to use.
 class Cluster {
  public:
-  // Starts `shardctl serve --port 0 --shard-base-port 0 extra_args...`.
+  // Starts `shardctl serve --port 0 --shard-base-port 0 extra_args...`
+  // (persisting into the process's own temporary state directory).
   explicit Cluster(const std::vector<std::string>& extra_args = {}, size_t shards = 3);
   // True once every listener announced itself.
   bool ready() const { return !aggregator_.empty(); }

@@ -336,7 +336,7 @@ TEST(ShardTest, ResetRemovesThePlainCounterAndAllItsWindowsAndReturnsThePlainCou
   ASSERT_TRUE(shard.Increment(Request(9, Windowed("apis", 60))).ok());
   ASSERT_EQ(shard.size(), 6u);
 
-  EXPECT_EQ(shard.Reset("api"), 5);
+  EXPECT_EQ(*shard.Reset("api"), 5);
   EXPECT_EQ(shard.size(), 3u);
   EXPECT_EQ(shard.Count(Plain("api")).count, 0);
   EXPECT_EQ(shard.Count(Windowed("api", 60)).count, 0);
@@ -350,7 +350,7 @@ TEST(ShardTest, ResetRemovesThePlainCounterAndAllItsWindowsAndReturnsThePlainCou
 TEST(ShardTest, ResetOfANameNeverSeenReturnsZeroAndRemovesNothing) {
   Shard shard(0);
   ASSERT_TRUE(shard.Increment(Request(4, Plain("kept"))).ok());
-  EXPECT_EQ(shard.Reset("missing"), 0);
+  EXPECT_EQ(*shard.Reset("missing"), 0);
   EXPECT_EQ(shard.size(), 1u);
   EXPECT_EQ(shard.Count(Plain("kept")).count, 4);
 }
@@ -359,7 +359,7 @@ TEST(ShardTest, ResetOfACounterWithOnlyWindowsReturnsZeroAndRemovesThem) {
   FakeClock clock{100};
   Shard shard(0, clock.Fn());
   ASSERT_TRUE(shard.Increment(Request(3, Windowed("burst", 60))).ok());
-  EXPECT_EQ(shard.Reset("burst"), 0);
+  EXPECT_EQ(*shard.Reset("burst"), 0);
   EXPECT_EQ(shard.size(), 0u);
   EXPECT_EQ(shard.Count(Windowed("burst", 60)).count, 0);
 }
@@ -367,14 +367,14 @@ TEST(ShardTest, ResetOfACounterWithOnlyWindowsReturnsZeroAndRemovesThem) {
 TEST(ShardTest, ResetReturnsANegativePlainCount) {
   Shard shard(0);
   ASSERT_TRUE(shard.Increment(Request(kMin, Plain("low"))).ok());
-  EXPECT_EQ(shard.Reset("low"), kMin);
+  EXPECT_EQ(*shard.Reset("low"), kMin);
   EXPECT_EQ(shard.size(), 0u);
 }
 
 TEST(ShardTest, CounterAfterResetStartsAgainAtZero) {
   Shard shard(0);
   ASSERT_TRUE(shard.Increment(Request(kMax, Plain("a"))).ok());
-  ASSERT_EQ(shard.Reset("a"), kMax);
+  ASSERT_EQ(*shard.Reset("a"), kMax);
   Result<IncrementReply> reply = shard.Increment(Request(1, Plain("a")));
   ASSERT_TRUE(reply.ok()) << reply.status().message();
   EXPECT_EQ(reply->count, 1);
@@ -476,7 +476,7 @@ TEST(ShardTest, ConcurrentResetsAndIncrementsLoseNothing) {
     for (int i = 0; i < kIncrements; ++i) EXPECT_TRUE(shard.Increment(Request(1, Plain("r"))).ok());
   });
   std::thread resetter([&shard, &reset_total] {
-    for (int i = 0; i < kIncrements / 10; ++i) reset_total += shard.Reset("r");
+    for (int i = 0; i < kIncrements / 10; ++i) reset_total += *shard.Reset("r");
   });
   adder.join();
   resetter.join();

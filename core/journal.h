@@ -1,0 +1,37 @@
+// Journal: where a shard makes its changes durable before it answers. The
+// shard appends an encoded Record while it holds the lock of the counter it
+// changed (so records of one counter keep their order), then waits for it
+// outside that lock (so concurrent changes share one write and one fsync).
+// Implementations: store::FileJournal. Implementations must be thread-safe.
+#ifndef SHARDCTL_CORE_JOURNAL_H_
+#define SHARDCTL_CORE_JOURNAL_H_
+
+#include <memory>
+
+#include "core/record.h"
+#include "core/status.h"
+
+namespace shardctl::core {
+
+class Journal {
+ public:
+  // What Append returns and Wait takes: the write the record will be part of.
+  class Ticket {
+   public:
+    virtual ~Ticket() = default;
+  };
+
+  virtual ~Journal() = default;
+
+  // Queues `record` for the next write. Cheap: no I/O happens here.
+  virtual std::shared_ptr<Ticket> Append(const Record& record) = 0;
+
+  // Blocks until the write holding the ticket's record is as durable as the
+  // journal's policy asks. Returns OK, or the I/O failure (e.g. a full disk),
+  // in which case the record is not in the journal and the shard must undo it.
+  virtual Status Wait(const std::shared_ptr<Ticket>& ticket) = 0;
+};
+
+}  // namespace shardctl::core
+
+#endif  // SHARDCTL_CORE_JOURNAL_H_

@@ -1,0 +1,120 @@
+#include "core/record.h"
+
+#include <array>
+#include <bit>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace shardctl::core {
+namespace {
+
+constexpr size_t kHeaderBytes = 8;  // length + CRC
+constexpr size_t kFixedPayloadBytes = 1 + 8 + 8 + 8 + 2;
+constexpr size_t kMaxNameBytes = 1024;  // names are at most 200; more is corruption
+
+constexpr std::array<uint32_t, 256> MakeCrcTable() {
+  std::array<uint32_t, 256> table{};
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t crc = i;
+    for (int bit = 0; bit < 8; ++bit) crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
+    table[i] = crc;
+  }
+  return table;
+}
+constexpr std::array<uint32_t, 256> kCrcTable = MakeCrcTable();
+
+template <typename T>
+void Put(std::string* out, T value) {
+  static_assert(std::endian::native == std::endian::little, "the format is little-endian");
+  char bytes[sizeof(T)];
+  std::memcpy(bytes, &value, sizeof(T));
+  out->append(bytes, sizeof(T));
+}
+
+template <typename T>
+T Get(const char* at) {
+  T value;
+  std::memcpy(&value, at, sizeof(T));
+  return value;
+}
+
+bool ValidKind(uint8_t kind) { return kind >= 1 && kind <= 3; }
+
+}  // namespace
+
+uint32_t Crc32c(std::string_view data) {
+  uint32_t crc = 0xFFFFFFFFu;
+  for (unsigned char byte : data) crc = kCrcTable[(crc ^ byte) & 0xFFu] ^ (crc >> 8);
+  return crc ^ 0xFFFFFFFFu;
+}
+
+void EncodeRecord(const Record& record, std::string* out) {
+  std::string payload;
+  payload.reserve(kFixedPayloadBytes + record.name.size());
+  Put<uint8_t>(&payload, static_cast<uint8_t>(record.kind));
+  Put<int64_t>(&payload, record.amount);
+  Put<int64_t>(&payload, record.window);
+  Put<int64_t>(&payload, record.window_start);
+  Put<uint16_t>(&payload, static_cast<uint16_t>(record.name.size()));
+  payload += record.name;
+  Put<uint32_t>(out, static_cast<uint32_t>(payload.size()));
+  Put<uint32_t>(out, Crc32c(payload));
+  *out += payload;
+}
+
+Result<Scan> ScanRecords(std::string_view data) {
+  Scan scan;
+  size_t at = 0;
+  while (at < data.size()) {
+    auto corrupt = [&](std::string_view why) -> Status {
+      return Internal(fmt::format("corrupt record at byte {}: {}", at, why));
+    };
+    size_t left = data.size() - at;
+    if (left < kHeaderBytes) {
+      scan.torn_tail = true;
+      break;
+    }
+    uint32_t length = Get<uint32_t>(data.data() + at);
+    uint32_t crc = Get<uint32_t>(data.data() + at + 4);
+    if (length < kFixedPayloadBytes || length > kFixedPayloadBytes + kMaxNameBytes) {
+      // A length cut short by a crash shows as zeros or garbage at the very end.
+      if (left < kHeaderBytes + kFixedPayloadBytes + kMaxNameBytes &&
+          data.find_first_not_of('\0', at) == std::string_view::npos) {
+        scan.torn_tail = true;
+        break;
+      }
+      return corrupt(fmt::format("impossible length {}", length));
+    }
+    if (left < kHeaderBytes + length) {
+      scan.torn_tail = true;
+      break;
+    }
+    std::string_view payload = data.substr(at + kHeaderBytes, length);
+    bool last = at + kHeaderBytes + length == data.size();
+    if (Crc32c(payload) != crc) {
+      if (last) {
+        scan.torn_tail = true;
+        break;
+      }
+      return corrupt("checksum mismatch");
+    }
+    auto kind = static_cast<uint8_t>(payload[0]);
+    uint16_t name_length = Get<uint16_t>(payload.data() + 25);
+    if (!ValidKind(kind) || kFixedPayloadBytes + name_length != length) {
+      return corrupt("fields do not fit the record");
+    }
+    Record record;
+    record.kind = static_cast<Record::Kind>(kind);
+    record.amount = Get<int64_t>(payload.data() + 1);
+    record.window = Get<int64_t>(payload.data() + 9);
+    record.window_start = Get<int64_t>(payload.data() + 17);
+    record.name.assign(payload.data() + kFixedPayloadBytes, name_length);
+    scan.records.push_back(std::move(record));
+    at += kHeaderBytes + length;
+    scan.valid_bytes = at;
+  }
+  return scan;
+}
+
+}  // namespace shardctl::core

@@ -1,0 +1,57 @@
+// Record: one change to a shard's counters, as the journal and the snapshot
+// keep it, and its binary encoding: length-prefixed, with a CRC-32C, so that
+// a torn tail is detected and anything else corrupt is refused. Pure
+// functions; thread-safe.
+//
+// Encoding of one record (little-endian):
+//   u32 payload length | u32 CRC-32C of the payload | payload
+//   payload: u8 kind | i64 amount | i64 window | i64 window start |
+//            u16 name length | name bytes
+#ifndef SHARDCTL_CORE_RECORD_H_
+#define SHARDCTL_CORE_RECORD_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace shardctl::core {
+
+struct Record {
+  enum class Kind : uint8_t {
+    kAdd = 1,     // add `amount` to the counter
+    kRemove = 2,  // add `amount` (minus what the counter held), then forget it if at 0
+    kSet = 3,     // the counter holds `amount` (snapshots)
+  };
+  Kind kind = Kind::kAdd;
+  std::string name;
+  int64_t window = 0;
+  int64_t window_start = 0;
+  int64_t amount = 0;
+  bool operator==(const Record&) const = default;
+};
+
+// Appends the encoding of `record` to *out.
+void EncodeRecord(const Record& record, std::string* out);
+
+// What ScanRecords found in a byte string.
+struct Scan {
+  std::vector<Record> records;
+  size_t valid_bytes = 0;  // the length of the prefix that holds `records`
+  bool torn_tail = false;  // bytes after that prefix are an incomplete last record
+};
+
+// Decodes the records in `data`. An incomplete or checksum-failing record
+// that runs to the end of `data` is a torn tail (a write cut short by a crash):
+// reported, not an error. Any other undecodable record is kDataLoss-like
+// corruption: returns kInternal with the offset, so nothing is silently lost.
+Result<Scan> ScanRecords(std::string_view data);
+
+// CRC-32C (Castagnoli) of `data`.
+uint32_t Crc32c(std::string_view data);
+
+}  // namespace shardctl::core
+
+#endif  // SHARDCTL_CORE_RECORD_H_

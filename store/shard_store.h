@@ -1,0 +1,85 @@
+// ShardStore: one shard's data directory. It holds the directory's lock, the
+// snapshot and the journal; it reads them back at start, and compacts them
+// (a new snapshot, a fresh journal) so that a restart stays fast however long
+// the history. Layout of DIR/shard-K/:
+//   LOCK         flock'ed while a shardctl uses the shard; holds its pid
+//   meta         "shardctl store 1" and "shard K of N", written once
+//   snapshot     every counter at the start of journal generation G
+//   journal-G    the changes since (older generations are deleted)
+// Not thread-safe, except journal(), whose FileJournal is.
+#ifndef SHARDCTL_STORE_SHARD_STORE_H_
+#define SHARDCTL_STORE_SHARD_STORE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/record.h"
+#include "core/shard.h"
+#include "core/status.h"
+#include "store/file_journal.h"
+
+namespace shardctl::store {
+
+struct StoreOptions {
+  std::string data_dir;  // the shard's files go to data_dir/shard-<id>
+  int shard_id = 0;
+  int shard_count = 1;
+  FsyncPolicy fsync = FsyncPolicy::kEverySecond;
+  // Compact once the journal is this large and larger than twice the snapshot.
+  size_t compact_min_bytes = 16u << 20;
+};
+
+class ShardStore {
+ public:
+  // Locks and reads the shard's directory, creating it if needed. Returns the
+  // store, or kInternal / kUnavailable with a message that names the
+  // directory and what is wrong: in use by another process (with its pid),
+  // not writable, made for another shard count, corrupt. Nothing is changed
+  // on disk when it fails, except a new, empty directory.
+  static core::Result<std::unique_ptr<ShardStore>> Open(const StoreOptions& options);
+  ~ShardStore();
+
+  // What the directory held: replay these into the shard, in order.
+  const std::vector<core::Record>& recovered() const { return recovered_; }
+  // Frees the recovered records once they have been replayed.
+  void ForgetRecovered() { std::vector<core::Record>().swap(recovered_); }
+
+  core::Journal* journal() { return journal_.get(); }
+  // For the kEverySecond policy: call once a second.
+  core::Status Sync() { return journal_->Sync(); }
+
+  // True when the journal has grown enough to be worth compacting.
+  bool NeedsCompaction() const;
+  // Writes a new snapshot of `shard` and starts a fresh journal.
+  // REQUIRES: `shard` journals to journal().
+  core::Status Compact(core::Shard& shard);
+
+  const std::string& dir() const { return dir_; }
+
+ private:
+  ShardStore() = default;
+
+  StoreOptions options_;
+  std::string dir_;
+  int lock_fd_ = -1;
+  uint64_t generation_ = 1;
+  size_t snapshot_bytes_ = 0;
+  std::vector<core::Record> recovered_;
+  std::unique_ptr<FileJournal> journal_;
+};
+
+// Checks that `data_dir` holds no shard directory beyond `shard_count`
+// shards (with value mod N routing, dropping a shard would silently drop its
+// counts from every total). Returns kInvalidArgument naming what was found.
+core::Status CheckNoExtraShards(const std::string& data_dir, int shard_count);
+
+// The default data directory: $XDG_STATE_HOME/shardctl, else
+// $HOME/.local/state/shardctl.
+std::string DefaultDataDir();
+
+}  // namespace shardctl::store
+
+#endif  // SHARDCTL_STORE_SHARD_STORE_H_
