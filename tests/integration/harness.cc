@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,7 +78,7 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ignored);
 }
 
-ServerProcess::ServerProcess(const std::vector<std::string>& args) {
+ServerProcess::ServerProcess(const std::vector<std::string>& args, size_t max_file_bytes) {
   char stderr_template[] = "/tmp/shardctl-test-stderr-XXXXXX";
   int stderr_fd = ::mkstemp(stderr_template);
   stderr_path_ = stderr_template;
@@ -94,6 +95,10 @@ ServerProcess::ServerProcess(const std::vector<std::string>& args) {
     int devnull = ::open("/dev/null", O_RDONLY);
     ::dup2(devnull, STDIN_FILENO);
     ::setenv("XDG_STATE_HOME", state_home_.path().c_str(), 1);
+    if (max_file_bytes > 0) {
+      rlimit limit{max_file_bytes, max_file_bytes};
+      ::setrlimit(RLIMIT_FSIZE, &limit);
+    }
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }

@@ -40,7 +40,9 @@ class TempDir {
 class ServerProcess {
  public:
   // Starts `shardctl args...`. Fails the test (ADD_FAILURE) if it cannot.
-  explicit ServerProcess(const std::vector<std::string>& args);
+  // With `max_file_bytes` > 0, the process may not write files larger than
+  // that (RLIMIT_FSIZE): writes beyond fail as on a full disk.
+  explicit ServerProcess(const std::vector<std::string>& args, size_t max_file_bytes = 0);
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;

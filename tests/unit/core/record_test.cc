@@ -1,0 +1,269 @@
+#include "core/record.h"
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace shardctl::core {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+constexpr size_t kHeaderBytes = 8;  // u32 length + u32 CRC before every payload
+
+Record Make(Record::Kind kind, std::string name, int64_t window, int64_t window_start,
+            int64_t amount) {
+  return Record{kind, std::move(name), window, window_start, amount};
+}
+
+std::string Encode(const std::vector<Record>& records) {
+  std::string out;
+  for (const Record& record : records) EncodeRecord(record, &out);
+  return out;
+}
+
+// Three small records: a plain add, a windowed remove, a set.
+std::vector<Record> ThreeRecords() {
+  return {Make(Record::Kind::kAdd, "hits", 0, 0, 5),
+          Make(Record::Kind::kRemove, "api", 60, 1'700'000'040, -7),
+          Make(Record::Kind::kSet, "default", 0, 0, 42)};
+}
+
+// --- Crc32c ----------------------------------------------------------------
+
+TEST(Crc32cTest, MatchesTheStandardCheckValue) {
+  EXPECT_EQ(Crc32c("123456789"), 0xE3069283u);
+}
+
+TEST(Crc32cTest, OfNothingIsZero) { EXPECT_EQ(Crc32c(""), 0u); }
+
+TEST(Crc32cTest, MatchesKnownVectorsOfZerosAndOnes) {
+  // From RFC 3720, appendix B.4 (iSCSI).
+  EXPECT_EQ(Crc32c(std::string(32, '\0')), 0x8A9136AAu);
+  EXPECT_EQ(Crc32c(std::string(32, '\xFF')), 0x62A8AB43u);
+}
+
+// --- EncodeRecord and ScanRecords round trip --------------------------------
+
+TEST(RecordTest, EncodingIsLengthCrcAndTheLittleEndianPayload) {
+  std::string out;
+  EncodeRecord(Make(Record::Kind::kAdd, "ab", 0, 0, 1), &out);
+  ASSERT_EQ(out.size(), kHeaderBytes + 27 + 2);
+  EXPECT_EQ(out.substr(0, 4), std::string("\x1D\0\0\0", 4));  // payload length 29
+  EXPECT_EQ(out[8], '\x01');                                   // kind kAdd
+  EXPECT_EQ(out.substr(9, 8), std::string("\x01\0\0\0\0\0\0\0", 8));
+  EXPECT_EQ(out.substr(33, 2), std::string("\x02\0", 2));  // name length
+  EXPECT_EQ(out.substr(35), "ab");
+  uint32_t crc = Crc32c(std::string_view(out).substr(kHeaderBytes));
+  std::string crc_bytes(4, '\0');
+  for (int i = 0; i < 4; ++i) crc_bytes[i] = static_cast<char>((crc >> (8 * i)) & 0xFF);
+  EXPECT_EQ(out.substr(4, 4), crc_bytes);
+}
+
+TEST(RecordTest, EncodeAppendsToWhatIsThere) {
+  std::string out = "prefix";
+  EncodeRecord(Make(Record::Kind::kAdd, "x", 0, 0, 1), &out);
+  EXPECT_TRUE(out.starts_with("prefix"));
+  EXPECT_EQ(out.size(), 6 + kHeaderBytes + 27 + 1);
+}
+
+TEST(RecordTest, RoundTripsEveryKindAndExtremeValues) {
+  std::vector<Record> records;
+  for (Record::Kind kind : {Record::Kind::kAdd, Record::Kind::kRemove, Record::Kind::kSet}) {
+    for (int64_t amount : {int64_t{0}, int64_t{1}, int64_t{-1}, kMax, kMin}) {
+      records.push_back(Make(kind, "c", 0, 0, amount));
+    }
+    for (int64_t window : {int64_t{1}, int64_t{60}, int64_t{7 * 24 * 3600}, kMax}) {
+      for (int64_t start : {int64_t{0}, int64_t{-60}, kMin, kMax, int64_t{1'700'000'000}}) {
+        records.push_back(Make(kind, "windowed", window, start, kMin + 1));
+      }
+    }
+  }
+  std::string data = Encode(records);
+  Result<Scan> scan = ScanRecords(data);
+  ASSERT_TRUE(scan.ok()) << scan.status().message();
+  EXPECT_EQ(scan->records, records);
+  EXPECT_EQ(scan->valid_bytes, data.size());
+  EXPECT_FALSE(scan->torn_tail);
+}
+
+TEST(RecordTest, RoundTripsNamesOfEveryLengthUpTo200Bytes) {
+  for (size_t length = 0; length <= 200; ++length) {
+    std::string name;
+    // Every byte value shows up somewhere, '\0' and 0xFF included.
+    for (size_t i = 0; i < length; ++i) name += static_cast<char>((i * 37 + length) & 0xFF);
+    std::vector<Record> records = {Make(Record::Kind::kAdd, name, 0, 0, 3),
+                                   Make(Record::Kind::kRemove, name, 5, 10, -3),
+                                   Make(Record::Kind::kSet, name, 0, 0, 9)};
+    std::string data = Encode(records);
+    EXPECT_EQ(data.size(), 3 * (kHeaderBytes + 27 + length));
+    Result<Scan> scan = ScanRecords(data);
+    ASSERT_TRUE(scan.ok()) << "name length " << length << ": " << scan.status().message();
+    EXPECT_EQ(scan->records, records) << "name length " << length;
+    EXPECT_EQ(scan->valid_bytes, data.size());
+    EXPECT_FALSE(scan->torn_tail);
+  }
+}
+
+// --- ScanRecords: empty input and torn tails ---------------------------------
+
+TEST(ScanRecordsTest, EmptyInputHoldsNoRecordsAndNoTornTail) {
+  Result<Scan> scan = ScanRecords("");
+  ASSERT_TRUE(scan.ok()) << scan.status().message();
+  EXPECT_TRUE(scan->records.empty());
+  EXPECT_EQ(scan->valid_bytes, 0u);
+  EXPECT_FALSE(scan->torn_tail);
+}
+
+TEST(ScanRecordsTest, LastRecordCutAtEveryByteIsATornTail) {
+  std::vector<Record> records = ThreeRecords();
+  std::string before = Encode({records[0], records[1]});
+  std::string last = Encode({records[2]});
+  for (size_t cut = 1; cut < last.size(); ++cut) {
+    std::string data = before + last.substr(0, cut);
+    Result<Scan> scan = ScanRecords(data);
+    ASSERT_TRUE(scan.ok()) << "cut at " << cut << ": " << scan.status().message();
+    EXPECT_EQ(scan->records, (std::vector<Record>{records[0], records[1]})) << "cut at " << cut;
+    EXPECT_EQ(scan->valid_bytes, before.size()) << "cut at " << cut;
+    EXPECT_TRUE(scan->torn_tail) << "cut at " << cut;
+  }
+}
+
+TEST(ScanRecordsTest, OnlyRecordCutAtEveryByteIsATornTailWithNothingValid) {
+  std::string only = Encode({Make(Record::Kind::kAdd, std::string(200, 'n'), 60, 120, kMax)});
+  for (size_t cut = 1; cut < only.size(); ++cut) {
+    Result<Scan> scan = ScanRecords(std::string_view(only).substr(0, cut));
+    ASSERT_TRUE(scan.ok()) << "cut at " << cut << ": " << scan.status().message();
+    EXPECT_TRUE(scan->records.empty()) << "cut at " << cut;
+    EXPECT_EQ(scan->valid_bytes, 0u) << "cut at " << cut;
+    EXPECT_TRUE(scan->torn_tail) << "cut at " << cut;
+  }
+}
+
+TEST(ScanRecordsTest, FlippedByteInTheLastRecordsCrcOrPayloadIsATornTail) {
+  std::vector<Record> records = ThreeRecords();
+  std::string before = Encode({records[0], records[1]});
+  std::string last = Encode({records[2]});
+  // Bytes 4.. are the CRC and the payload; a flipped length is checked below.
+  for (size_t at = 4; at < last.size(); ++at) {
+    std::string data = before + last;
+    data[before.size() + at] ^= '\xFF';
+    Result<Scan> scan = ScanRecords(data);
+    ASSERT_TRUE(scan.ok()) << "flipped byte " << at << ": " << scan.status().message();
+    EXPECT_EQ(scan->records, (std::vector<Record>{records[0], records[1]})) << "byte " << at;
+    EXPECT_EQ(scan->valid_bytes, before.size()) << "byte " << at;
+    EXPECT_TRUE(scan->torn_tail) << "byte " << at;
+  }
+}
+
+TEST(ScanRecordsTest, FlippedLengthOfTheLastRecordNeverYieldsIt) {
+  // A length made longer runs past the end (a torn tail); one made impossible
+  // is refused. Either way the records before it stay and the last never shows.
+  std::vector<Record> records = ThreeRecords();
+  std::string before = Encode({records[0], records[1]});
+  std::string last = Encode({records[2]});
+  for (size_t at = 0; at < 4; ++at) {
+    std::string data = before + last;
+    data[before.size() + at] ^= '\xFF';
+    Result<Scan> scan = ScanRecords(data);
+    if (scan.ok()) {
+      EXPECT_EQ(scan->records, (std::vector<Record>{records[0], records[1]})) << "byte " << at;
+      EXPECT_TRUE(scan->torn_tail) << "byte " << at;
+    } else {
+      EXPECT_EQ(scan.status().code(), Code::kInternal) << "byte " << at;
+      EXPECT_THAT(scan.status().message(), HasSubstr(std::to_string(before.size())))
+          << "byte " << at;
+    }
+  }
+}
+
+TEST(ScanRecordsTest, FlippedByteInARecordBeforeTheLastIsCorruptionAtItsOffset) {
+  std::vector<Record> records = ThreeRecords();
+  std::string first = Encode({records[0]});
+  std::string second = Encode({records[1]});
+  std::string third = Encode({records[2]});
+  // In the second record (at offset first.size()), every byte: length, CRC, payload.
+  for (size_t at = 0; at < second.size(); ++at) {
+    std::string data = first + second + third;
+    data[first.size() + at] ^= '\xFF';
+    Result<Scan> scan = ScanRecords(data);
+    ASSERT_FALSE(scan.ok()) << "flipped byte " << at << " was accepted, torn_tail "
+                            << scan->torn_tail << ", " << scan->records.size() << " records";
+    EXPECT_EQ(scan.status().code(), Code::kInternal) << "byte " << at;
+    EXPECT_THAT(scan.status().message(), HasSubstr(std::to_string(first.size())))
+        << "byte " << at;
+  }
+}
+
+TEST(ScanRecordsTest, FlippedByteInTheFirstOfManyRecordsIsCorruptionAtOffsetZero) {
+  std::vector<Record> records;
+  for (int i = 0; i < 100; ++i) records.push_back(Make(Record::Kind::kAdd, "many", 0, 0, i));
+  std::string data = Encode(records);
+  size_t record_bytes = data.size() / records.size();
+  for (size_t at = 0; at < record_bytes; ++at) {
+    std::string copy = data;
+    copy[at] ^= '\xFF';
+    Result<Scan> scan = ScanRecords(copy);
+    ASSERT_FALSE(scan.ok()) << "flipped byte " << at << " was accepted";
+    EXPECT_EQ(scan.status().code(), Code::kInternal);
+    EXPECT_THAT(scan.status().message(), HasSubstr("byte 0"));
+  }
+}
+
+TEST(ScanRecordsTest, UnknownKindWithAValidChecksumIsCorruption) {
+  std::string good = Encode({Make(Record::Kind::kAdd, "k", 0, 0, 1)});
+  // Rebuild the record with kind 9 and a matching CRC.
+  std::string payload = good.substr(kHeaderBytes);
+  payload[0] = 9;
+  uint32_t crc = Crc32c(payload);
+  std::string bad = good.substr(0, 4);
+  for (int i = 0; i < 4; ++i) bad += static_cast<char>((crc >> (8 * i)) & 0xFF);
+  bad += payload;
+  Result<Scan> scan = ScanRecords(good + bad);
+  ASSERT_FALSE(scan.ok());
+  EXPECT_EQ(scan.status().code(), Code::kInternal);
+  EXPECT_THAT(scan.status().message(), HasSubstr(std::to_string(good.size())));
+}
+
+TEST(ScanRecordsTest, TrailingZerosAfterValidRecordsAreATornTail) {
+  std::vector<Record> records = ThreeRecords();
+  std::string valid = Encode(records);
+  // A crash can leave the file longer than what was written, filled with zeros:
+  // a few bytes, a record's worth, or a whole page of a group-commit batch.
+  for (size_t zeros : {size_t{1}, size_t{4}, size_t{7}, size_t{8}, size_t{35}, size_t{512},
+                       size_t{1058}, size_t{1059}, size_t{4096}}) {
+    std::string data = valid + std::string(zeros, '\0');
+    Result<Scan> scan = ScanRecords(data);
+    ASSERT_TRUE(scan.ok()) << zeros << " zeros: " << scan.status().message();
+    EXPECT_EQ(scan->records, records) << zeros << " zeros";
+    EXPECT_EQ(scan->valid_bytes, valid.size()) << zeros << " zeros";
+    EXPECT_TRUE(scan->torn_tail) << zeros << " zeros";
+  }
+}
+
+TEST(ScanRecordsTest, OnlyZerosAreATornTailWithNothingValid) {
+  Result<Scan> scan = ScanRecords(std::string(100, '\0'));
+  ASSERT_TRUE(scan.ok()) << scan.status().message();
+  EXPECT_TRUE(scan->records.empty());
+  EXPECT_EQ(scan->valid_bytes, 0u);
+  EXPECT_TRUE(scan->torn_tail);
+}
+
+TEST(ScanRecordsTest, GarbageThatIsNotZerosAfterValidRecordsIsCorruption) {
+  std::string valid = Encode(ThreeRecords());
+  // An impossible length (0xFFFFFFFF) followed by more bytes than any record.
+  std::string data = valid + std::string(2000, '\xFF');
+  Result<Scan> scan = ScanRecords(data);
+  ASSERT_FALSE(scan.ok());
+  EXPECT_EQ(scan.status().code(), Code::kInternal);
+  EXPECT_THAT(scan.status().message(), HasSubstr(std::to_string(valid.size())));
+}
+
+}  // namespace
+}  // namespace shardctl::core
