@@ -9,7 +9,7 @@
 namespace shardctl::core {
 namespace {
 
-constexpr size_t kHeaderBytes = 8;  // length + CRC
+constexpr size_t kHeaderBytes = 12;  // length, its complement, CRC
 constexpr size_t kFixedPayloadBytes = 1 + 8 + 8 + 8 + 2;
 constexpr size_t kMaxNameBytes = 1024;  // names are at most 200; more is corruption
 
@@ -59,12 +59,18 @@ void EncodeRecord(const Record& record, std::string* out) {
   Put<uint16_t>(&payload, static_cast<uint16_t>(record.name.size()));
   payload += record.name;
   Put<uint32_t>(out, static_cast<uint32_t>(payload.size()));
+  Put<uint32_t>(out, ~static_cast<uint32_t>(payload.size()));
   Put<uint32_t>(out, Crc32c(payload));
   *out += payload;
 }
 
 Result<Scan> ScanRecords(std::string_view data) {
   Scan scan;
+  // True when nothing but zeros follows `from`: what a crash leaves where a
+  // file grew before its data reached the disk.
+  auto only_zeros_from = [&data](size_t from) {
+    return from >= data.size() || data.find_first_not_of('\0', from) == std::string_view::npos;
+  };
   size_t at = 0;
   while (at < data.size()) {
     auto corrupt = [&](std::string_view why) -> Status {
@@ -75,25 +81,26 @@ Result<Scan> ScanRecords(std::string_view data) {
       scan.torn_tail = true;
       break;
     }
+    // The length is stored with its complement, so a damaged length is told
+    // apart from a record that a crash cut short.
     uint32_t length = Get<uint32_t>(data.data() + at);
-    uint32_t crc = Get<uint32_t>(data.data() + at + 4);
-    if (length < kFixedPayloadBytes || length > kFixedPayloadBytes + kMaxNameBytes) {
-      // A length cut short by a crash shows as zeros or garbage at the very end.
-      if (left < kHeaderBytes + kFixedPayloadBytes + kMaxNameBytes &&
-          data.find_first_not_of('\0', at) == std::string_view::npos) {
+    uint32_t check = Get<uint32_t>(data.data() + at + 4);
+    uint32_t crc = Get<uint32_t>(data.data() + at + 8);
+    if (check != ~length || length < kFixedPayloadBytes ||
+        length > kFixedPayloadBytes + kMaxNameBytes) {
+      if (only_zeros_from(at + 4)) {  // at most the length got written
         scan.torn_tail = true;
         break;
       }
-      return corrupt(fmt::format("impossible length {}", length));
+      return corrupt("damaged length");
     }
     if (left < kHeaderBytes + length) {
       scan.torn_tail = true;
       break;
     }
     std::string_view payload = data.substr(at + kHeaderBytes, length);
-    bool last = at + kHeaderBytes + length == data.size();
     if (Crc32c(payload) != crc) {
-      if (last) {
+      if (only_zeros_from(at + kHeaderBytes + length)) {  // the last record, cut short
         scan.torn_tail = true;
         break;
       }

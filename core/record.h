@@ -4,7 +4,7 @@
 // functions; thread-safe.
 //
 // Encoding of one record (little-endian):
-//   u32 payload length | u32 CRC-32C of the payload | payload
+//   u32 payload length | u32 its bitwise complement | u32 CRC-32C of the payload | payload
 //   payload: u8 kind | i64 amount | i64 window | i64 window start |
 //            u16 name length | name bytes
 #ifndef SHARDCTL_CORE_RECORD_H_
@@ -43,10 +43,11 @@ struct Scan {
   bool torn_tail = false;  // bytes after that prefix are an incomplete last record
 };
 
-// Decodes the records in `data`. An incomplete or checksum-failing record
-// that runs to the end of `data` is a torn tail (a write cut short by a crash):
-// reported, not an error. Any other undecodable record is kDataLoss-like
-// corruption: returns kInternal with the offset, so nothing is silently lost.
+// Decodes the records in `data`. A last record cut short by a crash (too
+// short for its length, or failing its checksum with only zeros after it) is
+// a torn tail: reported, not an error. Anything else undecodable (a damaged
+// length, a checksum failing before other data) is corruption: returns
+// kInternal with the offset, so nothing is silently lost.
 Result<Scan> ScanRecords(std::string_view data);
 
 // CRC-32C (Castagnoli) of `data`.

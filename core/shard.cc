@@ -31,15 +31,15 @@ Result<IncrementReply> Shard::Increment(const IncrementRequest& request) {
   std::string_view key = counter.window > 0 ? std::string_view(windowed_key) : counter.name;
 
   std::shared_ptr<Journal::Ticket> ticket;
+  bool created = false;
   IncrementReply reply{id_, 0, counter.window > 0 ? window_start + counter.window : 0};
   {
     Stripe& stripe = StripeOf(key);
     std::lock_guard lock(stripe.mutex);
     auto it = stripe.cells.find(key);
     int64_t current = 0;
-    if (it != stripe.cells.end() && it->second.window_start == window_start) {
-      current = it->second.count;
-    }
+    created = it == stripe.cells.end() || it->second.window_start != window_start;
+    if (!created) current = it->second.count;
     Result<int64_t> next = CheckedAdd(current, request.value);
     if (!next.ok()) {
       return OutOfRange(
@@ -57,14 +57,14 @@ Result<IncrementReply> Shard::Increment(const IncrementRequest& request) {
   }
   if (ticket) {
     if (Status written = journal_->Wait(ticket); !written.ok()) {
-      Undo(std::string(key), window_start, request.value);
+      Undo(std::string(key), window_start, request.value, created);
       return JournalFailure(id_, written, "increment");
     }
   }
   return reply;
 }
 
-void Shard::Undo(const std::string& key, int64_t window_start, int64_t amount) {
+void Shard::Undo(const std::string& key, int64_t window_start, int64_t amount, bool created) {
   Stripe& stripe = StripeOf(key);
   std::lock_guard lock(stripe.mutex);
   auto it = stripe.cells.find(key);
@@ -72,7 +72,9 @@ void Shard::Undo(const std::string& key, int64_t window_start, int64_t amount) {
   // Other changes may have come since, but additions commute: taking this one
   // back leaves exactly what the journal holds.
   Result<int64_t> undone = CheckedAdd(it->second.count, -amount);
-  if (undone.ok()) it->second.count = *undone;
+  if (!undone.ok()) return;
+  it->second.count = *undone;
+  if (created && *undone == 0) stripe.cells.erase(it);
 }
 
 CountReply Shard::Count(const CounterRef& counter) const {

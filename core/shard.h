@@ -95,8 +95,9 @@ class Shard {
   Stripe& StripeOf(std::string_view key) { return stripes_[KeyHash{}(key) % kStripes]; }
   const Stripe& StripeOf(std::string_view key) const { return stripes_[KeyHash{}(key) % kStripes]; }
 
-  // Undoes an increment of `amount` whose journal write failed.
-  void Undo(const std::string& key, int64_t window_start, int64_t amount);
+  // Undoes an increment of `amount` whose journal write failed; forgets the
+  // cell if the increment `created` it and nothing else has counted since.
+  void Undo(const std::string& key, int64_t window_start, int64_t amount, bool created);
 
   const int id_;
   const NowFn now_;

@@ -237,7 +237,7 @@ core::Result<std::unique_ptr<ShardStore>> ShardStore::Open(const StoreOptions& o
   // The journals since the snapshot; only the last may end in a torn record.
   std::erase_if(journals, [&](const auto& entry) { return entry.first < store->generation_; });
   size_t append_at = 0;
-  std::string append_path = fmt::format("{}/journal-{}", dir, store->generation_);
+  store->journal_generation_ = store->generation_;
   for (size_t i = 0; i < journals.size(); ++i) {
     const auto& [generation, name] = journals[i];
     bool last = i + 1 == journals.size();
@@ -246,7 +246,7 @@ core::Result<std::unique_ptr<ShardStore>> ShardStore::Open(const StoreOptions& o
     std::string_view bytes = **data;
     if (!bytes.starts_with(kJournalHeader)) {
       if (last && bytes.size() < kJournalHeader.size() && kJournalHeader.starts_with(bytes)) {
-        append_path = dir + "/" + name;  // created, then cut short by a crash: start it again
+        store->journal_generation_ = generation;  // created, then cut short by a crash
         break;
       }
       return corrupt(name, "not a shardctl journal");
@@ -256,13 +256,13 @@ core::Result<std::unique_ptr<ShardStore>> ShardStore::Open(const StoreOptions& o
     if (scan->torn_tail && !last) return corrupt(name, "a record is cut short");
     for (core::Record& record : scan->records) store->recovered_.push_back(std::move(record));
     if (last) {
-      append_path = dir + "/" + name;
+      store->journal_generation_ = generation;
       append_at = kJournalHeader.size() + scan->valid_bytes;
     }
   }
 
-  core::Result<std::unique_ptr<FileJournal>> journal =
-      FileJournal::Open(append_path, append_at, options.fsync);
+  core::Result<std::unique_ptr<FileJournal>> journal = FileJournal::Open(
+      fmt::format("{}/journal-{}", dir, store->journal_generation_), append_at, options.fsync);
   if (!journal.ok()) return journal.status();
   store->journal_ = std::move(*journal);
   // Files a finished compaction left behind.
@@ -283,10 +283,15 @@ bool ShardStore::NeedsCompaction() const {
 }
 
 core::Status ShardStore::Compact(core::Shard& shard) {
-  uint64_t next_generation = generation_ + 1;
+  // After a failed compaction the journal already moved on: always rotate
+  // into a journal that does not exist yet, never into the one in use.
+  uint64_t next_generation = journal_generation_ + 1;
   std::string next_journal = fmt::format("{}/journal-{}", dir_, next_generation);
-  core::Result<std::vector<core::Record>> records =
-      shard.Checkpoint([&] { return journal_->Rotate(next_journal); });
+  core::Result<std::vector<core::Record>> records = shard.Checkpoint([&] {
+    core::Status rotated = journal_->Rotate(next_journal);
+    if (rotated.ok()) journal_generation_ = next_generation;
+    return rotated;
+  });
   if (!records.ok()) return records.status();
 
   std::string data;
@@ -303,7 +308,9 @@ core::Status ShardStore::Compact(core::Shard& shard) {
   if (core::Status written = WriteFileAtomically(dir_ + "/snapshot", data); !written.ok()) {
     return written;
   }
-  ::unlink(fmt::format("{}/journal-{}", dir_, generation_).c_str());
+  for (uint64_t covered = generation_; covered < next_generation; ++covered) {
+    ::unlink(fmt::format("{}/journal-{}", dir_, covered).c_str());
+  }
   generation_ = next_generation;
   snapshot_bytes_ = data.size();
   return {};

@@ -65,7 +65,8 @@ class ShardStore {
   StoreOptions options_;
   std::string dir_;
   int lock_fd_ = -1;
-  uint64_t generation_ = 1;
+  uint64_t generation_ = 1;          // the snapshot covers the journals before this one
+  uint64_t journal_generation_ = 1;  // the journal being appended to
   size_t snapshot_bytes_ = 0;
   std::vector<core::Record> recovered_;
   std::unique_ptr<FileJournal> journal_;

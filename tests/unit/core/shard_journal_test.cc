@@ -1,0 +1,435 @@
+// Shard with a Journal: what it appends, how it undoes a change the journal
+// failed to keep, and how Replay and Checkpoint rebuild it.
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <ostream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "core/journal.h"
+#include "core/record.h"
+#include "core/shard.h"
+
+namespace shardctl::core {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+
+// A journal in memory: keeps every appended record; while `fail` is set,
+// every Wait fails as a full disk would.
+class FakeJournal : public Journal {
+ public:
+  std::shared_ptr<Ticket> Append(const Record& record) override {
+    std::lock_guard lock(mutex_);
+    records_.push_back(record);
+    return std::make_shared<Ticket>();
+  }
+  Status Wait(const std::shared_ptr<Ticket>& ticket) override {
+    EXPECT_NE(ticket, nullptr);
+    ++waits_;
+    if (fail) return Internal("no space left on device");
+    return {};
+  }
+
+  std::vector<Record> records() const {
+    std::lock_guard lock(mutex_);
+    return records_;
+  }
+  int waits() const { return waits_; }
+
+  std::atomic<bool> fail{false};
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<Record> records_;
+  std::atomic<int> waits_{0};
+};
+
+// A time that starts a window of 60 s and one of 3600 s.
+constexpr int64_t kT0 = 1'699'999'200;
+
+struct FakeClock {
+  int64_t now = kT0;
+  Shard::NowFn Fn() {
+    return [this] { return now; };
+  }
+};
+
+CounterRef Plain(std::string name) { return CounterRef{std::move(name), 0}; }
+CounterRef Windowed(std::string name, int64_t window) {
+  return CounterRef{std::move(name), window};
+}
+IncrementRequest Request(int64_t value, CounterRef counter) {
+  return IncrementRequest{value, std::move(counter)};
+}
+Record Add(std::string name, int64_t amount, int64_t window = 0, int64_t window_start = 0) {
+  return {Record::Kind::kAdd, std::move(name), window, window_start, amount};
+}
+Record Remove(std::string name, int64_t amount, int64_t window = 0, int64_t window_start = 0) {
+  return {Record::Kind::kRemove, std::move(name), window, window_start, amount};
+}
+Record Set(std::string name, int64_t amount, int64_t window = 0, int64_t window_start = 0) {
+  return {Record::Kind::kSet, std::move(name), window, window_start, amount};
+}
+
+std::vector<CounterPart> Sorted(std::vector<CounterPart> parts) {
+  std::sort(parts.begin(), parts.end(),
+            [](const CounterPart& a, const CounterPart& b) { return a.name < b.name; });
+  return parts;
+}
+
+int64_t CountOf(const Shard& shard, const CounterRef& counter) {
+  return shard.Count(counter).count;
+}
+
+void Increment(Shard& shard, int64_t value, const CounterRef& counter) {
+  Result<IncrementReply> reply = shard.Increment(Request(value, counter));
+  ASSERT_TRUE(reply.ok()) << reply.status().message();
+}
+
+void ReplayAll(Shard& shard, const std::vector<Record>& records) {
+  for (const Record& record : records) {
+    Status status = shard.Replay(record);
+    ASSERT_TRUE(status.ok()) << status.message();
+  }
+}
+
+// Everything a test can observe of a shard, for the counters it names.
+struct Observed {
+  std::vector<CounterPart> plain;
+  std::vector<int64_t> counts;
+  size_t size;
+  bool operator==(const Observed&) const = default;
+};
+void PrintTo(const Observed& observed, std::ostream* os) {
+  *os << "{plain:";
+  for (const CounterPart& part : observed.plain) *os << " " << part.name << "=" << part.count;
+  *os << "; counts:";
+  for (int64_t count : observed.counts) *os << " " << count;
+  *os << "; size " << observed.size << "}";
+}
+Observed Observe(const Shard& shard, const std::vector<CounterRef>& counters) {
+  Observed observed{Sorted(shard.List("")), {}, shard.size()};
+  for (const CounterRef& counter : counters) observed.counts.push_back(CountOf(shard, counter));
+  return observed;
+}
+
+// --- What changes append --------------------------------------------------
+
+TEST(ShardJournalTest, IncrementsAppendAddRecordsWithTheirWindowStart) {
+  FakeClock clock;
+  FakeJournal journal;
+  Shard shard(0, clock.Fn(), &journal);
+  Increment(shard, 5, Plain("hits"));
+  Increment(shard, -2, Plain("hits"));
+  Increment(shard, 7, Windowed("api", 60));
+  clock.now += 61;
+  Increment(shard, 1, Windowed("api", 60));
+
+  EXPECT_EQ(journal.records(),
+            (std::vector<Record>{Add("hits", 5), Add("hits", -2), Add("api", 7, 60, kT0),
+                                 Add("api", 1, 60, kT0 + 60)}));
+  EXPECT_EQ(journal.waits(), 4);
+}
+
+TEST(ShardJournalTest, OverflowingIncrementAppendsNothing) {
+  FakeJournal journal;
+  Shard shard(0, nullptr, &journal);
+  Increment(shard, kMax, Plain("big"));
+  Result<IncrementReply> reply = shard.Increment(Request(1, Plain("big")));
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Code::kOutOfRange);
+  EXPECT_EQ(journal.records(), (std::vector<Record>{Add("big", kMax)}));
+}
+
+TEST(ShardJournalTest, ResetAppendsARemoveOfMinusTheCountForEveryCell) {
+  FakeClock clock;
+  FakeJournal journal;
+  Shard shard(0, clock.Fn(), &journal);
+  Increment(shard, 5, Plain("api"));
+  Increment(shard, 3, Windowed("api", 60));
+  Increment(shard, -4, Windowed("api", 3600));
+  Increment(shard, 9, Plain("other"));
+  size_t before = journal.records().size();
+
+  Result<int64_t> removed = shard.Reset("api");
+  ASSERT_TRUE(removed.ok()) << removed.status().message();
+  EXPECT_EQ(*removed, 5);
+
+  std::vector<Record> appended = journal.records();
+  appended.erase(appended.begin(), appended.begin() + static_cast<ptrdiff_t>(before));
+  std::sort(appended.begin(), appended.end(),
+            [](const Record& a, const Record& b) { return a.window < b.window; });
+  EXPECT_EQ(appended, (std::vector<Record>{Remove("api", -5), Remove("api", -3, 60, kT0),
+                                           Remove("api", 4, 3600, kT0)}));
+  EXPECT_EQ(CountOf(shard, Plain("other")), 9);
+}
+
+TEST(ShardJournalTest, ResetOfANameNeverSeenAppendsNothing) {
+  FakeJournal journal;
+  Shard shard(0, nullptr, &journal);
+  Increment(shard, 1, Plain("kept"));
+  Result<int64_t> removed = shard.Reset("never");
+  ASSERT_TRUE(removed.ok()) << removed.status().message();
+  EXPECT_EQ(*removed, 0);
+  EXPECT_EQ(journal.records(), (std::vector<Record>{Add("kept", 1)}));
+}
+
+// --- Undo when the journal fails -------------------------------------------
+
+TEST(ShardJournalTest, FailedWaitUndoesTheIncrementAndReturnsInternal) {
+  FakeJournal journal;
+  Shard shard(4, nullptr, &journal);
+  Increment(shard, 10, Plain("hits"));
+  journal.fail = true;
+  Result<IncrementReply> reply = shard.Increment(Request(5, Plain("hits")));
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Code::kInternal);
+  EXPECT_THAT(reply.status().message(), HasSubstr("shard 4"));
+  EXPECT_THAT(reply.status().message(), HasSubstr("no space left on device"));
+  EXPECT_EQ(CountOf(shard, Plain("hits")), 10);
+
+  journal.fail = false;
+  Increment(shard, 1, Plain("hits"));
+  EXPECT_EQ(CountOf(shard, Plain("hits")), 11);
+}
+
+TEST(ShardJournalTest, FailedWaitUndoesAWindowedIncrement) {
+  FakeClock clock;
+  FakeJournal journal;
+  Shard shard(0, clock.Fn(), &journal);
+  Increment(shard, 3, Windowed("api", 60));
+  journal.fail = true;
+  EXPECT_FALSE(shard.Increment(Request(4, Windowed("api", 60))).ok());
+  EXPECT_EQ(CountOf(shard, Windowed("api", 60)), 3);
+}
+
+TEST(ShardJournalTest, FailedFirstIncrementLeavesNoCounterBehind) {
+  // The journal holds nothing of "fresh", so neither may the shard: a restart
+  // would not show it, and neither should a listing now.
+  FakeJournal journal;
+  Shard shard(0, nullptr, &journal);
+  journal.fail = true;
+  EXPECT_FALSE(shard.Increment(Request(5, Plain("fresh"))).ok());
+  EXPECT_EQ(CountOf(shard, Plain("fresh")), 0);
+  for (const CounterPart& part : shard.List("")) {
+    ADD_FAILURE() << "listed '" << part.name << "' = " << part.count;
+  }
+  EXPECT_EQ(shard.size(), 0u);
+}
+
+TEST(ShardJournalTest, FailedResetRestoresTheCounterAndItsWindows) {
+  FakeClock clock;
+  FakeJournal journal;
+  Shard shard(2, clock.Fn(), &journal);
+  Increment(shard, 5, Plain("api"));
+  Increment(shard, 3, Windowed("api", 60));
+  Increment(shard, 8, Plain("other"));
+  const std::vector<CounterRef> counters = {Plain("api"), Windowed("api", 60), Plain("other")};
+  Observed before = Observe(shard, counters);
+
+  journal.fail = true;
+  Result<int64_t> removed = shard.Reset("api");
+  ASSERT_FALSE(removed.ok());
+  EXPECT_EQ(removed.status().code(), Code::kInternal);
+  EXPECT_THAT(removed.status().message(), HasSubstr("shard 2"));
+  EXPECT_EQ(Observe(shard, counters), before);
+
+  journal.fail = false;
+  Result<int64_t> retried = shard.Reset("api");
+  ASSERT_TRUE(retried.ok()) << retried.status().message();
+  EXPECT_EQ(*retried, 5);
+  EXPECT_EQ(CountOf(shard, Plain("api")), 0);
+  EXPECT_EQ(CountOf(shard, Windowed("api", 60)), 0);
+}
+
+// --- Replay ----------------------------------------------------------------
+
+TEST(ShardJournalTest, ReplayOfWhatIncrementsAndResetsAppendedReproducesTheState) {
+  FakeClock clock;
+  FakeJournal journal;
+  Shard shard(0, clock.Fn(), &journal);
+  Increment(shard, 5, Plain("a"));
+  Increment(shard, -3, Plain("b"));
+  Increment(shard, 2, Windowed("a", 60));
+  Increment(shard, 7, Plain("c"));
+  ASSERT_TRUE(shard.Reset("c").ok());
+  Increment(shard, 1, Plain("a"));
+  clock.now += 120;  // "a" per 60 s moves to a new window
+  Increment(shard, 4, Windowed("a", 60));
+  Increment(shard, 6, Windowed("b", 3600));
+
+  Shard replayed(0, clock.Fn());
+  ReplayAll(replayed, journal.records());
+  const std::vector<CounterRef> counters = {Plain("a"), Plain("b"), Plain("c"), Windowed("a", 60),
+                                            Windowed("b", 3600)};
+  EXPECT_EQ(Observe(replayed, counters), Observe(shard, counters));
+  EXPECT_EQ(CountOf(replayed, Windowed("a", 60)), 4);
+  EXPECT_EQ(Sorted(replayed.List("")), (std::vector<CounterPart>{{"a", 6}, {"b", -3}}));
+}
+
+TEST(ShardJournalTest, ReplayOfAddAndSetSetsAndAdds) {
+  Shard shard(0);
+  ReplayAll(shard, {Add("x", 5), Add("x", 2), Set("y", 40), Add("y", 2), Set("x", -1)});
+  EXPECT_EQ(CountOf(shard, Plain("x")), -1);
+  EXPECT_EQ(CountOf(shard, Plain("y")), 42);
+}
+
+TEST(ShardJournalTest, ReplayIgnoresARecordOfAnOlderWindow) {
+  FakeClock clock;
+  Shard shard(0, clock.Fn());
+  const int64_t now = clock.now;
+  ReplayAll(shard,
+            {Add("w", 5, 60, now), Add("w", 100, 60, now - 60), Remove("w", -100, 60, now - 60)});
+  EXPECT_EQ(CountOf(shard, Windowed("w", 60)), 5);
+  EXPECT_EQ(shard.size(), 1u);
+}
+
+TEST(ShardJournalTest, ReplayOfANewerWindowRestartsTheCell) {
+  FakeClock clock;
+  Shard shard(0, clock.Fn());
+  const int64_t now = clock.now;
+  ReplayAll(shard, {Add("w", 5, 60, now - 60), Add("w", 2, 60, now)});
+  EXPECT_EQ(CountOf(shard, Windowed("w", 60)), 2);
+  EXPECT_EQ(shard.size(), 1u);
+}
+
+TEST(ShardJournalTest, ReplayOfARemoveToZeroForgetsTheCounter) {
+  FakeClock clock;
+  Shard shard(0, clock.Fn());
+  const int64_t now = clock.now;
+  ReplayAll(shard, {Add("gone", 5), Add("kept", 1), Add("gone", 2, 60, now), Remove("gone", -5),
+                    Remove("gone", -2, 60, now)});
+  EXPECT_EQ(shard.List(""), (std::vector<CounterPart>{{"kept", 1}}));
+  EXPECT_EQ(shard.size(), 1u);
+  EXPECT_EQ(CountOf(shard, Plain("gone")), 0);
+  EXPECT_EQ(CountOf(shard, Windowed("gone", 60)), 0);
+}
+
+TEST(ShardJournalTest, ReplayOfARemoveNotToZeroKeepsTheRest) {
+  // A remove adds its amount like an add; only a count of exactly 0 is forgotten.
+  Shard shard(0);
+  ReplayAll(shard, {Add("r", 5), Add("r", 3), Remove("r", -5)});
+  EXPECT_EQ(shard.List(""), (std::vector<CounterPart>{{"r", 3}}));
+}
+
+TEST(ShardJournalTest, ReplayThatOverflowsIsInternal) {
+  Shard shard(0);
+  ReplayAll(shard, {Add("o", kMax)});
+  Status status = shard.Replay(Add("o", 1));
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.code(), Code::kInternal);
+  EXPECT_THAT(status.message(), HasSubstr("'o'"));
+  EXPECT_EQ(CountOf(shard, Plain("o")), kMax);
+}
+
+TEST(ShardJournalTest, ReplayAppendsNothingToTheJournal) {
+  FakeJournal journal;
+  Shard shard(0, nullptr, &journal);
+  ReplayAll(shard, {Add("a", 1), Set("b", 2), Remove("a", -1)});
+  EXPECT_TRUE(journal.records().empty());
+  EXPECT_EQ(journal.waits(), 0);
+}
+
+// --- Checkpoint --------------------------------------------------------------
+
+TEST(ShardJournalTest, CheckpointCallsRotateOnceAndItsSetRecordsReproduceTheState) {
+  FakeClock clock;
+  FakeJournal journal;
+  Shard shard(0, clock.Fn(), &journal);
+  Increment(shard, 5, Plain("a"));
+  Increment(shard, -3, Plain("b"));
+  Increment(shard, 0, Plain("zero"));
+  Increment(shard, 2, Windowed("a", 60));
+  Increment(shard, 9, Windowed("a", 3600));
+  Increment(shard, 1, Windowed("c", 60));
+
+  int rotations = 0;
+  Result<std::vector<Record>> snapshot = shard.Checkpoint([&] {
+    ++rotations;
+    return Status();
+  });
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status().message();
+  EXPECT_EQ(rotations, 1);
+  for (const Record& record : *snapshot) EXPECT_EQ(record.kind, Record::Kind::kSet);
+  EXPECT_EQ(snapshot->size(), shard.size());
+
+  Shard restored(0, clock.Fn());
+  ReplayAll(restored, *snapshot);
+  const std::vector<CounterRef> counters = {Plain("a"),          Plain("b"),
+                                            Plain("zero"),       Windowed("a", 60),
+                                            Windowed("a", 3600), Windowed("c", 60)};
+  EXPECT_EQ(Observe(restored, counters), Observe(shard, counters));
+}
+
+TEST(ShardJournalTest, CheckpointOfAnEmptyShardIsEmpty) {
+  Shard shard(0);
+  Result<std::vector<Record>> snapshot = shard.Checkpoint([] { return Status(); });
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status().message();
+  EXPECT_TRUE(snapshot->empty());
+}
+
+TEST(ShardJournalTest, CheckpointHoldsOffChangesFromRotateUntilTheSnapshotIsTaken) {
+  // An increment started during rotate must land after the rotation point:
+  // not in the snapshot, but in the journal after what rotate marked. Then
+  // snapshot + the journal after the mark rebuild the shard exactly.
+  FakeJournal journal;
+  Shard shard(0, nullptr, &journal);
+  for (int i = 0; i < 40; ++i) Increment(shard, i, Plain("k" + std::to_string(i)));
+
+  size_t mark = 0;
+  std::thread writer;
+  Result<std::vector<Record>> snapshot = shard.Checkpoint([&] {
+    mark = journal.records().size();
+    writer = std::thread([&shard] {
+      for (int i = 0; i < 40; ++i) {
+        EXPECT_TRUE(shard.Increment(Request(1000, Plain("k" + std::to_string(i)))).ok());
+      }
+    });
+    return Status();
+  });
+  writer.join();
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status().message();
+  EXPECT_EQ(mark, 40u);
+  for (const Record& record : *snapshot) {
+    EXPECT_LT(record.amount, 1000) << record.name << " changed after the rotation point";
+  }
+
+  std::vector<Record> after_mark = journal.records();
+  after_mark.erase(after_mark.begin(), after_mark.begin() + static_cast<ptrdiff_t>(mark));
+  EXPECT_EQ(after_mark.size(), 40u);
+  Shard restored(0);
+  ReplayAll(restored, *snapshot);
+  ReplayAll(restored, after_mark);
+  EXPECT_EQ(Sorted(restored.List("")), Sorted(shard.List("")));
+  EXPECT_EQ(CountOf(restored, Plain("k39")), 1039);
+}
+
+TEST(ShardJournalTest, CheckpointReturnsRotatesFailureAndChangesNothing) {
+  FakeJournal journal;
+  Shard shard(0, nullptr, &journal);
+  Increment(shard, 5, Plain("a"));
+  Result<std::vector<Record>> snapshot =
+      shard.Checkpoint([] { return Internal("cannot create journal-2: no space left"); });
+  ASSERT_FALSE(snapshot.ok());
+  EXPECT_EQ(snapshot.status().code(), Code::kInternal);
+  EXPECT_EQ(snapshot.status().message(), "cannot create journal-2: no space left");
+  EXPECT_EQ(CountOf(shard, Plain("a")), 5);
+  // The stripes are unlocked again.
+  Increment(shard, 1, Plain("a"));
+  EXPECT_EQ(CountOf(shard, Plain("a")), 6);
+}
+
+}  // namespace
+}  // namespace shardctl::core
