@@ -13,11 +13,7 @@ class CliTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(cluster_.ready()); }
 
-  RunResult Run(std::vector<std::string> args) {
-    args.push_back("--url");
-    args.push_back(cluster_.url());
-    return RunShardctl(args);
-  }
+  RunResult Run(const std::vector<std::string>& args) { return cluster_.Run(args); }
   std::string Total() { return Run({"total"}).out; }
 
   Cluster cluster_;

@@ -15,11 +15,7 @@ class CountersTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(cluster_.ready()); }
 
-  RunResult Run(std::vector<std::string> args) {
-    args.push_back("--url");
-    args.push_back(cluster_.url());
-    return RunShardctl(args);
-  }
+  RunResult Run(const std::vector<std::string>& args) { return cluster_.Run(args); }
   std::string Body(const std::string& path) { return http_.Get(path).body; }
 
   Cluster cluster_;

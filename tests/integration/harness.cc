@@ -312,4 +312,10 @@ Cluster::Cluster(const std::vector<std::string>& extra_args, size_t shards) {
   for (size_t i = 0; i < shards; ++i) shards_.push_back(listeners["shard " + std::to_string(i)]);
 }
 
+RunResult Cluster::Run(std::vector<std::string> args) const {
+  args.push_back("--url");
+  args.push_back(url());
+  return RunShardctl(args);
+}
+
 }  // namespace shardctl::testing

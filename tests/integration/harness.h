@@ -132,6 +132,8 @@ class Cluster {
   std::string url() const { return "http://" + aggregator_; }
   const std::string& shard(int i) const { return shards_.at(i); }
   ServerProcess& process() { return *process_; }
+  // Runs `shardctl args... --url <this cluster>` to completion.
+  RunResult Run(std::vector<std::string> args) const;
 
  private:
   std::unique_ptr<ServerProcess> process_;
