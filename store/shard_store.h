@@ -29,7 +29,7 @@ struct StoreOptions {
   int shard_count = 1;
   FsyncPolicy fsync = FsyncPolicy::kEverySecond;
   // Compact once the journal is this large and larger than twice the snapshot.
-  size_t compact_min_bytes = 16u << 20;
+  size_t compact_min_bytes = 4u << 20;
 };
 
 class ShardStore {
