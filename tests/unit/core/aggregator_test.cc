@@ -15,6 +15,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/core/builders.h"
+
 #include "core/router.h"
 #include "core/shard.h"
 #include "core/shard_client.h"
@@ -23,16 +25,11 @@
 namespace shardctl::core {
 namespace {
 
-constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
-constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
-
-CounterRef Plain(std::string name) { return CounterRef{std::move(name), 0}; }
-CounterRef Windowed(std::string name, int64_t window) {
-  return CounterRef{std::move(name), window};
-}
-IncrementRequest Request(int64_t value, CounterRef counter = {}) {
-  return IncrementRequest{value, std::move(counter)};
-}
+using test::kMax;
+using test::kMin;
+using test::Plain;
+using test::Request;
+using test::Windowed;
 
 // Lets a fixed number of callers wait until all of them have arrived, so a
 // test can tell calls made in parallel from calls made one after another.

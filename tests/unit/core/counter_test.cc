@@ -5,11 +5,13 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/core/builders.h"
+
 namespace shardctl::core {
 namespace {
 
-constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
-constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+using test::kMax;
+using test::kMin;
 
 struct SumCase {
   int64_t a;

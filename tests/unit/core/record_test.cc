@@ -8,13 +8,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/unit/core/builders.h"
+
 namespace shardctl::core {
 namespace {
 
 using ::testing::HasSubstr;
 
-constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
-constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+using test::kMax;
+using test::kMin;
 constexpr size_t kHeaderBytes = 12;  // u32 length, its complement, u32 CRC before every payload
 
 Record Make(Record::Kind kind, std::string name, int64_t window, int64_t window_start,

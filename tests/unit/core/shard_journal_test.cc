@@ -15,6 +15,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/unit/core/builders.h"
+
 #include "core/journal.h"
 #include "core/record.h"
 #include "core/shard.h"
@@ -24,7 +26,10 @@ namespace {
 
 using ::testing::HasSubstr;
 
-constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+using test::kMax;
+using test::Plain;
+using test::Request;
+using test::Windowed;
 
 // A journal in memory: keeps every appended record; while `fail` is set,
 // every Wait fails as a full disk would.
@@ -66,13 +71,6 @@ struct FakeClock {
   }
 };
 
-CounterRef Plain(std::string name) { return CounterRef{std::move(name), 0}; }
-CounterRef Windowed(std::string name, int64_t window) {
-  return CounterRef{std::move(name), window};
-}
-IncrementRequest Request(int64_t value, CounterRef counter) {
-  return IncrementRequest{value, std::move(counter)};
-}
 Record Add(std::string name, int64_t amount, int64_t window = 0, int64_t window_start = 0) {
   return {Record::Kind::kAdd, std::move(name), window, window_start, amount};
 }

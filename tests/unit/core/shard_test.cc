@@ -10,19 +10,16 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/core/builders.h"
+
 namespace shardctl::core {
 namespace {
 
-constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
-constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
-
-CounterRef Plain(std::string name) { return CounterRef{std::move(name), 0}; }
-CounterRef Windowed(std::string name, int64_t window) {
-  return CounterRef{std::move(name), window};
-}
-IncrementRequest Request(int64_t value, CounterRef counter = {}) {
-  return IncrementRequest{value, std::move(counter)};
-}
+using test::kMax;
+using test::kMin;
+using test::Plain;
+using test::Request;
+using test::Windowed;
 
 // A clock the test sets: the shard reads `now` whenever it needs the time.
 struct FakeClock {
