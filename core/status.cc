@@ -7,8 +7,6 @@ std::string_view CodeName(Code code) {
     case Code::kOk: return "ok";
     case Code::kInvalidArgument: return "invalid argument";
     case Code::kOutOfRange: return "out of range";
-    case Code::kNotFound: return "not found";
-    case Code::kMethodNotAllowed: return "method not allowed";
     case Code::kUnavailable: return "unavailable";
     case Code::kTimeout: return "timeout";
     case Code::kBadGateway: return "bad gateway";

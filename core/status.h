@@ -16,14 +16,12 @@ namespace shardctl::core {
 // status codes and cmd/ to exit codes.
 enum class Code {
   kOk,
-  kInvalidArgument,   // the request itself is wrong: bad JSON, bad value
-  kOutOfRange,        // a well-formed request that would overflow a count
-  kNotFound,          // no such path or thing
-  kMethodNotAllowed,  // the path exists, the method does not
-  kUnavailable,       // a server could not be reached (refused, down)
-  kTimeout,           // a server did not answer in time; the outcome is unknown
-  kBadGateway,        // a server answered something shardctl cannot use
-  kInternal,          // the system failed to serve a valid request
+  kInvalidArgument,  // the request itself is wrong: bad JSON, bad value
+  kOutOfRange,       // a well-formed request that would overflow a count
+  kUnavailable,      // a server could not be reached (refused, down)
+  kTimeout,          // a server did not answer in time; the outcome is unknown
+  kBadGateway,       // a server answered something shardctl cannot use
+  kInternal,         // the system failed to serve a valid request
 };
 
 // Returns a short lower-case name for `code`, e.g. "invalid argument".

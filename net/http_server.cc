@@ -67,8 +67,6 @@ int HttpStatusFor(core::Code code) {
   switch (code) {
     case core::Code::kOk: return 200;
     case core::Code::kInvalidArgument: return 400;
-    case core::Code::kNotFound: return 404;
-    case core::Code::kMethodNotAllowed: return 405;
     case core::Code::kOutOfRange: return 422;
     case core::Code::kInternal: return 500;
     case core::Code::kBadGateway: return 502;
