@@ -18,6 +18,7 @@ void SetupInc(CLI::App& app, Runner& runner);
 void SetupTotal(CLI::App& app, Runner& runner);
 void SetupCounters(CLI::App& app, Runner& runner);
 void SetupReset(CLI::App& app, Runner& runner);
+void SetupStatus(CLI::App& app, Runner& runner);
 
 }  // namespace shardctl::cmd
 

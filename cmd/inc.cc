@@ -26,7 +26,8 @@ ExitCode RunInc(const IncOptions& options) {
   core::Result<core::CounterRef> counter = ToCounterRef(options.counter);
   if (!counter.ok()) return Fail(ExitCode::kUsage, counter.status().message());
 
-  std::string body = core::FormatIncrementRequest({.value = *value, .counter = *counter});
+  std::string body = core::FormatIncrementRequest(
+      {.value = *value, .counter = *counter, .idempotency_key = {}});
   std::string reply_body;
   ExitCode code = CallServer(options.client, "/increment", &body, &reply_body);
   if (code != ExitCode::kOk) return code;

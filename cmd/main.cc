@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   shardctl::cmd::SetupTotal(app, runner);
   shardctl::cmd::SetupCounters(app, runner);
   shardctl::cmd::SetupReset(app, runner);
+  shardctl::cmd::SetupStatus(app, runner);
 
   try {
     app.parse(argc, argv);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -45,7 +46,9 @@ struct ServeOptions {
   std::string data_dir;  // "": the default, store::DefaultDataDir()
   bool in_memory = false;
   std::string fsync = "everysec";
+  std::string routing = "value";
   bool shards_given = false;
+  bool routing_given = false;
 };
 
 // One shard and, unless in memory, the store that keeps it. The store is
@@ -67,19 +70,19 @@ struct Running {
   }
 };
 
-// Once a second, for every shard: drops ended windows (so memory stays
-// bounded however many windowed counters come and go), syncs the journal for
-// --fsync everysec, and compacts the store when its journal has grown.
-class Maintenance {
+// Calls a function every `interval` on a thread of its own, until destroyed.
+class Periodic {
  public:
-  Maintenance(std::vector<ShardHolder>& shards, bool sync_every_second)
-      : thread_([this, &shards, sync_every_second] {
+  Periodic(std::chrono::milliseconds interval, std::function<void()> tick)
+      : thread_([this, interval, tick = std::move(tick)] {
           std::unique_lock lock(mutex_);
-          while (!stop_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) {
-            for (ShardHolder& holder : shards) Tend(holder, sync_every_second);
+          while (!stop_.wait_for(lock, interval, [this] { return stopping_; })) {
+            lock.unlock();
+            tick();
+            lock.lock();
           }
         }) {}
-  ~Maintenance() {
+  ~Periodic() {
     {
       std::lock_guard lock(mutex_);
       stopping_ = true;
@@ -89,23 +92,25 @@ class Maintenance {
   }
 
  private:
-  static void Tend(ShardHolder& holder, bool sync_every_second) {
-    holder.shard->DropExpiredWindows();
-    if (!holder.store) return;
-    core::Status status;
-    if (sync_every_second) status = holder.store->Sync();
-    if (status.ok() && holder.store->NeedsCompaction())
-      status = holder.store->Compact(*holder.shard);
-    if (!status.ok()) {
-      fmt::print(stderr, "shardctl: shard {}: {}\n", holder.shard->id(), status.message());
-    }
-  }
-
   std::mutex mutex_;
   std::condition_variable stop_;
   bool stopping_ = false;
   std::thread thread_;
 };
+
+// Once a second, for one shard: drops ended windows (so memory stays bounded
+// however many windowed counters come and go), syncs the journal for --fsync
+// everysec, and compacts the store when its journal has grown.
+void Tend(ShardHolder& holder, bool sync_every_second) {
+  holder.shard->DropExpiredWindows();
+  if (!holder.store) return;
+  core::Status status;
+  if (sync_every_second) status = holder.store->Sync();
+  if (status.ok() && holder.store->NeedsCompaction()) status = holder.store->Compact(*holder.shard);
+  if (!status.ok()) {
+    fmt::print(stderr, "shardctl: shard {}: {}\n", holder.shard->id(), status.message());
+  }
+}
 
 // Opens shard `id`: its store (reading back what it holds) unless in memory.
 core::Result<ShardHolder> OpenShard(const ServeOptions& options, int id, int shard_count,
@@ -143,6 +148,7 @@ std::string Validate(const ServeOptions& o) {
                          *o.shard_id, o.shards, o.shards - 1);
     }
     if (!o.shard_urls.empty()) return "--shard is for --role aggregator, not --role shard";
+    if (o.routing_given) return "--routing is for the aggregator, not --role shard";
   } else if (o.role == "aggregator") {
     if (o.shard_urls.empty()) {
       return "--role aggregator needs its shards: --shard URL, repeated, in shard order";
@@ -180,6 +186,8 @@ ExitCode RunServe(const ServeOptions& options) {
 
   core::Result<store::FsyncPolicy> fsync = store::ParseFsyncPolicy(options.fsync);
   if (!fsync.ok()) return Fail(ExitCode::kUsage, fsync.status().message());
+  core::Result<core::Routing> routing = core::ParseRouting(options.routing);
+  if (!routing.ok()) return Fail(ExitCode::kUsage, routing.status().message());
   const std::string data_dir =
       options.data_dir.empty() ? store::DefaultDataDir() : options.data_dir;
   if (options.role == "all" && !options.in_memory) {
@@ -235,7 +243,10 @@ ExitCode RunServe(const ServeOptions& options) {
     }
   }
   if (status.ok() && options.role != "shard") {
-    running.aggregator = std::make_unique<core::Aggregator>(std::move(clients));
+    core::AggregatorOptions aggregator_options;
+    aggregator_options.routing = *routing;
+    running.aggregator =
+        std::make_unique<core::Aggregator>(std::move(clients), std::move(aggregator_options));
     core::Aggregator& aggregator = *running.aggregator;
     status =
         listen("aggregator", options.port.value_or(4000), [&aggregator](net::HttpServer& server) {
@@ -247,7 +258,17 @@ ExitCode RunServe(const ServeOptions& options) {
     return Fail(ExitCode::kCannotServe, status.message());
   }
 
-  Maintenance maintenance(running.shards, *fsync == store::FsyncPolicy::kEverySecond);
+  const bool sync_every_second = *fsync == store::FsyncPolicy::kEverySecond;
+  Periodic maintenance(std::chrono::seconds(1), [&running, sync_every_second] {
+    for (ShardHolder& holder : running.shards) Tend(holder, sync_every_second);
+  });
+  // Shards marked down are asked again five times a second, so that one that
+  // comes back is used again at once.
+  std::optional<Periodic> prober;
+  if (running.aggregator) {
+    prober.emplace(std::chrono::milliseconds(200),
+                   [&aggregator = *running.aggregator] { aggregator.ProbeDownShards(); });
+  }
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   fmt::print(stderr, "shardctl: received {}, stopping\n",
@@ -307,6 +328,12 @@ void SetupServe(CLI::App& app, Runner& runner) {
                    "(once a second), no (when the OS decides)")
       ->check(CLI::IsMember({"always", "everysec", "no"}))
       ->capture_default_str();
+  command
+      ->add_option("--routing", options->routing,
+                   "How increments pick a shard: value (value mod N, the original's), "
+                   "round-robin or random (both pass over shards that are down)")
+      ->check(CLI::IsMember({"value", "round-robin", "random"}))
+      ->capture_default_str();
   command->footer(
       "Example: shardctl serve --shards 3 --port 4000\n"
       "         shardctl serve --role shard --shard-id 0 --port 3000\n"
@@ -314,6 +341,7 @@ void SetupServe(CLI::App& app, Runner& runner) {
       "--shard http://10.0.0.2:3000");
   command->callback([options, command, &runner] {
     options->shards_given = command->count("--shards") > 0;
+    options->routing_given = command->count("--routing") > 0;
     runner = [options] { return RunServe(*options); };
   });
 }

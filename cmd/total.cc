@@ -21,6 +21,7 @@ struct TotalOptions {
   ClientOptions client;
   CounterOptions counter;
   bool per_shard = false;
+  bool partial = false;
 };
 
 // One line per shard: its part, and on a terminal a bar as long as the part
@@ -32,6 +33,12 @@ void PrintPerShard(const core::TotalReply& reply) {
     largest = std::max(largest, static_cast<uint64_t>(std::abs(part)));
   for (size_t i = 0; i < reply.parts.size(); ++i) {
     int64_t part = reply.parts[i];
+    bool missing = std::any_of(reply.missing.begin(), reply.missing.end(),
+                               [i](const core::MissingPart& m) { return m.shard_id == static_cast<int>(i); });
+    if (missing) {
+      fmt::print("shard {:<3} {:>20}\n", i, "missing");
+      continue;
+    }
     std::string line = fmt::format("shard {:<3} {:>20}", i, part);
     if (bars) {
       auto magnitude = static_cast<double>(part < 0 ? -static_cast<double>(part) : part);
@@ -49,8 +56,11 @@ ExitCode RunTotal(const TotalOptions& options) {
   core::Result<core::CounterRef> counter = ToCounterRef(options.counter);
   if (!counter.ok()) return Fail(ExitCode::kUsage, counter.status().message());
   std::string path = "/total" + core::CounterQueryString(*counter);
-  if (options.per_shard)
-    path += path.find('?') == std::string::npos ? "?perShard=true" : "&perShard=true";
+  auto add_flag = [&path](std::string_view flag) {
+    path += fmt::format("{}{}=true", path.find('?') == std::string::npos ? '?' : '&', flag);
+  };
+  if (options.per_shard) add_flag("perShard");
+  if (options.partial) add_flag("partial");
 
   std::string reply_body;
   ExitCode code = CallServer(options.client, path, nullptr, &reply_body);
@@ -61,6 +71,12 @@ ExitCode RunTotal(const TotalOptions& options) {
                         PrintPerShard(reply);
                       } else {
                         fmt::print("{}\n", reply.total);
+                      }
+                      // The total goes to stdout as usual; what it lacks, to
+                      // stderr, so that a script reading the number still can.
+                      for (const core::MissingPart& part : reply.missing) {
+                        fmt::print(stderr, "shardctl: warning: partial total without shard {}: {}\n",
+                                   part.shard_id, part.error);
                       }
                     });
 }
@@ -74,11 +90,15 @@ void SetupTotal(CLI::App& app, Runner& runner) {
   AddCounterOptions(*command, options->counter);
   command->add_flag("--per-shard", options->per_shard,
                     "Show each shard's part (with bars on a terminal)");
+  command->add_flag("--partial", options->partial,
+                    "If shards are down, print the sum of the others (and warn on stderr) "
+                    "instead of failing");
   AddClientOptions(*command, options->client);
   command->footer(
       "Examples: shardctl total\n"
       "          shardctl total --counter pageviews --per-shard\n"
-      "          shardctl total -k api:client42 --window 60");
+      "          shardctl total -k api:client42 --window 60\n"
+      "          shardctl total --partial 2>/dev/null");
   command->callback([options, &runner] { runner = [options] { return RunTotal(*options); }; });
 }
 

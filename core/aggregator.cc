@@ -4,11 +4,13 @@
 #include <cassert>
 #include <future>
 #include <limits>
+#include <random>
 #include <unordered_map>
 
 #include <fmt/format.h>
 
 #include "core/router.h"
+#include "core/window.h"
 
 namespace shardctl::core {
 namespace {
@@ -36,15 +38,80 @@ Status CombineFailures(const std::vector<Result<T>>& results, std::string_view w
   return Status(first.code(), fmt::format("{}: {}", what, failures));
 }
 
+// A failure in reaching the shard, rather than the shard's own answer.
+bool IsTransportFailure(const Status& status) {
+  return status.code() == Code::kUnavailable || status.code() == Code::kTimeout;
+}
+
 }  // namespace
 
-Aggregator::Aggregator(std::vector<std::unique_ptr<ShardClient>> shards)
-    : shards_(std::move(shards)) {
-  assert(!shards_.empty());
-  for (const auto& shard : shards_) {
-    assert(shard != nullptr);
-    all_in_process_ = all_in_process_ && shard->InProcess();
+// Whether one shard is up, since when, and why it went down.
+class Aggregator::Health {
+ public:
+  bool up() const { return up_.load(std::memory_order_acquire); }
+
+  void Start(int64_t now) { since_ = now; }
+
+  void MarkDown(const Status& failure, int64_t now) {
+    std::lock_guard lock(mutex_);
+    if (up_.load(std::memory_order_relaxed)) since_ = now;
+    last_error_ = failure.message();
+    up_.store(false, std::memory_order_release);
   }
+
+  void MarkUp(int64_t now) {
+    std::lock_guard lock(mutex_);
+    if (!up_.load(std::memory_order_relaxed)) since_ = now;
+    up_.store(true, std::memory_order_release);
+  }
+
+  // Fills in the state's up, since and last_error.
+  void Describe(ShardState& state) const {
+    std::lock_guard lock(mutex_);
+    state.up = up_.load(std::memory_order_relaxed);
+    state.since = since_;
+    state.last_error = last_error_;
+  }
+
+  std::string last_error() const {
+    std::lock_guard lock(mutex_);
+    return last_error_;
+  }
+
+ private:
+  std::atomic<bool> up_{true};
+  mutable std::mutex mutex_;
+  int64_t since_ = 0;
+  std::string last_error_;
+};
+
+Aggregator::Aggregator(std::vector<std::unique_ptr<ShardClient>> shards,
+                       AggregatorOptions options)
+    : shards_(std::move(shards)),
+      health_(std::make_unique<Health[]>(shards_.size())),
+      routing_(options.routing),
+      now_(options.now ? std::move(options.now) : SystemNowSeconds) {
+  assert(!shards_.empty());
+  int64_t now = now_();
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    assert(shards_[i] != nullptr);
+    all_in_process_ = all_in_process_ && shards_[i]->InProcess();
+    health_[i].Start(now);
+  }
+}
+
+Aggregator::~Aggregator() = default;
+
+template <typename T, typename Call>
+Result<T> Aggregator::CallShard(int i, const Call& call) {
+  Health& health = health_[i];
+  if (!health.up()) {
+    return Unavailable(fmt::format("{} is down, not asked until it answers again (last error: {})",
+                                   shards_[i]->Describe(), health.last_error()));
+  }
+  Result<T> result = call(*shards_[i]);
+  if (!result.ok() && IsTransportFailure(result.status())) health.MarkDown(result.status(), now_());
+  return result;
 }
 
 template <typename T, typename Call>
@@ -52,34 +119,69 @@ std::vector<Result<T>> Aggregator::AskEveryShard(const Call& call) {
   std::vector<Result<T>> results;
   results.reserve(shards_.size());
   if (all_in_process_) {
-    for (auto& shard : shards_) results.push_back(call(*shard));
+    for (int i = 0; i < shard_count(); ++i) results.push_back(CallShard<T>(i, call));
     return results;
   }
   // Shard 0 is asked on this thread while the others are asked on their own.
   std::vector<std::future<Result<T>>> pending;
-  for (size_t i = 1; i < shards_.size(); ++i) {
+  for (int i = 1; i < shard_count(); ++i) {
     pending.push_back(
-        std::async(std::launch::async, [&call, &shard = *shards_[i]] { return call(shard); }));
+        std::async(std::launch::async, [this, &call, i] { return CallShard<T>(i, call); }));
   }
-  results.push_back(call(*shards_[0]));
+  results.push_back(CallShard<T>(0, call));
   for (auto& future : pending) results.push_back(future.get());
   return results;
 }
 
 Result<IncrementReply> Aggregator::Increment(const IncrementRequest& request) {
-  return shards_[ShardFor(request.value, shard_count())]->Increment(request);
+  auto increment = [&request](ShardClient& shard) { return shard.Increment(request); };
+  const int count = shard_count();
+  if (routing_ == Routing::kValue) {
+    return CallShard<IncrementReply>(ShardFor(request.value, count), increment);
+  }
+  if (!request.idempotency_key.empty()) {
+    return CallShard<IncrementReply>(ShardForKey(request.idempotency_key, count), increment);
+  }
+  int first = 0;
+  if (routing_ == Routing::kRoundRobin) {
+    first = static_cast<int>(next_shard_.fetch_add(1, std::memory_order_relaxed) %
+                             static_cast<uint64_t>(count));
+  } else {
+    thread_local std::minstd_rand random(std::random_device{}());
+    first = static_cast<int>(random() % static_cast<unsigned>(count));
+  }
+  std::string failures;
+  for (int step = 0; step < count; ++step) {
+    Result<IncrementReply> reply = CallShard<IncrementReply>((first + step) % count, increment);
+    // kUnavailable: the shard is down or refused the connection, so it surely
+    // did not apply the increment, and the next one may take it. Anything
+    // else (an answer, a refusal, a timeout) is the increment's outcome.
+    if (reply.ok() || reply.status().code() != Code::kUnavailable) return reply;
+    failures += failures.empty() ? "" : "; ";
+    failures += reply.status().message();
+  }
+  return Unavailable("no shard could take the increment: " + failures);
 }
 
-Result<TotalReply> Aggregator::Total(const CounterRef& counter) {
+Result<TotalReply> Aggregator::Total(const CounterRef& counter, bool partial) {
   auto counts =
       AskEveryShard<CountReply>([&counter](ShardClient& shard) { return shard.Count(counter); });
-  if (Status failed = CombineFailures(counts, "no total"); !failed.ok()) return failed;
+  if (!partial) {
+    if (Status failed = CombineFailures(counts, "no total"); !failed.ok()) return failed;
+  }
 
   // Summed in 128 bits: parts may be negative, so a running int64 sum could
   // overflow on the way to a total that fits.
   TotalReply reply;
+  reply.partial = partial;
   Int128 total = 0;
-  for (const Result<CountReply>& count : counts) {
+  for (int i = 0; i < shard_count(); ++i) {
+    const Result<CountReply>& count = counts[i];
+    if (!count.ok()) {
+      reply.parts.push_back(0);
+      reply.missing.push_back({i, count.status().message()});
+      continue;
+    }
     total += count->count;
     reply.parts.push_back(count->count);
     reply.window_end = std::max(reply.window_end, count->window_end);
@@ -139,6 +241,37 @@ Result<int64_t> Aggregator::Reset(const std::string& name) {
   for (const Result<int64_t>& part : removed) total += *part;
   if (!FitsInt64(total)) return Internal("the removed total does not fit in a 64-bit count");
   return static_cast<int64_t>(total);
+}
+
+std::vector<ShardState> Aggregator::Shards() {
+  CounterRef plain;
+  auto counts =
+      AskEveryShard<CountReply>([&plain](ShardClient& shard) { return shard.Count(plain); });
+  std::vector<ShardState> states(shards_.size());
+  for (int i = 0; i < shard_count(); ++i) {
+    ShardState& state = states[i];
+    state.id = i;
+    state.address = shards_[i]->Address();
+    health_[i].Describe(state);
+    if (counts[i].ok()) state.count = counts[i]->count;
+  }
+  return states;
+}
+
+void Aggregator::ProbeDownShards() {
+  std::vector<std::future<void>> probes;
+  for (int i = 0; i < shard_count(); ++i) {
+    if (health_[i].up()) continue;
+    probes.push_back(std::async(std::launch::async, [this, i] {
+      Result<CountReply> answer = shards_[i]->Count(CounterRef{});
+      if (answer.ok()) {
+        health_[i].MarkUp(now_());
+      } else {
+        health_[i].MarkDown(answer.status(), now_());
+      }
+    }));
+  }
+  for (auto& probe : probes) probe.get();
 }
 
 }  // namespace shardctl::core

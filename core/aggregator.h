@@ -4,21 +4,50 @@
 #ifndef SHARDCTL_CORE_AGGREGATOR_H_
 #define SHARDCTL_CORE_AGGREGATOR_H_
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/router.h"
 #include "core/shard_client.h"
 #include "core/status.h"
 
 namespace shardctl::core {
 
+// A shard whose part is missing from a partial total.
+struct MissingPart {
+  int shard_id = 0;
+  std::string error;
+  bool operator==(const MissingPart&) const = default;
+};
+
 // A counter's total over every shard.
 struct TotalReply {
   int64_t total = 0;
-  std::vector<int64_t> parts;  // parts[i]: shard i's part
+  std::vector<int64_t> parts;  // parts[i]: shard i's part (0 when missing)
   int64_t window_end = 0;      // for windowed counters: when the current window ends
+  bool partial = false;        // asked for a partial total
+  std::vector<MissingPart> missing;  // with partial: the shards left out, in order
+};
+
+// One shard as the aggregator sees it, for GET /shards.
+struct ShardState {
+  int id = 0;
+  std::string address;  // the shard's URL, or "in process"
+  bool up = true;
+  int64_t since = 0;        // when it last went up or down (Unix seconds)
+  std::string last_error;   // the last failure that marked it down; "" if none
+  std::optional<int64_t> count;  // its part of the default counter, when it answered
+};
+
+struct AggregatorOptions {
+  Routing routing = Routing::kValue;
+  std::function<int64_t()> now;  // Unix seconds; nullptr: the system clock
 };
 
 // What GET /counters asks for.
@@ -44,20 +73,33 @@ struct CounterList {
 class Aggregator {
  public:
   // `shards[i]` is shard i. REQUIRES: !shards.empty(), no null entries.
-  explicit Aggregator(std::vector<std::unique_ptr<ShardClient>> shards);
+  explicit Aggregator(std::vector<std::unique_ptr<ShardClient>> shards,
+                      AggregatorOptions options = {});
+  ~Aggregator();
 
   int shard_count() const { return static_cast<int>(shards_.size()); }
+  Routing routing() const { return routing_; }
 
-  // Sends the increment to shard ShardFor(request.value, shard_count()).
-  // Returns that shard's reply, or its failure as the shard client reported it.
+  // Health: a shard whose call fails in transport (kUnavailable, kTimeout)
+  // is marked down; calls to it then fail at once with kUnavailable, without
+  // waiting on it, until ProbeDownShards() finds it answering again.
+
+  // Sends the increment to a shard chosen by the routing: by value; or, with
+  // an idempotency key, by the key (never elsewhere, as a retry must reach the
+  // shard that may have applied it); or in turn or at random, passing over
+  // shards that are down or refuse the connection (those surely did not apply
+  // it; after a timeout the outcome is unknown and is answered as it is).
+  // Returns the shard's reply, or its failure as the shard client reported it.
   Result<IncrementReply> Increment(const IncrementRequest& request);
 
   // The following ask every shard, in parallel when they are remote. None
-  // ever answers from part of the shards: if any shard fails, they return a
-  // Status naming every shard that failed (with the first failure's code).
+  // answers from part of the shards unless asked to: if any shard fails, they
+  // return a Status naming every shard that failed (with the first failure's
+  // code).
 
-  // Returns the counter's total; kInternal if it leaves int64.
-  Result<TotalReply> Total(const CounterRef& counter);
+  // Returns the counter's total; kInternal if it leaves int64. With
+  // `partial`, shards that fail are left out and listed in the reply.
+  Result<TotalReply> Total(const CounterRef& counter, bool partial = false);
 
   // Returns the plain counters the query selects, with their totals.
   // REQUIRES: 1 <= query.limit <= ListQuery::kMaxLimit, query.top >= 0.
@@ -68,13 +110,31 @@ class Aggregator {
   // which failed.
   Result<int64_t> Reset(const std::string& name);
 
+  // Every shard's state, with its count of the default counter (shards that
+  // are up are asked for it).
+  std::vector<ShardState> Shards();
+
+  // Asks every shard marked down for its count, in parallel, and marks up
+  // those that answer. Meant to be called a few times a second.
+  void ProbeDownShards();
+
  private:
-  // Calls `call(shard)` on every shard and returns the results in shard order.
+  class Health;
+
+  // Calls `call(shard i)` unless shard i is down; marks it down when the call
+  // fails in transport.
+  template <typename T, typename Call>
+  Result<T> CallShard(int i, const Call& call);
+  // CallShard on every shard; returns the results in shard order.
   template <typename T, typename Call>
   std::vector<Result<T>> AskEveryShard(const Call& call);
 
   std::vector<std::unique_ptr<ShardClient>> shards_;
+  std::unique_ptr<Health[]> health_;
+  const Routing routing_;
+  const std::function<int64_t()> now_;
   bool all_in_process_ = true;
+  std::atomic<uint64_t> next_shard_{0};  // for round-robin
 };
 
 }  // namespace shardctl::core

@@ -1,5 +1,6 @@
 #include "core/protocol.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -205,12 +206,25 @@ Result<CountReply> ParseCountReply(std::string_view body) {
 std::string FormatTotalReply(const TotalReply& reply, const CounterRef& counter, bool per_shard) {
   std::string body =
       fmt::format(R"({{"total":{}{})", reply.total, CounterFields(counter, reply.window_end));
+  auto is_missing = [&reply](size_t shard) {
+    return std::any_of(reply.missing.begin(), reply.missing.end(),
+                       [shard](const MissingPart& part) { return part.shard_id == static_cast<int>(shard); });
+  };
   if (per_shard) {
     body += R"(,"shards":[)";
     for (size_t i = 0; i < reply.parts.size(); ++i) {
-      body += fmt::format(R"({}{{"shardId":{},"count":{}}})", i == 0 ? "" : ",", i, reply.parts[i]);
+      body += fmt::format(R"({}{{"shardId":{},"count":{}}})", i == 0 ? "" : ",", i,
+                          is_missing(i) ? "null" : std::to_string(reply.parts[i]));
     }
     body += "]";
+  }
+  if (reply.partial) {
+    Json missing = Json::array();
+    for (const MissingPart& part : reply.missing) {
+      missing.push_back({{"shardId", part.shard_id}, {"error", part.error}});
+    }
+    body += fmt::format(R"(,"partial":{},"missing":{})", !reply.missing.empty(),
+                        missing.dump(-1, ' ', false, Json::error_handler_t::replace));
   }
   return body + "}";
 }
@@ -219,16 +233,76 @@ Result<TotalReply> ParseTotalReply(std::string_view body) {
   Json json = ParseJson(body);
   std::optional<int64_t> total = ReplyInt(json, "total");
   if (!total) return NotAReply("a total reply", body);
-  TotalReply reply{*total, {}, ReplyInt(json, "windowEnd").value_or(0)};
+  TotalReply reply;
+  reply.total = *total;
+  reply.window_end = ReplyInt(json, "windowEnd").value_or(0);
   if (json.contains("shards")) {
     if (!json["shards"].is_array()) return NotAReply("a total reply", body);
     for (const Json& shard : json["shards"]) {
       std::optional<int64_t> count = ReplyInt(shard, "count");
-      if (!count) return NotAReply("a total reply", body);
-      reply.parts.push_back(*count);
+      if (!count && !(shard.is_object() && shard.contains("count") && shard["count"].is_null())) {
+        return NotAReply("a total reply", body);
+      }
+      reply.parts.push_back(count.value_or(0));
+    }
+  }
+  if (json.contains("partial")) {
+    if (!json["partial"].is_boolean() || !json.contains("missing") ||
+        !json["missing"].is_array()) {
+      return NotAReply("a total reply", body);
+    }
+    reply.partial = true;
+    for (const Json& part : json["missing"]) {
+      std::optional<int> shard_id = ReplyShardId(part);
+      if (!shard_id || !part.contains("error") || !part["error"].is_string()) {
+        return NotAReply("a total reply", body);
+      }
+      reply.missing.push_back({*shard_id, part["error"].get<std::string>()});
     }
   }
   return reply;
+}
+
+std::string FormatShardStates(Routing routing, const std::vector<ShardState>& states) {
+  Json shards = Json::array();
+  for (const ShardState& state : states) {
+    Json shard = {{"shardId", state.id},
+                  {"address", state.address},
+                  {"state", state.up ? "up" : "down"},
+                  {"since", state.since}};
+    shard["lastError"] = state.last_error.empty() ? Json(nullptr) : Json(state.last_error);
+    shard["count"] = state.count ? Json(*state.count) : Json(nullptr);
+    shards.push_back(std::move(shard));
+  }
+  Json body = {{"routing", std::string(RoutingName(routing))}, {"shards", std::move(shards)}};
+  return body.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+Result<std::vector<ShardState>> ParseShardStates(std::string_view body) {
+  Json json = ParseJson(body);
+  if (!json.is_object() || !json.contains("shards") || !json["shards"].is_array()) {
+    return NotAReply("a shard listing", body);
+  }
+  std::vector<ShardState> states;
+  for (const Json& shard : json["shards"]) {
+    std::optional<int> id = ReplyShardId(shard);
+    std::optional<int64_t> since = ReplyInt(shard, "since");
+    if (!id || !since || !shard.contains("address") || !shard["address"].is_string() ||
+        !shard.contains("state") || !shard["state"].is_string()) {
+      return NotAReply("a shard listing", body);
+    }
+    ShardState state;
+    state.id = *id;
+    state.address = shard["address"].get<std::string>();
+    state.up = shard["state"] == "up";
+    state.since = *since;
+    if (shard.contains("lastError") && shard["lastError"].is_string()) {
+      state.last_error = shard["lastError"].get<std::string>();
+    }
+    state.count = ReplyInt(shard, "count");
+    states.push_back(std::move(state));
+  }
+  return states;
 }
 
 std::string FormatCounterParts(int shard_id, const std::vector<CounterPart>& parts) {

@@ -44,9 +44,16 @@ Result<CountReply> ParseCountReply(std::string_view body);
 
 // The aggregator's GET /total: {"total":1}, with "counter", "window" and
 // "windowEnd" as in FormatIncrementReply, and with `per_shard`, "shards":
-// [{"shardId":0,"count":c},...].
+// [{"shardId":0,"count":c},...] (a missing part's count is null). A partial
+// total adds "partial":true|false and "missing":[{"shardId":1,"error":"..."}].
 std::string FormatTotalReply(const TotalReply& reply, const CounterRef& counter, bool per_shard);
 Result<TotalReply> ParseTotalReply(std::string_view body);
+
+// The aggregator's GET /shards: {"routing":"value","shards":[{"shardId":0,
+// "address":"http://...","state":"up"|"down","since":T,"lastError":"..."|null,
+// "count":c|null},...]}.
+std::string FormatShardStates(Routing routing, const std::vector<ShardState>& states);
+Result<std::vector<ShardState>> ParseShardStates(std::string_view body);
 
 // A shard's GET /counters?prefix=P:
 // {"shardId":k,"counters":[{"counter":"a","count":1},...]}.

@@ -1,16 +1,35 @@
-// Routing of increments to shards: shard = value mod N, never negative.
-// Pure functions; thread-safe.
+// Routing: which shard an increment goes to.
 #ifndef SHARDCTL_CORE_ROUTER_H_
 #define SHARDCTL_CORE_ROUTER_H_
 
 #include <cstdint>
+#include <string_view>
+
+#include "core/status.h"
 
 namespace shardctl::core {
 
-// Returns the shard, in [0, shard_count), that owns `value`: the mathematical
-// modulo, so -1 goes to the last shard, as it does in Python.
+// The original's rule: shard `value mod shard_count`, with a mathematical
+// modulo, so negative values land in 0..shard_count-1 too.
 // REQUIRES: shard_count > 0.
 int ShardFor(int64_t value, int shard_count);
+
+// The shard for a request that carries an idempotency key: a hash of the key
+// (FNV-1a, the same in every build and on every host) mod shard_count, so
+// that a retry reaches the shard that may already have applied it.
+// REQUIRES: shard_count > 0.
+int ShardForKey(std::string_view key, int shard_count);
+
+// How the aggregator picks an increment's shard.
+enum class Routing {
+  kValue,       // ShardFor(value): the original's; each value has its shard
+  kRoundRobin,  // the next shard in turn; another one if it is down
+  kRandom,      // a random shard; another one if it is down
+};
+
+// Parses "value", "round-robin" or "random"; kInvalidArgument otherwise.
+Result<Routing> ParseRouting(std::string_view text);
+std::string_view RoutingName(Routing routing);
 
 }  // namespace shardctl::core
 

@@ -119,6 +119,7 @@ class LocalShardClient : public ShardClient {
   }
   Result<int64_t> Reset(const std::string& name) override { return shard_.Reset(name); }
   std::string Describe() const override;
+  std::string Address() const override { return "in process"; }
   bool InProcess() const override { return true; }
 
  private:

@@ -27,6 +27,7 @@ struct CounterRef {
 struct IncrementRequest {
   int64_t value = 1;  // a missing "value" means 1, as in the original
   CounterRef counter;
+  std::string idempotency_key;  // "" when the request carries none
 };
 
 // A shard's answer to an increment: its count of the counter right after it.
@@ -77,6 +78,8 @@ class ShardClient {
 
   // Names the shard for people, e.g. "shard 1 at http://127.0.0.1:3001".
   virtual std::string Describe() const = 0;
+  // Where the shard is: its URL, or "in process".
+  virtual std::string Address() const = 0;
 
   // True when calls never block on I/O, so the aggregator may call them inline
   // rather than in parallel.

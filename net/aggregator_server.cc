@@ -28,7 +28,9 @@ void RegisterAggregatorRoutes(core::Aggregator& aggregator, HttpServer& server) 
     if (!counter.ok()) return ErrorResponse(counter.status());
     core::Result<bool> per_shard = ParseFlagParam(request.Param("perShard"), "perShard");
     if (!per_shard.ok()) return ErrorResponse(per_shard.status());
-    return Respond(aggregator.Total(*counter), [&](const core::TotalReply& reply) {
+    core::Result<bool> partial = ParseFlagParam(request.Param("partial"), "partial");
+    if (!partial.ok()) return ErrorResponse(partial.status());
+    return Respond(aggregator.Total(*counter, *partial), [&](const core::TotalReply& reply) {
       return core::FormatTotalReply(reply, *counter, *per_shard);
     });
   });
@@ -44,6 +46,9 @@ void RegisterAggregatorRoutes(core::Aggregator& aggregator, HttpServer& server) 
     if (!name.ok()) return ErrorResponse(name.status());
     return Respond(aggregator.Reset(*name),
                    [&](int64_t removed) { return core::FormatResetReply(*name, removed); });
+  });
+  server.Handle("GET", "/shards", [&aggregator](const HttpRequest&) {
+    return HttpResponse{200, core::FormatShardStates(aggregator.routing(), aggregator.Shards())};
   });
   server.Handle("GET", "/healthz", [](const HttpRequest&) {
     return HttpResponse{200, R"({"status":"ok"})"};

@@ -27,6 +27,8 @@ std::string HttpShardClient::Describe() const {
   return fmt::format("shard {} at {}", shard_id_, client_.url().ToString());
 }
 
+std::string HttpShardClient::Address() const { return client_.url().ToString(); }
+
 template <typename Parse>
 auto HttpShardClient::Call(const std::string& path, const std::string* post_body, Parse parse)
     -> decltype(parse(std::string_view())) {

@@ -21,6 +21,7 @@ class HttpShardClient : public core::ShardClient {
   core::Result<std::vector<core::CounterPart>> List(const std::string& prefix) override;
   core::Result<int64_t> Reset(const std::string& name) override;
   std::string Describe() const override;
+  std::string Address() const override;
 
  private:
   // Sends the request and parses a 200 answer with `parse`; every failure

@@ -25,6 +25,7 @@
 namespace shardctl::core {
 namespace {
 
+using test::KeyedRequest;
 using test::kMax;
 using test::kMin;
 using test::Plain;
@@ -76,6 +77,11 @@ class FakeShardClient : public ShardClient {
   void FailWith(Code code) {
     std::lock_guard<std::mutex> lock(mutex_);
     failure_ = Status(code, Describe() + ": failed on purpose");
+  }
+  // Makes later calls succeed again.
+  void Recover() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    failure_.reset();
   }
   // REQUIRES: called before the client is shared between threads.
   void set_rendezvous(Rendezvous* rendezvous) { rendezvous_ = rendezvous; }
@@ -168,6 +174,7 @@ class FakeShardClient : public ShardClient {
   }
 
   std::string Describe() const override { return "fake shard " + std::to_string(id_); }
+  std::string Address() const override { return "fake://" + std::to_string(id_); }
   bool InProcess() const override { return in_process_; }
 
  private:
@@ -188,14 +195,14 @@ class FakeShardClient : public ShardClient {
 
 // Builds an Aggregator over `n` fakes and keeps pointers to them for the test.
 struct FakeCluster {
-  FakeCluster(int n, bool in_process) {
+  FakeCluster(int n, bool in_process, AggregatorOptions options = {}) {
     std::vector<std::unique_ptr<ShardClient>> clients;
     for (int i = 0; i < n; ++i) {
       auto fake = std::make_unique<FakeShardClient>(i, in_process);
       shards.push_back(fake.get());
       clients.push_back(std::move(fake));
     }
-    aggregator.emplace(std::move(clients));
+    aggregator.emplace(std::move(clients), std::move(options));
   }
 
   std::vector<FakeShardClient*> shards;
@@ -961,6 +968,215 @@ TEST(AggregatorTest, ConcurrentIncrementsOfSeveralNamesOverLocalShardsAddUpExact
   for (const CounterTotal& counter : list->counters) {
     EXPECT_EQ(counter.total, kThreads * per_thread) << counter.name;
   }
+}
+
+// --- Shard health, routing modes, partial totals -----------------------------
+
+// The time a HealthCluster's aggregator reads; a base, so that it is set
+// before the aggregator reads it in its constructor.
+struct TestClock {
+  int64_t now = 1000;
+};
+
+// A FakeCluster of remote shards whose aggregator reads a clock the test sets.
+struct HealthCluster : TestClock, FakeCluster {
+  explicit HealthCluster(int n, Routing routing = Routing::kValue)
+      : FakeCluster(n, /*in_process=*/false, Options(routing, &now)) {}
+  static AggregatorOptions Options(Routing routing, const int64_t* now) {
+    AggregatorOptions options;
+    options.routing = routing;
+    options.now = [now] { return *now; };
+    return options;
+  }
+  int64_t total_increments() const {
+    int64_t sum = 0;
+    for (const FakeShardClient* shard : shards) sum += shard->increments().size();
+    return sum;
+  }
+};
+
+TEST(AggregatorHealthTest, ShardThatRefusesIsMarkedDownAndThenSkippedWithoutBeingAsked) {
+  HealthCluster cluster(3);
+  cluster.shards[1]->FailWith(Code::kUnavailable);
+  ASSERT_EQ(cluster.aggregator->Increment(Request(1)).status().code(), Code::kUnavailable);
+  ASSERT_EQ(cluster.shards[1]->increments().size(), 1u);
+
+  Result<IncrementReply> skipped = cluster.aggregator->Increment(Request(4));
+  EXPECT_EQ(skipped.status().code(), Code::kUnavailable);
+  EXPECT_NE(skipped.status().message().find("fake shard 1 is down"), std::string::npos)
+      << skipped.status().message();
+  EXPECT_NE(skipped.status().message().find("failed on purpose"), std::string::npos);
+  EXPECT_EQ(cluster.shards[1]->increments().size(), 1u);  // not asked again
+  EXPECT_TRUE(cluster.aggregator->Increment(Request(3)).ok());  // others still serve
+}
+
+TEST(AggregatorHealthTest, TimeoutMarksTheShardDownToo) {
+  HealthCluster cluster(2);
+  cluster.shards[0]->FailWith(Code::kTimeout);
+  EXPECT_EQ(cluster.aggregator->Total(Plain("default")).status().code(), Code::kTimeout);
+  cluster.shards[0]->Recover();
+  EXPECT_EQ(cluster.aggregator->Total(Plain("default")).status().code(), Code::kUnavailable);
+  EXPECT_EQ(cluster.shards[0]->counted().size(), 1u);
+}
+
+TEST(AggregatorHealthTest, ShardsOwnRefusalsDoNotMarkItDown) {
+  for (Code code : {Code::kInvalidArgument, Code::kOutOfRange, Code::kBadGateway, Code::kInternal}) {
+    HealthCluster cluster(2);
+    cluster.shards[0]->FailWith(code);
+    EXPECT_EQ(cluster.aggregator->Increment(Request(0)).status().code(), code);
+    EXPECT_EQ(cluster.aggregator->Increment(Request(0)).status().code(), code);
+    EXPECT_EQ(cluster.shards[0]->increments().size(), 2u);
+    EXPECT_TRUE(cluster.aggregator->Shards()[0].up);
+  }
+}
+
+TEST(AggregatorHealthTest, ProbeMarksUpAShardThatAnswersAgainAndItIsUsedAtOnce) {
+  HealthCluster cluster(3);
+  cluster.shards[2]->FailWith(Code::kUnavailable);
+  cluster.now = 1010;
+  ASSERT_FALSE(cluster.aggregator->Increment(Request(2)).ok());
+
+  cluster.now = 1020;
+  cluster.aggregator->ProbeDownShards();  // still failing: stays down
+  EXPECT_FALSE(cluster.aggregator->Shards()[2].up);
+  EXPECT_EQ(cluster.aggregator->Shards()[2].since, 1010);
+
+  cluster.shards[2]->Recover();
+  cluster.now = 1030;
+  cluster.aggregator->ProbeDownShards();
+  Result<IncrementReply> reply = cluster.aggregator->Increment(Request(2));
+  ASSERT_TRUE(reply.ok()) << reply.status().message();
+  EXPECT_EQ(reply->shard_id, 2);
+  ShardState state = cluster.aggregator->Shards()[2];
+  EXPECT_TRUE(state.up);
+  EXPECT_EQ(state.since, 1030);
+}
+
+TEST(AggregatorHealthTest, ProbeAsksOnlyShardsThatAreDown) {
+  HealthCluster cluster(2);
+  cluster.aggregator->ProbeDownShards();
+  EXPECT_TRUE(cluster.shards[0]->counted().empty());
+  EXPECT_TRUE(cluster.shards[1]->counted().empty());
+}
+
+TEST(AggregatorHealthTest, ShardsListsAddressStateSinceLastErrorAndCount) {
+  HealthCluster cluster(2);
+  cluster.shards[0]->set_count(7);
+  cluster.shards[1]->FailWith(Code::kUnavailable);
+  cluster.now = 1005;
+  std::vector<ShardState> states = cluster.aggregator->Shards();
+  ASSERT_EQ(states.size(), 2u);
+  EXPECT_EQ(states[0].id, 0);
+  EXPECT_EQ(states[0].address, "fake://0");
+  EXPECT_TRUE(states[0].up);
+  EXPECT_EQ(states[0].since, 1000);  // up since the aggregator started
+  EXPECT_EQ(states[0].last_error, "");
+  EXPECT_EQ(states[0].count, 7);
+  EXPECT_EQ(states[1].address, "fake://1");
+  EXPECT_FALSE(states[1].up);
+  EXPECT_EQ(states[1].since, 1005);
+  EXPECT_EQ(states[1].last_error, "fake shard 1: failed on purpose");
+  EXPECT_EQ(states[1].count, std::nullopt);
+}
+
+TEST(AggregatorHealthTest, ValueRoutingNeverReroutesAnIncrement) {
+  HealthCluster cluster(3);
+  cluster.shards[1]->FailWith(Code::kUnavailable);
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(cluster.aggregator->Increment(Request(1)).ok());
+  EXPECT_EQ(cluster.total_increments(), 1);  // one attempt, then skipped while down
+}
+
+TEST(AggregatorHealthTest, RoundRobinSpreadsIncrementsOverEveryShardInTurn) {
+  HealthCluster cluster(3, Routing::kRoundRobin);
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(cluster.aggregator->Increment(Request(1)).ok());
+  for (FakeShardClient* shard : cluster.shards) EXPECT_EQ(shard->increments().size(), 2u);
+}
+
+TEST(AggregatorHealthTest, RoundRobinAndRandomPassOverAShardThatIsDown) {
+  for (Routing routing : {Routing::kRoundRobin, Routing::kRandom}) {
+    SCOPED_TRACE(std::string(RoutingName(routing)));
+    HealthCluster cluster(3, routing);
+    cluster.shards[1]->FailWith(Code::kUnavailable);
+    for (int i = 0; i < 30; ++i) {
+      Result<IncrementReply> reply = cluster.aggregator->Increment(Request(1));
+      ASSERT_TRUE(reply.ok()) << reply.status().message();
+      EXPECT_NE(reply->shard_id, 1);
+    }
+    EXPECT_LE(cluster.shards[1]->increments().size(), 1u);  // asked once, then skipped
+    EXPECT_EQ(cluster.aggregator->Total(Plain("default"), /*partial=*/true)->total, 30);
+  }
+}
+
+TEST(AggregatorHealthTest, TimeoutIsAnsweredAsItIsNeverRerouted) {
+  HealthCluster cluster(2, Routing::kRoundRobin);
+  cluster.shards[0]->FailWith(Code::kTimeout);
+  cluster.shards[1]->FailWith(Code::kTimeout);
+  // Whichever shard it goes to times out: the increment may have been applied
+  // there, so trying another could count it twice.
+  EXPECT_EQ(cluster.aggregator->Increment(Request(1)).status().code(), Code::kTimeout);
+  EXPECT_EQ(cluster.total_increments(), 1);
+}
+
+TEST(AggregatorHealthTest, ShardsOwnRefusalIsNotRerouted) {
+  HealthCluster cluster(2, Routing::kRoundRobin);
+  cluster.shards[0]->FailWith(Code::kOutOfRange);
+  cluster.shards[1]->FailWith(Code::kOutOfRange);
+  EXPECT_EQ(cluster.aggregator->Increment(Request(1)).status().code(), Code::kOutOfRange);
+  EXPECT_EQ(cluster.total_increments(), 1);
+}
+
+TEST(AggregatorHealthTest, EveryShardDownAnswersUnavailableNamingThemAll) {
+  HealthCluster cluster(2, Routing::kRandom);
+  cluster.shards[0]->FailWith(Code::kUnavailable);
+  cluster.shards[1]->FailWith(Code::kUnavailable);
+  Result<IncrementReply> reply = cluster.aggregator->Increment(Request(1));
+  EXPECT_EQ(reply.status().code(), Code::kUnavailable);
+  EXPECT_NE(reply.status().message().find("fake shard 0"), std::string::npos);
+  EXPECT_NE(reply.status().message().find("fake shard 1"), std::string::npos);
+}
+
+TEST(AggregatorHealthTest, KeyedIncrementGoesToTheKeysShardAndIsNeverRerouted) {
+  for (Routing routing : {Routing::kRoundRobin, Routing::kRandom}) {
+    HealthCluster cluster(3, routing);
+    const int owner = ShardForKey("retry-me", 3);
+    for (int i = 0; i < 3; ++i) {
+      Result<IncrementReply> reply = cluster.aggregator->Increment(KeyedRequest(1, "retry-me"));
+      ASSERT_TRUE(reply.ok());
+      EXPECT_EQ(reply->shard_id, owner);
+    }
+    cluster.shards[owner]->FailWith(Code::kUnavailable);
+    EXPECT_EQ(cluster.aggregator->Increment(KeyedRequest(1, "retry-me")).status().code(),
+              Code::kUnavailable);
+    EXPECT_EQ(cluster.total_increments(), 4);  // nothing went to another shard
+  }
+}
+
+TEST(AggregatorHealthTest, PartialTotalSumsTheShardsThatAnswerAndListsTheOthers) {
+  HealthCluster cluster(3);
+  cluster.shards[0]->set_count(5);
+  cluster.shards[1]->set_count(100);
+  cluster.shards[2]->set_count(7);
+  cluster.shards[1]->FailWith(Code::kUnavailable);
+  EXPECT_EQ(cluster.aggregator->Total(Plain("default")).status().code(), Code::kUnavailable);
+
+  Result<TotalReply> reply = cluster.aggregator->Total(Plain("default"), /*partial=*/true);
+  ASSERT_TRUE(reply.ok());
+  EXPECT_EQ(reply->total, 12);
+  EXPECT_TRUE(reply->partial);
+  ASSERT_EQ(reply->missing.size(), 1u);
+  EXPECT_EQ(reply->missing[0].shard_id, 1);
+  EXPECT_NE(reply->missing[0].error.find("fake shard 1"), std::string::npos);
+  EXPECT_EQ(reply->parts, (std::vector<int64_t>{5, 0, 7}));
+}
+
+TEST(AggregatorHealthTest, PartialTotalWithEveryShardUpMissesNothing) {
+  HealthCluster cluster(2);
+  cluster.shards[0]->set_count(1);
+  cluster.shards[1]->set_count(2);
+  Result<TotalReply> reply = cluster.aggregator->Total(Plain("default"), /*partial=*/true);
+  ASSERT_TRUE(reply.ok());
+  EXPECT_EQ(reply->total, 3);
+  EXPECT_TRUE(reply->missing.empty());
 }
 
 }  // namespace

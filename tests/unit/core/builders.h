@@ -20,7 +20,15 @@ inline CounterRef Windowed(std::string name, int64_t window) {
   return CounterRef{std::move(name), window};
 }
 inline IncrementRequest Request(int64_t value, CounterRef counter = {}) {
-  return IncrementRequest{value, std::move(counter)};
+  IncrementRequest request;
+  request.value = value;
+  request.counter = std::move(counter);
+  return request;
+}
+inline IncrementRequest KeyedRequest(int64_t value, std::string key) {
+  IncrementRequest request = Request(value);
+  request.idempotency_key = std::move(key);
+  return request;
 }
 
 }  // namespace shardctl::core::test

@@ -23,7 +23,11 @@ using test::Request;
 using test::Windowed;
 // A TotalReply with no parts and no window end.
 TotalReply Total(int64_t total, std::vector<int64_t> parts = {}, int64_t window_end = 0) {
-  return TotalReply{total, std::move(parts), window_end};
+  TotalReply reply;
+  reply.total = total;
+  reply.parts = std::move(parts);
+  reply.window_end = window_end;
+  return reply;
 }
 
 // --- ParseIncrementRequest -------------------------------------------------
@@ -1035,6 +1039,74 @@ TEST(ParseIncrementRequestTest, FloatWithinInt64IsNotAnIntegerRatherThanOutOfRan
   ASSERT_FALSE(request.ok());
   EXPECT_NE(request.status().message().find("must be an integer"), std::string::npos)
       << request.status().message();
+}
+
+TEST(FormatTotalReplyTest, PartialTotalSaysSoAndListsTheMissingShards) {
+  TotalReply reply = Total(12, {5, 0, 7});
+  reply.partial = true;
+  reply.missing = {{1, "shard 1 at \"x\" is down"}};
+  EXPECT_EQ(FormatTotalReply(reply, CounterRef{}, /*per_shard=*/false),
+            R"({"total":12,"partial":true,"missing":[{"error":"shard 1 at \"x\" is down","shardId":1}]})");
+  EXPECT_EQ(FormatTotalReply(reply, CounterRef{}, /*per_shard=*/true),
+            R"({"total":12,"shards":[{"shardId":0,"count":5},{"shardId":1,"count":null},)"
+            R"({"shardId":2,"count":7}],"partial":true,"missing":[{"error":"shard 1 at \"x\" is down","shardId":1}]})");
+}
+
+TEST(FormatTotalReplyTest, PartialTotalWithNothingMissingIsNotPartial) {
+  TotalReply reply = Total(3);
+  reply.partial = true;
+  EXPECT_EQ(FormatTotalReply(reply, CounterRef{}, /*per_shard=*/false),
+            R"({"total":3,"partial":false,"missing":[]})");
+}
+
+TEST(ParseTotalReplyTest, ReadsBackAPartialTotal) {
+  TotalReply reply = Total(12, {5, 0, 7});
+  reply.partial = true;
+  reply.missing = {{1, "down"}};
+  Result<TotalReply> parsed =
+      ParseTotalReply(FormatTotalReply(reply, CounterRef{}, /*per_shard=*/true));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(parsed->total, 12);
+  EXPECT_EQ(parsed->parts, (std::vector<int64_t>{5, 0, 7}));
+  EXPECT_TRUE(parsed->partial);
+  EXPECT_EQ(parsed->missing, (std::vector<MissingPart>{{1, "down"}}));
+}
+
+TEST(ShardStatesTest, RoundTripsUpAndDownShards) {
+  ShardState up;
+  up.id = 0;
+  up.address = "http://127.0.0.1:3000";
+  up.since = 1000;
+  up.count = 42;
+  ShardState down;
+  down.id = 1;
+  down.address = "http://127.0.0.1:3001";
+  down.up = false;
+  down.since = 1005;
+  down.last_error = "cannot connect";
+  std::string body = FormatShardStates(Routing::kRoundRobin, {up, down});
+  EXPECT_EQ(body,
+            R"({"routing":"round-robin","shards":[{"address":"http://127.0.0.1:3000","count":42,)"
+            R"("lastError":null,"shardId":0,"since":1000,"state":"up"},{"address":)"
+            R"("http://127.0.0.1:3001","count":null,"lastError":"cannot connect","shardId":1,)"
+            R"("since":1005,"state":"down"}]})");
+  Result<std::vector<ShardState>> parsed = ParseShardStates(body);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  ASSERT_EQ(parsed->size(), 2u);
+  EXPECT_EQ((*parsed)[0].count, 42);
+  EXPECT_TRUE((*parsed)[0].up);
+  EXPECT_EQ((*parsed)[0].last_error, "");
+  EXPECT_FALSE((*parsed)[1].up);
+  EXPECT_EQ((*parsed)[1].since, 1005);
+  EXPECT_EQ((*parsed)[1].last_error, "cannot connect");
+  EXPECT_EQ((*parsed)[1].count, std::nullopt);
+}
+
+TEST(ShardStatesTest, RefusesWhatIsNotAShardListing) {
+  for (const char* body : {"", "{}", R"({"shards":{}})", R"({"shards":[{"shardId":0}]})",
+                           "<html>bad gateway</html>"}) {
+    EXPECT_EQ(ParseShardStates(body).status().code(), Code::kBadGateway) << body;
+  }
 }
 
 }  // namespace

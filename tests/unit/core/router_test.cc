@@ -74,5 +74,34 @@ TEST(RouterTest, ShardIsAlwaysWithinRange) {
   }
 }
 
+TEST(RouterTest, KeyShardIsFnv1aOfTheKeyModTheShardCount) {
+  // FNV-1a of "a" is 0xaf63dc4c8601ec8c: fixed, so a key keeps its shard
+  // across builds, hosts and restarts.
+  EXPECT_EQ(ShardForKey("a", 1000), 996);
+  EXPECT_EQ(ShardForKey("", 7), static_cast<int>(14695981039346656037u % 7));
+  EXPECT_EQ(ShardForKey("any key", 1), 0);
+}
+
+TEST(RouterTest, KeyShardIsAlwaysInRange) {
+  for (int shards : {1, 2, 3, 8, kIntMax}) {
+    for (const char* key : {"", "a", "retry-me", "0123456789abcdef0123456789abcdef"}) {
+      int shard = ShardForKey(key, shards);
+      EXPECT_GE(shard, 0);
+      EXPECT_LT(shard, shards);
+    }
+  }
+}
+
+TEST(RouterTest, ParsesEveryRoutingByItsName) {
+  for (Routing routing : {Routing::kValue, Routing::kRoundRobin, Routing::kRandom}) {
+    Result<Routing> parsed = ParseRouting(RoutingName(routing));
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(*parsed, routing);
+  }
+  Result<Routing> unknown = ParseRouting("hash");
+  EXPECT_EQ(unknown.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(unknown.status().message().find("value, round-robin or random"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace shardctl::core

@@ -17,6 +17,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/unit/core/builders.h"
+
 #include "core/record.h"
 #include "core/shard.h"
 #include "store/file_journal.h"
@@ -98,7 +100,7 @@ Observed Observe(const Shard& shard) {
 
 void Increment(Shard& shard, int64_t value, CounterRef counter) {
   core::Result<core::IncrementReply> reply =
-      shard.Increment(core::IncrementRequest{value, std::move(counter)});
+      shard.Increment(core::test::Request(value, std::move(counter)));
   ASSERT_TRUE(reply.ok()) << reply.status().message();
 }
 
