@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -209,8 +210,7 @@ ExitCode RunServe(const ServeOptions& options) {
     running.servers.push_back(std::move(server));
     return core::Status();
   };
-  auto add_shard = [&](int id, int port) {
-    core::Result<ShardHolder> holder = OpenShard(options, id, options.shards, *fsync);
+  auto add_shard = [&](int id, int port, core::Result<ShardHolder> holder) {
     if (!holder.ok()) return holder.status();
     running.shards.push_back(std::move(*holder));
     core::Shard& shard = *running.shards.back().shard;
@@ -224,7 +224,8 @@ ExitCode RunServe(const ServeOptions& options) {
     status = add_shard(*options.shard_id,
                        options.port.value_or(options.shard_base_port == 0
                                                  ? 0
-                                                 : options.shard_base_port + *options.shard_id));
+                                                 : options.shard_base_port + *options.shard_id),
+                       OpenShard(options, *options.shard_id, options.shards, *fsync));
   } else if (options.role == "aggregator") {
     auto timeout =
         std::chrono::milliseconds(static_cast<int64_t>(options.shard_timeout_seconds * 1000));
@@ -236,8 +237,16 @@ ExitCode RunServe(const ServeOptions& options) {
           net::HttpClientOptions{.connect_timeout = timeout, .request_timeout = timeout}));
     }
   } else {
+    // Reading back a large store is CPU work for each shard: all at once.
+    std::vector<std::future<core::Result<ShardHolder>>> opening;
+    for (int id = 0; id < options.shards; ++id) {
+      opening.push_back(std::async(std::launch::async, [&options, id, policy = *fsync] {
+        return OpenShard(options, id, options.shards, policy);
+      }));
+    }
     for (int id = 0; id < options.shards && status.ok(); ++id) {
-      status = add_shard(id, options.shard_base_port == 0 ? 0 : options.shard_base_port + id);
+      status = add_shard(id, options.shard_base_port == 0 ? 0 : options.shard_base_port + id,
+                         opening[id].get());
       if (status.ok())
         clients.push_back(std::make_unique<core::LocalShardClient>(*running.shards.back().shard));
     }
