@@ -237,16 +237,22 @@ ExitCode RunServe(const ServeOptions& options) {
           net::HttpClientOptions{.connect_timeout = timeout, .request_timeout = timeout}));
     }
   } else {
-    // Reading back a large store is CPU work for each shard: all at once.
-    std::vector<std::future<core::Result<ShardHolder>>> opening;
-    for (int id = 0; id < options.shards; ++id) {
-      opening.push_back(std::async(std::launch::async, [&options, id, policy = *fsync] {
-        return OpenShard(options, id, options.shards, policy);
-      }));
+    // Reading back a large store is CPU work for each shard, so the shards
+    // are read in parallel; shard 0 first, alone, as it refuses a store made
+    // for another shard count before any other shard's directory is made.
+    auto open = [&options, policy = *fsync](int id) {
+      return OpenShard(options, id, options.shards, policy);
+    };
+    auto port_of = [&options](int id) {
+      return options.shard_base_port == 0 ? 0 : options.shard_base_port + id;
+    };
+    core::Result<ShardHolder> first = open(0);
+    std::vector<std::future<core::Result<ShardHolder>>> others;
+    for (int id = 1; id < options.shards && first.ok(); ++id) {
+      others.push_back(std::async(std::launch::async, open, id));
     }
     for (int id = 0; id < options.shards && status.ok(); ++id) {
-      status = add_shard(id, options.shard_base_port == 0 ? 0 : options.shard_base_port + id,
-                         opening[id].get());
+      status = add_shard(id, port_of(id), id == 0 ? std::move(first) : others[id - 1].get());
       if (status.ok())
         clients.push_back(std::make_unique<core::LocalShardClient>(*running.shards.back().shard));
     }
