@@ -12,6 +12,7 @@ enum class ExitCode : int {
   kUnreachable = 3,   // the server could not be reached (refused, timed out)
   kServerFailed = 4,  // the server failed to serve it (HTTP 5xx, e.g. a shard down)
   kCannotServe = 5,   // serve could not start (port in use, bad address)
+  kNotRunning = 6,    // stop: no running shardctl was found
 };
 
 }  // namespace shardctl::cmd

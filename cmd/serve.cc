@@ -1,11 +1,16 @@
 // shardctl serve: runs the shards and the aggregator, together in one process
 // (--role all) or one piece per process (--role shard / --role aggregator).
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <memory>
@@ -19,6 +24,8 @@
 
 #include "cmd/commands.h"
 #include "cmd/common.h"
+#include "cmd/daemon.h"
+#include "cmd/log.h"
 #include "core/aggregator.h"
 #include "core/shard.h"
 #include "net/aggregator_server.h"
@@ -48,6 +55,10 @@ struct ServeOptions {
   bool in_memory = false;
   std::string fsync = "everysec";
   std::string routing = "value";
+  bool daemon = false;
+  std::string pid_file;  // "": none, or DefaultPidFile() with --daemon
+  std::string log_file;  // "": stderr
+  std::string log_level = "info";
   bool shards_given = false;
   bool routing_given = false;
 };
@@ -108,9 +119,7 @@ void Tend(ShardHolder& holder, bool sync_every_second) {
   core::Status status;
   if (sync_every_second) status = holder.store->Sync();
   if (status.ok() && holder.store->NeedsCompaction()) status = holder.store->Compact(*holder.shard);
-  if (!status.ok()) {
-    fmt::print(stderr, "shardctl: shard {}: {}\n", holder.shard->id(), status.message());
-  }
+  if (!status.ok()) Log(LogLevel::kError, "shard {}: {}", holder.shard->id(), status.message());
 }
 
 // Opens shard `id`: its store (reading back what it holds) unless in memory.
@@ -170,10 +179,72 @@ std::string Validate(const ServeOptions& o) {
   return {};
 }
 
+// Removes the pid file when serve ends, however it ends.
+class PidFileGuard {
+ public:
+  explicit PidFileGuard(std::string path) : path_(std::move(path)) {}
+  ~PidFileGuard() {
+    if (!path_.empty()) RemovePidFile(path_);
+  }
+  PidFileGuard(const PidFileGuard&) = delete;
+  PidFileGuard& operator=(const PidFileGuard&) = delete;
+
+ private:
+  std::string path_;
+};
+
+std::string Absolute(const std::string& path) {
+  if (path.empty()) return path;
+  std::error_code error;
+  std::filesystem::path absolute = std::filesystem::absolute(path, error);
+  return error ? path : absolute.string();
+}
+
+ExitCode Serve(ServeOptions options);
+
 ExitCode RunServe(const ServeOptions& options) {
+  ExitCode code = Serve(options);
+  ReportStarted(static_cast<int>(code));  // a daemon that never got ready says how it ended
+  return code;
+}
+
+ExitCode Serve(ServeOptions options) {
   if (std::string problem = Validate(options); !problem.empty()) {
     return Fail(ExitCode::kUsage, problem);
   }
+  core::Result<LogLevel> log_level = ParseLogLevel(options.log_level);
+  if (!log_level.ok()) return Fail(ExitCode::kUsage, log_level.status().message());
+  SetLogLevel(*log_level);
+
+  // A daemon works from "/", so every path it uses is made absolute first.
+  if (options.daemon && options.pid_file.empty()) options.pid_file = DefaultPidFile();
+  options.pid_file = Absolute(options.pid_file);
+  options.log_file = Absolute(options.log_file);
+  if (!options.data_dir.empty()) options.data_dir = Absolute(options.data_dir);
+  if (!options.pid_file.empty()) {
+    if (std::optional<pid_t> running = LiveShardctlPid(options.pid_file)) {
+      return Fail(ExitCode::kCannotServe,
+                  fmt::format("shardctl is already running as pid {} (pid file {}); stop it "
+                              "with: shardctl stop --pid-file {}",
+                              *running, options.pid_file, options.pid_file));
+    }
+  }
+  if (!options.log_file.empty()) {
+    // Opened once now, so that an unusable log file is refused at the start.
+    int fd = ::open(options.log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      return Fail(ExitCode::kCannotServe, fmt::format("cannot open the log file {}: {}",
+                                                      options.log_file, std::strerror(errno)));
+    }
+    ::close(fd);
+  }
+  if (options.daemon) Daemonize();
+  if (!options.pid_file.empty()) {
+    if (core::Status written = WritePidFile(options.pid_file); !written.ok()) {
+      return Fail(ExitCode::kCannotServe, written.message());
+    }
+  }
+  PidFileGuard pid_file_guard(options.pid_file);
 
   // Signals are taken by sigwait() below; block them before any thread starts
   // so that every server thread inherits the mask.
@@ -181,6 +252,7 @@ ExitCode RunServe(const ServeOptions& options) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   signal(SIGXFSZ, SIG_IGN);  // a file size limit fails the write (EFBIG) instead
@@ -284,10 +356,37 @@ ExitCode RunServe(const ServeOptions& options) {
     prober.emplace(std::chrono::milliseconds(200),
                    [&aggregator = *running.aggregator] { aggregator.ProbeDownShards(); });
   }
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
-  fmt::print(stderr, "shardctl: received {}, stopping\n",
-             signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  Log(LogLevel::kInfo, "shardctl {} ready (pid {}, {})", SHARDCTL_VERSION, ::getpid(),
+      options.role == "aggregator" ? "aggregator"
+      : options.in_memory          ? "in memory"
+                                   : fmt::format("data in {}, fsync {}", data_dir, options.fsync));
+  ReportStarted(0);
+  // From now on everything printed goes to the log file (or, for a daemon
+  // without one, nowhere): the terminal that started it may be gone.
+  if (!options.log_file.empty()) {
+    if (core::Status redirected = RedirectOutputTo(options.log_file); !redirected.ok()) {
+      Log(LogLevel::kError, "{}", redirected.message());
+    }
+  } else if (options.daemon) {
+    RedirectOutputTo("/dev/null");
+  }
+
+  for (;;) {
+    int signal_number = 0;
+    sigwait(&stop_signals, &signal_number);
+    if (signal_number != SIGHUP) {
+      Log(LogLevel::kInfo, "received {}, stopping",
+          signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+      break;
+    }
+    if (options.log_file.empty()) {
+      Log(LogLevel::kInfo, "received SIGHUP; no --log-file to reopen");
+    } else if (core::Status reopened = RedirectOutputTo(options.log_file); reopened.ok()) {
+      Log(LogLevel::kInfo, "received SIGHUP, reopened the log file {}", options.log_file);
+    } else {
+      Log(LogLevel::kError, "received SIGHUP: {}", reopened.message());
+    }
+  }
   running.StopAll();
   return ExitCode::kOk;
 }
@@ -349,8 +448,26 @@ void SetupServe(CLI::App& app, Runner& runner) {
                    "round-robin or random (both pass over shards that are down)")
       ->check(CLI::IsMember({"value", "round-robin", "random"}))
       ->capture_default_str();
+  command->add_flag("--daemon", options->daemon,
+                    "Detach and run in the background; returns once every listener is ready");
+  command->add_option("--pid-file", options->pid_file,
+                      "Write the pid here, and refuse to start if it names a running shardctl "
+                      "(with --daemon the default is " + DefaultPidFile() + ")");
+  command->add_option("--log-file", options->log_file,
+                      "Once ready, append the log (and all output) here; SIGHUP reopens it");
+  command->add_option("--log-level", options->log_level, "Lowest level logged")
+      ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
+      ->capture_default_str();
+  // --config is the app's (CLI11 reads config files at the top level only);
+  // its [serve] section sets these options, and it may follow "serve".
+  command->fallthrough();
   command->footer(
+      "Every option can also come from a TOML file, in its [serve] section, e.g.\n"
+      "  [serve]\n  shards = 3\n  fsync = \"always\"\n"
+      "read with --config FILE; options on the command line win over the file.\n"
       "Example: shardctl serve --shards 3 --port 4000\n"
+      "         shardctl serve --config /etc/shardctl/shardctl.toml\n"
+      "         shardctl serve --daemon --pid-file /tmp/shardctl.pid --log-file /tmp/shardctl.log\n"
       "         shardctl serve --role shard --shard-id 0 --port 3000\n"
       "         shardctl serve --role aggregator --shard http://10.0.0.1:3000 "
       "--shard http://10.0.0.2:3000");
