@@ -68,6 +68,8 @@ int HttpStatusFor(core::Code code) {
     case core::Code::kOk: return 200;
     case core::Code::kInvalidArgument: return 400;
     case core::Code::kOutOfRange: return 422;
+    case core::Code::kKeyReused: return 422;
+    case core::Code::kInProgress: return 409;
     case core::Code::kInternal: return 500;
     case core::Code::kBadGateway: return 502;
     case core::Code::kUnavailable: return 503;

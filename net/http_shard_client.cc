@@ -11,7 +11,8 @@ namespace {
 core::Code CodeForShardStatus(int status) {
   switch (status) {
     case 400: return core::Code::kInvalidArgument;
-    case 422: return core::Code::kOutOfRange;
+    case 409: return core::Code::kInProgress;
+    case 422: return core::Code::kOutOfRange;  // or kKeyReused: the message tells which
     case 503: return core::Code::kUnavailable;
     case 504: return core::Code::kTimeout;
     default: return core::Code::kBadGateway;  // 404, 405, 500: not a working shard

@@ -188,7 +188,7 @@ TEST_F(ShardStoreTest, OpenOnANewDirectoryCreatesMetaLockAndAnEmptyJournal) {
   EXPECT_EQ(store->dir(), ShardDir(2));
   EXPECT_TRUE(store->recovered().empty());
   EXPECT_EQ(NamesIn(ShardDir(2)), (std::vector<std::string>{"LOCK", "journal-1", "meta"}));
-  EXPECT_EQ(ReadFile(ShardDir(2) + "/meta"), "shardctl store 1\nshard 2 of 3\n");
+  EXPECT_EQ(ReadFile(ShardDir(2) + "/meta"), "shardctl store 2\nshard 2 of 3\n");
   EXPECT_EQ(ReadFile(ShardDir(2) + "/LOCK"), std::to_string(::getpid()) + "\n");
   EXPECT_EQ(ReadFile(ShardDir(2) + "/journal-1"), kJournalHeader);
   EXPECT_FALSE(store->NeedsCompaction());
@@ -216,7 +216,7 @@ TEST_F(ShardStoreTest, OtherShardsOfTheSameDataDirectoryOpenSideBySide) {
   std::unique_ptr<ShardStore> one = OpenOrDie(Options(1, 2));
   ASSERT_NE(zero, nullptr);
   ASSERT_NE(one, nullptr);
-  EXPECT_EQ(ReadFile(ShardDir(1) + "/meta"), "shardctl store 1\nshard 1 of 2\n");
+  EXPECT_EQ(ReadFile(ShardDir(1) + "/meta"), "shardctl store 2\nshard 1 of 2\n");
 }
 
 TEST_F(ShardStoreTest, UnwritableDataDirectoryFailsNamingIt) {
@@ -560,7 +560,7 @@ TEST_F(ShardStoreTest, MetaOfAnotherShardIdIsRefused) {
 
 TEST_F(ShardStoreTest, MetaOfAnUnknownFormatIsRefused) {
   { ASSERT_NE(OpenOrDie(Options()), nullptr); }
-  WriteFile(ShardDir() + "/meta", "shardctl store 2\nshard 0 of 1\n");
+  WriteFile(ShardDir() + "/meta", "shardctl store 3\nshard 0 of 1\n");
   ExpectOpenRefused(Options(), core::Code::kInternal, "not one this shardctl can read");
 }
 
