@@ -2,6 +2,8 @@
 
 #include <cstdint>
 #include <limits>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -72,6 +74,22 @@ TEST(RouterTest, ShardIsAlwaysWithinRange) {
           << "value " << value << ", " << shard_count << " shards";
     }
   }
+}
+
+// FNV-1a 64 of "", "a" and "foobar" is 0xcbf29ce484222325, 0xaf63dc4c8601ec8c
+// and 0x85944171f73967e8 (the published test vectors): the hash is stable.
+TEST(RouterTest, KeyRoutesByItsFnv1aHashModN) {
+  EXPECT_EQ(ShardForKey("", 1000), 37);
+  EXPECT_EQ(ShardForKey("a", 1000), 996);
+  EXPECT_EQ(ShardForKey("foobar", 1000), 968);
+  EXPECT_EQ(ShardForKey("foobar", kIntMax), 39971534);
+  EXPECT_EQ(ShardForKey("foobar", 1), 0);
+}
+
+TEST(RouterTest, KeysSpreadOverEveryShard) {
+  std::vector<int> hits(3);
+  for (int i = 0; i < 3000; ++i) ++hits[ShardForKey("key-" + std::to_string(i), 3)];
+  for (int shard = 0; shard < 3; ++shard) EXPECT_GT(hits[shard], 800) << "shard " << shard;
 }
 
 }  // namespace
