@@ -63,6 +63,13 @@ std::optional<std::string> HttpRequest::Param(const std::string& name) const {
   return request_.get_param_value(name.c_str());
 }
 
+std::vector<std::string> HttpRequest::HeaderValues(const std::string& name) const {
+  std::vector<std::string> values;
+  auto [begin, end] = request_.headers.equal_range(name);  // a case-insensitive multimap
+  for (auto it = begin; it != end; ++it) values.push_back(it->second);
+  return values;
+}
+
 int HttpStatusFor(core::Code code) {
   switch (code) {
     case core::Code::kOk: return 200;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/idempotency_key.h"
 #include "core/protocol.h"
 
 namespace shardctl::net {
@@ -29,10 +30,10 @@ std::string HttpShardClient::Describe() const {
 }
 
 template <typename Parse>
-auto HttpShardClient::Call(const std::string& path, const std::string* post_body, Parse parse)
-    -> decltype(parse(std::string_view())) {
+auto HttpShardClient::Call(const std::string& path, const std::string* post_body, Parse parse,
+                           const HttpHeaders& headers) -> decltype(parse(std::string_view())) {
   core::Result<HttpReply> reply =
-      post_body != nullptr ? client_.Post(path, *post_body) : client_.Get(path);
+      post_body != nullptr ? client_.Post(path, *post_body, headers) : client_.Get(path);
   if (!reply.ok()) {
     return core::Status(reply.status().code(),
                         fmt::format("shard {}: {}", shard_id_, reply.status().message()));
@@ -53,7 +54,12 @@ auto HttpShardClient::Call(const std::string& path, const std::string* post_body
 core::Result<core::IncrementReply> HttpShardClient::Increment(
     const core::IncrementRequest& request) {
   std::string body = core::FormatIncrementRequest(request);
-  return Call("/increment", &body, core::ParseIncrementReply);
+  HttpHeaders headers;
+  if (!request.idempotency_key.empty()) {
+    headers.emplace_back(core::kIdempotencyKeyHeader,
+                         core::FormatIdempotencyKeyHeader(request.idempotency_key));
+  }
+  return Call("/increment", &body, core::ParseIncrementReply, headers);
 }
 
 core::Result<core::CountReply> HttpShardClient::Count(const core::CounterRef& counter) {
