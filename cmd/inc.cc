@@ -38,10 +38,8 @@ ExitCode RunInc(const IncOptions& options) {
   core::Result<core::CounterRef> counter = ToCounterRef(options.counter);
   if (!counter.ok()) return Fail(ExitCode::kUsage, counter.status().message());
 
-  std::string key = options.idempotency_key.value_or("");
-  if (!options.idempotency_key) {
-    key = NewIdempotencyKey();
-  } else if (core::Status valid = core::ValidateIdempotencyKey(key); !valid.ok()) {
+  std::string key = options.idempotency_key ? *options.idempotency_key : NewIdempotencyKey();
+  if (core::Status valid = core::ValidateIdempotencyKey(key); !valid.ok()) {
     return Fail(ExitCode::kUsage, "--idempotency-key: " + valid.message());
   }
 

@@ -148,11 +148,8 @@ Result<int64_t> Shard::Reset(std::string_view name) {
       const Cell& cell = entry.second;
       std::shared_ptr<Journal::Ticket> ticket;
       if (journal_ != nullptr) {
-        ticket = journal_->Append({.kind = Record::Kind::kRemove,
-                                   .name = std::string(name),
-                                   .window = cell.window,
-                                   .window_start = cell.window_start,
-                                   .amount = -cell.count});
+        ticket = journal_->Append({Record::Kind::kRemove, std::string(name), cell.window,
+                                   cell.window_start, -cell.count});
       }
       removed.push_back({entry.first, cell, std::move(ticket)});
       return true;
@@ -219,11 +216,8 @@ Result<std::vector<Record>> Shard::Checkpoint(const std::function<Status()>& rot
   for (const Stripe& stripe : stripes_) {
     for (const auto& [key, cell] : stripe.cells) {
       std::string name = cell.window == 0 ? key : key.substr(0, key.rfind('@'));
-      records.push_back({.kind = Record::Kind::kSet,
-                         .name = std::move(name),
-                         .window = cell.window,
-                         .window_start = cell.window_start,
-                         .amount = cell.count});
+      records.push_back(
+          {Record::Kind::kSet, std::move(name), cell.window, cell.window_start, cell.count});
     }
   }
   std::vector<Record> keys = keys_.Checkpoint(now_());
