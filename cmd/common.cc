@@ -1,7 +1,10 @@
 #include "cmd/common.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <random>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -61,15 +64,49 @@ core::Result<core::CounterRef> ToCounterRef(const CounterOptions& options) {
   return counter;
 }
 
+namespace {
+
+// Whether an attempt that ended this way may be worth repeating.
+bool Retryable(const core::Result<net::HttpReply>& reply) {
+  if (!reply.ok()) return true;  // not reached, or the answer was lost or late
+  int status = reply->status;
+  return status == 409 || status == 502 || status == 503 || status == 504;
+}
+
+// Why an attempt failed, in a few words, for the retry note.
+std::string FailureOf(const core::Result<net::HttpReply>& reply) {
+  if (!reply.ok()) return reply.status().message();
+  return fmt::format("the server answered {}: {}", reply->status,
+                     core::ParseErrorMessage(reply->body));
+}
+
+}  // namespace
+
 ExitCode CallServer(const ClientOptions& options, const std::string& path,
-                    const std::string* post_body, std::string* reply_body) {
+                    const std::string* post_body, std::string* reply_body,
+                    const net::HttpHeaders& headers, const RetryPolicy& retry) {
   core::Result<net::Url> url = net::ParseUrl(options.url);
   if (!url.ok()) return Fail(ExitCode::kUsage, url.status().message());
 
   auto timeout = std::chrono::milliseconds(static_cast<int64_t>(options.timeout_seconds * 1000));
   net::HttpClient client(*url, {.connect_timeout = timeout, .request_timeout = timeout});
-  core::Result<net::HttpReply> reply =
-      post_body != nullptr ? client.Post(path, *post_body) : client.Get(path);
+  auto send = [&] {
+    return post_body != nullptr ? client.Post(path, *post_body, headers) : client.Get(path);
+  };
+  core::Result<net::HttpReply> reply = send();
+  std::mt19937 random(std::random_device{}());
+  auto backoff = retry.first_backoff;
+  for (int attempt = 1; attempt <= retry.retries && Retryable(reply); ++attempt) {
+    // Equal jitter: clients that failed together do not retry together.
+    auto half = backoff / 2;
+    auto wait = half + std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(
+                           0, std::max<int64_t>(half.count(), 0))(random));
+    fmt::print(stderr, "shardctl: {}; retrying in {:.1f} s ({} of {})\n", FailureOf(reply),
+               static_cast<double>(wait.count()) / 1000, attempt, retry.retries);
+    std::this_thread::sleep_for(wait);
+    backoff = std::min(backoff * 2, retry.max_backoff);
+    reply = send();
+  }
   if (!reply.ok()) {
     std::string hint = reply.status().code() == core::Code::kUnavailable
                            ? "; is 'shardctl serve' running there? (--url or SHARDCTL_URL "

@@ -4,6 +4,7 @@
 #ifndef SHARDCTL_CMD_COMMON_H_
 #define SHARDCTL_CMD_COMMON_H_
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -14,6 +15,7 @@
 #include "cmd/exit_code.h"
 #include "core/shard_client.h"
 #include "core/status.h"
+#include "net/http_client.h"
 
 namespace shardctl::cmd {
 
@@ -43,12 +45,26 @@ void AddCounterOptions(CLI::App& command, CounterOptions& options);
 // window.
 core::Result<core::CounterRef> ToCounterRef(const CounterOptions& options);
 
-// Sends a GET (`post_body` null) or POST to `path` on the server. Returns kOk
-// with the answer in *reply_body when the server answered 2xx; otherwise
-// prints why it failed and returns the exit code for it (kRefused,
-// kUnreachable, ...).
+// How CallServer retries a request that is safe to send again: a GET, or a
+// POST with an Idempotency-Key. It retries when the server could not be
+// reached, the answer was lost or late, or the server answered 409 (the first
+// attempt is still being served), 502, 503 or 504; after an exponential
+// backoff with jitter: the n-th retry waits between half of and all of
+// first_backoff * 2^(n-1), at most max_backoff.
+struct RetryPolicy {
+  int retries = 0;  // attempts after the first
+  std::chrono::milliseconds first_backoff{100};
+  std::chrono::milliseconds max_backoff{2000};
+};
+
+// Sends a GET (`post_body` null) or POST to `path` on the server, with
+// `headers`, retrying as `retry` says. Returns kOk with the answer in
+// *reply_body when the server answered 2xx; otherwise prints why the last
+// attempt failed and returns the exit code for it (kRefused, kUnreachable,
+// ...). Each retry is announced on stderr.
 ExitCode CallServer(const ClientOptions& options, const std::string& path,
-                    const std::string* post_body, std::string* reply_body);
+                    const std::string* post_body, std::string* reply_body,
+                    const net::HttpHeaders& headers = {}, const RetryPolicy& retry = {});
 
 // Prints a 2xx answer: as it came with --json, else through `print`, which
 // gets the parsed reply. A reply that does not parse is a server failure.

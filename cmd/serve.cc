@@ -55,12 +55,14 @@ struct ServeOptions {
   bool in_memory = false;
   std::string fsync = "everysec";
   std::string routing = "value";
+  int64_t idempotency_window_seconds = core::kDefaultIdempotencyWindowSeconds;
   bool daemon = false;
   std::string pid_file;  // "": none, or DefaultPidFile() with --daemon
   std::string log_file;  // "": stderr
   std::string log_level = "info";
   bool shards_given = false;
   bool routing_given = false;
+  bool idempotency_window_given = false;
 };
 
 // One shard and, unless in memory, the store that keeps it. The store is
@@ -110,11 +112,13 @@ class Periodic {
   std::thread thread_;
 };
 
-// Once a second, for one shard: drops ended windows (so memory stays bounded
-// however many windowed counters come and go), syncs the journal for --fsync
-// everysec, and compacts the store when its journal has grown.
+// Once a second, for one shard: drops ended windows and idempotency keys past
+// their window (so memory stays bounded however many windowed counters and
+// keys come and go), syncs the journal for --fsync everysec, and compacts the
+// store when its journal has grown.
 void Tend(ShardHolder& holder, bool sync_every_second) {
   holder.shard->DropExpiredWindows();
+  holder.shard->DropExpiredKeys();
   if (!holder.store) return;
   core::Status status;
   if (sync_every_second) status = holder.store->Sync();
@@ -127,7 +131,8 @@ core::Result<ShardHolder> OpenShard(const ServeOptions& options, int id, int sha
                                     store::FsyncPolicy fsync) {
   ShardHolder holder;
   if (options.in_memory) {
-    holder.shard = std::make_unique<core::Shard>(id);
+    holder.shard =
+        std::make_unique<core::Shard>(id, nullptr, nullptr, options.idempotency_window_seconds);
     return holder;
   }
   core::Result<std::unique_ptr<store::ShardStore>> opened = store::ShardStore::Open(
@@ -137,7 +142,8 @@ core::Result<ShardHolder> OpenShard(const ServeOptions& options, int id, int sha
        .fsync = fsync});
   if (!opened.ok()) return opened.status();
   holder.store = std::move(*opened);
-  holder.shard = std::make_unique<core::Shard>(id, nullptr, holder.store->journal());
+  holder.shard = std::make_unique<core::Shard>(id, nullptr, holder.store->journal(),
+                                               options.idempotency_window_seconds);
   for (const core::Record& record : holder.store->recovered()) {
     if (core::Status replayed = holder.shard->Replay(record); !replayed.ok()) {
       return core::Internal(
@@ -146,6 +152,7 @@ core::Result<ShardHolder> OpenShard(const ServeOptions& options, int id, int sha
   }
   holder.store->ForgetRecovered();
   holder.shard->DropExpiredWindows();
+  holder.shard->DropExpiredKeys();
   return holder;
 }
 
@@ -164,6 +171,9 @@ std::string Validate(const ServeOptions& o) {
       return "--role aggregator needs its shards: --shard URL, repeated, in shard order";
     }
     if (o.shard_id) return "--shard-id is for --role shard";
+    if (o.idempotency_window_given) {
+      return "--idempotency-window is for the shards, which keep the keys (--role all or shard)";
+    }
     if (o.shards_given && o.shards != static_cast<int>(o.shard_urls.size())) {
       return fmt::format("--shards {} but {} --shard URLs given; they must agree", o.shards,
                          o.shard_urls.size());
@@ -448,6 +458,13 @@ void SetupServe(CLI::App& app, Runner& runner) {
                    "round-robin or random (both pass over shards that are down)")
       ->check(CLI::IsMember({"value", "round-robin", "random"}))
       ->capture_default_str();
+  command
+      ->add_option("--idempotency-window", options->idempotency_window_seconds,
+                   "Seconds a shard remembers an increment's Idempotency-Key, and so answers a "
+                   "retry with the first answer instead of counting it again")
+      ->check(StrictInteger())
+      ->check(CLI::Range(int64_t{1}, int64_t{30} * 24 * 60 * 60))
+      ->capture_default_str();
   command->add_flag("--daemon", options->daemon,
                     "Detach and run in the background; returns once every listener is ready");
   command->add_option("--pid-file", options->pid_file,
@@ -474,6 +491,7 @@ void SetupServe(CLI::App& app, Runner& runner) {
   command->callback([options, command, &runner] {
     options->shards_given = command->count("--shards") > 0;
     options->routing_given = command->count("--routing") > 0;
+    options->idempotency_window_given = command->count("--idempotency-window") > 0;
     runner = [options] { return RunServe(*options); };
   });
 }

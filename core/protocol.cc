@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/counter_name.h"
+#include "core/idempotency_key.h"
 #include "core/value.h"
 #include "core/window.h"
 
@@ -138,6 +139,19 @@ Result<IncrementRequest> ParseIncrementRequest(std::string_view body) {
           "unknown field \"{}\"; the fields are \"value\", \"counter\" and \"window\"", key));
     }
   }
+  return request;
+}
+
+Result<IncrementRequest> ParseIncrementRequest(std::string_view body,
+                                               const std::vector<std::string>& key_headers) {
+  if (key_headers.size() > 1) {
+    return InvalidArgument("more than one Idempotency-Key header; send exactly one");
+  }
+  Result<IncrementRequest> request = ParseIncrementRequest(body);
+  if (!request.ok() || key_headers.empty()) return request;
+  Result<std::string> key = ParseIdempotencyKeyHeader(key_headers.front());
+  if (!key.ok()) return key.status();
+  request->idempotency_key = std::move(*key);
   return request;
 }
 

@@ -24,6 +24,10 @@ namespace shardctl::core {
 // POST /increment: {"value":V,"counter":"name","window":W}, every field
 // optional. An empty body counts as {}.
 Result<IncrementRequest> ParseIncrementRequest(std::string_view body);
+// The same, with the values of the request's Idempotency-Key headers (none,
+// or one: several are refused) parsed into request.idempotency_key.
+Result<IncrementRequest> ParseIncrementRequest(std::string_view body,
+                                               const std::vector<std::string>& key_headers);
 std::string FormatIncrementRequest(const IncrementRequest& request);
 
 // {"success":true,"shardId":1,"count":1}, plus "counter" unless it is the

@@ -12,6 +12,10 @@ namespace {
 constexpr size_t kHeaderBytes = 12;  // length, its complement, CRC
 constexpr size_t kFixedPayloadBytes = 1 + 8 + 8 + 8 + 2;
 constexpr size_t kMaxNameBytes = 1024;  // names are at most 200; more is corruption
+constexpr size_t kKeyFixedBytes = 8 + 8 + 2;  // key time, count, key length
+constexpr size_t kMaxKeyBytes = 1024;         // keys are at most 255; more is corruption
+constexpr size_t kMaxPayloadBytes =
+    kFixedPayloadBytes + kMaxNameBytes + kKeyFixedBytes + kMaxKeyBytes;
 
 constexpr std::array<uint32_t, 256> MakeCrcTable() {
   std::array<uint32_t, 256> table{};
@@ -39,7 +43,16 @@ T Get(const char* at) {
   return value;
 }
 
-bool ValidKind(uint8_t kind) { return kind >= 1 && kind <= 3; }
+bool ValidKind(uint8_t kind) { return kind >= 1 && kind <= 4; }
+
+// Whether a record of `kind` may, or must, carry a key.
+bool KeyFits(Record::Kind kind, bool has_key) {
+  switch (kind) {
+    case Record::Kind::kAdd: return true;
+    case Record::Kind::kKey: return has_key;
+    default: return !has_key;
+  }
+}
 
 }  // namespace
 
@@ -51,13 +64,19 @@ uint32_t Crc32c(std::string_view data) {
 
 void EncodeRecord(const Record& record, std::string* out) {
   std::string payload;
-  payload.reserve(kFixedPayloadBytes + record.name.size());
+  payload.reserve(kFixedPayloadBytes + record.name.size() + kKeyFixedBytes + record.key.size());
   Put<uint8_t>(&payload, static_cast<uint8_t>(record.kind));
   Put<int64_t>(&payload, record.amount);
   Put<int64_t>(&payload, record.window);
   Put<int64_t>(&payload, record.window_start);
   Put<uint16_t>(&payload, static_cast<uint16_t>(record.name.size()));
   payload += record.name;
+  if (!record.key.empty()) {
+    Put<int64_t>(&payload, record.key_time);
+    Put<int64_t>(&payload, record.count);
+    Put<uint16_t>(&payload, static_cast<uint16_t>(record.key.size()));
+    payload += record.key;
+  }
   Put<uint32_t>(out, static_cast<uint32_t>(payload.size()));
   Put<uint32_t>(out, ~static_cast<uint32_t>(payload.size()));
   Put<uint32_t>(out, Crc32c(payload));
@@ -86,8 +105,7 @@ Result<Scan> ScanRecords(std::string_view data) {
     uint32_t length = Get<uint32_t>(data.data() + at);
     uint32_t check = Get<uint32_t>(data.data() + at + 4);
     uint32_t crc = Get<uint32_t>(data.data() + at + 8);
-    if (check != ~length || length < kFixedPayloadBytes ||
-        length > kFixedPayloadBytes + kMaxNameBytes) {
+    if (check != ~length || length < kFixedPayloadBytes || length > kMaxPayloadBytes) {
       if (only_zeros_from(at + 4)) {  // at most the length got written
         scan.torn_tail = true;
         break;
@@ -108,7 +126,16 @@ Result<Scan> ScanRecords(std::string_view data) {
     }
     auto kind = static_cast<uint8_t>(payload[0]);
     uint16_t name_length = Get<uint16_t>(payload.data() + 25);
-    if (!ValidKind(kind) || kFixedPayloadBytes + name_length != length) {
+    size_t name_end = kFixedPayloadBytes + name_length;
+    // After the name: nothing, or the key part, which must fill the rest.
+    bool has_key = length > name_end;
+    uint16_t key_length = 0;
+    if (has_key && length >= name_end + kKeyFixedBytes) {
+      key_length = Get<uint16_t>(payload.data() + name_end + 16);
+    }
+    if (!ValidKind(kind) || name_end > length ||
+        (has_key && (key_length == 0 || name_end + kKeyFixedBytes + key_length != length)) ||
+        !KeyFits(static_cast<Record::Kind>(kind), has_key)) {
       return corrupt("fields do not fit the record");
     }
     Record record;
@@ -117,6 +144,11 @@ Result<Scan> ScanRecords(std::string_view data) {
     record.window = Get<int64_t>(payload.data() + 9);
     record.window_start = Get<int64_t>(payload.data() + 17);
     record.name.assign(payload.data() + kFixedPayloadBytes, name_length);
+    if (has_key) {
+      record.key_time = Get<int64_t>(payload.data() + name_end);
+      record.count = Get<int64_t>(payload.data() + name_end + 8);
+      record.key.assign(payload.data() + name_end + kKeyFixedBytes, key_length);
+    }
     scan.records.push_back(std::move(record));
     at += kHeaderBytes + length;
     scan.valid_bytes = at;

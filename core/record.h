@@ -7,6 +7,11 @@
 //   u32 payload length | u32 its bitwise complement | u32 CRC-32C of the payload | payload
 //   payload: u8 kind | i64 amount | i64 window | i64 window start |
 //            u16 name length | name bytes
+//            [ | i64 key time | i64 count | u16 key length | key bytes ]
+// The bracketed part, added in store format 2, is there exactly when the
+// record carries an idempotency key; the payload length tells. Records of
+// format 1 (no key) are encoded as they always were, so old journals and
+// snapshots read as before.
 #ifndef SHARDCTL_CORE_RECORD_H_
 #define SHARDCTL_CORE_RECORD_H_
 
@@ -24,12 +29,19 @@ struct Record {
     kAdd = 1,     // add `amount` to the counter
     kRemove = 2,  // add `amount` (minus what the counter held), then forget it if at 0
     kSet = 3,     // the counter holds `amount` (snapshots)
+    kKey = 4,     // remember `key` for an earlier increment of `amount` (snapshots)
   };
   Kind kind = Kind::kAdd;
   std::string name;
   int64_t window = 0;
   int64_t window_start = 0;
   int64_t amount = 0;
+  // An increment's idempotency key: optional for kAdd, required for kKey,
+  // never on the others. With it, when the key was first seen (seconds since
+  // the Unix epoch) and the count right after the increment: its answer.
+  std::string key = {};  // (each new field has a default: older code leaves it out)
+  int64_t key_time = 0;
+  int64_t count = 0;
   bool operator==(const Record&) const = default;
 };
 

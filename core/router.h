@@ -1,4 +1,6 @@
-// Routing: which shard an increment goes to.
+// Routing of increments to shards: shard = value mod N, never negative; or,
+// for an increment with an idempotency key, by a hash of the key. Pure
+// functions; thread-safe.
 #ifndef SHARDCTL_CORE_ROUTER_H_
 #define SHARDCTL_CORE_ROUTER_H_
 
@@ -14,10 +16,10 @@ namespace shardctl::core {
 // REQUIRES: shard_count > 0.
 int ShardFor(int64_t value, int shard_count);
 
-// The shard for a request that carries an idempotency key: a hash of the key
-// (FNV-1a, the same in every build and on every host) mod shard_count, so
-// that a retry reaches the shard that may already have applied it.
-// REQUIRES: shard_count > 0.
+// The shard for a request that carries an idempotency key: FNV-1a (64 bits)
+// of the key's bytes mod N. Stable across processes, hosts and versions, so
+// every aggregator sends a retry to the shard that remembers its key. Used
+// when routing does not go by the value. REQUIRES: shard_count > 0.
 int ShardForKey(std::string_view key, int shard_count);
 
 // How the aggregator picks an increment's shard.

@@ -15,8 +15,11 @@ Status JournalFailure(int shard_id, const Status& status, std::string_view what)
 
 }  // namespace
 
-Shard::Shard(int id, NowFn now, Journal* journal)
-    : id_(id), now_(now ? std::move(now) : SystemNowSeconds), journal_(journal) {}
+Shard::Shard(int id, NowFn now, Journal* journal, int64_t key_window_seconds)
+    : id_(id),
+      now_(now ? std::move(now) : SystemNowSeconds),
+      journal_(journal),
+      keys_(key_window_seconds) {}
 
 std::string Shard::KeyOf(const CounterRef& counter) {
   if (counter.window == 0) return counter.name;
@@ -25,7 +28,18 @@ std::string Shard::KeyOf(const CounterRef& counter) {
 
 Result<IncrementReply> Shard::Increment(const IncrementRequest& request) {
   const CounterRef& counter = request.counter;
-  int64_t window_start = counter.window > 0 ? WindowStart(now_(), counter.window) : 0;
+  const std::string& idempotency_key = request.idempotency_key;
+  const bool keyed = !idempotency_key.empty();
+  const int64_t now = keyed || counter.window > 0 ? now_() : 0;
+  if (keyed) {
+    Result<std::optional<IncrementReply>> begun = keys_.Begin(request, now);
+    if (!begun.ok()) {
+      return Status(begun.status().code(),
+                    fmt::format("shard {}: {}", id_, begun.status().message()));
+    }
+    if (begun->has_value()) return **begun;  // a retry: the first answer, nothing applied
+  }
+  int64_t window_start = counter.window > 0 ? WindowStart(now, counter.window) : 0;
   // The plain counter's key is its name; a windowed key is built here.
   std::string windowed_key = counter.window > 0 ? KeyOf(counter) : std::string();
   std::string_view key = counter.window > 0 ? std::string_view(windowed_key) : counter.name;
@@ -42,6 +56,7 @@ Result<IncrementReply> Shard::Increment(const IncrementRequest& request) {
     if (!created) current = it->second.count;
     Result<int64_t> next = CheckedAdd(current, request.value);
     if (!next.ok()) {
+      if (keyed) keys_.Abandon(idempotency_key);
       return OutOfRange(
           fmt::format("shard {}: adding {} to the count {} of '{}' would overflow a 64-bit count",
                       id_, request.value, current, counter.name));
@@ -49,18 +64,31 @@ Result<IncrementReply> Shard::Increment(const IncrementRequest& request) {
     if (it == stripe.cells.end()) it = stripe.cells.emplace(std::string(key), Cell{}).first;
     it->second = {*next, counter.window, window_start};
     reply.count = *next;
+    // Under the stripe lock, so that a checkpoint sees the key with the
+    // change it answers.
+    if (keyed) keys_.Applied(idempotency_key, reply);
     // Appended under the stripe lock, so one counter's records keep its order.
+    // The key goes in the same record: the change and the key that guards it
+    // are durable together or not at all.
     if (journal_ != nullptr) {
-      ticket = journal_->Append(
-          {Record::Kind::kAdd, counter.name, counter.window, window_start, request.value});
+      ticket = journal_->Append({.kind = Record::Kind::kAdd,
+                                 .name = counter.name,
+                                 .window = counter.window,
+                                 .window_start = window_start,
+                                 .amount = request.value,
+                                 .key = idempotency_key,
+                                 .key_time = keyed ? now : 0,
+                                 .count = keyed ? *next : 0});
     }
   }
   if (ticket) {
     if (Status written = journal_->Wait(ticket); !written.ok()) {
       Undo(std::string(key), window_start, request.value, created);
+      if (keyed) keys_.Abandon(idempotency_key);
       return JournalFailure(id_, written, "increment");
     }
   }
+  if (keyed) keys_.Finish(idempotency_key);
   return reply;
 }
 
@@ -154,6 +182,12 @@ Result<int64_t> Shard::Reset(std::string_view name) {
 
 Status Shard::Replay(const Record& record) {
   CounterRef counter{record.name, record.window};
+  if (!record.key.empty()) {
+    IncrementReply reply{id_, record.count,
+                         record.window > 0 ? record.window_start + record.window : 0};
+    keys_.Restore({record.amount, counter, record.key}, record.key_time, reply, now_());
+  }
+  if (record.kind == Record::Kind::kKey) return {};
   std::string key = KeyOf(counter);
   Stripe& stripe = StripeOf(key);
   std::lock_guard lock(stripe.mutex);
@@ -186,6 +220,9 @@ Result<std::vector<Record>> Shard::Checkpoint(const std::function<Status()>& rot
           {Record::Kind::kSet, std::move(name), cell.window, cell.window_start, cell.count});
     }
   }
+  std::vector<Record> keys = keys_.Checkpoint(now_());
+  records.insert(records.end(), std::make_move_iterator(keys.begin()),
+                 std::make_move_iterator(keys.end()));
   return records;
 }
 
@@ -201,6 +238,8 @@ size_t Shard::DropExpiredWindows() {
   }
   return dropped;
 }
+
+size_t Shard::DropExpiredKeys() { return keys_.DropExpired(now_()); }
 
 size_t Shard::size() const {
   size_t total = 0;

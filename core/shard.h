@@ -1,5 +1,6 @@
 // Shard: one slice of every counter (named, plain or windowed), kept in
-// memory and, when given a Journal, made durable before each answer; and
+// memory and, when given a Journal, made durable before each answer, with the
+// idempotency keys of the increments it applied (core/key_table.h); and
 // LocalShardClient, which lets an aggregator in the same process use a Shard
 // without any network hop. Thread-safe: counters live in lock stripes, so
 // increments of different counters rarely wait for each other.
@@ -15,7 +16,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/idempotency_key.h"
 #include "core/journal.h"
+#include "core/key_table.h"
 #include "core/record.h"
 #include "core/shard_client.h"
 #include "core/status.h"
@@ -26,9 +29,12 @@ class Shard {
  public:
   using NowFn = std::function<int64_t()>;  // seconds since the Unix epoch
 
-  // REQUIRES: id >= 0. `now` tells windowed counters the time. `journal`,
-  // if not null, receives every change and must outlive the shard.
-  explicit Shard(int id, NowFn now = nullptr, Journal* journal = nullptr);
+  // REQUIRES: id >= 0, key_window_seconds > 0. `now` tells windowed counters
+  // and idempotency keys the time. `journal`, if not null, receives every
+  // change and must outlive the shard. Idempotency keys are remembered for
+  // `key_window_seconds` after they were first seen.
+  explicit Shard(int id, NowFn now = nullptr, Journal* journal = nullptr,
+                 int64_t key_window_seconds = kDefaultIdempotencyWindowSeconds);
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
 
@@ -39,8 +45,15 @@ class Shard {
   // Returns the reply with the new count, or kOutOfRange with the count
   // unchanged. With a journal, returns only once the change is as durable as
   // the journal's policy asks; if the journal fails (a full disk), undoes the
-  // change and returns kInternal. REQUIRES: the request's name and window are
-  // valid.
+  // change and returns kInternal. REQUIRES: the request's name, window and
+  // key are valid.
+  //
+  // With an idempotency key, the increment is applied at most once within
+  // the key window: the key goes into the same journal record as the change,
+  // and a retry with the same key returns the first reply again (even after
+  // a restart) without applying anything; the key with another increment
+  // returns kKeyReused, and a retry while the first is still being served
+  // kInProgress. A refused increment (kOutOfRange, kInternal) keeps no key.
   Result<IncrementReply> Increment(const IncrementRequest& request);
 
   // This shard's part of `counter`: 0 for a counter it never saw, and for a
@@ -55,21 +68,28 @@ class Shard {
   // kInternal with the counter restored.
   Result<int64_t> Reset(std::string_view name);
 
-  // Applies a record read back from a journal or snapshot (no journal write).
+  // Applies a record read back from a journal or snapshot (no journal write),
+  // remembering its idempotency key unless the key window has passed.
   // Returns kInternal if it would overflow a count: the store is corrupt.
   Status Replay(const Record& record);
 
   // Calls `rotate` while no change can happen, then returns every counter as
-  // a kSet record: a snapshot consistent with the point `rotate` marks (for
+  // a kSet record and every idempotency key within its window as a kKey
+  // record: a snapshot consistent with the point `rotate` marks (for
   // compaction: switch to a new journal, then write these as the snapshot).
   // If `rotate` fails, returns its Status.
   Result<std::vector<Record>> Checkpoint(const std::function<Status()>& rotate);
 
   // Forgets windows that have ended. Returns how many were dropped.
   size_t DropExpiredWindows();
+  // Forgets idempotency keys first seen a key window ago or longer. Returns
+  // how many were dropped.
+  size_t DropExpiredKeys();
 
   // How many counters (plain, and windows) this shard holds.
   size_t size() const;
+  // How many idempotency keys it remembers.
+  size_t key_count() const { return keys_.size(); }
 
  private:
   struct Cell {
@@ -103,6 +123,7 @@ class Shard {
   const NowFn now_;
   Journal* const journal_;
   std::array<Stripe, kStripes> stripes_;
+  KeyTable keys_;
 };
 
 class LocalShardClient : public ShardClient {

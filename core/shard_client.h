@@ -23,11 +23,16 @@ struct CounterRef {
   bool operator==(const CounterRef&) const = default;
 };
 
-// An increment, as POST /increment carries it. Names and windows are valid.
+// An increment, as POST /increment carries it. Names, windows and keys are valid.
 struct IncrementRequest {
   int64_t value = 1;  // a missing "value" means 1, as in the original
   CounterRef counter;
-  std::string idempotency_key;  // "" when the request carries none
+  // Its Idempotency-Key header, "" for none. The shard applies an increment
+  // that carries a key at most once and answers a retry with the same key
+  // with the first answer (core/key_table.h). Routing that does not go by the
+  // value goes by the key (ShardForKey in core/router.h), so that a retry
+  // reaches the shard that remembers it.
+  std::string idempotency_key = {};
 };
 
 // A shard's answer to an increment: its count of the counter right after it.

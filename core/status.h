@@ -18,6 +18,8 @@ enum class Code {
   kOk,
   kInvalidArgument,  // the request itself is wrong: bad JSON, bad value
   kOutOfRange,       // a well-formed request that would overflow a count
+  kKeyReused,        // an idempotency key already used for a different request
+  kInProgress,       // the same request (same idempotency key) is still being served
   kUnavailable,      // a server could not be reached (refused, down)
   kTimeout,          // a server did not answer in time; the outcome is unknown
   kBadGateway,       // a server answered something shardctl cannot use

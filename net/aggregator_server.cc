@@ -1,5 +1,6 @@
 #include "net/aggregator_server.h"
 
+#include "core/idempotency_key.h"
 #include "core/protocol.h"
 
 namespace shardctl::net {
@@ -16,7 +17,8 @@ core::Result<bool> ParseFlagParam(const std::optional<std::string>& text, std::s
 
 void RegisterAggregatorRoutes(core::Aggregator& aggregator, HttpServer& server) {
   server.Handle("POST", "/increment", [&aggregator](const HttpRequest& request) {
-    core::Result<core::IncrementRequest> parsed = core::ParseIncrementRequest(request.body());
+    core::Result<core::IncrementRequest> parsed = core::ParseIncrementRequest(
+        request.body(), request.HeaderValues(std::string(core::kIdempotencyKeyHeader)));
     if (!parsed.ok()) return ErrorResponse(parsed.status());
     return Respond(aggregator.Increment(*parsed), [&](const core::IncrementReply& reply) {
       return core::FormatIncrementReply(reply, parsed->counter);

@@ -58,14 +58,17 @@ HttpClient::HttpClient(Url url, HttpClientOptions options)
 
 HttpClient::~HttpClient() = default;
 
-core::Result<HttpReply> HttpClient::Get(const std::string& path) { return Send(false, path, {}); }
+core::Result<HttpReply> HttpClient::Get(const std::string& path) {
+  return Send(false, path, {}, {});
+}
 
-core::Result<HttpReply> HttpClient::Post(const std::string& path, const std::string& json_body) {
-  return Send(true, path, json_body);
+core::Result<HttpReply> HttpClient::Post(const std::string& path, const std::string& json_body,
+                                         const HttpHeaders& headers) {
+  return Send(true, path, json_body, headers);
 }
 
 core::Result<HttpReply> HttpClient::Send(bool post, const std::string& path,
-                                         const std::string& body) {
+                                         const std::string& body, const HttpHeaders& headers) {
   std::unique_ptr<httplib::Client> client;
   {
     std::lock_guard lock(pool_->mutex);
@@ -89,7 +92,9 @@ core::Result<HttpReply> HttpClient::Send(bool post, const std::string& path,
     client->set_write_timeout(options_.request_timeout);
   }
 
-  httplib::Result result = post ? client->Post(path, body, "application/json") : client->Get(path);
+  httplib::Headers extra(headers.begin(), headers.end());
+  httplib::Result result =
+      post ? client->Post(path, extra, body, "application/json") : client->Get(path, extra);
   if (!result) return TranslateError(result.error(), url_, options_);
   HttpReply reply{result->status, std::move(result->body)};
   {

@@ -8,6 +8,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/status.h"
 #include "net/url.h"
@@ -19,6 +21,9 @@ struct HttpClientOptions {
   // How long a request may wait for its answer once sent.
   std::chrono::milliseconds request_timeout{5000};
 };
+
+// Extra request headers: name, value.
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
 struct HttpReply {
   int status = 0;
@@ -37,13 +42,15 @@ class HttpClient {
   // reached it (could not connect), kTimeout when the outcome is unknown (sent,
   // but no complete answer in time).
   core::Result<HttpReply> Get(const std::string& path);
-  core::Result<HttpReply> Post(const std::string& path, const std::string& json_body);
+  core::Result<HttpReply> Post(const std::string& path, const std::string& json_body,
+                               const HttpHeaders& headers = {});
 
   const Url& url() const { return url_; }
 
  private:
   struct Pool;
-  core::Result<HttpReply> Send(bool post, const std::string& path, const std::string& body);
+  core::Result<HttpReply> Send(bool post, const std::string& path, const std::string& body,
+                               const HttpHeaders& headers);
 
   Url url_;
   HttpClientOptions options_;

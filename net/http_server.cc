@@ -63,11 +63,20 @@ std::optional<std::string> HttpRequest::Param(const std::string& name) const {
   return request_.get_param_value(name.c_str());
 }
 
+std::vector<std::string> HttpRequest::HeaderValues(const std::string& name) const {
+  std::vector<std::string> values;
+  auto [begin, end] = request_.headers.equal_range(name);  // a case-insensitive multimap
+  for (auto it = begin; it != end; ++it) values.push_back(it->second);
+  return values;
+}
+
 int HttpStatusFor(core::Code code) {
   switch (code) {
     case core::Code::kOk: return 200;
     case core::Code::kInvalidArgument: return 400;
     case core::Code::kOutOfRange: return 422;
+    case core::Code::kKeyReused: return 422;
+    case core::Code::kInProgress: return 409;
     case core::Code::kInternal: return 500;
     case core::Code::kBadGateway: return 502;
     case core::Code::kUnavailable: return 503;

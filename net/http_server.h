@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 
@@ -41,6 +42,8 @@ class HttpRequest {
   std::string_view body() const;
   // The first value of query parameter `name`, if the query has it.
   std::optional<std::string> Param(const std::string& name) const;
+  // Every value of header `name` (matched without regard to case), in order.
+  std::vector<std::string> HeaderValues(const std::string& name) const;
 
  private:
   friend class HttpServer;

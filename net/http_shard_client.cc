@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/idempotency_key.h"
 #include "core/protocol.h"
 
 namespace shardctl::net {
@@ -11,7 +12,8 @@ namespace {
 core::Code CodeForShardStatus(int status) {
   switch (status) {
     case 400: return core::Code::kInvalidArgument;
-    case 422: return core::Code::kOutOfRange;
+    case 409: return core::Code::kInProgress;
+    case 422: return core::Code::kOutOfRange;  // or kKeyReused: the message tells which
     case 503: return core::Code::kUnavailable;
     case 504: return core::Code::kTimeout;
     default: return core::Code::kBadGateway;  // 404, 405, 500: not a working shard
@@ -30,10 +32,10 @@ std::string HttpShardClient::Describe() const {
 std::string HttpShardClient::Address() const { return client_.url().ToString(); }
 
 template <typename Parse>
-auto HttpShardClient::Call(const std::string& path, const std::string* post_body, Parse parse)
-    -> decltype(parse(std::string_view())) {
+auto HttpShardClient::Call(const std::string& path, const std::string* post_body, Parse parse,
+                           const HttpHeaders& headers) -> decltype(parse(std::string_view())) {
   core::Result<HttpReply> reply =
-      post_body != nullptr ? client_.Post(path, *post_body) : client_.Get(path);
+      post_body != nullptr ? client_.Post(path, *post_body, headers) : client_.Get(path);
   if (!reply.ok()) {
     return core::Status(reply.status().code(),
                         fmt::format("shard {}: {}", shard_id_, reply.status().message()));
@@ -54,7 +56,12 @@ auto HttpShardClient::Call(const std::string& path, const std::string* post_body
 core::Result<core::IncrementReply> HttpShardClient::Increment(
     const core::IncrementRequest& request) {
   std::string body = core::FormatIncrementRequest(request);
-  return Call("/increment", &body, core::ParseIncrementReply);
+  HttpHeaders headers;
+  if (!request.idempotency_key.empty()) {
+    headers.emplace_back(core::kIdempotencyKeyHeader,
+                         core::FormatIdempotencyKeyHeader(request.idempotency_key));
+  }
+  return Call("/increment", &body, core::ParseIncrementReply, headers);
 }
 
 core::Result<core::CountReply> HttpShardClient::Count(const core::CounterRef& counter) {

@@ -27,8 +27,8 @@ class HttpShardClient : public core::ShardClient {
   // Sends the request and parses a 200 answer with `parse`; every failure
   // (transport, non-200, unparsable) becomes a Status naming this shard.
   template <typename Parse>
-  auto Call(const std::string& path, const std::string* post_body, Parse parse)
-      -> decltype(parse(std::string_view()));
+  auto Call(const std::string& path, const std::string* post_body, Parse parse,
+            const HttpHeaders& headers = {}) -> decltype(parse(std::string_view()));
 
   const int shard_id_;
   HttpClient client_;

@@ -1,12 +1,14 @@
 #include "net/shard_server.h"
 
+#include "core/idempotency_key.h"
 #include "core/protocol.h"
 
 namespace shardctl::net {
 
 void RegisterShardRoutes(core::Shard& shard, HttpServer& server) {
   server.Handle("POST", "/increment", [&shard](const HttpRequest& request) {
-    core::Result<core::IncrementRequest> parsed = core::ParseIncrementRequest(request.body());
+    core::Result<core::IncrementRequest> parsed = core::ParseIncrementRequest(
+        request.body(), request.HeaderValues(std::string(core::kIdempotencyKeyHeader)));
     if (!parsed.ok()) return ErrorResponse(parsed.status());
     return Respond(shard.Increment(*parsed), [&](const core::IncrementReply& reply) {
       return core::FormatIncrementReply(reply, parsed->counter);

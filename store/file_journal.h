@@ -28,7 +28,10 @@ enum class FsyncPolicy {
 core::Result<FsyncPolicy> ParseFsyncPolicy(std::string_view text);
 
 // The journal file's first bytes: a magic number and the format version.
-inline constexpr std::string_view kJournalHeader{"SHCJ\x01\0\0\0", 8};
+// Version 2 records may carry idempotency keys (core/record.h); version 1
+// files are still read, never appended to.
+inline constexpr std::string_view kJournalHeader{"SHCJ\x02\0\0\0", 8};
+inline constexpr std::string_view kJournalHeaderV1{"SHCJ\x01\0\0\0", 8};
 
 class FileJournal : public core::Journal {
  public:

@@ -20,7 +20,8 @@ namespace {
 
 constexpr std::string_view kSnapshotMagic = "SHCS";
 constexpr std::string_view kSnapshotEnd = "END!";
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kOldestReadableVersion = 1;
 
 core::Status SystemError(std::string_view what, const std::string& path) {
   return core::Internal(fmt::format("{} {}: {}", what, path, std::strerror(errno)));
@@ -118,8 +119,8 @@ T GetInt(std::string_view data, size_t at) {
   return value;
 }
 
-std::string MetaText(int shard_id, int shard_count) {
-  return fmt::format("shardctl store {}\nshard {} of {}\n", kFormatVersion, shard_id, shard_count);
+std::string MetaText(int shard_id, int shard_count, uint32_t version = kFormatVersion) {
+  return fmt::format("shardctl store {}\nshard {} of {}\n", version, shard_id, shard_count);
 }
 
 }  // namespace
@@ -177,7 +178,11 @@ core::Result<std::unique_ptr<ShardStore>> ShardStore::Open(const StoreOptions& o
   if (!meta.ok()) return meta.status();
   std::string expected_meta = MetaText(options.shard_id, options.shard_count);
   auto journals = NumberedEntries(dir, "journal-");
-  if (!meta->has_value()) {
+  bool upgrade = false;  // a format 1 directory, upgraded once it has been read
+  if (meta->has_value() &&
+      **meta == MetaText(options.shard_id, options.shard_count, kOldestReadableVersion)) {
+    upgrade = true;
+  } else if (!meta->has_value()) {
     if (!journals.empty() || ::access((dir + "/snapshot").c_str(), F_OK) == 0) {
       return core::Internal(
           fmt::format("the store in {} is corrupt: its meta file is missing", dir));
@@ -190,7 +195,7 @@ core::Result<std::unique_ptr<ShardStore>> ShardStore::Open(const StoreOptions& o
     unsigned version = 0;
     if (std::sscanf((*meta)->c_str(), "shardctl store %u\nshard %d of %d", &version, &id, &count) !=
             3 ||
-        version != kFormatVersion) {
+        version < kOldestReadableVersion || version > kFormatVersion) {
       return core::Internal(
           fmt::format("the store in {} is not one this shardctl can read (its meta file says: {})",
                       dir, (*meta)->substr(0, 80)));
@@ -226,6 +231,10 @@ core::Result<std::unique_ptr<ShardStore>> ShardStore::Open(const StoreOptions& o
     if (GetInt<uint32_t>(data, data.size() - kTrailer) != core::Crc32c(body)) {
       return corrupt("snapshot", "checksum mismatch");
     }
+    if (uint32_t version = GetInt<uint32_t>(data, 4);
+        version < kOldestReadableVersion || version > kFormatVersion) {
+      return corrupt("snapshot", fmt::format("unknown format version {}", version));
+    }
     store->generation_ = GetInt<uint64_t>(data, 8);
     core::Result<core::Scan> scan = core::ScanRecords(body.substr(kHeader));
     if (!scan.ok()) return corrupt("snapshot", scan.status().message());
@@ -244,13 +253,15 @@ core::Result<std::unique_ptr<ShardStore>> ShardStore::Open(const StoreOptions& o
     core::Result<std::optional<std::string>> data = ReadFile(dir + "/" + name);
     if (!data.ok()) return data.status();
     std::string_view bytes = **data;
-    if (!bytes.starts_with(kJournalHeader)) {
+    bool old_format = bytes.starts_with(kJournalHeaderV1);
+    if (!bytes.starts_with(kJournalHeader) && !old_format) {
       if (last && bytes.size() < kJournalHeader.size() && kJournalHeader.starts_with(bytes)) {
         store->journal_generation_ = generation;  // created, then cut short by a crash
         break;
       }
       return corrupt(name, "not a shardctl journal");
     }
+    // Both formats share the record encoding; format 1 records have no keys.
     core::Result<core::Scan> scan = core::ScanRecords(bytes.substr(kJournalHeader.size()));
     if (!scan.ok()) return corrupt(name, scan.status().message());
     if (scan->torn_tail && !last) return corrupt(name, "a record is cut short");
@@ -258,6 +269,24 @@ core::Result<std::unique_ptr<ShardStore>> ShardStore::Open(const StoreOptions& o
     if (last) {
       store->journal_generation_ = generation;
       append_at = kJournalHeader.size() + scan->valid_bytes;
+      if (old_format) {
+        // Keyed records go to a journal of the new format, after this one,
+        // which is no longer the last: cut its torn tail, if any, now.
+        if (scan->torn_tail &&
+            ::truncate((dir + "/" + name).c_str(), static_cast<off_t>(append_at)) != 0) {
+          return SystemError("cannot cut the torn tail of", dir + "/" + name);
+        }
+        store->journal_generation_ = generation + 1;
+        append_at = 0;
+      }
+    }
+  }
+
+  // A format 1 directory, read without a problem: from now on it holds
+  // format 2, which an older shardctl refuses rather than misreads.
+  if (upgrade) {
+    if (core::Status written = WriteFileAtomically(dir + "/meta", expected_meta); !written.ok()) {
+      return written;
     }
   }
 

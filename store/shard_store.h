@@ -3,9 +3,15 @@
 // (a new snapshot, a fresh journal) so that a restart stays fast however long
 // the history. Layout of DIR/shard-K/:
 //   LOCK         flock'ed while a shardctl uses the shard; holds its pid
-//   meta         "shardctl store 1" and "shard K of N", written once
-//   snapshot     every counter at the start of journal generation G
+//   meta         "shardctl store 2" and "shard K of N": the format version
+//                and what the directory was made for
+//   snapshot     every counter (and idempotency key within its window) at the
+//                start of journal generation G
 //   journal-G    the changes since (older generations are deleted)
+// Format 2 added idempotency keys to records. A format 1 directory is read
+// as it is, then upgraded: its meta says 2 and appends go to a new journal,
+// so a format 1 file never holds a format 2 record (and an older shardctl
+// refuses the directory instead of misreading it).
 // Not thread-safe, except journal(), whose FileJournal is.
 #ifndef SHARDCTL_STORE_SHARD_STORE_H_
 #define SHARDCTL_STORE_SHARD_STORE_H_

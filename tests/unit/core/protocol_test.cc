@@ -57,6 +57,36 @@ TEST(ParseIncrementRequestTest, AcceptsObjectsWithAnInt64Value) {
   }
 }
 
+TEST(ParseIncrementRequestTest, TakesTheKeyOfOneIdempotencyKeyHeader) {
+  Result<IncrementRequest> none = ParseIncrementRequest(R"({"value":5})", {});
+  ASSERT_TRUE(none.ok()) << none.status().message();
+  EXPECT_EQ(none->idempotency_key, "");
+
+  Result<IncrementRequest> keyed =
+      ParseIncrementRequest(R"({"value":5,"counter":"c"})", {R"("say \"hi\"")"});
+  ASSERT_TRUE(keyed.ok()) << keyed.status().message();
+  EXPECT_EQ(keyed->value, 5);
+  EXPECT_EQ(keyed->counter.name, "c");
+  EXPECT_EQ(keyed->idempotency_key, R"(say "hi")");
+}
+
+TEST(ParseIncrementRequestTest, BadOrRepeatedIdempotencyKeyHeadersAreInvalidArgument) {
+  const std::vector<std::vector<std::string>> bad = {
+      {R"("")"}, {"\"unclosed"}, {"two words"}, {"a", "a"}, {R"("a")", R"("b")"}};
+  for (const auto& headers : bad) {
+    Result<IncrementRequest> request = ParseIncrementRequest(R"({"value":5})", headers);
+    ASSERT_FALSE(request.ok()) << headers.front();
+    EXPECT_EQ(request.status().code(), Code::kInvalidArgument);
+    EXPECT_NE(request.status().message().find("Idempotency-Key"), std::string::npos)
+        << request.status().message();
+  }
+  // A bad body is reported as before, whatever the key.
+  Result<IncrementRequest> body = ParseIncrementRequest(R"({"value":"5"})", {"k"});
+  ASSERT_FALSE(body.ok());
+  EXPECT_NE(body.status().message().find("\"value\""), std::string::npos)
+      << body.status().message();
+}
+
 TEST(ParseIncrementRequestTest, MissingValueMeansOne) {
   const std::string cases[] = {"{}", " { } ", "", " ", "\n", " \t\r\n "};
   for (const std::string& body : cases) {

@@ -4,6 +4,7 @@
 #include <limits>
 #include <string>
 #include <vector>
+#include <utility>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -293,6 +294,117 @@ TEST(ScanRecordsTest, GarbageThatIsNotZerosAfterValidRecordsIsCorruption) {
   ASSERT_FALSE(scan.ok());
   EXPECT_EQ(scan.status().code(), Code::kInternal);
   EXPECT_THAT(scan.status().message(), HasSubstr(std::to_string(valid.size())));
+}
+
+// --- Idempotency keys (format 2) and format 1 compatibility ------------------
+
+Record Keyed(Record::Kind kind, std::string name, int64_t amount, std::string key,
+             int64_t key_time, int64_t count, int64_t window = 0, int64_t window_start = 0) {
+  Record record = Make(kind, std::move(name), window, window_start, amount);
+  record.key = std::move(key);
+  record.key_time = key_time;
+  record.count = count;
+  return record;
+}
+
+// A record around `payload`: its length, the length's complement, its CRC.
+std::string Framed(const std::string& payload) {
+  std::string out;
+  uint32_t length = static_cast<uint32_t>(payload.size());
+  for (uint32_t field : {length, ~length, Crc32c(payload)}) {
+    for (int i = 0; i < 4; ++i) out += static_cast<char>((field >> (8 * i)) & 0xFF);
+  }
+  return out + payload;
+}
+
+TEST(RecordTest, FormatOneRecordWrittenByAnOlderShardctlStillDecodes) {
+  // kAdd of 5 to "hits", window 60 starting at 1700000040, as format 1 wrote it.
+  const std::string v1(
+      "\x1F\x00\x00\x00\xE0\xFF\xFF\xFF\xAC\xA6\x5E\xD2\x01\x05\x00\x00\x00\x00\x00\x00\x00\x3C"
+      "\x00\x00\x00\x00\x00\x00\x00\x28\xF1\x53\x65\x00\x00\x00\x00\x04\x00\x68\x69\x74\x73",
+      43);
+  Result<Scan> scan = ScanRecords(v1 + v1);
+  ASSERT_TRUE(scan.ok()) << scan.status().message();
+  Record expected = Make(Record::Kind::kAdd, "hits", 60, 1'700'000'040, 5);
+  EXPECT_EQ(scan->records, (std::vector<Record>{expected, expected}));
+  EXPECT_TRUE(scan->records[0].key.empty());
+  // And a record without a key is still encoded exactly as format 1 did.
+  std::string encoded;
+  EncodeRecord(expected, &encoded);
+  EXPECT_EQ(encoded, v1);
+}
+
+TEST(RecordTest, KeyedRecordAppendsKeyTimeCountAndKeyAfterTheName) {
+  std::string out;
+  EncodeRecord(Keyed(Record::Kind::kAdd, "ab", 1, "key", 0x0102, -1), &out);
+  ASSERT_EQ(out.size(), kHeaderBytes + 27 + 2 + 18 + 3);
+  EXPECT_EQ(out.substr(0, 4), std::string("\x32\0\0\0", 4));  // payload length 50
+  EXPECT_EQ(out.substr(39, 2), "ab");
+  EXPECT_EQ(out.substr(41, 8), std::string("\x02\x01\0\0\0\0\0\0", 8));  // key time
+  EXPECT_EQ(out.substr(49, 8), std::string(8, '\xFF'));                  // count -1
+  EXPECT_EQ(out.substr(57, 2), std::string("\x03\0", 2));                // key length
+  EXPECT_EQ(out.substr(59), "key");
+}
+
+TEST(RecordTest, KeyedRecordsRoundTripAmongUnkeyedOnes) {
+  std::vector<Record> records = {
+      Make(Record::Kind::kAdd, "hits", 0, 0, 1),
+      Keyed(Record::Kind::kAdd, "hits", 5, "8e03978e-40d5-43e8-bc93-6894a57f9324", 1'700'000'000,
+            6),
+      Keyed(Record::Kind::kAdd, "api", kMin, std::string(255, '~'), kMax, kMin, 60,
+            1'700'000'040),
+      Keyed(Record::Kind::kKey, "default", -3, " ", kMin, kMax),
+      Make(Record::Kind::kSet, "hits", 0, 0, 6),
+  };
+  std::string data = Encode(records);
+  Result<Scan> scan = ScanRecords(data);
+  ASSERT_TRUE(scan.ok()) << scan.status().message();
+  EXPECT_EQ(scan->records, records);
+  EXPECT_EQ(scan->valid_bytes, data.size());
+  EXPECT_FALSE(scan->torn_tail);
+}
+
+TEST(ScanRecordsTest, KeyedLastRecordCutAtEveryByteIsATornTail) {
+  std::string first = Encode({Make(Record::Kind::kAdd, "a", 0, 0, 1)});
+  std::string keyed = Encode({Keyed(Record::Kind::kAdd, "a", 2, "retry-me", kMax, 3)});
+  for (size_t cut = 1; cut < keyed.size(); ++cut) {
+    Result<Scan> scan = ScanRecords(first + keyed.substr(0, cut));
+    ASSERT_TRUE(scan.ok()) << "cut at " << cut << ": " << scan.status().message();
+    EXPECT_EQ(scan->records.size(), 1u) << "cut at " << cut;
+    EXPECT_EQ(scan->valid_bytes, first.size());
+    EXPECT_TRUE(scan->torn_tail);
+  }
+}
+
+TEST(ScanRecordsTest, KeyPartThatDoesNotFitIsCorruptionEvenWithAValidChecksum) {
+  const std::string base = Encode({Make(Record::Kind::kAdd, "k", 0, 0, 1)}).substr(kHeaderBytes);
+  auto key_part = [](uint16_t length, const std::string& key) {
+    std::string part(16, '\x01');  // key time, count
+    part += static_cast<char>(length & 0xFF);
+    part += static_cast<char>(length >> 8);
+    return part + key;
+  };
+  auto with_kind = [&](char kind) {
+    std::string payload = base;
+    payload[0] = kind;
+    return payload;
+  };
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"one stray byte after the name", base + "x"},
+      {"a key part cut short", base + key_part(3, "ke")},
+      {"a key part with bytes beyond its key", base + key_part(3, "keyz")},
+      {"an empty key", base + key_part(0, "")},
+      {"a key on a kSet", with_kind(3) + key_part(3, "key")},
+      {"a key on a kRemove", with_kind(2) + key_part(3, "key")},
+      {"a kKey without a key", with_kind(4)},
+  };
+  const std::string good = Encode(ThreeRecords());
+  for (const auto& [what, payload] : cases) {
+    Result<Scan> scan = ScanRecords(Framed(payload) + good);
+    ASSERT_FALSE(scan.ok()) << what;
+    EXPECT_EQ(scan.status().code(), Code::kInternal) << what;
+    EXPECT_THAT(scan.status().message(), HasSubstr("byte 0")) << what;
+  }
 }
 
 }  // namespace

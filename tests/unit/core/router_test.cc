@@ -2,6 +2,8 @@
 
 #include <cstdint>
 #include <limits>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -74,12 +76,20 @@ TEST(RouterTest, ShardIsAlwaysWithinRange) {
   }
 }
 
-TEST(RouterTest, KeyShardIsFnv1aOfTheKeyModTheShardCount) {
-  // FNV-1a of "a" is 0xaf63dc4c8601ec8c: fixed, so a key keeps its shard
-  // across builds, hosts and restarts.
+// FNV-1a 64 of "", "a" and "foobar" is 0xcbf29ce484222325, 0xaf63dc4c8601ec8c
+// and 0x85944171f73967e8 (the published test vectors): the hash is stable.
+TEST(RouterTest, KeyRoutesByItsFnv1aHashModN) {
+  EXPECT_EQ(ShardForKey("", 1000), 37);
   EXPECT_EQ(ShardForKey("a", 1000), 996);
-  EXPECT_EQ(ShardForKey("", 7), static_cast<int>(14695981039346656037u % 7));
-  EXPECT_EQ(ShardForKey("any key", 1), 0);
+  EXPECT_EQ(ShardForKey("foobar", 1000), 968);
+  EXPECT_EQ(ShardForKey("foobar", kIntMax), 39971534);
+  EXPECT_EQ(ShardForKey("foobar", 1), 0);
+}
+
+TEST(RouterTest, KeysSpreadOverEveryShard) {
+  std::vector<int> hits(3);
+  for (int i = 0; i < 3000; ++i) ++hits[ShardForKey("key-" + std::to_string(i), 3)];
+  for (int shard = 0; shard < 3; ++shard) EXPECT_GT(hits[shard], 800) << "shard " << shard;
 }
 
 TEST(RouterTest, KeyShardIsAlwaysInRange) {

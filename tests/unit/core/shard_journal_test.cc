@@ -2,6 +2,7 @@
 // failed to keep, and how Replay and Checkpoint rebuild it.
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -427,6 +428,258 @@ TEST(ShardJournalTest, CheckpointReturnsRotatesFailureAndChangesNothing) {
   // The stripes are unlocked again.
   Increment(shard, 1, Plain("a"));
   EXPECT_EQ(CountOf(shard, Plain("a")), 6);
+}
+
+// --- Idempotency keys ----------------------------------------------------------
+
+IncrementRequest Keyed(std::string key, int64_t value, CounterRef counter = {}) {
+  return IncrementRequest{value, std::move(counter), std::move(key)};
+}
+
+Record KeyedAdd(std::string name, int64_t amount, std::string key, int64_t key_time,
+                int64_t count, int64_t window = 0, int64_t window_start = 0) {
+  Record record = Add(std::move(name), amount, window, window_start);
+  record.key = std::move(key);
+  record.key_time = key_time;
+  record.count = count;
+  return record;
+}
+
+// A journal whose Wait blocks until Release(), and says when one started.
+class BlockingJournal : public Journal {
+ public:
+  std::shared_ptr<Ticket> Append(const Record&) override { return std::make_shared<Ticket>(); }
+  Status Wait(const std::shared_ptr<Ticket>&) override {
+    std::unique_lock lock(mutex_);
+    waiting_ = true;
+    changed_.notify_all();
+    changed_.wait(lock, [this] { return released_; });
+    return {};
+  }
+  void AwaitWaiter() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [this] { return waiting_; });
+  }
+  void Release() {
+    std::lock_guard lock(mutex_);
+    released_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool waiting_ = false;
+  bool released_ = false;
+};
+
+TEST(ShardKeyTest, KeyedIncrementJournalsItsKeyTimeAndAnswerInTheSameRecord) {
+  FakeClock clock;
+  FakeJournal journal;
+  Shard shard(1, clock.Fn(), &journal);
+  Increment(shard, 2, Plain("hits"));
+  Result<IncrementReply> reply = shard.Increment(Keyed("k1", 5, Plain("hits")));
+  ASSERT_TRUE(reply.ok()) << reply.status().message();
+  EXPECT_EQ(*reply, (IncrementReply{1, 7, 0}));
+  EXPECT_EQ(journal.records(),
+            (std::vector<Record>{Add("hits", 2), KeyedAdd("hits", 5, "k1", kT0, 7)}));
+  EXPECT_EQ(journal.waits(), 2);
+  EXPECT_EQ(shard.key_count(), 1u);
+}
+
+TEST(ShardKeyTest, RetryGetsTheFirstAnswerAndAppliesNothing) {
+  FakeClock clock;
+  FakeJournal journal;
+  Shard shard(1, clock.Fn(), &journal);
+  Result<IncrementReply> first = shard.Increment(Keyed("k1", 5, Windowed("api", 60)));
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  Increment(shard, 3, Windowed("api", 60));  // the count moves on
+  clock.now += 59;
+  Result<IncrementReply> retry = shard.Increment(Keyed("k1", 5, Windowed("api", 60)));
+  ASSERT_TRUE(retry.ok()) << retry.status().message();
+  EXPECT_EQ(*retry, *first);
+  EXPECT_EQ(*retry, (IncrementReply{1, 5, kT0 + 60}));
+  EXPECT_EQ(CountOf(shard, Windowed("api", 60)), 8);
+  EXPECT_EQ(journal.records().size(), 2u);
+
+  // Still the first answer once the counter's window has moved on: nothing
+  // is counted into the new window.
+  clock.now += 60;
+  Result<IncrementReply> late = shard.Increment(Keyed("k1", 5, Windowed("api", 60)));
+  ASSERT_TRUE(late.ok()) << late.status().message();
+  EXPECT_EQ(*late, *first);
+  EXPECT_EQ(CountOf(shard, Windowed("api", 60)), 0);
+}
+
+TEST(ShardKeyTest, KeyWithAnotherIncrementIsKeyReusedAndChangesNothing) {
+  FakeJournal journal;
+  Shard shard(2, nullptr, &journal);
+  ASSERT_TRUE(shard.Increment(Keyed("k1", 5)).ok());
+  Result<IncrementReply> other = shard.Increment(Keyed("k1", 6));
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), Code::kKeyReused);
+  EXPECT_THAT(other.status().message(), HasSubstr("shard 2"));
+  EXPECT_EQ(CountOf(shard, Plain("default")), 5);
+  EXPECT_EQ(journal.records().size(), 1u);
+}
+
+TEST(ShardKeyTest, RetryWhileTheFirstWaitsForTheJournalIsInProgress) {
+  BlockingJournal journal;
+  Shard shard(0, nullptr, &journal);
+  std::thread first([&] {
+    Result<IncrementReply> reply = shard.Increment(Keyed("slow", 5));
+    EXPECT_TRUE(reply.ok()) << reply.status().message();
+  });
+  journal.AwaitWaiter();
+  Result<IncrementReply> retry = shard.Increment(Keyed("slow", 5));
+  ASSERT_FALSE(retry.ok());
+  EXPECT_EQ(retry.status().code(), Code::kInProgress);
+  journal.Release();
+  first.join();
+
+  Result<IncrementReply> after = shard.Increment(Keyed("slow", 5));
+  ASSERT_TRUE(after.ok()) << after.status().message();
+  EXPECT_EQ(after->count, 5);
+  EXPECT_EQ(CountOf(shard, Plain("default")), 5);
+}
+
+TEST(ShardKeyTest, FailedJournalWriteKeepsNoKeySoTheRetryApplies) {
+  FakeJournal journal;
+  Shard shard(0, nullptr, &journal);
+  journal.fail = true;
+  Result<IncrementReply> failed = shard.Increment(Keyed("k1", 5));
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), Code::kInternal);
+  EXPECT_EQ(shard.key_count(), 0u);
+
+  journal.fail = false;
+  Result<IncrementReply> retry = shard.Increment(Keyed("k1", 5));
+  ASSERT_TRUE(retry.ok()) << retry.status().message();
+  EXPECT_EQ(retry->count, 5);
+  EXPECT_EQ(CountOf(shard, Plain("default")), 5);
+}
+
+TEST(ShardKeyTest, OverflowingIncrementKeepsNoKey) {
+  Shard shard(0);
+  Increment(shard, kMax, Plain("big"));
+  Result<IncrementReply> reply = shard.Increment(Keyed("k1", 1, Plain("big")));
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Code::kOutOfRange);
+  EXPECT_EQ(shard.key_count(), 0u);
+  Increment(shard, -1, Plain("big"));
+  Result<IncrementReply> retry = shard.Increment(Keyed("k1", 1, Plain("big")));
+  ASSERT_TRUE(retry.ok()) << retry.status().message();
+  EXPECT_EQ(retry->count, kMax);
+}
+
+TEST(ShardKeyTest, ReplayedKeyAnswersARetryWithoutApplyingIt) {
+  FakeClock clock;
+  FakeJournal journal;
+  Shard shard(1, clock.Fn(), &journal);
+  Result<IncrementReply> first = shard.Increment(Keyed("k1", 5, Windowed("api", 60)));
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  Increment(shard, 2, Windowed("api", 60));
+
+  // A restart: a new shard with the journal replayed.
+  clock.now += 10;
+  FakeJournal after_restart;
+  Shard restarted(1, clock.Fn(), &after_restart);
+  ReplayAll(restarted, journal.records());
+  EXPECT_EQ(restarted.key_count(), 1u);
+  Result<IncrementReply> retry = restarted.Increment(Keyed("k1", 5, Windowed("api", 60)));
+  ASSERT_TRUE(retry.ok()) << retry.status().message();
+  EXPECT_EQ(*retry, *first);
+  EXPECT_EQ(CountOf(restarted, Windowed("api", 60)), 7);
+  EXPECT_TRUE(after_restart.records().empty());
+  Result<IncrementReply> other = restarted.Increment(Keyed("k1", 6, Windowed("api", 60)));
+  EXPECT_EQ(other.status().code(), Code::kKeyReused);
+}
+
+TEST(ShardKeyTest, ReplayedKeyRecordRemembersTheKeyAndCountsNothing) {
+  FakeClock clock;
+  Shard shard(0, clock.Fn());
+  Record key = KeyedAdd("hits", 5, "k1", kT0, 12);
+  key.kind = Record::Kind::kKey;
+  ReplayAll(shard, {Set("hits", 12), key});
+  EXPECT_EQ(CountOf(shard, Plain("hits")), 12);
+  Result<IncrementReply> retry = shard.Increment(Keyed("k1", 5, Plain("hits")));
+  ASSERT_TRUE(retry.ok()) << retry.status().message();
+  EXPECT_EQ(*retry, (IncrementReply{0, 12, 0}));
+  EXPECT_EQ(CountOf(shard, Plain("hits")), 12);
+}
+
+TEST(ShardKeyTest, KeysOlderThanTheWindowAreNotReplayedAndAreDropped) {
+  FakeClock clock;
+  Shard shard(0, clock.Fn(), nullptr, /*key_window_seconds=*/60);
+  ReplayAll(shard, {KeyedAdd("a", 1, "old", kT0 - 60, 1), KeyedAdd("a", 1, "new", kT0 - 59, 2)});
+  EXPECT_EQ(CountOf(shard, Plain("a")), 2);  // the counts all replay
+  EXPECT_EQ(shard.key_count(), 1u);
+  EXPECT_EQ(shard.DropExpiredKeys(), 0u);
+  clock.now += 1;
+  EXPECT_EQ(shard.DropExpiredKeys(), 1u);
+  EXPECT_EQ(shard.key_count(), 0u);
+  // A forgotten key is a new key: applied again.
+  Result<IncrementReply> again = shard.Increment(Keyed("new", 1, Plain("a")));
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_EQ(again->count, 3);
+}
+
+TEST(ShardKeyTest, CheckpointKeepsKeysSoTheSnapshotAnswersRetries) {
+  FakeClock clock;
+  FakeJournal journal;
+  Shard shard(0, clock.Fn(), &journal);
+  ASSERT_TRUE(shard.Increment(Keyed("k1", 5, Plain("hits"))).ok());
+  ASSERT_TRUE(shard.Increment(Keyed("k2", 3, Windowed("api", 60))).ok());
+  Increment(shard, 1, Plain("hits"));
+
+  Result<std::vector<Record>> snapshot = shard.Checkpoint([] { return Status(); });
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status().message();
+  size_t keys = 0;
+  for (const Record& record : *snapshot) keys += record.kind == Record::Kind::kKey;
+  EXPECT_EQ(keys, 2u);
+
+  Shard restored(0, clock.Fn());
+  ReplayAll(restored, *snapshot);
+  EXPECT_EQ(CountOf(restored, Plain("hits")), 6);
+  Result<IncrementReply> retry = restored.Increment(Keyed("k1", 5, Plain("hits")));
+  ASSERT_TRUE(retry.ok()) << retry.status().message();
+  EXPECT_EQ(*retry, (IncrementReply{0, 5, 0}));
+  Result<IncrementReply> windowed = restored.Increment(Keyed("k2", 3, Windowed("api", 60)));
+  ASSERT_TRUE(windowed.ok()) << windowed.status().message();
+  EXPECT_EQ(*windowed, (IncrementReply{0, 3, kT0 + 60}));
+  EXPECT_EQ(CountOf(restored, Plain("hits")), 6);
+  EXPECT_EQ(CountOf(restored, Windowed("api", 60)), 3);
+}
+
+TEST(ShardKeyTest, ConcurrentRetriesOfOneKeyApplyItOnce) {
+  FakeJournal journal;
+  Shard shard(0, nullptr, &journal);
+  constexpr int kThreads = 8;
+  std::atomic<int> answered{0}, in_progress{0};
+  std::mutex mutex;
+  std::vector<int64_t> first_answer(200, 0);  // every key's answer, the same to every thread
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int round = 0; round < 200; ++round) {
+        Result<IncrementReply> reply =
+            shard.Increment(Keyed("key-" + std::to_string(round), 1, Plain("c")));
+        if (reply.ok()) {
+          std::lock_guard lock(mutex);
+          if (first_answer[round] == 0) first_answer[round] = reply->count;
+          EXPECT_EQ(reply->count, first_answer[round]) << "key-" << round;
+          ++answered;
+        } else {
+          EXPECT_EQ(reply.status().code(), Code::kInProgress) << reply.status().message();
+          ++in_progress;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(CountOf(shard, Plain("c")), 200);
+  EXPECT_EQ(journal.records().size(), 200u);
+  EXPECT_EQ(answered + in_progress, kThreads * 200);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -190,7 +191,7 @@ TEST_F(ShardStoreTest, OpenOnANewDirectoryCreatesMetaLockAndAnEmptyJournal) {
   EXPECT_EQ(store->dir(), ShardDir(2));
   EXPECT_TRUE(store->recovered().empty());
   EXPECT_EQ(NamesIn(ShardDir(2)), (std::vector<std::string>{"LOCK", "journal-1", "meta"}));
-  EXPECT_EQ(ReadFile(ShardDir(2) + "/meta"), "shardctl store 1\nshard 2 of 3\n");
+  EXPECT_EQ(ReadFile(ShardDir(2) + "/meta"), "shardctl store 2\nshard 2 of 3\n");
   EXPECT_EQ(ReadFile(ShardDir(2) + "/LOCK"), std::to_string(::getpid()) + "\n");
   EXPECT_EQ(ReadFile(ShardDir(2) + "/journal-1"), kJournalHeader);
   EXPECT_FALSE(store->NeedsCompaction());
@@ -218,7 +219,7 @@ TEST_F(ShardStoreTest, OtherShardsOfTheSameDataDirectoryOpenSideBySide) {
   std::unique_ptr<ShardStore> one = OpenOrDie(Options(1, 2));
   ASSERT_NE(zero, nullptr);
   ASSERT_NE(one, nullptr);
-  EXPECT_EQ(ReadFile(ShardDir(1) + "/meta"), "shardctl store 1\nshard 1 of 2\n");
+  EXPECT_EQ(ReadFile(ShardDir(1) + "/meta"), "shardctl store 2\nshard 1 of 2\n");
 }
 
 TEST_F(ShardStoreTest, UnwritableDataDirectoryFailsNamingIt) {
@@ -536,6 +537,108 @@ TEST_F(ShardStoreTest, CorruptSnapshotIsRefused) {
   EXPECT_EQ(Observe(*Recover(*store)), Expected(2));
 }
 
+// --- Idempotency keys and format 1 directories ----------------------------------
+
+// Makes the snapshot say format `version`, with its checksum to match.
+void SetSnapshotVersion(const std::string& path, uint32_t version) {
+  std::string data = ReadFile(path);
+  std::memcpy(data.data() + 4, &version, 4);
+  uint32_t crc = core::Crc32c(std::string_view(data).substr(0, data.size() - 8));
+  std::memcpy(data.data() + data.size() - 8, &crc, 4);
+  WriteFile(path, data);
+}
+
+core::IncrementRequest Keyed(std::string key, int64_t value, CounterRef counter) {
+  return core::IncrementRequest{value, std::move(counter), std::move(key)};
+}
+
+TEST_F(ShardStoreTest, FormatOneDirectoryIsReadThenUpgradedWithoutTouchingItsJournal) {
+  // A directory as shardctl wrote it before keys: format 1 meta, snapshot and
+  // journal (records without keys are encoded as format 1 encoded them),
+  // the journal ending in a torn record.
+  StoreOptions options = Options();
+  {
+    std::unique_ptr<ShardStore> store = OpenOrDie(options);
+    ASSERT_NE(store, nullptr);
+    Shard shard(0, Clock(), store->journal());
+    Work(shard, 0);
+    ASSERT_TRUE(store->Compact(shard).ok());
+    Work(shard, 1);
+  }
+  WriteFile(ShardDir() + "/meta", "shardctl store 1\nshard 0 of 1\n");
+  SetSnapshotVersion(ShardDir() + "/snapshot", 1);
+  std::string journal = ReadFile(ShardDir() + "/journal-2");
+  journal.replace(0, kJournalHeader.size(), kJournalHeaderV1);
+  WriteFile(ShardDir() + "/journal-2", journal);
+  std::string torn;
+  core::EncodeRecord({core::Record::Kind::kAdd, "c", 0, 0, 1000}, &torn);
+  AppendToFile(ShardDir() + "/journal-2", torn.substr(0, torn.size() - 2));
+
+  {
+    std::unique_ptr<ShardStore> store = OpenOrDie(options);
+    ASSERT_NE(store, nullptr);
+    std::unique_ptr<Shard> shard = Recover(*store);
+    EXPECT_EQ(Observe(*shard), Expected(2));
+    EXPECT_EQ(ReadFile(ShardDir() + "/meta"), "shardctl store 2\nshard 0 of 1\n");
+    EXPECT_EQ(ReadFile(ShardDir() + "/journal-2"), journal);  // the torn tail cut, nothing else
+    EXPECT_EQ(ReadFile(ShardDir() + "/journal-3"), kJournalHeader);
+    ASSERT_TRUE(shard->Increment(Keyed("k1", 5, {"c", 0})).ok());
+  }
+  std::unique_ptr<ShardStore> store = OpenOrDie(options);
+  ASSERT_NE(store, nullptr);
+  std::unique_ptr<Shard> shard = Recover(*store);
+  EXPECT_EQ(shard->key_count(), 1u);
+  EXPECT_EQ(shard->Count({"c", 0}).count, 1 + 5);
+  EXPECT_EQ(NamesIn(ShardDir()),
+            (std::vector<std::string>{"LOCK", "journal-2", "journal-3", "meta", "snapshot"}));
+}
+
+TEST_F(ShardStoreTest, SnapshotOfAnUnknownVersionIsRefused) {
+  {
+    std::unique_ptr<ShardStore> store = OpenOrDie(Options());
+    ASSERT_NE(store, nullptr);
+    Shard shard(0, Clock(), store->journal());
+    Work(shard, 0);
+    ASSERT_TRUE(store->Compact(shard).ok());
+  }
+  SetSnapshotVersion(ShardDir() + "/snapshot", 3);
+  ExpectOpenRefused(Options(), core::Code::kInternal, "unknown format version 3");
+}
+
+TEST_F(ShardStoreTest, KeysSurviveCompactionAndRestartsWithinTheirWindow) {
+  StoreOptions options = Options();
+  options.compact_min_bytes = 100;
+  core::IncrementReply first;
+  {
+    std::unique_ptr<ShardStore> store = OpenOrDie(options);
+    ASSERT_NE(store, nullptr);
+    Shard shard(0, Clock(), store->journal());
+    core::Result<core::IncrementReply> reply = shard.Increment(Keyed("k1", 5, {"a", 60}));
+    ASSERT_TRUE(reply.ok()) << reply.status().message();
+    first = *reply;
+    Work(shard, 0);
+    ASSERT_TRUE(store->Compact(shard).ok());
+    ASSERT_TRUE(shard.Increment(Keyed("k2", 7, {"b", 0})).ok());
+  }
+  now_ += 30;
+  {
+    std::unique_ptr<ShardStore> store = OpenOrDie(options);
+    ASSERT_NE(store, nullptr);
+    std::unique_ptr<Shard> shard = Recover(*store);
+    EXPECT_EQ(shard->key_count(), 2u);
+    const int64_t before = shard->Count({"a", 60}).count;
+    core::Result<core::IncrementReply> retry = shard->Increment(Keyed("k1", 5, {"a", 60}));
+    ASSERT_TRUE(retry.ok()) << retry.status().message();
+    EXPECT_EQ(*retry, first);
+    EXPECT_EQ(shard->Count({"a", 60}).count, before);
+    // Compacting again keeps both keys: one from the snapshot, one from the journal.
+    ASSERT_TRUE(store->Compact(*shard).ok());
+  }
+  std::unique_ptr<ShardStore> store = OpenOrDie(options);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(Recover(*store)->key_count(), 2u);
+}
+
 TEST_F(ShardStoreTest, MissingMetaWithDataIsRefused) {
   {
     std::unique_ptr<ShardStore> store = OpenOrDie(Options());
@@ -562,7 +665,7 @@ TEST_F(ShardStoreTest, MetaOfAnotherShardIdIsRefused) {
 
 TEST_F(ShardStoreTest, MetaOfAnUnknownFormatIsRefused) {
   { ASSERT_NE(OpenOrDie(Options()), nullptr); }
-  WriteFile(ShardDir() + "/meta", "shardctl store 2\nshard 0 of 1\n");
+  WriteFile(ShardDir() + "/meta", "shardctl store 3\nshard 0 of 1\n");
   ExpectOpenRefused(Options(), core::Code::kInternal, "not one this shardctl can read");
 }
 
