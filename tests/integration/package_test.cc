@@ -61,8 +61,12 @@ TEST(PackageTest, DebHasItsDependenciesFilesAndABinaryThatRunsFromWhereItUnpacks
     EXPECT_NE(depends.output.find(library), std::string::npos) << depends.output;
   }
   Command contents = RunCommand("dpkg-deb -c " + deb);
-  for (const char* file : {"./usr/bin/shardctl", "./usr/lib/systemd/system/shardctl.service",
-                           "./etc/shardctl/shardctl.toml"}) {
+  for (const char* file :
+       {"./usr/bin/shardctl", "./usr/lib/systemd/system/shardctl.service",
+        "./etc/shardctl/shardctl.toml", "./usr/share/man/man1/shardctl.1",
+        "./usr/share/bash-completion/completions/shardctl",
+        "./usr/share/zsh/vendor-completions/_shardctl",
+        "./usr/share/fish/vendor_completions.d/shardctl.fish"}) {
     EXPECT_NE(contents.output.find(file), std::string::npos) << contents.output;
   }
   std::string control = dir.path() + "/control";

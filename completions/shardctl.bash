@@ -1,0 +1,129 @@
+# bash completion for shardctl(1): subcommands, their options, and the values
+# of options that take a fixed set of words, a directory or a file.
+#
+# From a checkout:  source completions/shardctl.bash
+# Installed:        /usr/share/bash-completion/completions/shardctl
+#
+# Keep in step with `shardctl COMMAND --help`: tests/integration/docs_test.cc
+# fails when a command or an option is missing here.
+
+_shardctl_commands="serve inc total counters reset status stop"
+
+# The options of each command. The client commands share --url, --timeout,
+# --json and --token-file.
+_shardctl_global_options="--help -h --version --config"
+_shardctl_client_options="--url --timeout --json --token-file --help -h"
+_shardctl_counter_options="--counter -k --window"
+_shardctl_options_serve="--role --shards --port --shard-base-port --bind --shard-id --shard
+  --shard-timeout --routing --threads --data-dir --in-memory --fsync --idempotency-window
+  --token-file --daemon --pid-file --log-file --log-level --config --help -h"
+_shardctl_options_inc="$_shardctl_counter_options --retries --idempotency-key $_shardctl_client_options"
+_shardctl_options_total="$_shardctl_counter_options --per-shard --partial $_shardctl_client_options"
+_shardctl_options_counters="--prefix --top --limit --after $_shardctl_client_options"
+_shardctl_options_reset="--yes -y $_shardctl_client_options"
+_shardctl_options_status="$_shardctl_client_options"
+_shardctl_options_stop="--pid-file --timeout --quiet -q --help -h"
+
+# Options that take a value (in the next word, or after "=").
+_shardctl_value_options="--config --role --shards --port --shard-base-port --bind --shard-id
+  --shard --shard-timeout --routing --threads --data-dir --fsync --idempotency-window
+  --token-file --pid-file --log-file --log-level --url --timeout --counter -k --window
+  --retries --idempotency-key --prefix --top --limit --after"
+
+# Succeeds when the word $1 is one of the words in $2.
+_shardctl_has() {
+  local word
+  for word in $2; do [[ $word == "$1" ]] && return 0; done
+  return 1
+}
+
+# Sets COMPREPLY to the files (or, with -d, the directories) that start with
+# $1, using bash-completion's _filedir when it is loaded.
+_shardctl_files() {
+  local cur=$1 only_dirs=$2
+  if declare -F _filedir >/dev/null; then
+    if [[ -n $only_dirs ]]; then _filedir -d; else _filedir; fi
+    return
+  fi
+  compopt -o filenames 2>/dev/null
+  if [[ -n $only_dirs ]]; then
+    mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+  else
+    mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+  fi
+}
+
+_shardctl() {
+  local cur=${COMP_WORDS[COMP_CWORD]} prev="" prefix=""
+  ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
+  COMPREPLY=()
+
+  # "--fsync=al": bash splits it into "--fsync" "=" "al" when "=" is in
+  # COMP_WORDBREAKS (the default), else it arrives as one word.
+  if [[ $cur == "=" ]]; then
+    cur=""
+  elif [[ $prev == "=" ]] && ((COMP_CWORD > 1)); then
+    prev=${COMP_WORDS[COMP_CWORD - 2]}
+  elif [[ $cur == --*=* ]]; then
+    prev=${cur%%=*}
+    prefix="$prev="
+    cur=${cur#*=}
+  fi
+
+  # The subcommand: the first word that is neither an option nor an
+  # option's value.
+  local command="" word i
+  for ((i = 1; i < COMP_CWORD; i++)); do
+    word=${COMP_WORDS[i]}
+    if [[ $word == --config ]]; then
+      ((i++))
+    elif [[ $word == --config=* || $word == -* ]]; then
+      continue
+    else
+      command=$word
+      break
+    fi
+  done
+
+  # The value of an option.
+  local words=""
+  if [[ -n $prefix ]] || _shardctl_has "$prev" "$_shardctl_value_options"; then
+    case $prev in
+      --role) words="all shard aggregator" ;;
+      --fsync) words="always everysec no" ;;
+      --routing) words="value round-robin random" ;;
+      --log-level) words="debug info warning error" ;;
+      --data-dir)
+        _shardctl_files "$cur" dirs
+        return
+        ;;
+      --config | --pid-file | --log-file | --token-file)
+        _shardctl_files "$cur"
+        return
+        ;;
+      *) return ;;  # a number, a URL, a name: nothing to offer
+    esac
+    mapfile -t COMPREPLY < <(compgen -P "$prefix" -W "$words" -- "$cur")
+    return
+  fi
+
+  if [[ -z $command ]]; then
+    if [[ $cur == -* ]]; then
+      words=$_shardctl_global_options
+    else
+      words=$_shardctl_commands
+    fi
+  else
+    local options_variable="_shardctl_options_${command}"
+    _shardctl_has "$command" "$_shardctl_commands" || return
+    words=${!options_variable}
+    # inc VALUE and reset NAME take a word of their own: offer options only
+    # once one is begun with "-".
+    if [[ $cur != -* && ($command == inc || $command == reset) ]]; then
+      return
+    fi
+  fi
+  mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
+}
+
+complete -F _shardctl shardctl

@@ -1,0 +1,89 @@
+# fish completion for shardctl(1): subcommands, their options, and the values
+# of options that take a fixed set of words, a directory or a file.
+#
+# From a checkout:  source completions/shardctl.fish
+# Installed:        /usr/share/fish/vendor_completions.d/shardctl.fish
+#
+# Keep in step with `shardctl COMMAND --help`: tests/integration/docs_test.cc
+# fails when a command or an option is missing here.
+
+set -l commands serve inc total counters reset status stop
+set -l clients inc total counters reset status
+
+# No file names where none are wanted: options that take files say so.
+complete -c shardctl -f
+
+# The subcommands, until one is given.
+set -l none "not __fish_seen_subcommand_from $commands"
+complete -c shardctl -n $none -a serve -d 'Run the shards and the aggregator'
+complete -c shardctl -n $none -a inc -d 'Add VALUE to a counter (negative subtracts)'
+complete -c shardctl -n $none -a total -d "Print a counter's total over every shard"
+complete -c shardctl -n $none -a counters -d 'List counters and their totals, or the top K'
+complete -c shardctl -n $none -a reset -d 'Set a counter to 0 on every shard'
+complete -c shardctl -n $none -a status -d 'Show every shard: up or down, last error, count'
+complete -c shardctl -n $none -a stop -d 'Stop a running serve and wait until it has exited'
+
+# Global options; --help works after every subcommand too.
+complete -c shardctl -s h -l help -d 'Print help and exit'
+complete -c shardctl -n $none -l version -d 'Print the version and exit'
+complete -c shardctl -n "$none; or __fish_seen_subcommand_from serve" -l config -r -F -d "Read serve's options from this TOML file"
+
+# serve
+set -l serve "__fish_seen_subcommand_from serve"
+complete -c shardctl -n $serve -l role -x -a 'all shard aggregator' -d 'What this process runs'
+complete -c shardctl -n $serve -l shards -x -d 'Number of shards'
+complete -c shardctl -n $serve -l port -x -d "The aggregator's port, or the shard's with --role shard"
+complete -c shardctl -n $serve -l shard-base-port -x -d 'Shard i listens on this port + i'
+complete -c shardctl -n $serve -l bind -x -d 'Address to listen on'
+complete -c shardctl -n $serve -l shard-id -x -d 'With --role shard: which shard this is'
+complete -c shardctl -n $serve -l shard -x -d "With --role aggregator: a shard's URL, repeated in shard order"
+complete -c shardctl -n $serve -l shard-timeout -x -d 'With --role aggregator: seconds to wait for a shard'
+complete -c shardctl -n $serve -l routing -x -a 'value round-robin random' -d 'How increments pick a shard'
+complete -c shardctl -n $serve -l threads -x -d 'Worker threads per listener'
+complete -c shardctl -n $serve -l data-dir -x -a '(__fish_complete_directories)' -d 'Where shards keep their counts'
+complete -c shardctl -n $serve -l in-memory -d 'Keep counts in memory only'
+complete -c shardctl -n $serve -l fsync -x -a 'always everysec no' -d 'When to fsync the journal'
+complete -c shardctl -n $serve -l idempotency-window -x -d 'Seconds a shard remembers an Idempotency-Key'
+complete -c shardctl -n $serve -l token-file -r -F -d 'Require the bearer token in this file'
+complete -c shardctl -n $serve -l daemon -d 'Detach and run in the background'
+complete -c shardctl -n $serve -l pid-file -r -F -d 'Write the pid here'
+complete -c shardctl -n $serve -l log-file -r -F -d 'Append the log here once ready'
+complete -c shardctl -n $serve -l log-level -x -a 'debug info warning error' -d 'The lowest level logged'
+
+# The options of every client command.
+set -l client "__fish_seen_subcommand_from $clients"
+complete -c shardctl -n $client -l url -x -d "The aggregator's address (default \$SHARDCTL_URL)"
+complete -c shardctl -n $client -l timeout -x -d 'Seconds to wait for the answer'
+complete -c shardctl -n $client -l json -d "Print the server's JSON answer as it came"
+complete -c shardctl -n $client -l token-file -r -F -d "File holding the server's bearer token"
+
+# inc and total
+set -l counter "__fish_seen_subcommand_from inc total"
+complete -c shardctl -n $counter -s k -l counter -x -d "The counter's name"
+complete -c shardctl -n $counter -l window -x -d 'A windowed counter: seconds per fixed window'
+
+# inc
+set -l inc "__fish_seen_subcommand_from inc"
+complete -c shardctl -n $inc -l retries -x -d 'Attempts after the first, with the same Idempotency-Key'
+complete -c shardctl -n $inc -l idempotency-key -x -d "The increment's Idempotency-Key"
+
+# total
+set -l total "__fish_seen_subcommand_from total"
+complete -c shardctl -n $total -l per-shard -d "Show each shard's part"
+complete -c shardctl -n $total -l partial -d 'If shards are down, print the sum of the others'
+
+# counters
+set -l counters "__fish_seen_subcommand_from counters"
+complete -c shardctl -n $counters -l prefix -x -d 'Only counters whose name starts with this'
+complete -c shardctl -n $counters -l top -x -d 'The K highest totals, highest first'
+complete -c shardctl -n $counters -l limit -x -d 'At most this many counters, by name'
+complete -c shardctl -n $counters -l after -x -d 'Start after this name (the next page)'
+
+# reset
+complete -c shardctl -n "__fish_seen_subcommand_from reset" -s y -l yes -d 'Do not ask for confirmation'
+
+# stop
+set -l stop "__fish_seen_subcommand_from stop"
+complete -c shardctl -n $stop -l pid-file -r -F -d 'The pid file serve wrote'
+complete -c shardctl -n $stop -l timeout -x -d 'Seconds to wait for it to exit'
+complete -c shardctl -n $stop -s q -l quiet -d 'Print nothing; the exit code tells'

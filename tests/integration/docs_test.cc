@@ -1,0 +1,534 @@
+// The man page and the shell completions, checked against the CLI itself:
+// every subcommand and long option that `--help` prints must be documented in
+// man/shardctl.1 and completed by completions/*, the man page must render
+// without warnings, and the bash and fish completions must complete as a user
+// would see it. An option added to the CLI without documentation fails here.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/integration/harness.h"
+
+namespace shardctl::testing {
+namespace {
+
+using ::testing::IsSupersetOf;
+using ::testing::UnorderedElementsAre;
+using ::testing::UnorderedElementsAreArray;
+
+using Words = std::set<std::string>;
+
+// Options that other branches are adding to the CLI while the docs already
+// describe them. The docs may name these although --help does not print
+// them (yet); once it does, they are checked like every other option.
+const std::map<std::string, Words> kPendingOptions = {
+    {"serve", {"--token-file", "--idempotency-window"}},
+    {"inc", {"--token-file", "--retries", "--idempotency-key"}},
+    {"total", {"--token-file"}},
+    {"counters", {"--token-file"}},
+    {"reset", {"--token-file"}},
+    {"status", {"--token-file"}},
+};
+
+std::string SourcePath(const std::string& relative) {
+  return std::string(SHARDCTL_SOURCE_DIR) + "/" + relative;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream file(path);
+  EXPECT_TRUE(file) << "cannot read " << path;
+  std::stringstream contents;
+  contents << file.rdbuf();
+  return contents.str();
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream stream(text);
+  for (std::string line; std::getline(stream, line);) lines.push_back(line);
+  return lines;
+}
+
+// Every long option ("--name") in `text`.
+Words LongOptionsIn(const std::string& text) {
+  static const std::regex kLongOption("--[a-z][a-z0-9-]*");
+  Words options;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), kLongOption);
+       it != std::sregex_iterator(); ++it) {
+    options.insert(it->str());
+  }
+  return options;
+}
+
+// Runs `args` (argv[0] looked up in PATH) to completion in `cwd`, with `env`
+// added to the environment; stdout and stderr go through files, so a chatty
+// program cannot block on a full pipe.
+RunResult RunProgram(const std::vector<std::string>& args, const std::string& cwd = ".",
+                     const std::map<std::string, std::string>& env = {}) {
+  TempDir outputs;
+  const std::string out_path = outputs.path() + "/out", err_path = outputs.path() + "/err";
+  std::vector<std::string> command = {"timeout", "60"};
+  command.insert(command.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& arg : command) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int in = ::open("/dev/null", O_RDONLY);
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (in < 0 || out < 0 || err < 0 || ::chdir(cwd.c_str()) != 0) ::_exit(126);
+    ::dup2(in, STDIN_FILENO);
+    ::dup2(out, STDOUT_FILENO);
+    ::dup2(err, STDERR_FILENO);
+    for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
+    ::execvp(argv[0], argv.data());
+    ::_exit(127);
+  }
+  RunResult result;
+  int status = 0;
+  if (pid < 0 || ::waitpid(pid, &status, 0) != pid) {
+    ADD_FAILURE() << "cannot run " << args[0];
+    return result;
+  }
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.out = ReadFile(out_path);
+  result.err = ReadFile(err_path);
+  return result;
+}
+
+bool Installed(const std::string& program) {
+  return RunProgram({"sh", "-c", "command -v \"$0\" >/dev/null", program}).exit_code == 0;
+}
+
+// The CLI as its --help describes it.
+struct Cli {
+  std::vector<std::string> commands;     // in the order --help lists them
+  Words global_options;                  // long options of `shardctl --help`
+  std::map<std::string, Words> options;  // command -> long options of its --help
+
+  // What the docs may name for `command`: its options, the global ones, and
+  // the pending ones.
+  Words Allowed(const std::string& command) const {
+    Words allowed = options.at(command);
+    allowed.insert(global_options.begin(), global_options.end());
+    if (auto pending = kPendingOptions.find(command); pending != kPendingOptions.end()) {
+      allowed.insert(pending->second.begin(), pending->second.end());
+    }
+    return allowed;
+  }
+};
+
+// The long options in the options part of CLI11's help: the first column of
+// each line that starts with "-" ("  -k,--counter TEXT   The counter's name").
+Words OptionsOfHelp(const std::string& help) {
+  Words options;
+  for (const std::string& line : Lines(help)) {
+    size_t start = line.find_first_not_of(' ');
+    if (start == std::string::npos || line[start] != '-') continue;
+    size_t end = line.find("  ", start);
+    Words found = LongOptionsIn(line.substr(start, end == std::string::npos ? end : end - start));
+    options.insert(found.begin(), found.end());
+  }
+  return options;
+}
+
+// The first word of each line under "Subcommands:", up to a blank line.
+std::vector<std::string> CommandsOfHelp(const std::string& help) {
+  std::vector<std::string> commands;
+  bool in_list = false;
+  for (const std::string& line : Lines(help)) {
+    if (line.starts_with("Subcommands:")) {
+      in_list = true;
+    } else if (in_list && line.find_first_not_of(' ') == std::string::npos) {
+      break;
+    } else if (in_list) {
+      std::istringstream words(line);
+      std::string command;
+      words >> command;
+      commands.push_back(command);
+    }
+  }
+  return commands;
+}
+
+const Cli& TheCli() {
+  static const Cli* cli = [] {
+    auto* parsed = new Cli;
+    RunResult help = RunShardctl({"--help"});
+    EXPECT_EQ(help.exit_code, 0) << help.err;
+    parsed->commands = CommandsOfHelp(help.out);
+    parsed->global_options = OptionsOfHelp(help.out);
+    for (const std::string& command : parsed->commands) {
+      RunResult command_help = RunShardctl({command, "--help"});
+      EXPECT_EQ(command_help.exit_code, 0) << command << ": " << command_help.err;
+      parsed->options[command] = OptionsOfHelp(command_help.out);
+    }
+    return parsed;
+  }();
+  return *cli;
+}
+
+// Guards the parsing above: a help format it no longer understands must not
+// turn every check below into a check of nothing.
+TEST(DocsTest, HelpParsingFindsTheCommandsAndTheirOptions) {
+  const Cli& cli = TheCli();
+  EXPECT_THAT(cli.commands, IsSupersetOf({"serve", "inc", "total", "stop"}));
+  EXPECT_THAT(cli.global_options, IsSupersetOf({"--help", "--version", "--config"}));
+  EXPECT_THAT(cli.options.at("serve"), IsSupersetOf({"--fsync", "--shard-base-port", "--help"}));
+  EXPECT_THAT(cli.options.at("inc"), IsSupersetOf({"--counter", "--url"}));
+}
+
+// --- The man page -----------------------------------------------------------
+
+// A line of roff source as text: font escapes dropped, "\-" as "-".
+std::string RoffText(std::string line) {
+  static const std::regex kFont(R"(\\f(\[[A-Z]*\]|[A-Z]))");
+  line = std::regex_replace(line, kFont, "");
+  static const std::regex kEscapedMinus(R"(\\-)");
+  line = std::regex_replace(line, kEscapedMinus, "-");
+  static const std::regex kZeroWidth(R"(\\&)");
+  return std::regex_replace(line, kZeroWidth, "");
+}
+
+// A section (.SH) or subsection (.SS) of the man page and the tags of its
+// .TP paragraphs, as text.
+struct ManSection {
+  std::string section;     // "OPTIONS"
+  std::string subsection;  // "Options of serve", or "" before the first .SS
+  std::vector<std::string> tags;
+};
+
+std::vector<ManSection> ParseManPage(const std::string& source) {
+  std::vector<ManSection> sections;
+  std::vector<std::string> lines = Lines(source);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const std::string& line = lines[i];
+    if (line.starts_with(".SH ")) {
+      sections.push_back({RoffText(line.substr(4)), "", {}});
+    } else if (line.starts_with(".SS ") && !sections.empty()) {
+      sections.push_back({sections.back().section, RoffText(line.substr(4)), {}});
+    } else if ((line == ".TP" || line == ".TQ") && i + 1 < lines.size() && !sections.empty()) {
+      std::string tag = RoffText(lines[i + 1]);
+      if (tag.starts_with(".")) tag = tag.substr(tag.find(' ') + 1);  // drop the font macro
+      tag.erase(std::remove(tag.begin(), tag.end(), '"'), tag.end());
+      sections.back().tags.push_back(tag);
+    }
+  }
+  return sections;
+}
+
+// Whether `word` (letters, digits, dashes and spaces) is in `text`, not as
+// part of a longer word: "--json" is not in "--jsonl".
+bool HasWord(const std::string& text, const std::string& word) {
+  std::regex whole_word("(^|[^a-z0-9-])" + word + "($|[^a-z0-9-])");
+  return std::regex_search(text, whole_word);
+}
+
+class ManPageTest : public ::testing::Test {
+ protected:
+  const std::string path_ = SourcePath("man/shardctl.1");
+  const std::string source_ = ReadFile(path_);
+  const std::vector<ManSection> sections_ = ParseManPage(source_);
+
+  // The long options tagged in the OPTIONS subsections whose heading names
+  // `command` ("Options of inc and total", "Options of the client commands:
+  // inc, total, ...").
+  Words OptionsDocumentedFor(const std::string& command) const {
+    Words options;
+    for (const ManSection& section : sections_) {
+      if (section.section != "OPTIONS" || !HasWord(section.subsection, command)) continue;
+      for (const std::string& tag : section.tags) {
+        Words found = LongOptionsIn(tag);
+        options.insert(found.begin(), found.end());
+      }
+    }
+    return options;
+  }
+
+  Words GlobalOptionsDocumented() const {
+    Words options;
+    for (const ManSection& section : sections_) {
+      if (section.section != "OPTIONS" || section.subsection != "Global options") continue;
+      for (const std::string& tag : section.tags) {
+        Words found = LongOptionsIn(tag);
+        options.insert(found.begin(), found.end());
+      }
+    }
+    return options;
+  }
+};
+
+TEST_F(ManPageTest, RendersWithoutWarnings) {
+  RunResult result = RunProgram({"groff", "-man", "-ww", "-z", path_});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.err, "");
+  EXPECT_EQ(result.out, "");
+}
+
+TEST_F(ManPageTest, PassesMandocLint) {
+  if (!Installed("mandoc")) GTEST_SKIP() << "mandoc is not installed (bash .ci/setup installs it)";
+  RunResult result = RunProgram({"mandoc", "-T", "lint", "-W", "all", path_});
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_EQ(result.out + result.err, "");
+}
+
+TEST_F(ManPageTest, HasTheUsualSections) {
+  std::vector<std::string> names;
+  for (const ManSection& section : sections_) {
+    if (section.subsection.empty()) names.push_back(section.section);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS",
+                                             "OPTIONS", "ENVIRONMENT", "FILES", "EXIT STATUS",
+                                             "EXAMPLES", "SEE ALSO"}));
+}
+
+TEST_F(ManPageTest, DescribesEveryCommandUnderCommands) {
+  std::vector<std::string> described;
+  for (const ManSection& section : sections_) {
+    if (section.section != "COMMANDS") continue;
+    for (const std::string& tag : section.tags) described.push_back(tag.substr(0, tag.find(' ')));
+  }
+  EXPECT_THAT(described, UnorderedElementsAreArray(TheCli().commands));
+}
+
+TEST_F(ManPageTest, DocumentsEveryOptionOfEveryCommand) {
+  const Cli& cli = TheCli();
+  const Words global = GlobalOptionsDocumented();
+  for (const std::string& option : cli.global_options) {
+    EXPECT_TRUE(global.contains(option)) << option << " is not under OPTIONS, Global options";
+  }
+  for (const std::string& command : cli.commands) {
+    const Words documented = OptionsDocumentedFor(command);
+    for (const std::string& option : cli.options.at(command)) {
+      EXPECT_TRUE(documented.contains(option) ||
+                  (cli.global_options.contains(option) && global.contains(option)))
+          << "shardctl " << command << " " << option
+          << " is not documented in an OPTIONS subsection that names '" << command << "'";
+    }
+  }
+}
+
+// The other way round: a documented option that the command does not have is
+// a mistake in the docs (a typo, or an option since removed).
+TEST_F(ManPageTest, DocumentsNoOptionTheCommandLacks) {
+  const Cli& cli = TheCli();
+  for (const std::string& command : cli.commands) {
+    const Words allowed = cli.Allowed(command);
+    for (const std::string& option : OptionsDocumentedFor(command)) {
+      EXPECT_TRUE(allowed.contains(option))
+          << "the man page documents " << option << " for shardctl " << command
+          << ", whose --help does not list it";
+    }
+  }
+}
+
+TEST_F(ManPageTest, ListsEveryExitCode) {
+  std::vector<std::string> codes;
+  for (const ManSection& section : sections_) {
+    if (section.section == "EXIT STATUS") codes = section.tags;
+  }
+  EXPECT_EQ(codes, (std::vector<std::string>{"0", "1", "2", "3", "4", "5", "6"}));
+}
+
+// --- The completions --------------------------------------------------------
+
+// Each completion file names every command and every long option of every
+// command, as its shell spells an option: "--name", or "-l name" in fish.
+TEST(CompletionFilesTest, NameEveryCommandAndOption) {
+  const Cli& cli = TheCli();
+  for (const std::string file : {"shardctl.bash", "_shardctl", "shardctl.fish"}) {
+    SCOPED_TRACE(file);
+    const std::string text = ReadFile(SourcePath("completions/" + file));
+    const bool fish = file.ends_with(".fish");
+    for (const std::string& command : cli.commands) {
+      EXPECT_TRUE(HasWord(text, command)) << "command " << command << " missing from " << file;
+      Words options = cli.options.at(command);
+      options.insert(cli.global_options.begin(), cli.global_options.end());
+      for (const std::string& option : options) {
+        std::string spelled = fish ? "-l " + option.substr(2) : option;
+        EXPECT_TRUE(HasWord(text, spelled))
+            << "option " << option << " of " << command << " missing from " << file;
+      }
+    }
+  }
+}
+
+// Completes each of `lines` with completions/shardctl.bash, as bash does on
+// TAB at the end of the line. Returns the candidates of each line.
+std::vector<Words> CompleteWithBash(const std::vector<std::string>& lines,
+                                    const std::string& cwd = ".") {
+  // $1 is the completion file, the rest the lines; each line's candidates
+  // are printed one per line, ended by a line "@@".
+  const std::string driver = R"(
+    source "$1" || exit 1
+    [[ $(complete -p shardctl) == "complete -F _shardctl shardctl" ]] || exit 2
+    shift
+    for line in "$@"; do
+      read -ra COMP_WORDS <<<"$line"
+      [[ $line == *" " ]] && COMP_WORDS+=("")
+      COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+      COMP_LINE=$line
+      COMP_POINT=${#line}
+      COMPREPLY=()
+      _shardctl shardctl "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+      for word in "${COMPREPLY[@]}"; do printf '%s\n' "$word"; done
+      echo @@
+    done
+  )";
+  std::vector<std::string> args = {"bash", "--norc", "--noprofile", "-c", driver, "bash"};
+  args.push_back(SourcePath("completions/shardctl.bash"));
+  args.insert(args.end(), lines.begin(), lines.end());
+  RunResult result = RunProgram(args, cwd);
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.err, "");
+  std::vector<Words> candidates(1);
+  for (const std::string& line : Lines(result.out)) {
+    if (line == "@@") {
+      candidates.emplace_back();
+    } else {
+      candidates.back().insert(line);
+    }
+  }
+  candidates.pop_back();
+  EXPECT_EQ(candidates.size(), lines.size()) << result.out;
+  candidates.resize(lines.size());
+  return candidates;
+}
+
+Words CompleteWithBash(const std::string& line, const std::string& cwd = ".") {
+  return CompleteWithBash(std::vector<std::string>{line}, cwd)[0];
+}
+
+TEST(BashCompletionTest, CompletesSubcommands) {
+  EXPECT_THAT(CompleteWithBash("shardctl st"), UnorderedElementsAre("status", "stop"));
+  EXPECT_THAT(CompleteWithBash("shardctl "), UnorderedElementsAreArray(TheCli().commands));
+  EXPECT_THAT(CompleteWithBash("shardctl --"), IsSupersetOf(TheCli().global_options));
+}
+
+TEST(BashCompletionTest, CompletesOptions) {
+  EXPECT_THAT(CompleteWithBash("shardctl serve --fs"), UnorderedElementsAre("--fsync"));
+  EXPECT_THAT(CompleteWithBash("shardctl total --"), IsSupersetOf({"--per-shard", "--partial"}));
+  EXPECT_THAT(CompleteWithBash("shardctl --config x.toml serve --log-l"),
+              UnorderedElementsAre("--log-level"));
+}
+
+TEST(BashCompletionTest, CompletesOptionValues) {
+  EXPECT_THAT(CompleteWithBash("shardctl serve --fsync "),
+              UnorderedElementsAre("always", "everysec", "no"));
+  EXPECT_THAT(CompleteWithBash("shardctl serve --routing r"),
+              UnorderedElementsAre("round-robin", "random"));
+  EXPECT_THAT(CompleteWithBash("shardctl serve --role "),
+              UnorderedElementsAre("all", "shard", "aggregator"));
+  EXPECT_THAT(CompleteWithBash("shardctl serve --log-level "),
+              UnorderedElementsAre("debug", "info", "warning", "error"));
+  EXPECT_THAT(CompleteWithBash("shardctl serve --port "), ::testing::IsEmpty());
+  EXPECT_THAT(CompleteWithBash("shardctl inc "), ::testing::IsEmpty());
+}
+
+TEST(BashCompletionTest, CompletesDirectoriesAndFiles) {
+  TempDir dir;
+  ASSERT_EQ(::mkdir((dir.path() + "/data").c_str(), 0700), 0);
+  std::ofstream(dir.path() + "/data.toml") << "[serve]\n";
+  EXPECT_THAT(CompleteWithBash("shardctl serve --data-dir da", dir.path()),
+              UnorderedElementsAre("data"));
+  EXPECT_THAT(CompleteWithBash("shardctl serve --config da", dir.path()),
+              UnorderedElementsAre("data", "data.toml"));
+  EXPECT_THAT(CompleteWithBash("shardctl stop --pid-file da", dir.path()),
+              UnorderedElementsAre("data", "data.toml"));
+}
+
+// What `shardctl COMMAND -` offers is what `shardctl COMMAND --help` lists
+// (plus global and pending options): no option missing, none made up.
+TEST(BashCompletionTest, OffersExactlyTheOptionsOfEachCommand) {
+  const Cli& cli = TheCli();
+  std::vector<std::string> lines;
+  for (const std::string& command : cli.commands) lines.push_back("shardctl " + command + " -");
+  std::vector<Words> offered = CompleteWithBash(lines);
+  for (size_t i = 0; i < cli.commands.size(); ++i) {
+    const std::string& command = cli.commands[i];
+    SCOPED_TRACE(command);
+    EXPECT_THAT(offered[i], IsSupersetOf(cli.options.at(command)));
+    Words allowed = cli.Allowed(command);
+    for (const std::string& word : offered[i]) {
+      EXPECT_TRUE(!word.starts_with("--") || allowed.contains(word))
+          << word << " is offered but not an option";
+    }
+  }
+}
+
+// --- zsh and fish -------------------------------------------------------------
+
+TEST(ZshCompletionTest, Parses) {
+  if (!Installed("zsh")) GTEST_SKIP() << "zsh is not installed (bash .ci/setup installs it)";
+  RunResult result = RunProgram({"zsh", "-n", SourcePath("completions/_shardctl")});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.err, "");
+  EXPECT_TRUE(ReadFile(SourcePath("completions/_shardctl")).starts_with("#compdef shardctl\n"));
+}
+
+TEST(FishCompletionTest, Parses) {
+  if (!Installed("fish")) GTEST_SKIP() << "fish is not installed (bash .ci/setup installs it)";
+  RunResult result = RunProgram({"fish", "--no-execute", SourcePath("completions/shardctl.fish")});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.err, "");
+}
+
+// fish itself completes each command's options (`complete -C`), with a home
+// of its own so that it writes nothing into the real one.
+TEST(FishCompletionTest, OffersTheOptionsAndValuesOfEachCommand) {
+  if (!Installed("fish")) GTEST_SKIP() << "fish is not installed (bash .ci/setup installs it)";
+  const Cli& cli = TheCli();
+  std::vector<std::string> lines = {"shardctl st", "shardctl serve --fsync ",
+                                    "shardctl serve --routing r"};
+  for (const std::string& command : cli.commands) lines.push_back("shardctl " + command + " --");
+  std::vector<std::string> args = {
+      "fish", "--no-config", "-c",
+      "source $argv[1]; for line in $argv[2..-1]; complete -C$line; echo @@; end",
+      SourcePath("completions/shardctl.fish")};
+  args.insert(args.end(), lines.begin(), lines.end());
+  TempDir home;
+  RunResult result = RunProgram(args, home.path(),
+                                {{"HOME", home.path()},
+                                 {"XDG_CONFIG_HOME", home.path() + "/config"},
+                                 {"XDG_DATA_HOME", home.path() + "/data"},
+                                 {"XDG_CACHE_HOME", home.path() + "/cache"}});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::vector<Words> offered(1);
+  for (const std::string& line : Lines(result.out)) {
+    if (line == "@@") {
+      offered.emplace_back();
+    } else {
+      offered.back().insert(line.substr(0, line.find('\t')));  // "--fsync\tWhen to ..."
+    }
+  }
+  ASSERT_EQ(offered.size(), lines.size() + 1) << result.out;
+  EXPECT_THAT(offered[0], UnorderedElementsAre("status", "stop"));
+  EXPECT_THAT(offered[1], UnorderedElementsAre("always", "everysec", "no"));
+  EXPECT_THAT(offered[2], UnorderedElementsAre("round-robin", "random"));
+  for (size_t i = 0; i < cli.commands.size(); ++i) {
+    const std::string& command = cli.commands[i];
+    SCOPED_TRACE(command);
+    EXPECT_THAT(offered[i + 3], IsSupersetOf(cli.options.at(command)));
+    Words allowed = cli.Allowed(command);
+    for (const std::string& option : offered[i + 3]) {
+      EXPECT_TRUE(allowed.contains(option)) << option << " is offered but not an option";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace shardctl::testing
