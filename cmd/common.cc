@@ -1,8 +1,11 @@
 #include "cmd/common.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <thread>
 
@@ -35,6 +38,16 @@ void AddClientOptions(CLI::App& command, ClientOptions& options) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   command.add_flag("--json", options.json, "Print the server's JSON answer as it came");
+}
+
+bool UseColor() {
+  const char* no_color = std::getenv("NO_COLOR");
+  return isatty(STDOUT_FILENO) == 1 && (no_color == nullptr || *no_color == '\0');
+}
+
+std::string Colored(std::string_view text, int code) {
+  if (!UseColor()) return std::string(text);
+  return fmt::format("\x1b[{}m{}\x1b[0m", code, text);
 }
 
 ExitCode Fail(ExitCode code, std::string_view message) {

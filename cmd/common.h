@@ -19,6 +19,12 @@
 
 namespace shardctl::cmd {
 
+// True when stdout is a terminal and NO_COLOR (https://no-color.org) is unset
+// or empty: only then is output coloured.
+bool UseColor();
+// `text` in the ANSI colour `code` (e.g. 32 green, 31 red) when UseColor().
+std::string Colored(std::string_view text, int code);
+
 // Prints "shardctl: error: <message>" on stderr and returns `code`.
 ExitCode Fail(ExitCode code, std::string_view message);
 

@@ -10,8 +10,10 @@ enum class ExitCode : int {
   kRefused = 1,       // the server refused the request (HTTP 4xx)
   kUsage = 2,         // bad command line: unknown option, bad value, ...
   kUnreachable = 3,   // the server could not be reached (refused, timed out)
-  kServerFailed = 4,  // the server failed to serve it (HTTP 5xx, e.g. a shard down)
-  kCannotServe = 5,   // serve could not start (port in use, bad address)
+  kServerFailed = 4,  // the server failed to serve it (HTTP 5xx, e.g. a shard down);
+                      // status: a shard is down; stop: it did not stop in time
+  kCannotServe = 5,   // serve could not start (port in use, data directory locked,
+                      // unwritable or corrupt, already running)
   kNotRunning = 6,    // stop: no running shardctl was found
 };
 

@@ -22,6 +22,7 @@ struct IncOptions {
   std::string value;
   std::optional<std::string> idempotency_key;  // none: a fresh random one
   int retries = 3;
+  bool quiet = false;
 };
 
 // 128 random bits in hex: a key no other increment will have.
@@ -51,7 +52,7 @@ ExitCode RunInc(const IncOptions& options) {
   std::string reply_body;
   ExitCode code = CallServer(options.client, "/increment", &body, &reply_body, headers,
                              {.retries = options.retries});
-  if (code != ExitCode::kOk) return code;
+  if (code != ExitCode::kOk || options.quiet) return code;
   return PrintReply(options.client, reply_body, core::ParseIncrementReply,
                     [&](const core::IncrementReply& reply) {
                       std::string which =
@@ -78,8 +79,11 @@ void SetupInc(CLI::App& app, Runner& runner) {
   command->add_option("--idempotency-key", options->idempotency_key,
                       "The increment's Idempotency-Key (default: 128 random bits in hex). "
                       "Reuse it to retry an increment whose outcome is unknown");
+  command->add_flag("-q,--quiet", options->quiet,
+                    "Print nothing when it worked (errors still go to stderr); the exit code tells");
   command->footer(
       "Examples: shardctl inc 5\n"
+      "          shardctl inc --quiet 1 || echo 'not counted' >&2\n"
       "          shardctl inc -3 --counter pageviews\n"
       "          shardctl inc 1 -k api:client42 --window 60\n"
       "          shardctl inc 1 --idempotency-key order-1234-paid");

@@ -417,6 +417,7 @@ void SetupServe(CLI::App& app, Runner& runner) {
       ->add_option("--port", options->port,
                    "Port of the aggregator (default 4000), or of the shard with --role shard "
                    "(default shard-base-port + shard-id); 0 picks a free port")
+      ->check(StrictInteger())
       ->check(CLI::Range(0, 65535));
   command
       ->add_option("--shard-base-port", options->shard_base_port,

@@ -34,11 +34,14 @@ void PrintTable(const std::vector<core::ShardState>& states) {
   for (const auto& state : states) width = std::max(width, state.address.size());
   fmt::print("{:<5}  {:<{}}  {:<5}  {:<30}  {:>20}  {}\n", "SHARD", "ADDRESS", width, "STATE",
              "SINCE", "COUNT", "LAST ERROR");
+  // Padded before colouring, so that escape codes do not upset the columns.
+  const std::string up_text = Colored("up   ", 32);
+  const std::string down_text = Colored("down ", 31);
   int up = 0;
   for (const auto& state : states) {
     up += state.up ? 1 : 0;
-    fmt::print("{:<5}  {:<{}}  {:<5}  {:<30}  {:>20}  {}\n", state.id, state.address, width,
-               state.up ? "up" : "down", FormatSince(state.since, now),
+    fmt::print("{:<5}  {:<{}}  {}  {:<30}  {:>20}  {}\n", state.id, state.address, width,
+               state.up ? up_text : down_text, FormatSince(state.since, now),
                state.count ? std::to_string(*state.count) : "-",
                state.last_error.empty() ? "-" : state.last_error);
   }

@@ -66,6 +66,7 @@ complete -c shardctl -n $counter -l window -x -d 'A windowed counter: seconds pe
 set -l inc "__fish_seen_subcommand_from inc"
 complete -c shardctl -n $inc -l retries -x -d 'Attempts after the first, with the same Idempotency-Key'
 complete -c shardctl -n $inc -l idempotency-key -x -d "The increment's Idempotency-Key"
+complete -c shardctl -n $inc -s q -l quiet -d 'Print nothing when it worked'
 
 # total
 set -l total "__fish_seen_subcommand_from total"

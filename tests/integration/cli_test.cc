@@ -26,6 +26,26 @@ TEST_F(CliTest, IncPrintsTheShardAndItsCount) {
   EXPECT_EQ(result.err, "");
 }
 
+TEST_F(CliTest, QuietIncPrintsNothingAndCountsAllTheSame) {
+  RunResult result = Run({"inc", "--quiet", "5"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(result.err, "");
+  EXPECT_EQ(Total(), "5\n");
+}
+
+TEST_F(CliTest, ColourOnlyOnATerminalAndNeverWithNoColor) {
+  // script(1) gives the command a terminal for stdout.
+  std::string status = std::string(SHARDCTL_BINARY) + " status --url " + cluster_.url();
+  RunResult on_terminal = RunCommandOnTerminal(status, {});
+  EXPECT_NE(on_terminal.out.find("\x1b[32mup"), std::string::npos) << on_terminal.out;
+  RunResult no_color = RunCommandOnTerminal(status, {{"NO_COLOR", "1"}});
+  EXPECT_EQ(no_color.out.find("\x1b["), std::string::npos) << no_color.out;
+  EXPECT_NE(no_color.out.find("up"), std::string::npos) << no_color.out;
+  RunResult piped = Run({"status"});
+  EXPECT_EQ(piped.out.find("\x1b["), std::string::npos) << piped.out;
+}
+
 TEST_F(CliTest, TotalPrintsABareInteger) {
   Run({"inc", "5"});
   Run({"inc", "-7"});

@@ -282,6 +282,22 @@ std::string SendRaw(const std::string& host_port, const std::string& request,
   return answer;
 }
 
+RunResult RunCommandOnTerminal(const std::string& command,
+                               const std::map<std::string, std::string>& env) {
+  std::string line;
+  for (const auto& [name, value] : env) line += name + "='" + value + "' ";
+  line += "script -qec \"" + command + "\" /dev/null";
+  RunResult result;
+  FILE* pipe = ::popen(line.c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.out.append(buffer, n);
+  int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
 HeldPort::HeldPort() {
   fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};

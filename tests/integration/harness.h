@@ -82,6 +82,12 @@ struct RunResult {
 RunResult RunShardctl(const std::vector<std::string>& args,
                       const std::map<std::string, std::string>& env = {});
 
+// Runs the shell command `command` with a terminal as its stdout and stderr
+// (through script(1)), with `env` added to the environment. The output is
+// what the terminal showed.
+RunResult RunCommandOnTerminal(const std::string& command,
+                               const std::map<std::string, std::string>& env);
+
 // An HTTP answer as a test sees it.
 struct Reply {
   int status = 0;  // 0: no answer at all

@@ -81,6 +81,8 @@ TEST(ServeTest, BadOptionCombinationsAreUsageErrors) {
       {"serve", "--role", "nonsense"},
       {"serve", "--shards", "0"},
       {"serve", "--port", "70000"},
+      {"serve", "--port", "010"},     // not octal 8
+      {"serve", "--port", "0x3a99"},  // not hex
       {"serve", "--shard-id", "1"},
   };
   for (const auto& args : bad) {
