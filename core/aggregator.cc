@@ -163,6 +163,122 @@ Result<IncrementReply> Aggregator::Increment(const IncrementRequest& request) {
   return Unavailable("no shard could take the increment: " + failures);
 }
 
+Result<BatchReply> Aggregator::IncrementBatch(const BatchRequest& request) {
+  assert(!request.values.empty() && request.values.size() <= BatchRequest::kMaxValues);
+  const int count = shard_count();
+  struct Share {
+    Int128 sum = 0;
+    int64_t values = 0;
+  };
+  std::vector<Share> shares(count);
+  // Shards to try in order; under value routing each share has exactly one.
+  std::vector<int> order;
+  if (routing_ == Routing::kValue) {
+    for (int64_t value : request.values) {
+      Share& share = shares[ShardFor(value, count)];
+      share.sum += value;
+      ++share.values;
+    }
+  } else {
+    int first = 0;
+    if (!request.idempotency_key.empty()) {
+      first = ShardForKey(request.idempotency_key, count);
+    } else if (routing_ == Routing::kRoundRobin) {
+      first = static_cast<int>(next_shard_.fetch_add(1, std::memory_order_relaxed) %
+                               static_cast<uint64_t>(count));
+    } else {
+      thread_local std::minstd_rand random(std::random_device{}());
+      first = static_cast<int>(random() % static_cast<unsigned>(count));
+    }
+    Share whole;
+    for (int64_t value : request.values) whole.sum += value;
+    whole.values = static_cast<int64_t>(request.values.size());
+    shares[first] = whole;
+    // Without a key the batch may go to the next shard when one is down;
+    // with a key it stays with the key's shard, as a single increment does.
+    int steps = request.idempotency_key.empty() ? count : 1;
+    for (int step = 0; step < steps; ++step) order.push_back((first + step) % count);
+  }
+  for (int i = 0; i < count; ++i) {
+    if (shares[i].values > 0 && !FitsInt64(shares[i].sum)) {
+      return OutOfRange(fmt::format(
+          "the {} values of the batch that go to shard {} add up to more than a 64-bit count "
+          "holds; nothing was counted",
+          shares[i].values, routing_ == Routing::kValue ? i : order.front()));
+    }
+  }
+
+  auto apply = [&request](int64_t sum) {
+    return [&request, sum](ShardClient& shard) {
+      IncrementRequest increment;
+      increment.value = sum;
+      increment.counter = request.counter;
+      increment.idempotency_key = request.idempotency_key;
+      return shard.Increment(increment);
+    };
+  };
+  BatchReply reply;
+  if (routing_ != Routing::kValue) {
+    int first = order.front();
+    std::string failures;
+    for (int i : order) {
+      Result<IncrementReply> answer =
+          CallShard<IncrementReply>(i, apply(static_cast<int64_t>(shares[first].sum)));
+      if (answer.ok()) {
+        reply.applied = shares[first].values;
+        reply.parts.push_back({i, shares[first].values, answer->count});
+        reply.window_end = answer->window_end;
+        return reply;
+      }
+      if (answer.status().code() != Code::kUnavailable) return answer.status();
+      failures += failures.empty() ? "" : "; ";
+      failures += answer.status().message();
+    }
+    return Unavailable("no shard could take the batch: " + failures);
+  }
+
+  // Value routing: every shard with a share, in parallel when remote.
+  std::vector<int> involved;
+  for (int i = 0; i < count; ++i) {
+    if (shares[i].values > 0) involved.push_back(i);
+  }
+  std::vector<Result<IncrementReply>> answers;
+  if (all_in_process_) {
+    for (int i : involved) {
+      answers.push_back(CallShard<IncrementReply>(i, apply(static_cast<int64_t>(shares[i].sum))));
+    }
+  } else {
+    std::vector<std::future<Result<IncrementReply>>> pending;
+    for (int i : involved) {
+      pending.push_back(std::async(std::launch::async, [this, &apply, &shares, i] {
+        return CallShard<IncrementReply>(i, apply(static_cast<int64_t>(shares[i].sum)));
+      }));
+    }
+    for (auto& answer : pending) answers.push_back(answer.get());
+  }
+  std::string applied_on;
+  Status first_failure;
+  std::string failures;
+  for (size_t k = 0; k < involved.size(); ++k) {
+    int i = involved[k];
+    if (answers[k].ok()) {
+      reply.applied += shares[i].values;
+      reply.parts.push_back({i, shares[i].values, answers[k]->count});
+      reply.window_end = std::max(reply.window_end, answers[k]->window_end);
+      applied_on += fmt::format("{}{}", applied_on.empty() ? "" : ", ", i);
+      continue;
+    }
+    if (first_failure.ok()) first_failure = answers[k].status();
+    failures += failures.empty() ? "" : "; ";
+    failures += answers[k].status().message();
+  }
+  if (first_failure.ok()) return reply;
+  return Status(first_failure.code(),
+                fmt::format("batch not fully counted: {} ({})", failures,
+                            applied_on.empty() ? "no shard counted its share"
+                                               : "shards " + applied_on + " counted theirs"));
+}
+
 Result<TotalReply> Aggregator::Total(const CounterRef& counter, bool partial) {
   auto counts =
       AskEveryShard<CountReply>([&counter](ShardClient& shard) { return shard.Count(counter); });

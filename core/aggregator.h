@@ -19,6 +19,30 @@
 
 namespace shardctl::core {
 
+// Many increments of one counter in one request: POST /increment
+// {"values":[...]}.
+struct BatchRequest {
+  static constexpr size_t kMaxValues = 100000;
+  std::vector<int64_t> values;  // 1 to kMaxValues of them
+  CounterRef counter;
+  std::string idempotency_key;  // "" when the request carries none
+};
+
+// One shard's share of a batch: how many values went to it and its count of
+// the counter after them.
+struct BatchPart {
+  int shard_id = 0;
+  int64_t applied = 0;
+  int64_t count = 0;
+  bool operator==(const BatchPart&) const = default;
+};
+
+struct BatchReply {
+  int64_t applied = 0;           // values counted
+  std::vector<BatchPart> parts;  // the shards that took some, in shard order
+  int64_t window_end = 0;        // for windowed counters: when the current window ends
+};
+
 // A shard whose part is missing from a partial total.
 struct MissingPart {
   int shard_id = 0;
@@ -91,6 +115,17 @@ class Aggregator {
   // it; after a timeout the outcome is unknown and is answered as it is).
   // Returns the shard's reply, or its failure as the shard client reported it.
   Result<IncrementReply> Increment(const IncrementRequest& request);
+
+  // Counts every value of the batch: each goes where Increment would send
+  // it (by value; or, under round-robin and random, the whole batch to one
+  // shard, by its key if it has one). Each shard takes its share as one
+  // increment of the share's sum, so a shard applies all of its share or
+  // none of it, and a retry with the same key (the same split, the same
+  // sums) is answered from each shard's key table. Before anything is
+  // applied, a share whose sum leaves int64 is refused (kOutOfRange). If a
+  // shard fails, the Status names it and the shards that did apply theirs.
+  // REQUIRES: 1 <= request.values.size() <= BatchRequest::kMaxValues.
+  Result<BatchReply> IncrementBatch(const BatchRequest& request);
 
   // The following ask every shard, in parallel when they are remote. None
   // answers from part of the shards unless asked to: if any shard fails, they

@@ -155,6 +155,104 @@ Result<IncrementRequest> ParseIncrementRequest(std::string_view body,
   return request;
 }
 
+bool IsBatchBody(std::string_view body) { return body.find("\"values\"") != body.npos; }
+
+Result<BatchRequest> ParseBatchRequest(std::string_view body,
+                                       const std::vector<std::string>& key_headers) {
+  if (key_headers.size() > 1) {
+    return InvalidArgument("more than one Idempotency-Key header; send exactly one");
+  }
+  Result<Json> json = ParseObject(body, R"({"values":[1,2,3]})");
+  if (!json.ok()) return json.status();
+  BatchRequest request;
+  bool has_values = false;
+  for (const auto& [key, field] : json->items()) {
+    if (key == "values") {
+      if (!field.is_array()) {
+        return InvalidArgument(fmt::format(
+            "\"values\" must be an array of integers such as [1,2,3], not {}", field.type_name()));
+      }
+      if (field.empty() || field.size() > BatchRequest::kMaxValues) {
+        return InvalidArgument(fmt::format("\"values\" must hold 1 to {} integers, not {}",
+                                           BatchRequest::kMaxValues, field.size()));
+      }
+      request.values.reserve(field.size());
+      for (size_t i = 0; i < field.size(); ++i) {
+        Result<int64_t> value = JsonToInt64(field[i], "values");
+        if (!value.ok()) {
+          return InvalidArgument(fmt::format("at values[{}]: {}", i, value.status().message()));
+        }
+        request.values.push_back(*value);
+      }
+      has_values = true;
+    } else if (key == "counter") {
+      Result<std::string> name = JsonToName(field);
+      if (!name.ok()) return name.status();
+      request.counter.name = *name;
+    } else if (key == "window") {
+      Result<int64_t> window = JsonToInt64(field, "window");
+      if (!window.ok()) return window.status();
+      if (Status valid = ValidateWindow(*window); !valid.ok()) return valid;
+      request.counter.window = *window;
+    } else {
+      return InvalidArgument(fmt::format(
+          "unknown field \"{}\" in a batch; the fields are \"values\", \"counter\" and "
+          "\"window\"",
+          key));
+    }
+  }
+  if (!has_values) return InvalidArgument(R"(a batch needs "values", e.g. {"values":[1,2,3]})");
+  if (!key_headers.empty()) {
+    Result<std::string> key = ParseIdempotencyKeyHeader(key_headers.front());
+    if (!key.ok()) return key.status();
+    request.idempotency_key = std::move(*key);
+  }
+  return request;
+}
+
+std::string FormatBatchRequest(const BatchRequest& request) {
+  std::string body = R"({"values":[)";
+  for (size_t i = 0; i < request.values.size(); ++i) {
+    if (i > 0) body += ',';
+    body += std::to_string(request.values[i]);
+  }
+  body += "]";
+  if (!request.counter.is_default()) {
+    body += fmt::format(R"(,"counter":"{}")", request.counter.name);
+  }
+  if (request.counter.window > 0) body += fmt::format(R"(,"window":{})", request.counter.window);
+  return body + "}";
+}
+
+std::string FormatBatchReply(const BatchReply& reply, const CounterRef& counter) {
+  std::string body = fmt::format(R"({{"success":true,"applied":{},"shards":[)", reply.applied);
+  for (size_t i = 0; i < reply.parts.size(); ++i) {
+    const BatchPart& part = reply.parts[i];
+    body += fmt::format(R"({}{{"shardId":{},"applied":{},"count":{}}})", i == 0 ? "" : ",",
+                        part.shard_id, part.applied, part.count);
+  }
+  return body + "]" + CounterFields(counter, reply.window_end) + "}";
+}
+
+Result<BatchReply> ParseBatchReply(std::string_view body) {
+  Json json = ParseJson(body);
+  std::optional<int64_t> applied = ReplyInt(json, "applied");
+  if (!applied || !json.contains("shards") || !json["shards"].is_array()) {
+    return NotAReply("a batch reply", body);
+  }
+  BatchReply reply;
+  reply.applied = *applied;
+  reply.window_end = ReplyInt(json, "windowEnd").value_or(0);
+  for (const Json& shard : json["shards"]) {
+    std::optional<int> id = ReplyShardId(shard);
+    std::optional<int64_t> part_applied = ReplyInt(shard, "applied");
+    std::optional<int64_t> count = ReplyInt(shard, "count");
+    if (!id || !part_applied || !count) return NotAReply("a batch reply", body);
+    reply.parts.push_back({*id, *part_applied, *count});
+  }
+  return reply;
+}
+
 std::string FormatIncrementRequest(const IncrementRequest& request) {
   std::string body = fmt::format(R"({{"value":{})", request.value);
   if (!request.counter.is_default())

@@ -30,6 +30,21 @@ Result<IncrementRequest> ParseIncrementRequest(std::string_view body,
                                                const std::vector<std::string>& key_headers);
 std::string FormatIncrementRequest(const IncrementRequest& request);
 
+// True if a POST /increment body is the batch form, {"values":[...]}: it
+// mentions "values" (a cheap test that never parses the body).
+bool IsBatchBody(std::string_view body);
+// POST /increment {"values":[V1,...],"counter":"name","window":W}: 1 to
+// BatchRequest::kMaxValues integers, "counter" and "window" optional. A bad
+// value is named by its position: "values[3] must be an integer, not string".
+// Idempotency-Key headers as in ParseIncrementRequest.
+Result<BatchRequest> ParseBatchRequest(std::string_view body,
+                                       const std::vector<std::string>& key_headers);
+std::string FormatBatchRequest(const BatchRequest& request);
+// {"success":true,"applied":N,"shards":[{"shardId":0,"applied":n,"count":c},...]},
+// plus "counter", "window" and "windowEnd" as in FormatIncrementReply.
+std::string FormatBatchReply(const BatchReply& reply, const CounterRef& counter);
+Result<BatchReply> ParseBatchReply(std::string_view body);
+
 // {"success":true,"shardId":1,"count":1}, plus "counter" unless it is the
 // default counter, plus "window" and "windowEnd" for a windowed one.
 std::string FormatIncrementReply(const IncrementReply& reply, const CounterRef& counter);

@@ -17,6 +17,14 @@ core::Result<bool> ParseFlagParam(const std::optional<std::string>& text, std::s
 
 void RegisterAggregatorRoutes(core::Aggregator& aggregator, HttpServer& server) {
   server.Handle("POST", "/increment", [&aggregator](const HttpRequest& request) {
+    if (core::IsBatchBody(request.body())) {
+      core::Result<core::BatchRequest> batch = core::ParseBatchRequest(
+          request.body(), request.HeaderValues(std::string(core::kIdempotencyKeyHeader)));
+      if (!batch.ok()) return ErrorResponse(batch.status());
+      return Respond(aggregator.IncrementBatch(*batch), [&](const core::BatchReply& reply) {
+        return core::FormatBatchReply(reply, batch->counter);
+      });
+    }
     core::Result<core::IncrementRequest> parsed = core::ParseIncrementRequest(
         request.body(), request.HeaderValues(std::string(core::kIdempotencyKeyHeader)));
     if (!parsed.ok()) return ErrorResponse(parsed.status());

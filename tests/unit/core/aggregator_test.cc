@@ -1179,5 +1179,75 @@ TEST(AggregatorHealthTest, PartialTotalWithEveryShardUpMissesNothing) {
   EXPECT_TRUE(reply->missing.empty());
 }
 
+// --- IncrementBatch -----------------------------------------------------------
+
+BatchRequest Batch(std::vector<int64_t> values, std::string key = "") {
+  BatchRequest batch;
+  batch.values = std::move(values);
+  batch.idempotency_key = std::move(key);
+  return batch;
+}
+
+TEST(AggregatorBatchTest, ValueRoutingSendsEachShardTheSumOfItsValuesOnce) {
+  HealthCluster cluster(3);
+  Result<BatchReply> reply = cluster.aggregator->IncrementBatch(Batch({1, 2, 3, 4, 5, 6, -1}));
+  ASSERT_TRUE(reply.ok()) << reply.status().message();
+  EXPECT_EQ(reply->applied, 7);
+  // shard 0: 3 + 6; shard 1: 1 + 4; shard 2: 2 + 5 - 1 (-1 mod 3 is 2)
+  EXPECT_EQ(reply->parts, (std::vector<BatchPart>{{0, 2, 9}, {1, 2, 5}, {2, 3, 6}}));
+  EXPECT_EQ(cluster.shards[0]->increments(), (std::vector<int64_t>{9}));
+  EXPECT_EQ(cluster.shards[1]->increments(), (std::vector<int64_t>{5}));
+  EXPECT_EQ(cluster.shards[2]->increments(), (std::vector<int64_t>{6}));
+}
+
+TEST(AggregatorBatchTest, ShardsWithNoValueAreNotAsked) {
+  HealthCluster cluster(3);
+  Result<BatchReply> reply = cluster.aggregator->IncrementBatch(Batch({3, 6}));
+  ASSERT_TRUE(reply.ok());
+  EXPECT_EQ(reply->parts, (std::vector<BatchPart>{{0, 2, 9}}));
+  EXPECT_EQ(cluster.total_increments(), 1);
+}
+
+TEST(AggregatorBatchTest, ShareThatLeavesInt64IsRefusedBeforeAnythingIsCounted) {
+  HealthCluster cluster(3);
+  Result<BatchReply> reply = cluster.aggregator->IncrementBatch(Batch({1, kMax, 3}));
+  EXPECT_EQ(reply.status().code(), Code::kOutOfRange);
+  EXPECT_NE(reply.status().message().find("nothing was counted"), std::string::npos);
+  EXPECT_EQ(cluster.total_increments(), 0);
+}
+
+TEST(AggregatorBatchTest, FailingShardIsNamedWithTheShardsThatCountedTheirShare) {
+  HealthCluster cluster(3);
+  cluster.shards[1]->FailWith(Code::kUnavailable);
+  Result<BatchReply> reply = cluster.aggregator->IncrementBatch(Batch({3, 1, 2}));
+  EXPECT_EQ(reply.status().code(), Code::kUnavailable);
+  EXPECT_NE(reply.status().message().find("fake shard 1"), std::string::npos);
+  EXPECT_NE(reply.status().message().find("shards 0, 2 counted theirs"), std::string::npos)
+      << reply.status().message();
+}
+
+TEST(AggregatorBatchTest, RoundRobinSendsTheWholeBatchToOneShardPassingOverADownOne) {
+  HealthCluster cluster(3, Routing::kRoundRobin);
+  cluster.shards[0]->FailWith(Code::kUnavailable);
+  for (int i = 0; i < 3; ++i) {
+    Result<BatchReply> reply = cluster.aggregator->IncrementBatch(Batch({1, 2, 3}));
+    ASSERT_TRUE(reply.ok()) << reply.status().message();
+    ASSERT_EQ(reply->parts.size(), 1u);
+    EXPECT_NE(reply->parts[0].shard_id, 0);
+    EXPECT_EQ(reply->parts[0].applied, 3);
+  }
+  EXPECT_EQ(cluster.aggregator->Total(Plain("default"), /*partial=*/true)->total, 18);
+}
+
+TEST(AggregatorBatchTest, KeyedBatchUnderRandomGoesToTheKeysShardAndCarriesTheKey) {
+  HealthCluster cluster(3, Routing::kRandom);
+  const int owner = ShardForKey("batch-1", 3);
+  Result<BatchReply> reply = cluster.aggregator->IncrementBatch(Batch({1, 2}, "batch-1"));
+  ASSERT_TRUE(reply.ok());
+  EXPECT_EQ(reply->parts, (std::vector<BatchPart>{{owner, 2, 3}}));
+  ASSERT_EQ(cluster.shards[owner]->increment_requests().size(), 1u);
+  EXPECT_EQ(cluster.shards[owner]->increment_requests()[0].idempotency_key, "batch-1");
+}
+
 }  // namespace
 }  // namespace shardctl::core

@@ -1139,5 +1139,63 @@ TEST(ShardStatesTest, RefusesWhatIsNotAShardListing) {
   }
 }
 
+// --- Batches -----------------------------------------------------------------
+
+TEST(ParseBatchRequestTest, ReadsValuesCounterAndWindow) {
+  Result<BatchRequest> batch =
+      ParseBatchRequest(R"({"values":[1,-2,9223372036854775807],"counter":"a","window":60})", {});
+  ASSERT_TRUE(batch.ok()) << batch.status().message();
+  EXPECT_EQ(batch->values, (std::vector<int64_t>{1, -2, kMax}));
+  EXPECT_EQ(batch->counter, Windowed("a", 60));
+  EXPECT_EQ(batch->idempotency_key, "");
+  EXPECT_TRUE(IsBatchBody(R"({"values":[1]})"));
+  EXPECT_FALSE(IsBatchBody(R"({"value":1})"));
+}
+
+TEST(ParseBatchRequestTest, NamesTheBadValueByItsPosition) {
+  Result<BatchRequest> batch = ParseBatchRequest(R"({"values":[1,2,"3"]})", {});
+  EXPECT_EQ(batch.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(batch.status().message().find("values[2]"), std::string::npos)
+      << batch.status().message();
+}
+
+TEST(ParseBatchRequestTest, RefusesWhatIsNotABatch) {
+  for (const char* body : {R"({"values":[]})", R"({"values":5})", R"({"values":[1.5]})",
+                           R"({"values":[1],"value":2})", R"({"values":[99999999999999999999]})",
+                           R"({"values":[1],"counter":"bad name"})", R"([{"values":[1]}])"}) {
+    EXPECT_EQ(ParseBatchRequest(body, {}).status().code(), Code::kInvalidArgument) << body;
+  }
+  std::string huge = R"({"values":[)";
+  for (size_t i = 0; i <= BatchRequest::kMaxValues; ++i) huge += i == 0 ? "1" : ",1";
+  EXPECT_EQ(ParseBatchRequest(huge + "]}", {}).status().code(), Code::kInvalidArgument);
+}
+
+TEST(ParseBatchRequestTest, TakesOneIdempotencyKey) {
+  EXPECT_EQ(ParseBatchRequest(R"({"values":[1]})", {"k1"})->idempotency_key, "k1");
+  EXPECT_EQ(ParseBatchRequest(R"({"values":[1]})", {"k1", "k2"}).status().code(),
+            Code::kInvalidArgument);
+}
+
+TEST(BatchTest, RequestAndReplyRoundTrip) {
+  BatchRequest request;
+  request.values = {1, -2, 3};
+  request.counter = Plain("pageviews");
+  EXPECT_EQ(FormatBatchRequest(request), R"({"values":[1,-2,3],"counter":"pageviews"})");
+  EXPECT_EQ(ParseBatchRequest(FormatBatchRequest(request), {})->values, request.values);
+
+  BatchReply reply;
+  reply.applied = 3;
+  reply.parts = {{0, 1, 10}, {2, 2, -4}};
+  std::string body = FormatBatchReply(reply, CounterRef{});
+  EXPECT_EQ(body, R"({"success":true,"applied":3,"shards":[{"shardId":0,"applied":1,"count":10},)"
+                  R"({"shardId":2,"applied":2,"count":-4}]})");
+  Result<BatchReply> parsed = ParseBatchReply(body);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->applied, 3);
+  EXPECT_EQ(parsed->parts, reply.parts);
+  EXPECT_EQ(ParseBatchReply(R"({"success":true,"shardId":1,"count":1})").status().code(),
+            Code::kBadGateway);
+}
+
 }  // namespace
 }  // namespace shardctl::core
