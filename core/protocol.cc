@@ -58,6 +58,25 @@ Result<std::string> JsonToName(const Json& value) {
   return name;
 }
 
+// Reads the body field `key` into `counter` if it is "counter" or "window".
+// Returns false for any other field, or the field's error.
+Result<bool> ReadCounterField(const std::string& key, const Json& field, CounterRef* counter) {
+  if (key == "counter") {
+    Result<std::string> name = JsonToName(field);
+    if (!name.ok()) return name.status();
+    counter->name = *name;
+    return true;
+  }
+  if (key == "window") {
+    Result<int64_t> window = JsonToInt64(field, "window");
+    if (!window.ok()) return window.status();
+    if (Status valid = ValidateWindow(*window); !valid.ok()) return valid;
+    counter->window = *window;
+    return true;
+  }
+  return false;
+}
+
 // Parses a body that must be a JSON object; "" for an empty object.
 Result<Json> ParseObject(std::string_view body, std::string_view example) {
   if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return Json::object();
@@ -125,16 +144,9 @@ Result<IncrementRequest> ParseIncrementRequest(std::string_view body) {
       Result<int64_t> value = JsonToInt64(field, "value");
       if (!value.ok()) return value.status();
       request.value = *value;
-    } else if (key == "counter") {
-      Result<std::string> name = JsonToName(field);
-      if (!name.ok()) return name.status();
-      request.counter.name = *name;
-    } else if (key == "window") {
-      Result<int64_t> window = JsonToInt64(field, "window");
-      if (!window.ok()) return window.status();
-      if (Status valid = ValidateWindow(*window); !valid.ok()) return valid;
-      request.counter.window = *window;
-    } else {
+    } else if (Result<bool> named = ReadCounterField(key, field, &request.counter); !named.ok()) {
+      return named.status();
+    } else if (!*named) {
       return InvalidArgument(fmt::format(
           "unknown field \"{}\"; the fields are \"value\", \"counter\" and \"window\"", key));
     }
@@ -185,16 +197,9 @@ Result<BatchRequest> ParseBatchRequest(std::string_view body,
         request.values.push_back(*value);
       }
       has_values = true;
-    } else if (key == "counter") {
-      Result<std::string> name = JsonToName(field);
-      if (!name.ok()) return name.status();
-      request.counter.name = *name;
-    } else if (key == "window") {
-      Result<int64_t> window = JsonToInt64(field, "window");
-      if (!window.ok()) return window.status();
-      if (Status valid = ValidateWindow(*window); !valid.ok()) return valid;
-      request.counter.window = *window;
-    } else {
+    } else if (Result<bool> named = ReadCounterField(key, field, &request.counter); !named.ok()) {
+      return named.status();
+    } else if (!*named) {
       return InvalidArgument(fmt::format(
           "unknown field \"{}\" in a batch; the fields are \"values\", \"counter\" and "
           "\"window\"",

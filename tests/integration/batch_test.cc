@@ -1,8 +1,5 @@
 // The batch form of POST /increment, {"values":[...]}, and `shardctl inc
 // --stdin`, which streams lines into batches.
-#include <stdio.h>
-#include <sys/wait.h>
-
 #include <fstream>
 #include <string>
 
@@ -13,23 +10,11 @@
 namespace shardctl::testing {
 namespace {
 
-struct Piped {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
 // Runs `shardctl args` with the file `input` as its stdin.
-Piped RunWithInput(const std::string& args, const std::string& input) {
-  Piped result;
-  std::string command = std::string(SHARDCTL_BINARY) + " " + args + " <" + input + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
-  int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+RunResult RunWithInput(const std::string& args, const std::string& input) {
+  std::string command = SHARDCTL_BINARY;
+  command.append(" ").append(args).append(" <").append(input);
+  return RunCommand(command);
 }
 
 class BatchTest : public ::testing::Test {
@@ -75,32 +60,32 @@ TEST_F(BatchTest, StdinLinesAreCountedInBatches) {
     input += std::to_string(i) + (i % 1000 == 0 ? "\n\n" : "\n");  // blank lines are skipped
     sum += i;
   }
-  Piped run = RunWithInput("inc --stdin -k loaded --url " + cluster_.url(), WriteInput(input));
-  EXPECT_EQ(run.exit_code, 0) << run.output;
-  EXPECT_EQ(run.output, "counted 25500 values in 3 batches\n");
+  RunResult run = RunWithInput("inc --stdin -k loaded --url " + cluster_.url(), WriteInput(input));
+  EXPECT_EQ(run.exit_code, 0) << run.out;
+  EXPECT_EQ(run.out, "counted 25500 values in 3 batches\n");
   EXPECT_EQ(cluster_.Run({"total", "-k", "loaded"}).out, std::to_string(sum) + "\n");
 
-  Piped json = RunWithInput("inc --stdin --json --url " + cluster_.url(), WriteInput("1\n2\n"));
-  EXPECT_EQ(json.output, "{\"applied\":2,\"batches\":1}\n");
-  Piped quiet = RunWithInput("inc --stdin -q --url " + cluster_.url(), WriteInput("5"));
+  RunResult json = RunWithInput("inc --stdin --json --url " + cluster_.url(), WriteInput("1\n2\n"));
+  EXPECT_EQ(json.out, "{\"applied\":2,\"batches\":1}\n");
+  RunResult quiet = RunWithInput("inc --stdin -q --url " + cluster_.url(), WriteInput("5"));
   EXPECT_EQ(quiet.exit_code, 0);
-  EXPECT_EQ(quiet.output, "");
+  EXPECT_EQ(quiet.out, "");
   EXPECT_EQ(cluster_.Run({"total"}).out, "8\n");
 }
 
 TEST_F(BatchTest, BadLineIsReportedByNumberAndItsBatchIsNotSent) {
-  Piped run = RunWithInput("inc --stdin --url " + cluster_.url(), WriteInput("1\n2\n1.5\n4\n"));
+  RunResult run = RunWithInput("inc --stdin --url " + cluster_.url(), WriteInput("1\n2\n1.5\n4\n"));
   EXPECT_EQ(run.exit_code, 2);
-  EXPECT_NE(run.output.find("line 3: '1.5'"), std::string::npos) << run.output;
-  EXPECT_NE(run.output.find("nothing from line 1 on was counted"), std::string::npos)
-      << run.output;
+  EXPECT_NE(run.out.find("line 3: '1.5'"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("nothing from line 1 on was counted"), std::string::npos)
+      << run.out;
   EXPECT_EQ(cluster_.Run({"total"}).out, "0\n");
 }
 
 TEST_F(BatchTest, StdinAndAValueTogetherAreAUsageError) {
-  Piped both = RunWithInput("inc 5 --stdin --url " + cluster_.url(), WriteInput("1\n"));
+  RunResult both = RunWithInput("inc 5 --stdin --url " + cluster_.url(), WriteInput("1\n"));
   EXPECT_EQ(both.exit_code, 2);
-  EXPECT_NE(both.output.find("not both"), std::string::npos) << both.output;
+  EXPECT_NE(both.out.find("not both"), std::string::npos) << both.out;
   EXPECT_EQ(RunShardctl({"inc", "--url", cluster_.url()}).exit_code, 2);
 }
 

@@ -282,13 +282,9 @@ std::string SendRaw(const std::string& host_port, const std::string& request,
   return answer;
 }
 
-RunResult RunCommandOnTerminal(const std::string& command,
-                               const std::map<std::string, std::string>& env) {
-  std::string line;
-  for (const auto& [name, value] : env) line += name + "='" + value + "' ";
-  line += "script -qec \"" + command + "\" /dev/null";
+RunResult RunCommand(const std::string& command) {
   RunResult result;
-  FILE* pipe = ::popen(line.c_str(), "r");
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
   if (pipe == nullptr) return result;
   char buffer[4096];
   size_t n;
@@ -296,6 +292,13 @@ RunResult RunCommandOnTerminal(const std::string& command,
   int status = ::pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+RunResult RunCommandOnTerminal(const std::string& command,
+                               const std::map<std::string, std::string>& env) {
+  std::string line;
+  for (const auto& [name, value] : env) line += name + "='" + value + "' ";
+  return RunCommand(line + "script -qec \"" + command + "\" /dev/null");
 }
 
 HeldPort::HeldPort() {

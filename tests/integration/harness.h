@@ -82,6 +82,10 @@ struct RunResult {
 RunResult RunShardctl(const std::vector<std::string>& args,
                       const std::map<std::string, std::string>& env = {});
 
+// Runs the shell command `command` (through popen) to completion; `out`
+// gets its stdout and stderr together.
+RunResult RunCommand(const std::string& command);
+
 // Runs the shell command `command` with a terminal as its stdout and stderr
 // (through script(1)), with `env` added to the environment. The output is
 // what the terminal showed.

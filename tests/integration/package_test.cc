@@ -3,8 +3,6 @@
 // systemd unit, whose ExecStart runs serve in the foreground with the sample
 // config until SIGTERM.
 #include <signal.h>
-#include <stdio.h>
-#include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
@@ -20,23 +18,6 @@
 namespace shardctl::testing {
 namespace {
 
-struct Command {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-Command RunCommand(const std::string& command) {
-  Command result;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
-  int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
 std::string ReadFile(const std::string& path) {
   std::ifstream file(path);
   std::stringstream content;
@@ -46,41 +27,41 @@ std::string ReadFile(const std::string& path) {
 
 TEST(PackageTest, DebHasItsDependenciesFilesAndABinaryThatRunsFromWhereItUnpacks) {
   TempDir dir;
-  Command packed = RunCommand("cpack -G DEB --config " SHARDCTL_BUILD_DIR "/CPackConfig.cmake -B " +
+  RunResult packed = RunCommand("cpack -G DEB --config " SHARDCTL_BUILD_DIR "/CPackConfig.cmake -B " +
                        dir.path());
-  ASSERT_EQ(packed.exit_code, 0) << packed.output;
+  ASSERT_EQ(packed.exit_code, 0) << packed.out;
   std::string deb;
   for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
     if (entry.path().extension() == ".deb") deb = entry.path().string();
   }
-  ASSERT_FALSE(deb.empty()) << packed.output;
+  ASSERT_FALSE(deb.empty()) << packed.out;
 
-  Command depends = RunCommand("dpkg-deb -f " + deb + " Depends");
-  ASSERT_EQ(depends.exit_code, 0) << depends.output;
+  RunResult depends = RunCommand("dpkg-deb -f " + deb + " Depends");
+  ASSERT_EQ(depends.exit_code, 0) << depends.out;
   for (const char* library : {"libcpp-httplib0.11", "libfmt9", "libstdc++6", "libc6"}) {
-    EXPECT_NE(depends.output.find(library), std::string::npos) << depends.output;
+    EXPECT_NE(depends.out.find(library), std::string::npos) << depends.out;
   }
-  Command contents = RunCommand("dpkg-deb -c " + deb);
+  RunResult contents = RunCommand("dpkg-deb -c " + deb);
   for (const char* file :
        {"./usr/bin/shardctl", "./usr/lib/systemd/system/shardctl.service",
         "./etc/shardctl/shardctl.toml", "./usr/share/man/man1/shardctl.1",
         "./usr/share/bash-completion/completions/shardctl",
         "./usr/share/zsh/vendor-completions/_shardctl",
         "./usr/share/fish/vendor_completions.d/shardctl.fish"}) {
-    EXPECT_NE(contents.output.find(file), std::string::npos) << contents.output;
+    EXPECT_NE(contents.out.find(file), std::string::npos) << contents.out;
   }
   std::string control = dir.path() + "/control";
   ASSERT_EQ(RunCommand("dpkg-deb -e " + deb + " " + control).exit_code, 0);
   EXPECT_EQ(ReadFile(control + "/conffiles"), "/etc/shardctl/shardctl.toml\n");
 
   std::string root = dir.path() + "/root";
-  Command unpacked = RunCommand("dpkg-deb -x " + deb + " " + root);
-  ASSERT_EQ(unpacked.exit_code, 0) << unpacked.output;
-  Command version = RunCommand(root + "/usr/bin/shardctl --version");
-  EXPECT_EQ(version.exit_code, 0) << version.output;
-  EXPECT_EQ(version.output, SHARDCTL_VERSION "\n");
-  Command unreachable = RunCommand(root + "/usr/bin/shardctl total --url http://127.0.0.1:1");
-  EXPECT_EQ(unreachable.exit_code, 3) << unreachable.output;
+  RunResult unpacked = RunCommand("dpkg-deb -x " + deb + " " + root);
+  ASSERT_EQ(unpacked.exit_code, 0) << unpacked.out;
+  RunResult version = RunCommand(root + "/usr/bin/shardctl --version");
+  EXPECT_EQ(version.exit_code, 0) << version.out;
+  EXPECT_EQ(version.out, SHARDCTL_VERSION "\n");
+  RunResult unreachable = RunCommand(root + "/usr/bin/shardctl total --url http://127.0.0.1:1");
+  EXPECT_EQ(unreachable.exit_code, 3) << unreachable.out;
 }
 
 TEST(SystemdUnitTest, ExecStartRunsServeInTheForegroundUntilSigterm) {
