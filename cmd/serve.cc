@@ -188,7 +188,8 @@ ExitCode RunServe(const ServeOptions& options) {
     }
   }
 
-  net::HttpServerOptions server_options{.threads = options.threads};
+  net::HttpServerOptions server_options;
+  server_options.threads = options.threads;
   Running running;
   auto listen = [&](const std::string& name, int port,
                     const std::function<void(net::HttpServer&)>& routes) {
