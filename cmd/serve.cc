@@ -2,6 +2,7 @@
 // (--role all) or one piece per process (--role shard / --role aggregator).
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -45,6 +46,7 @@ struct ServeOptions {
   std::string data_dir;  // "": the default, store::DefaultDataDir()
   bool in_memory = false;
   std::string fsync = "everysec";
+  std::string token_file;  // "": no token needed
   bool shards_given = false;
 };
 
@@ -177,6 +179,13 @@ ExitCode RunServe(const ServeOptions& options) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   signal(SIGXFSZ, SIG_IGN);  // a file size limit fails the write (EFBIG) instead
+  // Every open connection holds a file descriptor (and no thread): allow as
+  // many as the hard limit lets this process have.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
 
   core::Result<store::FsyncPolicy> fsync = store::ParseFsyncPolicy(options.fsync);
   if (!fsync.ok()) return Fail(ExitCode::kUsage, fsync.status().message());
@@ -190,6 +199,11 @@ ExitCode RunServe(const ServeOptions& options) {
 
   net::HttpServerOptions server_options;
   server_options.threads = options.threads;
+  if (!options.token_file.empty()) {
+    core::Result<std::string> token = ReadTokenFile(options.token_file);
+    if (!token.ok()) return Fail(ExitCode::kCannotServe, token.status().message());
+    server_options.bearer_token = *token;
+  }
   Running running;
   auto listen = [&](const std::string& name, int port,
                     const std::function<void(net::HttpServer&)>& routes) {
@@ -226,7 +240,9 @@ ExitCode RunServe(const ServeOptions& options) {
       if (!url.ok()) return Fail(ExitCode::kUsage, "--shard: " + url.status().message());
       clients.push_back(std::make_unique<net::HttpShardClient>(
           static_cast<int>(i), *url,
-          net::HttpClientOptions{.connect_timeout = timeout, .request_timeout = timeout}));
+          net::HttpClientOptions{.connect_timeout = timeout,
+                                 .request_timeout = timeout,
+                                 .bearer_token = server_options.bearer_token}));
     }
   } else {
     for (int id = 0; id < options.shards && status.ok(); ++id) {
@@ -308,6 +324,9 @@ void SetupServe(CLI::App& app, Runner& runner) {
                    "(once a second), no (when the OS decides)")
       ->check(CLI::IsMember({"always", "everysec", "no"}))
       ->capture_default_str();
+  command->add_option("--token-file", options->token_file,
+                      "Require the bearer token in FILE on every request but GET /healthz "
+                      "(and send it to the shards)");
   command->footer(
       "Example: shardctl serve --shards 3 --port 4000\n"
       "         shardctl serve --role shard --shard-id 0 --port 3000\n"
