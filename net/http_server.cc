@@ -77,6 +77,7 @@ std::string_view ReasonPhrase(int status) {
     case 400: return "Bad Request";
     case 408: return "Request Timeout";
     case 413: return "Payload Too Large";
+    case 416: return "Range Not Satisfiable";
     case 431: return "Request Header Fields Too Large";
     default: return "Error";
   }
@@ -416,6 +417,12 @@ bool GatedServer::Serve(Connection& c) {
                                                    options_.max_header_bytes));
     } else if (frame.kind == RequestFrame::Kind::kBadLength) {
       answer = ClosingErrorAnswer(400, "Content-Length must be one plain decimal number");
+    } else if (frame.kind == RequestFrame::Kind::kBadHeader) {
+      answer = ClosingErrorAnswer(
+          400, "malformed request line or header: lines end in CRLF, names are tokens "
+               "followed by a colon, no control characters, no folded lines");
+    } else if (frame.kind == RequestFrame::Kind::kRange) {
+      answer = ClosingErrorAnswer(416, "range requests are not supported");
     } else {
       answer = ClosingErrorAnswer(
           413, fmt::format("the request body is larger than {} bytes", options_.max_body_bytes));

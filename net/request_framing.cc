@@ -1,5 +1,7 @@
 #include "net/request_framing.h"
 
+#include <algorithm>
+#include <cstddef>
 #include <optional>
 
 namespace shardctl::net {
@@ -16,6 +18,31 @@ bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
 }
 
 bool IsSpaceOrTab(char c) { return c == ' ' || c == '\t'; }
+
+// A control character other than tab: never valid in a request line or header.
+bool IsControl(char c) {
+  auto byte = static_cast<unsigned char>(c);
+  return (byte < 0x20 && c != '\t') || byte == 0x7f;
+}
+
+// A character of a header name ("token" in RFC 9110 section 5.6.2).
+bool IsTokenChar(char c) {
+  if (c >= 'a' && c <= 'z') return true;
+  if (c >= 'A' && c <= 'Z') return true;
+  if (c >= '0' && c <= '9') return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+// A line's text without its CRLF, or nullopt if it does not end in CRLF or
+// holds a control character.
+std::optional<std::string_view> LineText(std::string_view line) {
+  if (line.size() < 2 || line.substr(line.size() - 2) != "\r\n") return std::nullopt;
+  line.remove_suffix(2);
+  for (char c : line) {
+    if (IsControl(c)) return std::nullopt;
+  }
+  return line;
+}
 
 // A plain decimal number that fits in uint64_t, or nullopt.
 std::optional<uint64_t> ParseLength(std::string_view text) {
@@ -51,25 +78,39 @@ RequestFrame FrameRequest(std::string_view received, size_t max_header_bytes,
     return frame;
   }
 
-  // Header lines as cpp-httplib reads them: split at '\n'; a line that does
-  // not end in "\r\n" is skipped; the name is everything before the first
-  // ':', the value what follows, without surrounding spaces and tabs; an
-  // empty value drops the header.
+  size_t request_line_end = received.find('\n') + 1;
+  if (!LineText(received.substr(0, request_line_end))) {
+    frame.kind = RequestFrame::Kind::kBadHeader;
+    return frame;
+  }
+
+  // Header lines as cpp-httplib reads them: split at '\n'; the name is
+  // everything before the first ':', the value what follows, without
+  // surrounding spaces and tabs; an empty value drops the header. Lines that
+  // httplib would skip are refused instead.
   std::optional<uint64_t> length;
   bool transfer_encoding = false;
-  size_t line_start = received.find('\n') + 1;  // after the request line
+  size_t line_start = request_line_end;
   while (line_start < header_end - 2) {
     size_t line_end = received.find('\n', line_start);  // < header_end
-    std::string_view line = received.substr(line_start, line_end + 1 - line_start);
+    std::optional<std::string_view> text =
+        LineText(received.substr(line_start, line_end + 1 - line_start));
     line_start = line_end + 1;
-    if (line.size() < 2 || line[line.size() - 2] != '\r') continue;
-    line.remove_suffix(2);
+    size_t colon = text ? text->find(':') : std::string_view::npos;
+    if (colon == std::string_view::npos || colon == 0 ||
+        !std::all_of(text->begin(), text->begin() + static_cast<ptrdiff_t>(colon), IsTokenChar)) {
+      frame.kind = RequestFrame::Kind::kBadHeader;
+      return frame;
+    }
+    std::string_view line = *text;
     while (!line.empty() && IsSpaceOrTab(line.back())) line.remove_suffix(1);
-    size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
     std::string_view name = line.substr(0, colon);
-    std::string_view value = line.substr(colon + 1);
+    std::string_view value = line.substr(std::min(colon + 1, line.size()));
     while (!value.empty() && IsSpaceOrTab(value.front())) value.remove_prefix(1);
+    if (EqualsIgnoringCase(name, "Range")) {
+      frame.kind = RequestFrame::Kind::kRange;
+      return frame;
+    }
     if (value.empty()) continue;
     if (EqualsIgnoringCase(name, "Transfer-Encoding")) {
       transfer_encoding = true;

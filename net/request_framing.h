@@ -18,6 +18,8 @@ struct RequestFrame {
     kHeaderTooLarge,  // the header is longer than allowed (431)
     kBodyTooLarge,    // Content-Length is larger than allowed (413)
     kBadLength,       // Content-Length is not one plain decimal number (400)
+    kBadHeader,       // a malformed request line or header line (400)
+    kRange,           // a Range header: not supported (416)
   };
   Kind kind = Kind::kIncomplete;
   // kComplete: header plus body. kBodyTooLarge: the header alone.
@@ -38,7 +40,10 @@ size_t FindHeaderEnd(std::string_view received, size_t from = 0);
 // Frames the request at the start of `received`. A request with a
 // Transfer-Encoding header is complete at the end of its header (the server
 // refuses it without reading a body). A header without Content-Length means
-// no body (RFC 9112 section 6.3).
+// no body (RFC 9112 section 6.3). Strict where cpp-httplib is lenient in ways
+// that could hide a Content-Length from it (RFC 9112 sections 2.2, 5.1, 5.2):
+// a line not ending in CRLF, whitespace before a colon, a line without a
+// colon, a folded line, or a control character (NUL included) is kBadHeader.
 RequestFrame FrameRequest(std::string_view received, size_t max_header_bytes,
                           size_t max_body_bytes);
 

@@ -54,16 +54,28 @@ TEST(FrameRequestTest, FramesRequestsAsHttplibReadsThem) {
        Kind::kComplete, 140},
       {"chunked: the header only", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n",
        Kind::kComplete, 47},
-      // httplib skips a line without "\r\n" and ignores a name with a space.
-      {"bare LF line skipped", "POST / HTTP/1.1\r\nContent-Length: 5\n\r\n", Kind::kComplete, 37},
-      {"space before colon", "POST / HTTP/1.1\r\nContent-Length : 5\r\n\r\n", Kind::kComplete,
-       39},
+      // httplib would skip these lines, and with them a Content-Length.
+      {"bare LF line", "POST / HTTP/1.1\r\nContent-Length: 5\n\r\n", Kind::kBadHeader, 0},
+      {"space before colon", "POST / HTTP/1.1\r\nContent-Length : 5\r\n\r\n", Kind::kBadHeader,
+       0},
+      {"no colon", "GET / HTTP/1.1\r\nNoColon\r\n\r\n", Kind::kBadHeader, 0},
+      {"empty name", "GET / HTTP/1.1\r\n: x\r\n\r\n", Kind::kBadHeader, 0},
+      {"folded line", "GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", Kind::kBadHeader, 0},
+      {"NUL in a value", std::string("GET / HTTP/1.1\r\nA: b\0c\r\n\r\n", 26), Kind::kBadHeader,
+       0},
+      {"NUL in the request line", std::string("GET /\0 HTTP/1.1\r\n\r\n", 19), Kind::kBadHeader,
+       0},
+      {"bare LF request line", "GET / HTTP/1.1\n\r\n", Kind::kBadHeader, 0},
+      {"tab in a value", "GET / HTTP/1.1\r\nA: b\tc\r\n\r\n", Kind::kComplete, 26},
+      {"obs-text in a value", "GET / HTTP/1.1\r\nA: caf\xc3\xa9\r\n\r\n", Kind::kComplete, 28},
+      {"range", "GET / HTTP/1.1\r\nrange: bytes=0-1\r\n\r\n", Kind::kRange, 0},
       {"empty value dropped", "POST / HTTP/1.1\r\nContent-Length:\r\n\r\n", Kind::kComplete, 36},
       {"header too large", "GET / HTTP/1.1\r\nA: " + std::string(300, 'a') + "\r\n\r\n",
        Kind::kHeaderTooLarge, 0},
       {"unended header too large", "GET / HTTP/1.1\r\nA: " + std::string(300, 'a'),
        Kind::kHeaderTooLarge, 0},
       {"empty request line", "\r\n\r\n", Kind::kComplete, 4},
+      {"empty value", "GET / HTTP/1.1\r\nA:\r\n\r\n", Kind::kComplete, 22},
   };
   for (const Case& c : cases) {
     RequestFrame frame = Frame(c.received);
