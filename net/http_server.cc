@@ -126,6 +126,8 @@ struct Connection {
   Clock::time_point started;  // when the first byte of the pending request came
   bool refused = false;       // a refused body is being read and dropped
   uint64_t discard = 0;       // bytes of it still to come
+
+  std::string* capture = nullptr;  // for tests: answers go here, not to `fd`
 };
 
 // httplib's view of one framed request: reads come from the bytes already
@@ -149,6 +151,10 @@ class FramedStream : public httplib::Stream {
   }
 
   ssize_t write(const char* ptr, size_t size) override {
+    if (connection_.capture != nullptr) {
+      connection_.capture->append(ptr, size);
+      return static_cast<ssize_t>(size);
+    }
     size_t sent = 0;
     while (sent < size && !write_failed_) {
       ssize_t n = ::send(connection_.fd, ptr + sent, size - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -218,6 +224,10 @@ class GatedServer : public httplib::Server {
   // Finishes requests in flight, closes every connection, joins the workers.
   void StopWorkers();
 
+  // Serves `bytes` as if one connection had sent them and then closed its
+  // sending side; returns every byte the server would have sent back.
+  std::string ServeBytes(std::string_view bytes);
+
  private:
   // Called by httplib on the accept thread for each new connection.
   bool process_and_close_socket(socket_t sock) override;
@@ -227,6 +237,9 @@ class GatedServer : public httplib::Server {
   // Reads what has arrived and serves every complete request. Returns true to
   // keep the connection, false to close it.
   bool Serve(Connection& connection);
+  // Serves every complete request in connection.received. Returns false when
+  // the connection must close.
+  bool ServeReceived(Connection& connection);
   bool ServeOne(Connection& connection, size_t length);
   void Rearm(Connection& connection);
   void Close(Connection* connection);
@@ -385,7 +398,19 @@ bool GatedServer::Serve(Connection& c) {
     }
   }
   if (c.refused) return c.discard > 0 && !end_of_file && !stopping_;
+  return ServeReceived(c) && !end_of_file && !stopping_;
+}
 
+std::string GatedServer::ServeBytes(std::string_view bytes) {
+  std::string answers;
+  Connection c;
+  c.capture = &answers;
+  c.received = bytes;
+  ServeReceived(c);
+  return answers;
+}
+
+bool GatedServer::ServeReceived(Connection& c) {
   while (!c.received.empty()) {
     // Cheap tests first, so that a request dribbled in a byte at a time is
     // not framed again from its start on every byte.
@@ -427,8 +452,12 @@ bool GatedServer::Serve(Connection& c) {
       answer = ClosingErrorAnswer(
           413, fmt::format("the request body is larger than {} bytes", options_.max_body_bytes));
     }
-    [[maybe_unused]] ssize_t sent =
-        ::send(c.fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (c.capture != nullptr) {
+      c.capture->append(answer);
+    } else {
+      [[maybe_unused]] ssize_t sent =
+          ::send(c.fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
     if (frame.kind != RequestFrame::Kind::kBodyTooLarge || frame.body_bytes > kMaxDrainBytes) {
       return false;
     }
@@ -438,9 +467,9 @@ bool GatedServer::Serve(Connection& c) {
     uint64_t buffered = c.received.size() - frame.length;
     c.discard = frame.body_bytes - std::min<uint64_t>(buffered, frame.body_bytes);
     c.received.clear();
-    return c.discard > 0 && !end_of_file && !stopping_;
+    return c.discard > 0;
   }
-  return !end_of_file && !stopping_;
+  return true;
 }
 
 bool GatedServer::ServeOne(Connection& c, size_t length) {
@@ -660,6 +689,10 @@ core::Status HttpServer::Listen(const std::string& host, int port) {
 }
 
 int HttpServer::port() const { return impl_->port; }
+
+std::string HttpServer::ServeBytesForTesting(std::string_view bytes) {
+  return impl_->server.ServeBytes(bytes);
+}
 
 void HttpServer::Stop() {
   if (!impl_->listener.joinable()) return;

@@ -106,6 +106,11 @@ class HttpServer {
   // The bound port. REQUIRES: Listen() succeeded.
   int port() const;
 
+  // For tests and fuzzing, with no socket and no threads: serves `bytes` as if
+  // one connection had sent them and then finished sending, and returns every
+  // byte the server would have sent back. Needs no Listen().
+  std::string ServeBytesForTesting(std::string_view bytes);
+
   // Stops accepting, finishes requests in flight (answering them with
   // Connection: close), closes every idle connection and returns once every
   // worker has finished. Idempotent.
