@@ -315,20 +315,20 @@ bool GatedServer::process_and_close_socket(socket_t sock) {
     std::tie(connection->local_ip, connection->local_port) = AddressOf(address);
   }
 
-  Connection* raw = connection.get();
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_ || connections_.size() >= options_.max_connections) {
-      ::close(sock);
-      return false;
-    }
-    raw->deadline = Clock::now() + options_.keep_alive_timeout;
-    connections_.emplace(raw, std::move(connection));
+  std::lock_guard lock(mutex_);  // see Rearm()
+  if (stopping_ || connections_.size() >= options_.max_connections) {
+    ::close(sock);
+    return false;
   }
+  connection->deadline = Clock::now() + options_.keep_alive_timeout;
   epoll_event event{};
   event.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
-  event.data.ptr = raw;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, sock, &event) != 0) Close(raw);
+  event.data.ptr = connection.get();
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, sock, &event) != 0) {
+    ::close(sock);
+    return false;
+  }
+  connections_.emplace(connection.get(), std::move(connection));
   return true;
 }
 
@@ -482,7 +482,10 @@ bool GatedServer::ServeOne(Connection& c, size_t length) {
 }
 
 void GatedServer::Rearm(Connection& c) {
+  std::unique_ptr<Connection> failed;
   {
+    // Under the mutex, which the next owner takes too: whatever this worker
+    // did to the connection happens before that owner touches it.
     std::lock_guard lock(mutex_);
     c.owned = false;
     if (c.received.empty() && !c.refused) {
@@ -490,11 +493,15 @@ void GatedServer::Rearm(Connection& c) {
     } else {
       c.deadline = c.started + options_.read_timeout;
     }
+    epoll_event event{};
+    event.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+    event.data.ptr = &c;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &event) == 0) return;
+    auto it = connections_.find(&c);
+    failed = std::move(it->second);
+    connections_.erase(it);
   }
-  epoll_event event{};
-  event.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
-  event.data.ptr = &c;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &event) != 0) Close(&c);
+  ::close(failed->fd);
 }
 
 void GatedServer::Close(Connection* connection) {
