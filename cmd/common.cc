@@ -50,8 +50,8 @@ core::Result<std::string> CheckToken(std::string token, std::string_view origin)
   if (token.empty()) return core::InvalidArgument(fmt::format("{} is empty", origin));
   for (char c : token) {
     if (c < '!' || c > '~') {
-      return core::InvalidArgument(fmt::format(
-          "{} must hold one line of visible ASCII characters, without spaces", origin));
+      return core::InvalidArgument(
+          fmt::format("{} must hold one line of visible ASCII characters, without spaces", origin));
     }
   }
   return token;

@@ -136,9 +136,7 @@ class FramedStream : public httplib::Stream {
  public:
   FramedStream(const Connection& connection, std::string_view request,
                std::chrono::milliseconds write_timeout)
-      : connection_(connection),
-        request_(request),
-        write_deadline_(Clock::now() + write_timeout) {}
+      : connection_(connection), request_(request), write_deadline_(Clock::now() + write_timeout) {}
 
   bool is_readable() const override { return position_ < request_.size(); }
   bool is_writable() const override { return !write_failed_; }
@@ -163,8 +161,8 @@ class FramedStream : public httplib::Stream {
       } else if (n < 0 && errno == EINTR) {
         continue;
       } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(write_deadline_ -
-                                                                          Clock::now());
+        auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(write_deadline_ - Clock::now());
         pollfd pfd{connection_.fd, POLLOUT, 0};
         if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) {
           write_failed_ = true;  // the client does not read its answer
@@ -444,8 +442,9 @@ bool GatedServer::ServeReceived(Connection& c) {
       answer = ClosingErrorAnswer(400, "Content-Length must be one plain decimal number");
     } else if (frame.kind == RequestFrame::Kind::kBadHeader) {
       answer = ClosingErrorAnswer(
-          400, "malformed request line or header: lines end in CRLF, names are tokens "
-               "followed by a colon, no control characters, no folded lines");
+          400,
+          "malformed request line or header: lines end in CRLF, names are tokens "
+          "followed by a colon, no control characters, no folded lines");
     } else if (frame.kind == RequestFrame::Kind::kRange) {
       answer = ClosingErrorAnswer(416, "range requests are not supported");
     } else {
@@ -683,8 +682,8 @@ core::Status HttpServer::Listen(const std::string& host, int port) {
   impl_->port = bound;
   impl_->server.DeepenBacklog();
   if (!impl_->server.StartWorkers()) {
-    return core::Unavailable(fmt::format("cannot serve on {}: {}", JoinHostPort(host, bound),
-                                         std::strerror(errno)));
+    return core::Unavailable(
+        fmt::format("cannot serve on {}: {}", JoinHostPort(host, bound), std::strerror(errno)));
   }
   impl_->listener = std::thread([this] {
     impl_->server.listen_after_bind();

@@ -60,9 +60,9 @@ struct Cluster {
       clients.push_back(std::make_unique<core::LocalShardClient>(*shards.back()));
     }
     aggregator = std::make_unique<core::Aggregator>(std::move(clients));
-    Seed({.value = kMax - 3});                                         // shard 1
-    Seed({.value = kMin + 2});                                         // shard 2
-    Seed({.value = 6, .counter = {.name = "views"}});                  // shard 0
+    Seed({.value = kMax - 3});                                          // shard 1
+    Seed({.value = kMin + 2});                                          // shard 2
+    Seed({.value = 6, .counter = {.name = "views"}});                   // shard 0
     Seed({.value = kMax - 2, .counter = {.name = "a", .window = 60}});  // shard 1
   }
   void Seed(const core::IncrementRequest& request) {
@@ -113,8 +113,7 @@ std::optional<std::string> Param(const std::map<std::string, std::string>& param
 // An error answer is a JSON object whose "error" is a string.
 void CheckErrorJson(std::string_view message) {
   nlohmann::json body = nlohmann::json::parse(core::FormatError(message), nullptr, false);
-  Check(body.is_object() && body.size() == 1 && body.contains("error") &&
-            body["error"].is_string(),
+  Check(body.is_object() && body.size() == 1 && body.contains("error") && body["error"].is_string(),
         "an error body that is not {\"error\":\"...\"}");
 }
 
@@ -206,8 +205,8 @@ void FuzzTotalQuery(std::string_view query) {
 void FuzzCountersQuery(std::string_view query) {
   auto params = SplitQuery(query);
   core::Result<core::ListQuery> list =
-      core::ParseListQuery(Param(params, "prefix"), Param(params, "top"),
-                           Param(params, "limit"), Param(params, "after"));
+      core::ParseListQuery(Param(params, "prefix"), Param(params, "top"), Param(params, "limit"),
+                           Param(params, "after"));
   if (!list.ok()) {
     CheckErrorBody(list.status());
     return;
@@ -217,8 +216,7 @@ void FuzzCountersQuery(std::string_view query) {
   if (!listed.ok()) return;
   Check(listed->counters.size() <= static_cast<size_t>(list->top > 0 ? list->top : list->limit),
         "a listing longer than asked");
-  core::Result<core::CounterList> again =
-      core::ParseCounterList(core::FormatCounterList(*listed));
+  core::Result<core::CounterList> again = core::ParseCounterList(core::FormatCounterList(*listed));
   Check(again.ok() && again->counters == listed->counters && again->next == listed->next,
         "a listing that does not survive formatting");
 }

@@ -37,29 +37,29 @@ class AuthTest : public ::testing::Test {
   TempDir dir_;
   // The file ends in a newline, as an editor leaves it: it is not part of the token.
   std::string token_file_ = WriteFile(dir_, "token", std::string(kToken) + "\n");
-  std::unique_ptr<Cluster> cluster_ =
-      std::make_unique<Cluster>(std::vector<std::string>{"--in-memory", "--token-file", token_file_});
+  std::unique_ptr<Cluster> cluster_ = std::make_unique<Cluster>(
+      std::vector<std::string>{"--in-memory", "--token-file", token_file_});
 };
 
 TEST_F(AuthTest, RequestsWithoutTheTokenGet401AndChangeNothing) {
   const std::string increment_body = R"({"value":5})";
   for (const std::string& authorization :
        {std::string(), Bearer("wrong"), Bearer(std::string(kToken) + "x"), Bearer(""),
-        "Authorization: Basic " + std::string(kToken) + "\r\n",
-        Bearer(kToken) + Bearer(kToken)}) {
-    std::string answer =
-        SendRaw(cluster_->aggregator(), Request("POST", "/increment", authorization, increment_body));
+        "Authorization: Basic " + std::string(kToken) + "\r\n", Bearer(kToken) + Bearer(kToken)}) {
+    std::string answer = SendRaw(cluster_->aggregator(),
+                                 Request("POST", "/increment", authorization, increment_body));
     EXPECT_TRUE(answer.starts_with("HTTP/1.1 401")) << authorization << answer;
     EXPECT_NE(answer.find("WWW-Authenticate: Bearer\r\n"), std::string::npos) << answer;
     EXPECT_NE(answer.find("Content-Type: application/json"), std::string::npos) << answer;
     EXPECT_NE(answer.find(R"({"error":")"), std::string::npos) << answer;
   }
-  EXPECT_TRUE(SendRaw(cluster_->aggregator(), Request("GET", "/total")).starts_with("HTTP/1.1 401"));
+  EXPECT_TRUE(
+      SendRaw(cluster_->aggregator(), Request("GET", "/total")).starts_with("HTTP/1.1 401"));
   EXPECT_TRUE(
       SendRaw(cluster_->aggregator(), Request("GET", "/counters")).starts_with("HTTP/1.1 401"));
-  EXPECT_TRUE(SendRaw(cluster_->aggregator(),
-                      Request("POST", "/reset", "", R"({"counter":"default"})"))
-                  .starts_with("HTTP/1.1 401"));
+  EXPECT_TRUE(
+      SendRaw(cluster_->aggregator(), Request("POST", "/reset", "", R"({"counter":"default"})"))
+          .starts_with("HTTP/1.1 401"));
   // Shards want it too.
   EXPECT_TRUE(SendRaw(cluster_->shard(2), Request("POST", "/increment", "", increment_body))
                   .starts_with("HTTP/1.1 401"));
@@ -113,9 +113,9 @@ TEST_F(AuthTest, CliTakesTheTokenFromTheEnvironmentOrAFile) {
   }
 
   // The flag wins over the environment.
-  RunResult flag_first = RunShardctl({"total", "--url", cluster_->url(), "--token-file",
-                                      token_file_},
-                                     {{"SHARDCTL_TOKEN", "wrong"}});
+  RunResult flag_first =
+      RunShardctl({"total", "--url", cluster_->url(), "--token-file", token_file_},
+                  {{"SHARDCTL_TOKEN", "wrong"}});
   EXPECT_EQ(flag_first.exit_code, 0) << flag_first.err;
 
   RunResult wrong = RunShardctl({"total", "--url", cluster_->url()}, {{"SHARDCTL_TOKEN", "wrong"}});
@@ -132,8 +132,7 @@ TEST_F(AuthTest, CliRefusesAnUnreadableOrEmptyTokenFile) {
     EXPECT_TRUE(result.err.starts_with("shardctl: error: ")) << result.err;
     EXPECT_NE(result.err.find(path), std::string::npos) << result.err;
   }
-  RunResult empty_env =
-      RunShardctl({"total", "--url", cluster_->url()}, {{"SHARDCTL_TOKEN", ""}});
+  RunResult empty_env = RunShardctl({"total", "--url", cluster_->url()}, {{"SHARDCTL_TOKEN", ""}});
   EXPECT_EQ(empty_env.exit_code, 2) << empty_env.err;
 }
 
@@ -146,8 +145,8 @@ TEST(ServeTokenFileTest, UnreadableOrEmptyTokenFileRefusesToStart) {
       {WriteFile(dir, "two-lines", "abc\ndef\n"), "one line"},
   };
   for (const auto& [path, expected] : cases) {
-    RunResult result = RunShardctl({"serve", "--in-memory", "--port", "0", "--shard-base-port", "0",
-                                    "--token-file", path});
+    RunResult result = RunShardctl(
+        {"serve", "--in-memory", "--port", "0", "--shard-base-port", "0", "--token-file", path});
     EXPECT_EQ(result.exit_code, 5) << path;
     EXPECT_NE(result.err.find(path), std::string::npos) << result.err;
     EXPECT_NE(result.err.find(expected), std::string::npos) << result.err;

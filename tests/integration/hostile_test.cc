@@ -111,8 +111,8 @@ TEST(IdleConnectionsTest, TwoHundredIdleConnectionsDoNotStarveAClient) {
   EXPECT_EQ(total.exit_code, 0) << total.err;
   EXPECT_EQ(total.out, "5\n");
 
-  std::printf("with %d idle connections held open: shardctl inc took %.3f s, total %.3f s\n",
-              kIdle, inc_seconds, total_seconds);
+  std::printf("with %d idle connections held open: shardctl inc took %.3f s, total %.3f s\n", kIdle,
+              inc_seconds, total_seconds);
   EXPECT_LT(inc_seconds, 2.0);
   EXPECT_LT(total_seconds, 2.0);
 }
@@ -163,25 +163,61 @@ std::string Get(const std::string& target) {
 // Bodies that no POST /increment may count.
 std::vector<std::string> BadIncrementBodies() {
   std::vector<std::string> bodies = {
-      "not json", "{", "}", "[1]", "5", "null", "true", R"("5")", "{}{}", R"({"value":1}x)",
-      R"({"value":1.5})", R"({"value":"5"})", R"({"value":true})", R"({"value":null})",
-      R"({"value":[1]})", R"({"value":{}})", R"({"value":1e3})", R"({"value":0.0})",
-      R"({"value":-0.0})", R"({"value":1e400})", R"({"value":-1e400})", R"({"value":NaN})",
-      R"({"value":Infinity})", R"({"value":0x10})", R"({"value":+5})", R"({"value":05})",
-      R"({"value":9223372036854775808})", R"({"value":-9223372036854775809})",
-      R"({"value":18446744073709551616})", R"({"value":99999999999999999999999999999})",
-      "{\"value\":" + std::string(5000, '9') + "}", R"({"value":1,"extra":2})", R"({"valu":1})",
-      R"({"value":1,"counter":""})", R"({"value":1,"counter":"a b"})",
-      R"({"value":1,"counter":"a@b"})", R"({"value":1,"counter":"caf\u00e9"})",
-      R"({"value":1,"counter":"a\u0000b"})", R"({"value":1,"counter":"..\\etc"})",
+      "not json",
+      "{",
+      "}",
+      "[1]",
+      "5",
+      "null",
+      "true",
+      R"("5")",
+      "{}{}",
+      R"({"value":1}x)",
+      R"({"value":1.5})",
+      R"({"value":"5"})",
+      R"({"value":true})",
+      R"({"value":null})",
+      R"({"value":[1]})",
+      R"({"value":{}})",
+      R"({"value":1e3})",
+      R"({"value":0.0})",
+      R"({"value":-0.0})",
+      R"({"value":1e400})",
+      R"({"value":-1e400})",
+      R"({"value":NaN})",
+      R"({"value":Infinity})",
+      R"({"value":0x10})",
+      R"({"value":+5})",
+      R"({"value":05})",
+      R"({"value":9223372036854775808})",
+      R"({"value":-9223372036854775809})",
+      R"({"value":18446744073709551616})",
+      R"({"value":99999999999999999999999999999})",
+      "{\"value\":" + std::string(5000, '9') + "}",
+      R"({"value":1,"extra":2})",
+      R"({"valu":1})",
+      R"({"value":1,"counter":""})",
+      R"({"value":1,"counter":"a b"})",
+      R"({"value":1,"counter":"a@b"})",
+      R"({"value":1,"counter":"caf\u00e9"})",
+      R"({"value":1,"counter":"a\u0000b"})",
+      R"({"value":1,"counter":"..\\etc"})",
       "{\"value\":1,\"counter\":\"" + std::string(201, 'a') + "\"}",
-      R"({"value":1,"counter":5})", R"({"value":1,"counter":null})",
-      R"({"value":1,"counter":["a"]})", R"({"value":1,"window":0})",
-      R"({"value":1,"window":-60})", R"({"value":1,"window":604801})",
-      R"({"value":1,"window":1.5})", R"({"value":1,"window":"60"})",
-      R"({"value":1,"window":9223372036854775807})", "{\"value\":1,\"counter\":\"\xff\"}",
-      "\xff\xfe{}", Bytes("{\"value\":1\0}"), std::string(60000, '['),
-      std::string(30000, '[') + std::string(30000, ']'), "{\"value\":\"" + std::string(60000, 'x') + "\"}",
+      R"({"value":1,"counter":5})",
+      R"({"value":1,"counter":null})",
+      R"({"value":1,"counter":["a"]})",
+      R"({"value":1,"window":0})",
+      R"({"value":1,"window":-60})",
+      R"({"value":1,"window":604801})",
+      R"({"value":1,"window":1.5})",
+      R"({"value":1,"window":"60"})",
+      R"({"value":1,"window":9223372036854775807})",
+      "{\"value\":1,\"counter\":\"\xff\"}",
+      "\xff\xfe{}",
+      Bytes("{\"value\":1\0}"),
+      std::string(60000, '['),
+      std::string(30000, '[') + std::string(30000, ']'),
+      "{\"value\":\"" + std::string(60000, 'x') + "\"}",
   };
   std::string nested;
   for (int i = 0; i < 5000; ++i) nested += R"({"a":)";
@@ -201,51 +237,67 @@ std::vector<Malformed> Barrage(bool aggregator) {
     barrage.push_back({"reset body " + body, Post("/reset", body)});
   }
   const std::vector<std::string> bad_queries =
-      aggregator ? std::vector<std::string>{"/total?counter=a%20b", "/total?counter=",
+      aggregator ? std::vector<std::string>{"/total?counter=a%20b",
+                                            "/total?counter=",
                                             "/total?counter=" + std::string(300, 'a'),
-                                            "/total?window=abc", "/total?window=0",
-                                            "/total?window=-5", "/total?window=99999999999999999999",
-                                            "/total?perShard=maybe", "/counters?limit=0",
-                                            "/counters?limit=10001", "/counters?top=abc",
-                                            "/counters?top=5&limit=5", "/counters?prefix=a%40b",
-                                            "/counters?after=a%20b", "/total?counter=%ff"}
-                 : std::vector<std::string>{"/count?counter=a%20b", "/count?counter=",
-                                            "/count?window=abc", "/count?window=0",
-                                            "/count?counter=%ff", "/count?window=1.5"};
+                                            "/total?window=abc",
+                                            "/total?window=0",
+                                            "/total?window=-5",
+                                            "/total?window=99999999999999999999",
+                                            "/total?perShard=maybe",
+                                            "/counters?limit=0",
+                                            "/counters?limit=10001",
+                                            "/counters?top=abc",
+                                            "/counters?top=5&limit=5",
+                                            "/counters?prefix=a%40b",
+                                            "/counters?after=a%20b",
+                                            "/total?counter=%ff"}
+                 : std::vector<std::string>{
+                       "/count?counter=a%20b", "/count?counter=",    "/count?window=abc",
+                       "/count?window=0",      "/count?counter=%ff", "/count?window=1.5"};
   for (const std::string& target : bad_queries) barrage.push_back({"query " + target, Get(target)});
 
   const std::string body = R"({"value":9})";
   const std::vector<Malformed> raw = {
-      {"chunked", "POST /increment HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                  "b\r\n{\"value\":9}\r\n0\r\n\r\n"},
-      {"chunked, odd case", "POST /increment HTTP/1.1\r\ntransfer-ENCODING: Chunked\r\n\r\n"
-                            "b\r\n{\"value\":9}\r\n0\r\n\r\n"},
-      {"chunked with a length", "POST /increment HTTP/1.1\r\nContent-Length: 11\r\n"
-                                "Transfer-Encoding: chunked\r\n\r\n" + body},
+      {"chunked",
+       "POST /increment HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "b\r\n{\"value\":9}\r\n0\r\n\r\n"},
+      {"chunked, odd case",
+       "POST /increment HTTP/1.1\r\ntransfer-ENCODING: Chunked\r\n\r\n"
+       "b\r\n{\"value\":9}\r\n0\r\n\r\n"},
+      {"chunked with a length",
+       "POST /increment HTTP/1.1\r\nContent-Length: 11\r\n"
+       "Transfer-Encoding: chunked\r\n\r\n" +
+           body},
       {"gzip body", Post("/increment", body, "Content-Encoding: gzip\r\n")},
       {"br body", Post("/increment", body, "Content-Encoding: br\r\n")},
-      {"two lengths", "POST /increment HTTP/1.1\r\nContent-Length: 11\r\nContent-Length: 11"
-                      "\r\n\r\n" + body},
-      {"two different lengths", "POST /increment HTTP/1.1\r\nContent-Length: 11\r\n"
-                                "Content-Length: 5\r\n\r\n" + body},
+      {"two lengths",
+       "POST /increment HTTP/1.1\r\nContent-Length: 11\r\nContent-Length: 11"
+       "\r\n\r\n" +
+           body},
+      {"two different lengths",
+       "POST /increment HTTP/1.1\r\nContent-Length: 11\r\n"
+       "Content-Length: 5\r\n\r\n" +
+           body},
       {"negative length", "POST /increment HTTP/1.1\r\nContent-Length: -11\r\n\r\n" + body},
       {"hex length", "POST /increment HTTP/1.1\r\nContent-Length: 0xb\r\n\r\n" + body},
       {"length with junk", "POST /increment HTTP/1.1\r\nContent-Length: 11abc\r\n\r\n" + body},
       {"escaped length", "POST /increment HTTP/1.1\r\nContent-Length: %311\r\n\r\n" + body},
       {"huge length", "POST /increment HTTP/1.1\r\nContent-Length: 18446744073709551616\r\n\r\n"},
       {"length over the cap", "POST /increment HTTP/1.1\r\nContent-Length: 1000000000\r\n\r\n"},
-      {"body over 64 KiB", Post("/increment", "{\"value\":1,\"p\":\"" +
-                                                  std::string(70 * 1024, 'x') + "\"}")},
-      {"header over 16 KiB", "GET /total HTTP/1.1\r\nX: " + std::string(17 * 1024, 'x') +
-                                 "\r\n\r\n"},
-      {"many headers", [] {
+      {"body over 64 KiB",
+       Post("/increment", "{\"value\":1,\"p\":\"" + std::string(70 * 1024, 'x') + "\"}")},
+      {"header over 16 KiB",
+       "GET /total HTTP/1.1\r\nX: " + std::string(17 * 1024, 'x') + "\r\n\r\n"},
+      {"many headers",
+       [] {
          std::string request = "GET /total HTTP/1.1\r\n";
          for (int i = 0; i < 3000; ++i) request += "A: b\r\n";
          return request + "\r\n";
        }()},
       {"URI over 8 KiB", Get("/total?counter=" + std::string(9000, 'a'))},
-      {"header line over 8 KiB", "GET /total HTTP/1.1\r\nX: " + std::string(9000, 'x') +
-                                     "\r\n\r\n"},
+      {"header line over 8 KiB",
+       "GET /total HTTP/1.1\r\nX: " + std::string(9000, 'x') + "\r\n\r\n"},
       {"garbage request line", "HELLO WORLD\r\n\r\n"},
       {"binary request line", Bytes("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n")},
       {"TLS hello", Bytes("\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03")},
@@ -258,14 +310,19 @@ std::vector<Malformed> Barrage(bool aggregator) {
       {"LF only", "POST /increment HTTP/1.1\nContent-Length: 11\n\n" + body},
       {"NUL in path", Bytes("GET /to\0tal HTTP/1.1\r\n\r\n")},
       {"NUL in header", Bytes("POST /increment HTTP/1.1\r\nX: a\0b\r\nContent-Length: 11\r\n\r\n"
-                                        "{\"value\":9}")},
+                              "{\"value\":9}")},
       {"header without colon", "GET /total HTTP/1.1\r\nNoColonHere\r\n\r\n"},
-      {"header with space before colon", "POST /increment HTTP/1.1\r\nContent-Length : 11\r\n"
-                                         "\r\n" + body},
-      {"folded header", "POST /increment HTTP/1.1\r\nX: a\r\n  b\r\nContent-Length: 0\r\n"
-                        "\r\n"},
-      {"absolute URI to elsewhere", "POST http://evil.example/increment HTTP/1.1\r\n"
-                                    "Content-Length: 11\r\n\r\n" + body},
+      {"header with space before colon",
+       "POST /increment HTTP/1.1\r\nContent-Length : 11\r\n"
+       "\r\n" +
+           body},
+      {"folded header",
+       "POST /increment HTTP/1.1\r\nX: a\r\n  b\r\nContent-Length: 0\r\n"
+       "\r\n"},
+      {"absolute URI to elsewhere",
+       "POST http://evil.example/increment HTTP/1.1\r\n"
+       "Content-Length: 11\r\n\r\n" +
+           body},
       {"path traversal", Get("/../../etc/passwd")},
       {"double slash", Post("//increment", body)},
       {"trailing slash", Post("/increment/", body)},
@@ -283,7 +340,8 @@ std::vector<Malformed> Barrage(bool aggregator) {
       {"HEAD on increment", "HEAD /increment HTTP/1.1\r\n\r\n"},
       {"range request", "GET /total HTTP/1.1\r\nRange: bytes=0-1,3-4\r\n\r\n"},
       {"smuggled second request", Post("/increment", "{}", "Content-Length: 0\r\n") +
-                                      "POST /increment HTTP/1.1\r\nContent-Length: 11\r\n\r\n" + body},
+                                      "POST /increment HTTP/1.1\r\nContent-Length: 11\r\n\r\n" +
+                                      body},
       {"REMOTE_ADDR spoof", Post("/increment", "not json", "REMOTE_ADDR: 10.0.0.1\r\n")},
       {"Expect continue with bad body", Post("/increment", "nope", "Expect: 100-continue\r\n")},
       {"half a request, then EOF", "POST /increment HTTP/1.1\r\nContent-Length: 11\r\n\r\n{\"va"},

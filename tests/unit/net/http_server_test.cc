@@ -31,8 +31,8 @@ std::string Post(const std::string& body, const std::string& extra_headers = "")
 }
 
 TEST_F(HttpServerTest, ServesPipelinedRequestsInOrder) {
-  std::string answers = server_.ServeBytesForTesting(Post(R"({"value":2})") + Post(R"({"value":3})") +
-                                                     "GET /count HTTP/1.1\r\n\r\n");
+  std::string answers = server_.ServeBytesForTesting(
+      Post(R"({"value":2})") + Post(R"({"value":3})") + "GET /count HTTP/1.1\r\n\r\n");
   EXPECT_NE(answers.find(R"({"success":true,"shardId":0,"count":2})"), std::string::npos);
   EXPECT_NE(answers.find(R"({"success":true,"shardId":0,"count":5})"), std::string::npos);
   EXPECT_TRUE(answers.ends_with(R"({"shardId":0,"count":5})")) << answers;
