@@ -304,7 +304,8 @@ void SetupServe(CLI::App& app, Runner& runner) {
                       "With --role aggregator: a shard's URL, repeated in shard order");
   command
       ->add_option("--threads", options->threads,
-                   "Worker threads per listener (each open connection holds one)")
+                   "Worker threads per listener: requests handled at once (idle connections "
+                   "hold none)")
       ->check(StrictInteger())
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
