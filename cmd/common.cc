@@ -1,11 +1,15 @@
 #include "cmd/common.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <thread>
 
@@ -38,6 +42,46 @@ void AddClientOptions(CLI::App& command, ClientOptions& options) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   command.add_flag("--json", options.json, "Print the server's JSON answer as it came");
+  command.add_option("--token-file", options.token_file,
+                     "A file holding the server's bearer token (default: $SHARDCTL_TOKEN)");
+}
+
+core::Result<std::string> CheckToken(std::string token, std::string_view origin) {
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
+    token.pop_back();
+  }
+  if (token.empty()) return core::InvalidArgument(fmt::format("{} is empty", origin));
+  for (char c : token) {
+    if (c < '!' || c > '~') {
+      return core::InvalidArgument(
+          fmt::format("{} must hold one line of visible ASCII characters, without spaces", origin));
+    }
+  }
+  return token;
+}
+
+core::Result<std::string> ReadTokenFile(const std::string& path) {
+  constexpr size_t kMaxTokenFile = 4096;
+  auto cannot_read = [&path](int error) {
+    return core::InvalidArgument(
+        fmt::format("cannot read the token file {}: {}", path, std::strerror(error)));
+  };
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return cannot_read(errno);
+  std::string token;
+  char buffer[1024];
+  ssize_t n;
+  while ((n = ::read(fd, buffer, sizeof(buffer))) > 0 && token.size() <= kMaxTokenFile) {
+    token.append(buffer, static_cast<size_t>(n));
+  }
+  int error = errno;
+  ::close(fd);
+  if (n < 0) return cannot_read(error);
+  if (token.size() > kMaxTokenFile) {
+    return core::InvalidArgument(
+        fmt::format("the token file {} is larger than {} bytes", path, kMaxTokenFile));
+  }
+  return CheckToken(std::move(token), fmt::format("the token file {}", path));
 }
 
 bool UseColor() {
@@ -101,8 +145,17 @@ ExitCode CallServer(const ClientOptions& options, const std::string& path,
   core::Result<net::Url> url = net::ParseUrl(options.url);
   if (!url.ok()) return Fail(ExitCode::kUsage, url.status().message());
 
+  core::Result<std::string> token = std::string();
+  if (!options.token_file.empty()) {
+    token = ReadTokenFile(options.token_file);
+  } else if (const char* from_env = std::getenv("SHARDCTL_TOKEN"); from_env != nullptr) {
+    token = CheckToken(from_env, "SHARDCTL_TOKEN");
+  }
+  if (!token.ok()) return Fail(ExitCode::kUsage, token.status().message());
+
   auto timeout = std::chrono::milliseconds(static_cast<int64_t>(options.timeout_seconds * 1000));
-  net::HttpClient client(*url, {.connect_timeout = timeout, .request_timeout = timeout});
+  net::HttpClient client(
+      *url, {.connect_timeout = timeout, .request_timeout = timeout, .bearer_token = *token});
   auto send = [&] {
     return post_body != nullptr ? client.Post(path, *post_body, headers) : client.Get(path);
   };
@@ -132,6 +185,12 @@ ExitCode CallServer(const ClientOptions& options, const std::string& path,
     return ExitCode::kOk;
   }
   std::string message = core::ParseErrorMessage(reply->body);
+  if (reply->status == 401) {
+    return Fail(ExitCode::kRefused,
+                fmt::format("the server refused the request (401): {}; give its token with "
+                            "--token-file FILE or SHARDCTL_TOKEN",
+                            message));
+  }
   if (reply->status >= 400 && reply->status < 500) {
     return Fail(ExitCode::kRefused,
                 fmt::format("the server refused the request ({}): {}", reply->status, message));

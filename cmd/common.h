@@ -36,10 +36,21 @@ struct ClientOptions {
   std::string url = "http://127.0.0.1:4000";
   double timeout_seconds = 5;
   bool json = false;
+  std::string token_file;  // "": the token is $SHARDCTL_TOKEN, if set
 };
 
-// Adds --url (also SHARDCTL_URL), --timeout and --json to `command`.
+// Adds --url (also SHARDCTL_URL), --timeout, --json and --token-file to
+// `command`.
 void AddClientOptions(CLI::App& command, ClientOptions& options);
+
+// Reads a bearer token from `path`: the file's contents without trailing
+// whitespace (a final newline). Returns kInvalidArgument naming the file when
+// it cannot be read, is empty, or holds anything but visible ASCII characters
+// (which could not travel in an HTTP header).
+core::Result<std::string> ReadTokenFile(const std::string& path);
+// Checks a token given directly (e.g. from the environment) the same way.
+// `origin` names where it came from, for the message.
+core::Result<std::string> CheckToken(std::string token, std::string_view origin);
 
 // Which counter a command is about: --counter/-k NAME and --window SECONDS.
 struct CounterOptions {
@@ -64,10 +75,11 @@ struct RetryPolicy {
 };
 
 // Sends a GET (`post_body` null) or POST to `path` on the server, with
-// `headers`, retrying as `retry` says. Returns kOk with the answer in
-// *reply_body when the server answered 2xx; otherwise prints why the last
-// attempt failed and returns the exit code for it (kRefused, kUnreachable,
-// ...). Each retry is announced on stderr.
+// `headers` and the token of --token-file or $SHARDCTL_TOKEN if there is one,
+// retrying as `retry` says. Returns kOk with the answer in *reply_body when
+// the server answered 2xx; otherwise prints why the last attempt failed and
+// returns the exit code for it (kRefused, kUnreachable, kUsage for an
+// unreadable token file, ...). Each retry is announced on stderr.
 ExitCode CallServer(const ClientOptions& options, const std::string& path,
                     const std::string* post_body, std::string* reply_body,
                     const net::HttpHeaders& headers = {}, const RetryPolicy& retry = {});

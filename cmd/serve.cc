@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -60,6 +61,7 @@ struct ServeOptions {
   std::string pid_file;  // "": none, or DefaultPidFile() with --daemon
   std::string log_file;  // "": stderr
   std::string log_level = "info";
+  std::string token_file;  // "": no token needed
   bool shards_given = false;
   bool routing_given = false;
   bool idempotency_window_given = false;
@@ -266,6 +268,13 @@ ExitCode Serve(ServeOptions options) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   signal(SIGXFSZ, SIG_IGN);  // a file size limit fails the write (EFBIG) instead
+  // Every open connection holds a file descriptor (and no thread): allow as
+  // many as the hard limit lets this process have.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
 
   core::Result<store::FsyncPolicy> fsync = store::ParseFsyncPolicy(options.fsync);
   if (!fsync.ok()) return Fail(ExitCode::kUsage, fsync.status().message());
@@ -279,7 +288,13 @@ ExitCode Serve(ServeOptions options) {
     }
   }
 
-  net::HttpServerOptions server_options{.threads = options.threads};
+  net::HttpServerOptions server_options;
+  server_options.threads = options.threads;
+  if (!options.token_file.empty()) {
+    core::Result<std::string> token = ReadTokenFile(options.token_file);
+    if (!token.ok()) return Fail(ExitCode::kCannotServe, token.status().message());
+    server_options.bearer_token = *token;
+  }
   Running running;
   auto listen = [&](const std::string& name, int port,
                     const std::function<void(net::HttpServer&)>& routes) {
@@ -316,7 +331,9 @@ ExitCode Serve(ServeOptions options) {
       if (!url.ok()) return Fail(ExitCode::kUsage, "--shard: " + url.status().message());
       clients.push_back(std::make_unique<net::HttpShardClient>(
           static_cast<int>(i), *url,
-          net::HttpClientOptions{.connect_timeout = timeout, .request_timeout = timeout}));
+          net::HttpClientOptions{.connect_timeout = timeout,
+                                 .request_timeout = timeout,
+                                 .bearer_token = server_options.bearer_token}));
     }
   } else {
     // Reading back a large store is CPU work for each shard, so the shards
@@ -433,7 +450,8 @@ void SetupServe(CLI::App& app, Runner& runner) {
                       "With --role aggregator: a shard's URL, repeated in shard order");
   command
       ->add_option("--threads", options->threads,
-                   "Worker threads per listener (each open connection holds one)")
+                   "Worker threads per listener: requests handled at once (idle connections "
+                   "hold none)")
       ->check(StrictInteger())
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
@@ -479,6 +497,9 @@ void SetupServe(CLI::App& app, Runner& runner) {
   // --config is the app's (CLI11 reads config files at the top level only);
   // its [serve] section sets these options, and it may follow "serve".
   command->fallthrough();
+  command->add_option("--token-file", options->token_file,
+                      "Require the bearer token in FILE on every request but GET /healthz "
+                      "(and send it to the shards)");
   command->footer(
       "Every option can also come from a TOML file, in its [serve] section, e.g.\n"
       "  [serve]\n  shards = 3\n  fsync = \"always\"\n"

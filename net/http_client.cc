@@ -90,6 +90,7 @@ core::Result<HttpReply> HttpClient::Send(bool post, const std::string& path,
     client->set_connection_timeout(options_.connect_timeout);
     client->set_read_timeout(options_.request_timeout);
     client->set_write_timeout(options_.request_timeout);
+    if (!options_.bearer_token.empty()) client->set_bearer_token_auth(options_.bearer_token);
   }
 
   httplib::Headers extra(headers.begin(), headers.end());

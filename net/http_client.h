@@ -20,6 +20,8 @@ struct HttpClientOptions {
   std::chrono::milliseconds connect_timeout{1000};
   // How long a request may wait for its answer once sent.
   std::chrono::milliseconds request_timeout{5000};
+  // When not empty, every request carries "Authorization: Bearer <token>".
+  std::string bearer_token;
 };
 
 // Extra request headers: name, value.

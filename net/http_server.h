@@ -1,8 +1,13 @@
 // HttpServer: a hardened JSON-over-HTTP server, the only place that knows how
 // cpp-httplib serves. It applies every guard that Debian's cpp-httplib 0.11.4
-// needs (TCP_NODELAY, a sized thread pool, no SO_REUSEPORT, a deep listen
-// backlog, request smuggling and decompression-bomb guards, a payload cap, an
-// exception handler) and answers every error, 404 and 405 included, in JSON.
+// needs (TCP_NODELAY, no SO_REUSEPORT, a deep listen backlog, request
+// smuggling and decompression-bomb guards, caps on header and body size, a
+// deadline for each request to arrive, an exception handler) and answers every
+// error, 404 and 405 included, in JSON.
+//
+// Connections wait in epoll, not on threads: a worker thread takes a
+// connection only once a whole request (header and body) has arrived, so idle
+// or slow clients (slow loris) hold a file descriptor each, never a worker.
 // Handlers run on the server's worker threads, concurrently.
 #ifndef SHARDCTL_NET_HTTP_SERVER_H_
 #define SHARDCTL_NET_HTTP_SERVER_H_
@@ -25,15 +30,27 @@ struct Request;
 namespace shardctl::net {
 
 struct HttpServerOptions {
-  // Worker threads. Each keep-alive connection holds one while it is open.
+  // Worker threads: how many requests are handled at the same time. Idle and
+  // half-sent connections do not hold one.
   int threads = 64;
   // Largest request body accepted; larger ones get 413.
   size_t max_body_bytes = 64 * 1024;
-  // How long a request may take to arrive once its connection is open.
-  std::chrono::seconds read_timeout{5};
-  // How long an idle keep-alive connection is kept. It also bounds how long
-  // Stop() waits for idle clients, so it is short.
-  std::chrono::seconds keep_alive_timeout{1};
+  // Largest request line plus header lines accepted; larger ones get 431.
+  size_t max_header_bytes = 16 * 1024;
+  // How long a request may take to arrive, from its first byte to its last;
+  // a slower one gets 408 and its connection is closed.
+  std::chrono::milliseconds read_timeout{5000};
+  // How long a connection may stay open with no request under way.
+  std::chrono::milliseconds keep_alive_timeout{1000};
+  // How long writing one answer may take.
+  std::chrono::milliseconds write_timeout{5000};
+  // Connections open at once; more are closed as soon as they are accepted.
+  size_t max_connections = 10000;
+  // When not empty, every request to a path outside `open_paths` must carry
+  // "Authorization: Bearer <bearer_token>" (compared in constant time), or
+  // gets 401 with "WWW-Authenticate: Bearer" and nothing else happens.
+  std::string bearer_token;
+  std::vector<std::string> open_paths = {"/healthz"};
 };
 
 // A request as handlers see it. Valid only during the handler call.
@@ -91,9 +108,14 @@ class HttpServer {
   // The bound port. REQUIRES: Listen() succeeded.
   int port() const;
 
-  // Stops accepting, finishes requests in flight and returns once every
-  // worker has finished (at most about keep_alive_timeout for idle clients).
-  // Idempotent.
+  // For tests and fuzzing, with no socket and no threads: serves `bytes` as if
+  // one connection had sent them and then finished sending, and returns every
+  // byte the server would have sent back. Needs no Listen().
+  std::string ServeBytesForTesting(std::string_view bytes);
+
+  // Stops accepting, finishes requests in flight (answering them with
+  // Connection: close), closes every idle connection and returns once every
+  // worker has finished. Idempotent.
   void Stop();
 
  private:

@@ -31,18 +31,6 @@ using ::testing::UnorderedElementsAreArray;
 
 using Words = std::set<std::string>;
 
-// Options that other branches are adding to the CLI while the docs already
-// describe them. The docs may name these although --help does not print
-// them (yet); once it does, they are checked like every other option.
-const std::map<std::string, Words> kPendingOptions = {
-    {"serve", {"--token-file", "--idempotency-window"}},
-    {"inc", {"--token-file", "--retries", "--idempotency-key"}},
-    {"total", {"--token-file"}},
-    {"counters", {"--token-file"}},
-    {"reset", {"--token-file"}},
-    {"status", {"--token-file"}},
-};
-
 std::string SourcePath(const std::string& relative) {
   return std::string(SHARDCTL_SOURCE_DIR) + "/" + relative;
 }
@@ -120,14 +108,10 @@ struct Cli {
   Words global_options;                  // long options of `shardctl --help`
   std::map<std::string, Words> options;  // command -> long options of its --help
 
-  // What the docs may name for `command`: its options, the global ones, and
-  // the pending ones.
+  // What the docs may name for `command`: its options and the global ones.
   Words Allowed(const std::string& command) const {
     Words allowed = options.at(command);
     allowed.insert(global_options.begin(), global_options.end());
-    if (auto pending = kPendingOptions.find(command); pending != kPendingOptions.end()) {
-      allowed.insert(pending->second.begin(), pending->second.end());
-    }
     return allowed;
   }
 };
@@ -452,7 +436,7 @@ TEST(BashCompletionTest, CompletesDirectoriesAndFiles) {
 }
 
 // What `shardctl COMMAND -` offers is what `shardctl COMMAND --help` lists
-// (plus global and pending options): no option missing, none made up.
+// (plus the global options): no option missing, none made up.
 TEST(BashCompletionTest, OffersExactlyTheOptionsOfEachCommand) {
   const Cli& cli = TheCli();
   std::vector<std::string> lines;

@@ -195,6 +195,7 @@ RunResult RunShardctl(const std::vector<std::string>& args,
     int devnull = ::open("/dev/null", O_RDONLY);
     ::dup2(devnull, STDIN_FILENO);
     ::unsetenv("SHARDCTL_URL");
+    ::unsetenv("SHARDCTL_TOKEN");
     for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
     ::execv(argv[0], argv.data());
     ::_exit(127);

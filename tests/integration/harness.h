@@ -77,8 +77,8 @@ struct RunResult {
 };
 
 // Runs `shardctl args...` to completion (killed after 30 s) with `env` added
-// to the environment (and SHARDCTL_URL removed unless `env` sets it), with a
-// temporary XDG_STATE_HOME as ServerProcess.
+// to the environment (and SHARDCTL_URL and SHARDCTL_TOKEN removed unless `env`
+// sets them), with a temporary XDG_STATE_HOME as ServerProcess.
 RunResult RunShardctl(const std::vector<std::string>& args,
                       const std::map<std::string, std::string>& env = {});
 

@@ -1,0 +1,144 @@
+#include "net/request_framing.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <optional>
+
+namespace shardctl::net {
+namespace {
+
+bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
+    char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] - 'A' + 'a') : b[i];
+    if (x != y) return false;
+  }
+  return true;
+}
+
+bool IsSpaceOrTab(char c) { return c == ' ' || c == '\t'; }
+
+// A control character other than tab: never valid in a request line or header.
+bool IsControl(char c) {
+  auto byte = static_cast<unsigned char>(c);
+  return (byte < 0x20 && c != '\t') || byte == 0x7f;
+}
+
+// A character of a header name ("token" in RFC 9110 section 5.6.2).
+bool IsTokenChar(char c) {
+  if (c >= 'a' && c <= 'z') return true;
+  if (c >= 'A' && c <= 'Z') return true;
+  if (c >= '0' && c <= '9') return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+// A line's text without its CRLF, or nullopt if it does not end in CRLF or
+// holds a control character.
+std::optional<std::string_view> LineText(std::string_view line) {
+  if (line.size() < 2 || line.substr(line.size() - 2) != "\r\n") return std::nullopt;
+  line.remove_suffix(2);
+  for (char c : line) {
+    if (IsControl(c)) return std::nullopt;
+  }
+  return line;
+}
+
+// A plain decimal number that fits in uint64_t, or nullopt.
+std::optional<uint64_t> ParseLength(std::string_view text) {
+  if (text.empty() || text.size() > 19) return std::nullopt;  // 19 digits always fit
+  uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return value;
+}
+
+}  // namespace
+
+size_t FindHeaderEnd(std::string_view received, size_t from) {
+  // The blank line is a "\r\n" right after the '\n' that ends the line before
+  // it; the request line itself always comes first, so it is "\n\r\n".
+  size_t start = from >= 2 ? from - 2 : 0;
+  size_t at = received.find("\n\r\n", start);
+  return at == std::string_view::npos ? at : at + 3;
+}
+
+RequestFrame FrameRequest(std::string_view received, size_t max_header_bytes,
+                          size_t max_body_bytes) {
+  RequestFrame frame;
+  size_t header_end = FindHeaderEnd(received);
+  if (header_end == std::string_view::npos) {
+    if (received.size() > max_header_bytes) frame.kind = RequestFrame::Kind::kHeaderTooLarge;
+    return frame;
+  }
+  if (header_end > max_header_bytes) {
+    frame.kind = RequestFrame::Kind::kHeaderTooLarge;
+    return frame;
+  }
+
+  size_t request_line_end = received.find('\n') + 1;
+  if (!LineText(received.substr(0, request_line_end))) {
+    frame.kind = RequestFrame::Kind::kBadHeader;
+    return frame;
+  }
+
+  // Header lines as cpp-httplib reads them: split at '\n'; the name is
+  // everything before the first ':', the value what follows, without
+  // surrounding spaces and tabs; an empty value drops the header. Lines that
+  // httplib would skip are refused instead.
+  std::optional<uint64_t> length;
+  bool transfer_encoding = false;
+  size_t line_start = request_line_end;
+  while (line_start < header_end - 2) {
+    size_t line_end = received.find('\n', line_start);  // < header_end
+    std::optional<std::string_view> text =
+        LineText(received.substr(line_start, line_end + 1 - line_start));
+    line_start = line_end + 1;
+    size_t colon = text ? text->find(':') : std::string_view::npos;
+    if (colon == std::string_view::npos || colon == 0 ||
+        !std::all_of(text->begin(), text->begin() + static_cast<ptrdiff_t>(colon), IsTokenChar)) {
+      frame.kind = RequestFrame::Kind::kBadHeader;
+      return frame;
+    }
+    std::string_view line = *text;
+    while (!line.empty() && IsSpaceOrTab(line.back())) line.remove_suffix(1);
+    std::string_view name = line.substr(0, colon);
+    std::string_view value = line.substr(std::min(colon + 1, line.size()));
+    while (!value.empty() && IsSpaceOrTab(value.front())) value.remove_prefix(1);
+    if (EqualsIgnoringCase(name, "Range")) {
+      frame.kind = RequestFrame::Kind::kRange;
+      return frame;
+    }
+    if (value.empty()) continue;
+    if (EqualsIgnoringCase(name, "Transfer-Encoding")) {
+      transfer_encoding = true;
+    } else if (EqualsIgnoringCase(name, "Content-Length")) {
+      std::optional<uint64_t> parsed = ParseLength(value);
+      // Two different lengths are as bad as none that parses.
+      if (!parsed || (length && *length != *parsed)) {
+        frame.kind = RequestFrame::Kind::kBadLength;
+        return frame;
+      }
+      length = parsed;
+    }
+  }
+
+  if (transfer_encoding) {
+    frame.kind = RequestFrame::Kind::kComplete;
+    frame.length = header_end;
+    return frame;
+  }
+  frame.body_bytes = length.value_or(0);
+  if (frame.body_bytes > max_body_bytes) {
+    frame.kind = RequestFrame::Kind::kBodyTooLarge;
+    frame.length = header_end;
+    return frame;
+  }
+  frame.length = header_end + static_cast<size_t>(frame.body_bytes);
+  if (received.size() >= frame.length) frame.kind = RequestFrame::Kind::kComplete;
+  return frame;
+}
+
+}  // namespace shardctl::net

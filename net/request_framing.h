@@ -1,0 +1,52 @@
+// FrameRequest: where one HTTP/1.1 request ends in the bytes received so far,
+// judged from its header alone, the way cpp-httplib 0.11.4 will read it. The
+// server uses it to hand a worker thread only complete requests, so that a
+// slow or idle client never holds a thread. Pure functions; thread-safe.
+#ifndef SHARDCTL_NET_REQUEST_FRAMING_H_
+#define SHARDCTL_NET_REQUEST_FRAMING_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace shardctl::net {
+
+struct RequestFrame {
+  enum class Kind {
+    kIncomplete,      // more bytes are needed
+    kComplete,        // the first `length` bytes hold one whole request
+    kHeaderTooLarge,  // the header is longer than allowed (431)
+    kBodyTooLarge,    // Content-Length is larger than allowed (413)
+    kBadLength,       // Content-Length is not one plain decimal number (400)
+    kBadHeader,       // a malformed request line or header line (400)
+    kRange,           // a Range header: not supported (416)
+  };
+  Kind kind = Kind::kIncomplete;
+  // kComplete: header plus body. kBodyTooLarge: the header alone.
+  // kIncomplete: once the header is in, the length the whole request will
+  // have; 0 before.
+  size_t length = 0;
+  // The declared Content-Length (0 when absent).
+  uint64_t body_bytes = 0;
+};
+
+// Returns the offset just past the blank line that ends the header in
+// `received` (request line and header lines end at '\n'; the blank line is
+// "\r\n"), or std::string_view::npos if it has not arrived. `from`: a length
+// of `received` already known to hold no end, so a header arriving a byte at
+// a time is not scanned again from the start.
+size_t FindHeaderEnd(std::string_view received, size_t from = 0);
+
+// Frames the request at the start of `received`. A request with a
+// Transfer-Encoding header is complete at the end of its header (the server
+// refuses it without reading a body). A header without Content-Length means
+// no body (RFC 9112 section 6.3). Strict where cpp-httplib is lenient in ways
+// that could hide a Content-Length from it (RFC 9112 sections 2.2, 5.1, 5.2):
+// a line not ending in CRLF, whitespace before a colon, a line without a
+// colon, a folded line, or a control character (NUL included) is kBadHeader.
+RequestFrame FrameRequest(std::string_view received, size_t max_header_bytes,
+                          size_t max_body_bytes);
+
+}  // namespace shardctl::net
+
+#endif  // SHARDCTL_NET_REQUEST_FRAMING_H_

@@ -1,0 +1,411 @@
+// `shardctl serve` against hostile clients: idle and half-sent connections
+// that try to starve the workers, and a barrage of malformed requests that
+// must change no count and leave the server serving.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/integration/harness.h"
+
+namespace shardctl::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A TCP connection to "host:port" that the test holds open; -1 if it failed.
+class OpenSocket {
+ public:
+  explicit OpenSocket(const std::string& host_port) {
+    size_t colon = host_port.rfind(':');
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(std::stoi(host_port.substr(colon + 1))));
+    ::inet_pton(AF_INET, host_port.substr(0, colon).c_str(), &address.sin_addr);
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~OpenSocket() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  OpenSocket(OpenSocket&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  OpenSocket(const OpenSocket&) = delete;
+  OpenSocket& operator=(const OpenSocket&) = delete;
+
+  bool ok() const { return fd_ >= 0; }
+  bool Send(const std::string& bytes) {
+    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(bytes.size());
+  }
+  // Says "no more from me" (a half-close), as a client piping a file would.
+  void FinishSending() { ::shutdown(fd_, SHUT_WR); }
+  // Everything the server sends until it closes the connection or `timeout`
+  // passes.
+  std::string ReadAll(std::chrono::milliseconds timeout) {
+    std::string answer;
+    auto deadline = Clock::now() + timeout;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      pollfd pfd{fd_, POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) break;
+      char buffer[4096];
+      ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
+      if (n <= 0) break;
+      answer.append(buffer, static_cast<size_t>(n));
+    }
+    return answer;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// A string literal's bytes, NULs included.
+template <size_t N>
+std::string Bytes(const char (&literal)[N]) {
+  return std::string(literal, N - 1);
+}
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// 200 connections that send nothing or half a request must not keep another
+// client waiting: each would hold a worker thread in a thread-per-connection
+// server (64 by default), and the real client would queue behind them.
+TEST(IdleConnectionsTest, TwoHundredIdleConnectionsDoNotStarveAClient) {
+  Cluster cluster({"--in-memory"});
+  ASSERT_TRUE(cluster.ready());
+  constexpr int kIdle = 200;
+  std::vector<OpenSocket> idle;
+  for (int i = 0; i < kIdle; ++i) {
+    idle.emplace_back(cluster.aggregator());
+    ASSERT_TRUE(idle.back().ok()) << "connection " << i;
+    // Half of them start a request and never finish it (slow loris).
+    if (i % 2 == 1) {
+      ASSERT_TRUE(idle.back().Send("POST /increment HTTP/1.1\r\nHost: x\r\n"));
+    }
+  }
+
+  Clock::time_point start = Clock::now();
+  RunResult inc = cluster.Run({"inc", "5"});
+  double inc_seconds = SecondsSince(start);
+  EXPECT_EQ(inc.exit_code, 0) << inc.err;
+  EXPECT_EQ(inc.out, "shard 2: count 5\n");
+
+  start = Clock::now();
+  RunResult total = cluster.Run({"total"});
+  double total_seconds = SecondsSince(start);
+  EXPECT_EQ(total.exit_code, 0) << total.err;
+  EXPECT_EQ(total.out, "5\n");
+
+  std::printf("with %d idle connections held open: shardctl inc took %.3f s, total %.3f s\n", kIdle,
+              inc_seconds, total_seconds);
+  EXPECT_LT(inc_seconds, 2.0);
+  EXPECT_LT(total_seconds, 2.0);
+}
+
+TEST(SlowRequestTest, AHalfSentRequestGets408AndIsClosed) {
+  Cluster cluster({"--in-memory"});
+  ASSERT_TRUE(cluster.ready());
+  OpenSocket slow(cluster.aggregator());
+  ASSERT_TRUE(slow.Send("POST /increment HTTP/1.1\r\nContent-Length: 11\r\n\r\n{\"val"));
+  Clock::time_point start = Clock::now();
+  std::string answer = slow.ReadAll(10s);  // returns when the server closes
+  double seconds = SecondsSince(start);
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 408")) << answer;
+  EXPECT_NE(answer.find(R"({"error":)"), std::string::npos) << answer;
+  EXPECT_GT(seconds, 4.0);  // the request deadline is 5 s from its first byte
+  EXPECT_LT(seconds, 7.0);
+  EXPECT_EQ(HttpConnection(cluster.aggregator()).Get("/total").body, R"({"total":0})");
+}
+
+TEST(LimitsTest, OversizedHeaderIs431AndChangesNothing) {
+  Cluster cluster({"--in-memory"});
+  ASSERT_TRUE(cluster.ready());
+  std::string request = "POST /increment HTTP/1.1\r\nX-Pad: " + std::string(20 * 1024, 'a') +
+                        "\r\nContent-Length: 11\r\n\r\n{\"value\":1}";
+  std::string answer = SendRaw(cluster.aggregator(), request);
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 431")) << answer.substr(0, 200);
+  EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
+  EXPECT_NE(answer.find(R"({"error":)"), std::string::npos) << answer;
+  EXPECT_EQ(HttpConnection(cluster.aggregator()).Get("/total").body, R"({"total":0})");
+}
+
+// What the barrage sends on one connection.
+struct Malformed {
+  std::string name;
+  std::string bytes;
+};
+
+std::string Post(const std::string& path, const std::string& body,
+                 const std::string& extra_headers = "") {
+  return "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+         extra_headers + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+std::string Get(const std::string& target) {
+  return "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n";
+}
+
+// Bodies that no POST /increment may count.
+std::vector<std::string> BadIncrementBodies() {
+  std::vector<std::string> bodies = {
+      "not json",
+      "{",
+      "}",
+      "[1]",
+      "5",
+      "null",
+      "true",
+      R"("5")",
+      "{}{}",
+      R"({"value":1}x)",
+      R"({"value":1.5})",
+      R"({"value":"5"})",
+      R"({"value":true})",
+      R"({"value":null})",
+      R"({"value":[1]})",
+      R"({"value":{}})",
+      R"({"value":1e3})",
+      R"({"value":0.0})",
+      R"({"value":-0.0})",
+      R"({"value":1e400})",
+      R"({"value":-1e400})",
+      R"({"value":NaN})",
+      R"({"value":Infinity})",
+      R"({"value":0x10})",
+      R"({"value":+5})",
+      R"({"value":05})",
+      R"({"value":9223372036854775808})",
+      R"({"value":-9223372036854775809})",
+      R"({"value":18446744073709551616})",
+      R"({"value":99999999999999999999999999999})",
+      "{\"value\":" + std::string(5000, '9') + "}",
+      R"({"value":1,"extra":2})",
+      R"({"valu":1})",
+      R"({"value":1,"counter":""})",
+      R"({"value":1,"counter":"a b"})",
+      R"({"value":1,"counter":"a@b"})",
+      R"({"value":1,"counter":"caf\u00e9"})",
+      R"({"value":1,"counter":"a\u0000b"})",
+      R"({"value":1,"counter":"..\\etc"})",
+      "{\"value\":1,\"counter\":\"" + std::string(201, 'a') + "\"}",
+      R"({"value":1,"counter":5})",
+      R"({"value":1,"counter":null})",
+      R"({"value":1,"counter":["a"]})",
+      R"({"value":1,"window":0})",
+      R"({"value":1,"window":-60})",
+      R"({"value":1,"window":604801})",
+      R"({"value":1,"window":1.5})",
+      R"({"value":1,"window":"60"})",
+      R"({"value":1,"window":9223372036854775807})",
+      "{\"value\":1,\"counter\":\"\xff\"}",
+      "\xff\xfe{}",
+      Bytes("{\"value\":1\0}"),
+      std::string(60000, '['),
+      std::string(30000, '[') + std::string(30000, ']'),
+      "{\"value\":\"" + std::string(60000, 'x') + "\"}",
+  };
+  std::string nested;
+  for (int i = 0; i < 5000; ++i) nested += R"({"a":)";
+  bodies.push_back(nested + "1" + std::string(5000, '}'));
+  return bodies;
+}
+
+std::vector<Malformed> Barrage(bool aggregator) {
+  std::vector<Malformed> barrage;
+  for (const std::string& body : BadIncrementBodies()) {
+    barrage.push_back({"increment body " + body.substr(0, 40), Post("/increment", body)});
+  }
+  for (const std::string& body :
+       {std::string("{}"), std::string("not json"), std::string(R"({"counter":5})"),
+        std::string(R"({"counter":""})"), std::string(R"({"counter":"a","extra":1})"),
+        std::string(R"(["default"])"), std::string(R"({"counter":"a b"})"), std::string("")}) {
+    barrage.push_back({"reset body " + body, Post("/reset", body)});
+  }
+  const std::vector<std::string> bad_queries =
+      aggregator ? std::vector<std::string>{"/total?counter=a%20b",
+                                            "/total?counter=",
+                                            "/total?counter=" + std::string(300, 'a'),
+                                            "/total?window=abc",
+                                            "/total?window=0",
+                                            "/total?window=-5",
+                                            "/total?window=99999999999999999999",
+                                            "/total?perShard=maybe",
+                                            "/counters?limit=0",
+                                            "/counters?limit=10001",
+                                            "/counters?top=abc",
+                                            "/counters?top=5&limit=5",
+                                            "/counters?prefix=a%40b",
+                                            "/counters?after=a%20b",
+                                            "/total?counter=%ff"}
+                 : std::vector<std::string>{
+                       "/count?counter=a%20b", "/count?counter=",    "/count?window=abc",
+                       "/count?window=0",      "/count?counter=%ff", "/count?window=1.5"};
+  for (const std::string& target : bad_queries) barrage.push_back({"query " + target, Get(target)});
+
+  const std::string body = R"({"value":9})";
+  const std::vector<Malformed> raw = {
+      {"chunked",
+       "POST /increment HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "b\r\n{\"value\":9}\r\n0\r\n\r\n"},
+      {"chunked, odd case",
+       "POST /increment HTTP/1.1\r\ntransfer-ENCODING: Chunked\r\n\r\n"
+       "b\r\n{\"value\":9}\r\n0\r\n\r\n"},
+      {"chunked with a length",
+       "POST /increment HTTP/1.1\r\nContent-Length: 11\r\n"
+       "Transfer-Encoding: chunked\r\n\r\n" +
+           body},
+      {"gzip body", Post("/increment", body, "Content-Encoding: gzip\r\n")},
+      {"br body", Post("/increment", body, "Content-Encoding: br\r\n")},
+      {"two lengths",
+       "POST /increment HTTP/1.1\r\nContent-Length: 11\r\nContent-Length: 11"
+       "\r\n\r\n" +
+           body},
+      {"two different lengths",
+       "POST /increment HTTP/1.1\r\nContent-Length: 11\r\n"
+       "Content-Length: 5\r\n\r\n" +
+           body},
+      {"negative length", "POST /increment HTTP/1.1\r\nContent-Length: -11\r\n\r\n" + body},
+      {"hex length", "POST /increment HTTP/1.1\r\nContent-Length: 0xb\r\n\r\n" + body},
+      {"length with junk", "POST /increment HTTP/1.1\r\nContent-Length: 11abc\r\n\r\n" + body},
+      {"escaped length", "POST /increment HTTP/1.1\r\nContent-Length: %311\r\n\r\n" + body},
+      {"huge length", "POST /increment HTTP/1.1\r\nContent-Length: 18446744073709551616\r\n\r\n"},
+      {"length over the cap", "POST /increment HTTP/1.1\r\nContent-Length: 1000000000\r\n\r\n"},
+      {"body over 64 KiB",
+       Post("/increment", "{\"value\":1,\"p\":\"" + std::string(70 * 1024, 'x') + "\"}")},
+      {"header over 16 KiB",
+       "GET /total HTTP/1.1\r\nX: " + std::string(17 * 1024, 'x') + "\r\n\r\n"},
+      {"many headers",
+       [] {
+         std::string request = "GET /total HTTP/1.1\r\n";
+         for (int i = 0; i < 3000; ++i) request += "A: b\r\n";
+         return request + "\r\n";
+       }()},
+      {"URI over 8 KiB", Get("/total?counter=" + std::string(9000, 'a'))},
+      {"header line over 8 KiB",
+       "GET /total HTTP/1.1\r\nX: " + std::string(9000, 'x') + "\r\n\r\n"},
+      {"garbage request line", "HELLO WORLD\r\n\r\n"},
+      {"binary request line", Bytes("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n")},
+      {"TLS hello", Bytes("\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03")},
+      {"request line only", "GET\r\n\r\n"},
+      {"no version", "GET /total\r\n\r\n"},
+      {"HTTP/0.9", "GET /total\r\n"},
+      {"bad version", "GET /total HTTP/9.9\r\n\r\n"},
+      {"bad version text", "GET /total FTP/1.1\r\n\r\n"},
+      {"empty lines", "\r\n\r\n\r\n\r\n"},
+      {"LF only", "POST /increment HTTP/1.1\nContent-Length: 11\n\n" + body},
+      {"NUL in path", Bytes("GET /to\0tal HTTP/1.1\r\n\r\n")},
+      {"NUL in header", Bytes("POST /increment HTTP/1.1\r\nX: a\0b\r\nContent-Length: 11\r\n\r\n"
+                              "{\"value\":9}")},
+      {"header without colon", "GET /total HTTP/1.1\r\nNoColonHere\r\n\r\n"},
+      {"header with space before colon",
+       "POST /increment HTTP/1.1\r\nContent-Length : 11\r\n"
+       "\r\n" +
+           body},
+      {"folded header",
+       "POST /increment HTTP/1.1\r\nX: a\r\n  b\r\nContent-Length: 0\r\n"
+       "\r\n"},
+      {"absolute URI to elsewhere",
+       "POST http://evil.example/increment HTTP/1.1\r\n"
+       "Content-Length: 11\r\n\r\n" +
+           body},
+      {"path traversal", Get("/../../etc/passwd")},
+      {"double slash", Post("//increment", body)},
+      {"trailing slash", Post("/increment/", body)},
+      {"unknown path", Get("/admin")},
+      {"unknown path post", Post("/incr", body)},
+      {"PUT", "PUT /increment HTTP/1.1\r\nContent-Length: 11\r\n\r\n" + body},
+      {"DELETE", "DELETE /total HTTP/1.1\r\n\r\n"},
+      {"PATCH", "PATCH /increment HTTP/1.1\r\nContent-Length: 11\r\n\r\n" + body},
+      {"OPTIONS", "OPTIONS * HTTP/1.1\r\n\r\n"},
+      {"TRACE", "TRACE /increment HTTP/1.1\r\n\r\n"},
+      {"CONNECT", "CONNECT evil.example:443 HTTP/1.1\r\n\r\n"},
+      {"made-up method", "BREW /increment HTTP/1.1\r\nContent-Length: 11\r\n\r\n" + body},
+      {"lower-case method", "post /increment HTTP/1.1\r\nContent-Length: 11\r\n\r\n" + body},
+      {"GET with a body", "GET /increment HTTP/1.1\r\nContent-Length: 11\r\n\r\n" + body},
+      {"HEAD on increment", "HEAD /increment HTTP/1.1\r\n\r\n"},
+      {"range request", "GET /total HTTP/1.1\r\nRange: bytes=0-1,3-4\r\n\r\n"},
+      {"smuggled second request", Post("/increment", "{}", "Content-Length: 0\r\n") +
+                                      "POST /increment HTTP/1.1\r\nContent-Length: 11\r\n\r\n" +
+                                      body},
+      {"REMOTE_ADDR spoof", Post("/increment", "not json", "REMOTE_ADDR: 10.0.0.1\r\n")},
+      {"Expect continue with bad body", Post("/increment", "nope", "Expect: 100-continue\r\n")},
+      {"half a request, then EOF", "POST /increment HTTP/1.1\r\nContent-Length: 11\r\n\r\n{\"va"},
+      {"just garbage, then EOF", std::string(3000, '\x01')},
+  };
+  barrage.insert(barrage.end(), raw.begin(), raw.end());
+  return barrage;
+}
+
+// What shows every count: the default counter's total and parts, a named and
+// a windowed counter, and the listing.
+std::vector<std::string> Snapshot(HttpConnection& aggregator) {
+  return {aggregator.Get("/total?perShard=true").body,
+          aggregator.Get("/total?counter=views&perShard=true").body,
+          aggregator.Get("/total?counter=rate&window=3600").body.substr(0, 40),
+          aggregator.Get("/counters").body};
+}
+
+TEST(BarrageTest, MalformedRequestsChangeNoCountAndTheServerStillServes) {
+  Cluster cluster({"--in-memory"});
+  ASSERT_TRUE(cluster.ready());
+  HttpConnection http(cluster.aggregator());
+  ASSERT_EQ(http.Post("/increment", R"({"value":7})").status, 200);
+  ASSERT_EQ(http.Post("/increment", R"({"value":5})").status, 200);
+  ASSERT_EQ(http.Post("/increment", R"({"value":-3})").status, 200);
+  ASSERT_EQ(http.Post("/increment", R"({"value":3,"counter":"views"})").status, 200);
+  ASSERT_EQ(http.Post("/increment", R"({"value":4,"counter":"rate","window":3600})").status, 200);
+  const std::vector<std::string> before = Snapshot(http);
+  ASSERT_EQ(before[0], R"({"total":9,"shards":[{"shardId":0,"count":-3},{"shardId":1,"count":7},)"
+                       R"({"shardId":2,"count":5}]})");
+
+  int tried = 0;
+  for (bool aggregator : {true, false}) {
+    const std::string target = aggregator ? cluster.aggregator() : cluster.shard(1);
+    for (const Malformed& input : Barrage(aggregator)) {
+      OpenSocket connection(target);
+      ASSERT_TRUE(connection.ok()) << input.name;
+      connection.Send(input.bytes);
+      connection.FinishSending();
+      std::string answer = connection.ReadAll(3s);
+      ++tried;
+      // An interim answer may come first.
+      if (answer.starts_with("HTTP/1.1 100 Continue\r\n\r\n")) answer.erase(0, 25);
+      // Refused with a JSON error, or (for what is not HTTP at all) closed unanswered.
+      if (answer.empty()) continue;
+      EXPECT_TRUE(answer.starts_with("HTTP/1.1 4")) << input.name << ": " << answer.substr(0, 300);
+      // A HEAD answer carries no body.
+      if (!input.bytes.starts_with("HEAD")) {
+        EXPECT_NE(answer.find(R"({"error":")"), std::string::npos)
+            << input.name << ": " << answer.substr(0, 300);
+      }
+    }
+  }
+  std::printf("malformed inputs tried: %d (aggregator and shard 1)\n", tried);
+
+  EXPECT_EQ(Snapshot(http), before);
+  HttpConnection shard1(cluster.shard(1));
+  EXPECT_EQ(shard1.Get("/count").body, R"({"shardId":1,"count":7})");
+  EXPECT_EQ(http.Post("/increment", R"({"value":1})").body,
+            R"({"success":true,"shardId":1,"count":8})");
+  RunResult total = cluster.Run({"total"});
+  EXPECT_EQ(total.exit_code, 0) << total.err;
+  EXPECT_EQ(total.out, "10\n");
+}
+
+}  // namespace
+}  // namespace shardctl::testing

@@ -1,0 +1,99 @@
+#include "net/request_framing.h"
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace shardctl::net {
+namespace {
+
+using Kind = RequestFrame::Kind;
+
+constexpr size_t kMaxHeader = 256;
+constexpr size_t kMaxBody = 100;
+
+RequestFrame Frame(const std::string& received) {
+  return FrameRequest(received, kMaxHeader, kMaxBody);
+}
+
+struct Case {
+  std::string name;
+  std::string received;
+  Kind kind;
+  size_t length;
+};
+
+TEST(FrameRequestTest, FramesRequestsAsHttplibReadsThem) {
+  const std::string post = "POST /increment HTTP/1.1\r\nContent-Length: 11\r\n\r\n";
+  const Case cases[] = {
+      {"nothing yet", "", Kind::kIncomplete, 0},
+      {"half a request line", "GET /tot", Kind::kIncomplete, 0},
+      {"header not ended", "GET /total HTTP/1.1\r\nHost: x\r\n", Kind::kIncomplete, 0},
+      {"get", "GET /total HTTP/1.1\r\n\r\n", Kind::kComplete, 23},
+      {"get with headers", "GET / HTTP/1.1\r\nHost: x\r\nA: b\r\n\r\n", Kind::kComplete, 33},
+      {"pipelined: the first only", "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n", Kind::kComplete,
+       18},
+      {"body not yet in", post + "{\"val", Kind::kIncomplete, post.size() + 11},
+      {"body in", post + "{\"value\":1}", Kind::kComplete, post.size() + 11},
+      {"body and more", post + "{\"value\":1}GET", Kind::kComplete, post.size() + 11},
+      {"no length: no body", "POST / HTTP/1.1\r\n\r\n{\"value\":1}", Kind::kComplete, 19},
+      {"length any case", "POST / HTTP/1.1\r\ncOnTeNt-LeNgTh:  2 \r\n\r\nab", Kind::kComplete, 42},
+      {"two equal lengths", "POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab",
+       Kind::kComplete, 59},
+      {"two lengths", "POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
+       Kind::kBadLength, 0},
+      {"signed length", "POST / HTTP/1.1\r\nContent-Length: +2\r\n\r\nab", Kind::kBadLength, 0},
+      {"hex length", "POST / HTTP/1.1\r\nContent-Length: 0x2\r\n\r\nab", Kind::kBadLength, 0},
+      {"escaped length", "POST / HTTP/1.1\r\nContent-Length: %32\r\n\r\nab", Kind::kBadLength, 0},
+      {"huge length", "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+       Kind::kBadLength, 0},
+      {"body over the limit", "POST / HTTP/1.1\r\nContent-Length: 101\r\n\r\n", Kind::kBodyTooLarge,
+       40},
+      {"body at the limit",
+       "POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'x'), Kind::kComplete,
+       140},
+      {"chunked: the header only", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n",
+       Kind::kComplete, 47},
+      // httplib would skip these lines, and with them a Content-Length.
+      {"bare LF line", "POST / HTTP/1.1\r\nContent-Length: 5\n\r\n", Kind::kBadHeader, 0},
+      {"space before colon", "POST / HTTP/1.1\r\nContent-Length : 5\r\n\r\n", Kind::kBadHeader, 0},
+      {"no colon", "GET / HTTP/1.1\r\nNoColon\r\n\r\n", Kind::kBadHeader, 0},
+      {"empty name", "GET / HTTP/1.1\r\n: x\r\n\r\n", Kind::kBadHeader, 0},
+      {"folded line", "GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", Kind::kBadHeader, 0},
+      {"NUL in a value", std::string("GET / HTTP/1.1\r\nA: b\0c\r\n\r\n", 26), Kind::kBadHeader, 0},
+      {"NUL in the request line", std::string("GET /\0 HTTP/1.1\r\n\r\n", 19), Kind::kBadHeader, 0},
+      {"bare LF request line", "GET / HTTP/1.1\n\r\n", Kind::kBadHeader, 0},
+      {"tab in a value", "GET / HTTP/1.1\r\nA: b\tc\r\n\r\n", Kind::kComplete, 26},
+      {"obs-text in a value", "GET / HTTP/1.1\r\nA: caf\xc3\xa9\r\n\r\n", Kind::kComplete, 28},
+      {"range", "GET / HTTP/1.1\r\nrange: bytes=0-1\r\n\r\n", Kind::kRange, 0},
+      {"empty value dropped", "POST / HTTP/1.1\r\nContent-Length:\r\n\r\n", Kind::kComplete, 36},
+      {"header too large", "GET / HTTP/1.1\r\nA: " + std::string(300, 'a') + "\r\n\r\n",
+       Kind::kHeaderTooLarge, 0},
+      {"unended header too large", "GET / HTTP/1.1\r\nA: " + std::string(300, 'a'),
+       Kind::kHeaderTooLarge, 0},
+      {"empty request line", "\r\n\r\n", Kind::kComplete, 4},
+      {"empty value", "GET / HTTP/1.1\r\nA:\r\n\r\n", Kind::kComplete, 22},
+  };
+  for (const Case& c : cases) {
+    RequestFrame frame = Frame(c.received);
+    EXPECT_EQ(frame.kind, c.kind) << c.name;
+    EXPECT_EQ(frame.length, c.length) << c.name;
+  }
+}
+
+TEST(FrameRequestTest, ReportsTheDeclaredBodyLength) {
+  EXPECT_EQ(Frame("POST / HTTP/1.1\r\nContent-Length: 5000\r\n\r\n").body_bytes, 5000u);
+  EXPECT_EQ(Frame("GET / HTTP/1.1\r\n\r\n").body_bytes, 0u);
+}
+
+TEST(FindHeaderEndTest, ResumesWhereItLeftOff) {
+  const std::string request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (size_t from = 0; from <= request.size() - 1; ++from) {
+    // Whatever was scanned before (without the end in it), the end is found.
+    EXPECT_EQ(FindHeaderEnd(request, std::min(from, request.size() - 1)), request.size()) << from;
+  }
+  EXPECT_EQ(FindHeaderEnd("GET / HTTP/1.1\r\nHost: x\r\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace shardctl::net
