@@ -41,6 +41,7 @@ const std::map<std::string, Words> kPendingOptions = {
     {"counters", {"--token-file"}},
     {"reset", {"--token-file"}},
     {"status", {"--token-file"}},
+    {"bench", {"--token-file"}},
 };
 
 std::string SourcePath(const std::string& relative) {
