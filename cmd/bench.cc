@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -34,6 +35,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr int64_t kDefaultRequests = 100'000;
+// At most 10^12 requests of at most 10^4 increments: increment numbers fit in int64.
+constexpr int64_t kMaxRequests = 1'000'000'000'000;
+constexpr double kMaxSeconds = 365 * 86400;
 constexpr auto kProgressInterval = std::chrono::milliseconds(200);
 
 struct BenchOptions {
@@ -236,6 +240,23 @@ ExitCode RunBench(const BenchOptions& options) {
   return ExitCode::kOk;
 }
 
+// A validator for -d: a number of seconds above 0 and at most a year, with a
+// message that does not spell out the largest double as CLI11's does.
+CLI::Validator PositiveSeconds() {
+  return CLI::Validator(
+      [](std::string& text) {
+        double seconds = 0;
+        auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+        if (error != std::errc() || end != text.data() + text.size() || !(seconds > 0) ||
+            seconds > kMaxSeconds) {
+          return fmt::format("'{}' is not a number of seconds above 0 and at most {} (e.g. 10 or 0.5)",
+                             text, kMaxSeconds);
+        }
+        return std::string();
+      },
+      "SECONDS");
+}
+
 }  // namespace
 
 void SetupBench(CLI::App& app, Runner& runner) {
@@ -253,10 +274,10 @@ void SetupBench(CLI::App& app, Runner& runner) {
           ->add_option("-n,--requests", options->requests,
                        fmt::format("Requests to send in all (default {})", kDefaultRequests))
           ->check(StrictInteger())
-          ->check(CLI::PositiveNumber);
+          ->check(CLI::Range(int64_t{1}, kMaxRequests));
   CLI::Option* seconds =
       command->add_option("-d,--duration", options->seconds, "Send requests for this many seconds")
-          ->check(CLI::PositiveNumber);
+          ->check(PositiveSeconds());
   requests->excludes(seconds);
   seconds->excludes(requests);
   command
