@@ -20,6 +20,7 @@ void SetupCounters(CLI::App& app, Runner& runner);
 void SetupReset(CLI::App& app, Runner& runner);
 void SetupStatus(CLI::App& app, Runner& runner);
 void SetupStop(CLI::App& app, Runner& runner);
+void SetupBench(CLI::App& app, Runner& runner);
 
 }  // namespace shardctl::cmd
 

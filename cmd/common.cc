@@ -139,18 +139,21 @@ std::string FailureOf(const core::Result<net::HttpReply>& reply) {
 
 }  // namespace
 
+core::Result<std::string> ClientToken(const ClientOptions& options) {
+  if (!options.token_file.empty()) return ReadTokenFile(options.token_file);
+  if (const char* from_env = std::getenv("SHARDCTL_TOKEN"); from_env != nullptr) {
+    return CheckToken(from_env, "SHARDCTL_TOKEN");
+  }
+  return std::string();
+}
+
 ExitCode CallServer(const ClientOptions& options, const std::string& path,
                     const std::string* post_body, std::string* reply_body,
                     const net::HttpHeaders& headers, const RetryPolicy& retry) {
   core::Result<net::Url> url = net::ParseUrl(options.url);
   if (!url.ok()) return Fail(ExitCode::kUsage, url.status().message());
 
-  core::Result<std::string> token = std::string();
-  if (!options.token_file.empty()) {
-    token = ReadTokenFile(options.token_file);
-  } else if (const char* from_env = std::getenv("SHARDCTL_TOKEN"); from_env != nullptr) {
-    token = CheckToken(from_env, "SHARDCTL_TOKEN");
-  }
+  core::Result<std::string> token = ClientToken(options);
   if (!token.ok()) return Fail(ExitCode::kUsage, token.status().message());
 
   auto timeout = std::chrono::milliseconds(static_cast<int64_t>(options.timeout_seconds * 1000));

@@ -48,6 +48,9 @@ void AddClientOptions(CLI::App& command, ClientOptions& options);
 // it cannot be read, is empty, or holds anything but visible ASCII characters
 // (which could not travel in an HTTP header).
 core::Result<std::string> ReadTokenFile(const std::string& path);
+// The token a client command sends: from --token-file, else $SHARDCTL_TOKEN,
+// else "" (none).
+core::Result<std::string> ClientToken(const ClientOptions& options);
 // Checks a token given directly (e.g. from the environment) the same way.
 // `origin` names where it came from, for the message.
 core::Result<std::string> CheckToken(std::string token, std::string_view origin);

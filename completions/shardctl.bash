@@ -7,7 +7,7 @@
 # Keep in step with `shardctl COMMAND --help`: tests/integration/docs_test.cc
 # fails when a command or an option is missing here.
 
-_shardctl_commands="serve inc total counters reset status stop"
+_shardctl_commands="serve inc total counters reset status stop bench"
 
 # The options of each command. The client commands share --url, --timeout,
 # --json and --token-file.
@@ -23,12 +23,15 @@ _shardctl_options_counters="--prefix --top --limit --after $_shardctl_client_opt
 _shardctl_options_reset="--yes -y $_shardctl_client_options"
 _shardctl_options_status="$_shardctl_client_options"
 _shardctl_options_stop="--pid-file --timeout --quiet -q --help -h"
+_shardctl_options_bench="--connections -c --requests -n --duration -d --op --batch
+  $_shardctl_counter_options $_shardctl_client_options"
 
 # Options that take a value (in the next word, or after "=").
 _shardctl_value_options="--config --role --shards --port --shard-base-port --bind --shard-id
   --shard --shard-timeout --routing --threads --data-dir --fsync --idempotency-window
   --token-file --pid-file --log-file --log-level --url --timeout --counter -k --window
-  --retries --idempotency-key --prefix --top --limit --after"
+  --retries --idempotency-key --prefix --top --limit --after --connections -c --requests -n
+  --duration -d --op --batch"
 
 # Succeeds when the word $1 is one of the words in $2.
 _shardctl_has() {
@@ -93,6 +96,7 @@ _shardctl() {
       --fsync) words="always everysec no" ;;
       --routing) words="value round-robin random" ;;
       --log-level) words="debug info warning error" ;;
+      --op) words="inc total" ;;
       --data-dir)
         _shardctl_files "$cur" dirs
         return

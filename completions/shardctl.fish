@@ -7,8 +7,8 @@
 # Keep in step with `shardctl COMMAND --help`: tests/integration/docs_test.cc
 # fails when a command or an option is missing here.
 
-set -l commands serve inc total counters reset status stop
-set -l clients inc total counters reset status
+set -l commands serve inc total counters reset status stop bench
+set -l clients inc total counters reset status bench
 
 # No file names where none are wanted: options that take files say so.
 complete -c shardctl -f
@@ -22,6 +22,7 @@ complete -c shardctl -n $none -a counters -d 'List counters and their totals, or
 complete -c shardctl -n $none -a reset -d 'Set a counter to 0 on every shard'
 complete -c shardctl -n $none -a status -d 'Show every shard: up or down, last error, count'
 complete -c shardctl -n $none -a stop -d 'Stop a running serve and wait until it has exited'
+complete -c shardctl -n $none -a bench -d 'Load the server from many connections and measure it'
 
 # Global options; --help works after every subcommand too.
 complete -c shardctl -s h -l help -d 'Print help and exit'
@@ -57,8 +58,8 @@ complete -c shardctl -n $client -l timeout -x -d 'Seconds to wait for the answer
 complete -c shardctl -n $client -l json -d "Print the server's JSON answer as it came"
 complete -c shardctl -n $client -l token-file -r -F -d "File holding the server's bearer token"
 
-# inc and total
-set -l counter "__fish_seen_subcommand_from inc total"
+# inc, total and bench
+set -l counter "__fish_seen_subcommand_from inc total bench"
 complete -c shardctl -n $counter -s k -l counter -x -d "The counter's name"
 complete -c shardctl -n $counter -l window -x -d 'A windowed counter: seconds per fixed window'
 
@@ -89,3 +90,11 @@ set -l stop "__fish_seen_subcommand_from stop"
 complete -c shardctl -n $stop -l pid-file -r -F -d 'The pid file serve wrote'
 complete -c shardctl -n $stop -l timeout -x -d 'Seconds to wait for it to exit'
 complete -c shardctl -n $stop -s q -l quiet -d 'Print nothing; the exit code tells'
+
+# bench
+set -l bench "__fish_seen_subcommand_from bench"
+complete -c shardctl -n $bench -s c -l connections -x -d 'Concurrent keep-alive connections'
+complete -c shardctl -n $bench -s n -l requests -x -d 'Requests to send in all'
+complete -c shardctl -n $bench -s d -l duration -x -d 'Send requests for this many seconds'
+complete -c shardctl -n $bench -l op -x -a 'inc total' -d 'What each request does'
+complete -c shardctl -n $bench -l batch -x -d 'Increments per request'
