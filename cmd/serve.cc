@@ -58,6 +58,7 @@ struct ServeOptions {
   std::string routing = "value";
   int64_t idempotency_window_seconds = core::kDefaultIdempotencyWindowSeconds;
   bool daemon = false;
+  bool access_log = false;
   std::string pid_file;  // "": none, or DefaultPidFile() with --daemon
   std::string log_file;  // "": stderr
   std::string log_level = "info";
@@ -290,6 +291,11 @@ ExitCode Serve(ServeOptions options) {
 
   net::HttpServerOptions server_options;
   server_options.threads = options.threads;
+  if (options.access_log) {
+    server_options.access_log = [](const std::string& line) {
+      Log(LogLevel::kInfo, "access {}", line);
+    };
+  }
   if (!options.token_file.empty()) {
     core::Result<std::string> token = ReadTokenFile(options.token_file);
     if (!token.ok()) return Fail(ExitCode::kCannotServe, token.status().message());
@@ -491,6 +497,8 @@ void SetupServe(CLI::App& app, Runner& runner) {
                       "(with --daemon the default is " + DefaultPidFile() + ")");
   command->add_option("--log-file", options->log_file,
                       "Once ready, append the log (and all output) here; SIGHUP reopens it");
+  command->add_flag("--access-log", options->access_log,
+                    "Log one line per request: peer, method and path, status, bytes, time");
   command->add_option("--log-level", options->log_level, "Lowest level logged")
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
       ->capture_default_str();

@@ -16,7 +16,7 @@ _shardctl_client_options="--url --timeout --json --token-file --help -h"
 _shardctl_counter_options="--counter -k --window"
 _shardctl_options_serve="--role --shards --port --shard-base-port --bind --shard-id --shard
   --shard-timeout --routing --threads --data-dir --in-memory --fsync --idempotency-window
-  --token-file --daemon --pid-file --log-file --log-level --config --help -h"
+  --token-file --daemon --pid-file --log-file --log-level --access-log --config --help -h"
 _shardctl_options_inc="$_shardctl_counter_options --retries --idempotency-key --quiet -q --stdin $_shardctl_client_options"
 _shardctl_options_total="$_shardctl_counter_options --per-shard --partial $_shardctl_client_options"
 _shardctl_options_counters="--prefix --top --limit --after $_shardctl_client_options"

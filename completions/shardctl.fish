@@ -50,6 +50,7 @@ complete -c shardctl -n $serve -l daemon -d 'Detach and run in the background'
 complete -c shardctl -n $serve -l pid-file -r -F -d 'Write the pid here'
 complete -c shardctl -n $serve -l log-file -r -F -d 'Append the log here once ready'
 complete -c shardctl -n $serve -l log-level -x -a 'debug info warning error' -d 'The lowest level logged'
+complete -c shardctl -n $serve -l access-log -d 'Log one line per request'
 
 # The options of every client command.
 set -l client "__fish_seen_subcommand_from $clients"

@@ -568,6 +568,10 @@ struct HttpServer::Impl {
   std::string AllowedMethods(const std::string& path) const;
 };
 
+// When the request this worker thread serves was routed, for the access log
+// (a request is served start to end on one worker).
+thread_local std::chrono::steady_clock::time_point request_started;
+
 void HttpServer::Impl::Configure() {
   server.set_tcp_nodelay(true);
   // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which lets a second
@@ -582,8 +586,19 @@ void HttpServer::Impl::Configure() {
       std::chrono::duration_cast<std::chrono::seconds>(options.keep_alive_timeout).count());
   server.set_payload_max_length(options.max_body_bytes);
 
+  if (options.access_log) {
+    server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+      auto took = std::chrono::steady_clock::now() - request_started;
+      options.access_log(fmt::format(
+          "{} \"{} {}\" {} {} {:.2f}ms", JoinHostPort(req.remote_addr, req.remote_port),
+          req.method, req.path, res.status, res.body.size(),
+          std::chrono::duration<double, std::milli>(took).count()));
+    });
+  }
+
   // Guards that run before the request is routed.
   server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    request_started = std::chrono::steady_clock::now();
     if (req.has_header("Transfer-Encoding")) {
       RejectAndClose(res, 400,
                      "Transfer-Encoding is not accepted; send the body with a Content-Length");

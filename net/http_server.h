@@ -51,6 +51,10 @@ struct HttpServerOptions {
   // gets 401 with "WWW-Authenticate: Bearer" and nothing else happens.
   std::string bearer_token;
   std::vector<std::string> open_paths = {"/healthz"};
+  // When set, called once per answered request with one access-log line:
+  // `127.0.0.1:53422 "POST /increment" 200 41 0.12ms` (peer, request line
+  // without the query, status, body bytes, time to answer).
+  std::function<void(const std::string& line)> access_log;
 };
 
 // A request as handlers see it. Valid only during the handler call.

@@ -169,6 +169,26 @@ TEST_F(DaemonTest, LogLinesCarryTimeAndLevelAndLogLevelFilters) {
   EXPECT_EQ(quiet.Stderr(), "");
 }
 
+TEST_F(DaemonTest, AccessLogHasALinePerRequest) {
+  ServerProcess serve({"serve", "--in-memory", "--port", "0", "--shard-base-port", "0",
+                       "--access-log"});
+  auto listeners = serve.WaitForListeners(4);
+  ASSERT_EQ(listeners.size(), 4u);
+  {
+    HttpConnection http(listeners["aggregator"]);
+    EXPECT_EQ(http.Post("/increment", R"({"value":1})").status, 200);
+    EXPECT_EQ(http.Get("/total?counter=x").status, 200);
+    EXPECT_EQ(http.Get("/nope").status, 404);
+  }
+  serve.Signal(SIGTERM);
+  ASSERT_EQ(serve.WaitForExit(5s), 0);
+  std::string log = serve.Stderr();
+  EXPECT_NE(log.find(R"( info access 127.0.0.1:)"), std::string::npos) << log;
+  EXPECT_NE(log.find(R"("POST /increment" 200 38 )"), std::string::npos) << log;
+  EXPECT_NE(log.find(R"("GET /total" 200 )"), std::string::npos) << log;
+  EXPECT_NE(log.find(R"("GET /nope" 404 )"), std::string::npos) << log;
+}
+
 class ConfigTest : public ::testing::Test {
  protected:
   std::string WriteConfig(const std::string& text) {
