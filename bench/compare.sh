@@ -371,7 +371,7 @@ set datafile separator "\t"
 set multiplot layout 1,2 title "bench/compare.sh $seconds $rounds: $title" font "sans,11"
 set logscale x 2
 set xtics ($(IFS=,; echo "${connection_counts[*]}"))
-set xrange [0.8:*]
+set xrange [${connection_counts[0]} / 1.5:${connection_counts[-1]} * 1.5]
 set xlabel "connections (wrk -c; redis-benchmark -c)"
 set grid
 set key below
@@ -387,7 +387,7 @@ plot $(conn_plot '$3/1024')
 unset multiplot
 EOF
 gnuplot <<EOF
-set terminal pngcairo size 900,540 font "sans,10"
+set terminal pngcairo size 900,560 font "sans,10"
 set output "$results_dir/compare-throughput.png"
 set datafile separator "\t"
 set title "16 connections, median of $rounds runs of ${seconds}s (bench/compare.sh $seconds $rounds)\n$title"
@@ -397,11 +397,13 @@ set grid ytics
 set xrange [-0.5:1.5]
 set yrange [0:*]
 set offsets 0, 0, graph 0.08, 0
+set bmargin 4
+set key autotitle columnheader
 set xtics ("increments/s\n(POST /increment; INCR)" 0, "totals/s\n(GET /total; GET)" 1)
 set ylabel "requests/s"
 set key top left
 set format y "%.0s%c"
-plot for [i=2:5] "$work/bars.tsv" using (\$0 + (i - 3.5) * 0.2):i with boxes title columnheader(i), \
+plot for [i=2:5] "$work/bars.tsv" using (\$0 + (i - 3.5) * 0.2):i with boxes, \
      for [i=2:5] "$work/bars.tsv" using (\$0 + (i - 3.5) * 0.2):i:(sprintf("%.0f", column(i))) \
        with labels offset 0,0.7 font "sans,8" notitle
 EOF
