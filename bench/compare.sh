@@ -233,6 +233,7 @@ oneshot() {  # round
 systems=(shardctl separate redis)
 [ -n "$seed" ] && systems=(shardctl separate original redis)
 echo "compare: ${seconds}s per load, $rounds rounds, systems: ${systems[*]}" >&2
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)  # others' load on the machine, for the record
 for round in $(seq "$rounds"); do
   for c in "${connection_counts[@]}"; do
     for system in "${systems[@]}"; do measure "$round" "$system" increment "$c" 3; done
@@ -246,12 +247,13 @@ for round in $(seq "$rounds"); do
 done
 
 # --- medians, targets, charts ------------------------------------------------------------
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 mkdir -p "$results_dir"
 date=$(date -u +%Y-%m-%d)
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 machine="$(nproc) cores, ${cpu:-unknown CPU}, $(. /etc/os-release; echo "$PRETTY_NAME")"
 {
-  echo "# bench/compare.sh $seconds $rounds; $machine; $date"
+  echo "# bench/compare.sh $seconds $rounds; $machine; $date; load average before $load_before, after $load_after"
   cat "$tsv"
 } >"$results_dir/compare.tsv"
 # medians.tsv: system load connections shards median unit
@@ -297,7 +299,8 @@ summary=$results_dir/compare.md
 {
   echo "\`bench/compare.sh $seconds $rounds\` on $machine, $date: medians of $rounds interleaved"
   echo "runs of ${seconds}s each, every run on freshly started servers; 16 connections"
-  echo "(wrk -t2 -c16; redis-benchmark -c 16, no pipelining) unless noted."
+  echo "(wrk -t2 -c16; redis-benchmark -c 16, no pipelining) unless noted. Load average of the"
+  echo "machine (1, 5, 15 min) before the run: $load_before; after: $load_after."
   echo
   echo "| load | shardctl | separate processes | original (Node.js) | Redis |"
   echo "|---|---|---|---|---|"
