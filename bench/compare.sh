@@ -76,11 +76,14 @@ cleanup() {
 trap cleanup EXIT
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-# free_ports N: prints a base port B such that B..B+N-1 and B+100 are all free.
+# free_ports N: prints a base port B such that B..B+N-1 and B+100 are all free, below the
+# ephemeral range (where outgoing connections could take them between the check and the bind).
+ephemeral_low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 free_ports() {
-  local base i ok
+  local base i ok span=$((ephemeral_low - 10000 - 200))
+  [ $span -gt 1000 ] || span=20000
   while true; do
-    base=$((20000 + RANDOM % 30000)); ok=1
+    base=$((10000 + (RANDOM * 32768 + RANDOM) % span)); ok=1
     for ((i = 0; i < $1; i++)); do port_in_use $((base + i)) && { ok=0; break; }; done
     port_in_use $((base + 100)) && ok=0
     [ $ok = 1 ] && { echo $base; return; }
@@ -122,24 +125,38 @@ start_separate() {  # shards: one process per shard and one aggregator
   address=$(awk '/aggregator listening/ {print $NF}' "$out")
 }
 start_original() {  # shards: node peer.js (shards and aggregator in one node process)
-  local base; base=$(free_ports "$1")
-  (cd "$seed" && SHARDS=$1 BASE_PORT=$base AGG_PORT=$((base + 100)) exec node peer.js) \
-    >"$work/node.out" 2>&1 &
-  pids+=($!); group=($!)
-  address=127.0.0.1:$((base + 100))
-  local tries=0
-  until curl -sf "http://$address/total" >/dev/null; do
-    kill -0 "${group[0]}" 2>/dev/null || { cat "$work/node.out" >&2; exit 1; }
-    ((++tries > 300)) && { echo "node peer not ready" >&2; exit 1; }
-    sleep 0.1
+  local base attempt tries
+  for attempt in 1 2 3 4 5; do  # a port taken between the check and the bind: other ports
+    base=$(free_ports "$1")
+    (cd "$seed" && SHARDS=$1 BASE_PORT=$base AGG_PORT=$((base + 100)) exec node peer.js) \
+      >"$work/node.out" 2>&1 &
+    pids+=($!); group=($!)
+    address=127.0.0.1:$((base + 100)); tries=0
+    until curl -sf "http://$address/total" >/dev/null; do
+      kill -0 "${group[0]}" 2>/dev/null || break
+      ((++tries > 300)) && { echo "node peer not ready after 30 s" >&2; exit 1; }
+      sleep 0.1
+    done
+    kill -0 "${group[0]}" 2>/dev/null && return
+    stop_group
   done
+  cat "$work/node.out" >&2; exit 1
 }
 start_redis() {
-  local port; port=$(free_ports 1)
-  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-    --daemonize no >"$work/redis.out" 2>&1 &
-  pids+=($!); group=($!)
-  until redis-cli -p "$port" ping >/dev/null 2>&1; do kill -0 "${group[0]}"; sleep 0.05; done
+  local port attempt
+  for attempt in 1 2 3 4 5; do
+    port=$(free_ports 1)
+    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+      --daemonize no >"$work/redis.out" 2>&1 &
+    pids+=($!); group=($!)
+    until redis-cli -p "$port" ping >/dev/null 2>&1; do
+      kill -0 "${group[0]}" 2>/dev/null || break
+      sleep 0.05
+    done
+    kill -0 "${group[0]}" 2>/dev/null && break
+    stop_group
+  done
+  [ ${#group[@]} -gt 0 ] || { cat "$work/redis.out" >&2; exit 1; }
   redis-cli -p "$port" set key:__rand_int__ 0 >/dev/null  # what redis-benchmark -t get reads
   address=$port
 }
