@@ -6,6 +6,7 @@
 #ifndef SHARDCTL_CORE_JOURNAL_H_
 #define SHARDCTL_CORE_JOURNAL_H_
 
+#include <cstdint>
 #include <memory>
 
 #include "core/record.h"
@@ -30,6 +31,12 @@ class Journal {
   // journal's policy asks. Returns OK, or the I/O failure (e.g. a full disk),
   // in which case the record is not in the journal and the shard must undo it.
   virtual Status Wait(const std::shared_ptr<Ticket>& ticket) = 0;
+
+  // How many appended records have failed to be written so far, counted
+  // before Wait reports their failure. A shard compares it with the changes
+  // it has undone, so that it never snapshots a change whose write failed
+  // but whose undo still waits for a lock (core::Shard::Checkpoint).
+  virtual uint64_t failed_records() const { return 0; }
 };
 
 }  // namespace shardctl::core

@@ -85,6 +85,7 @@ Result<IncrementReply> Shard::Increment(const IncrementRequest& request) {
     if (Status written = journal_->Wait(ticket); !written.ok()) {
       Undo(std::string(key), window_start, request.value, created);
       if (keyed) keys_.Abandon(idempotency_key);
+      undone_records_.fetch_add(1, std::memory_order_acq_rel);
       return JournalFailure(id_, written, "increment");
     }
   }
@@ -171,6 +172,7 @@ Result<int64_t> Shard::Reset(std::string_view name) {
           cell = {restored.ok() ? *restored : cell.count, entry.cell.window,
                   entry.cell.window_start};
         }
+        undone_records_.fetch_add(1, std::memory_order_acq_rel);
         continue;
       }
     }
@@ -212,6 +214,13 @@ Result<std::vector<Record>> Shard::Checkpoint(const std::function<Status()>& rot
   std::array<std::unique_lock<std::mutex>, kStripes> locks;
   for (size_t i = 0; i < kStripes; ++i) locks[i] = std::unique_lock(stripes_[i].mutex);
   if (Status rotated = rotate(); !rotated.ok()) return rotated;
+  if (journal_ != nullptr &&
+      journal_->failed_records() != undone_records_.load(std::memory_order_acquire)) {
+    return Unavailable(fmt::format(
+        "shard {}: a change whose journal write failed is still being undone; the "
+        "checkpoint is left for later",
+        id_));
+  }
   std::vector<Record> records;
   for (const Stripe& stripe : stripes_) {
     for (const auto& [key, cell] : stripe.cells) {

@@ -8,6 +8,7 @@
 #define SHARDCTL_CORE_SHARD_H_
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -77,7 +78,9 @@ class Shard {
   // a kSet record and every idempotency key within its window as a kKey
   // record: a snapshot consistent with the point `rotate` marks (for
   // compaction: switch to a new journal, then write these as the snapshot).
-  // If `rotate` fails, returns its Status.
+  // If `rotate` fails, returns its Status. If a change whose journal write
+  // failed is not undone yet (its undo waits for a lock held here), returns
+  // kUnavailable and nothing: a snapshot now would keep that change.
   Result<std::vector<Record>> Checkpoint(const std::function<Status()>& rotate);
 
   // Forgets windows that have ended. Returns how many were dropped.
@@ -123,6 +126,10 @@ class Shard {
   const NowFn now_;
   Journal* const journal_;
   std::array<Stripe, kStripes> stripes_;
+  // Changes undone after their journal write failed, each counted once it is
+  // fully undone (key forgotten included); compared with the journal's
+  // failed_records() by Checkpoint.
+  std::atomic<uint64_t> undone_records_{0};
   KeyTable keys_;
 };
 

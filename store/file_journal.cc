@@ -39,6 +39,7 @@ void SyncParentDirectory(const std::string& path) {
 
 struct FileJournal::Batch : core::Journal::Ticket {
   std::string bytes;
+  uint64_t records = 0;
   bool done = false;
   core::Status status;
 };
@@ -106,6 +107,7 @@ FileJournal::~FileJournal() {
 std::shared_ptr<core::Journal::Ticket> FileJournal::Append(const core::Record& record) {
   std::lock_guard lock(mutex_);
   core::EncodeRecord(record, &open_->bytes);
+  ++open_->records;
   return open_;
 }
 
@@ -136,6 +138,8 @@ void FileJournal::Flush(std::unique_lock<std::mutex>& lock) {
   core::Status status = broken_.ok() ? WriteBatch(batch->bytes) : broken_;
   lock.lock();
   leader_active_ = false;
+  // Counted before any waiter hears of the failure (see failed_records()).
+  if (!status.ok()) failed_records_.fetch_add(batch->records, std::memory_order_acq_rel);
   batch->status = status;
   batch->done = true;
   written_.notify_all();

@@ -44,6 +44,9 @@ class FileJournal : public core::Journal {
 
   std::shared_ptr<Ticket> Append(const core::Record& record) override;
   core::Status Wait(const std::shared_ptr<Ticket>& ticket) override;
+  uint64_t failed_records() const override {
+    return failed_records_.load(std::memory_order_acquire);
+  }
 
   // Makes everything written so far durable (for kEverySecond, once a second).
   core::Status Sync();
@@ -76,6 +79,7 @@ class FileJournal : public core::Journal {
   std::shared_ptr<Batch> open_;  // records queued for the next write
   bool leader_active_ = false;   // a thread is writing a batch
   core::Status broken_;          // set when the file could not be rolled back
+  std::atomic<uint64_t> failed_records_{0};
   std::mutex sync_mutex_;        // keeps Sync and Rotate apart
 };
 

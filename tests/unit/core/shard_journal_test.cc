@@ -430,6 +430,73 @@ TEST(ShardJournalTest, CheckpointReturnsRotatesFailureAndChangesNothing) {
   EXPECT_EQ(CountOf(shard, Plain("a")), 6);
 }
 
+// A journal whose writes wait until the test fails them all, the way a full
+// disk fails the batch that a rotation flushes.
+class FailLaterJournal : public Journal {
+ public:
+  std::shared_ptr<Ticket> Append(const Record&) override {
+    std::lock_guard lock(mutex_);
+    ++pending_;
+    return std::make_shared<Ticket>();
+  }
+  Status Wait(const std::shared_ptr<Ticket>&) override {
+    std::unique_lock lock(mutex_);
+    waiting_ = true;
+    changed_.notify_all();
+    changed_.wait(lock, [this] { return failed_; });
+    return Internal("no space left on device");
+  }
+  uint64_t failed_records() const override {
+    std::lock_guard lock(mutex_);
+    return failed_records_;
+  }
+  void AwaitWaiter() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [this] { return waiting_; });
+  }
+  // Fails every record appended so far (counted before any Wait returns).
+  void FailPending() {
+    std::lock_guard lock(mutex_);
+    failed_records_ += pending_;
+    pending_ = 0;
+    failed_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  uint64_t pending_ = 0;
+  uint64_t failed_records_ = 0;
+  bool waiting_ = false;
+  bool failed_ = false;
+};
+
+TEST(ShardJournalTest, CheckpointNeverSnapshotsAChangeWhoseWriteFailedDuringTheRotation) {
+  // An increment is applied and queued; the rotation flushes it and the write
+  // fails. Its caller hears of the failure and will undo it, but the undo
+  // needs a stripe lock that the checkpoint holds: a snapshot taken now would
+  // keep a change the caller was told failed, and a restart would bring it back.
+  FailLaterJournal journal;
+  Shard shard(0, nullptr, &journal);
+  std::thread caller([&] {
+    Result<IncrementReply> reply = shard.Increment(Request(5, Plain("a")));
+    EXPECT_EQ(reply.status().code(), Code::kInternal);
+  });
+  journal.AwaitWaiter();
+  Result<std::vector<Record>> snapshot = shard.Checkpoint([&] {
+    journal.FailPending();
+    return Status();
+  });
+  EXPECT_EQ(snapshot.status().code(), Code::kUnavailable);
+  caller.join();
+  EXPECT_EQ(CountOf(shard, Plain("a")), 0);
+  // Once the change is undone, a checkpoint goes ahead, without it.
+  Result<std::vector<Record>> later = shard.Checkpoint([] { return Status(); });
+  ASSERT_TRUE(later.ok()) << later.status().message();
+  EXPECT_THAT(*later, ::testing::Not(::testing::Contains(Set("a", 5))));
+}
+
 // --- Idempotency keys ----------------------------------------------------------
 
 IncrementRequest Keyed(std::string key, int64_t value, CounterRef counter = {}) {

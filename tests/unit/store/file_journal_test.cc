@@ -305,6 +305,7 @@ TEST_F(FileJournalTest, FailedWriteReturnsTheErrorLeavesTheFileAsItWasAndLaterWr
   std::unique_ptr<FileJournal> journal = OpenOrDie(path, 0, FsyncPolicy::kAlways);
   ASSERT_NE(journal, nullptr);
   AppendAndWait(*journal, Add("a", 1));
+  EXPECT_EQ(journal->failed_records(), 0u);
   const std::string before = ReadFile(path);
   {
     // Room for part of the next record only: the write is cut short.
@@ -315,6 +316,7 @@ TEST_F(FileJournalTest, FailedWriteReturnsTheErrorLeavesTheFileAsItWasAndLaterWr
     EXPECT_EQ(written.code(), core::Code::kInternal);
     EXPECT_THAT(written.message(), HasSubstr(path));
   }
+  EXPECT_EQ(journal->failed_records(), 1u);  // counted for the shard's checkpoint
   EXPECT_EQ(ReadFile(path), before);
   EXPECT_EQ(journal->bytes(), before.size());
   AppendAndWait(*journal, Add("c", 3));
