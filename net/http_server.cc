@@ -125,6 +125,7 @@ struct Connection {
   size_t needed = 0;          // once the header is in: the whole request's length
   Clock::time_point started;  // when the first byte of the pending request came
   bool refused = false;       // a refused body is being read and dropped
+  bool continued = false;     // "100 Continue" was sent for the pending request
   uint64_t discard = 0;       // bytes of it still to come
 
   std::string* capture = nullptr;  // for tests: answers go here, not to `fd`
@@ -422,6 +423,19 @@ bool GatedServer::ServeReceived(Connection& c) {
         FrameRequest(c.received, options_.max_header_bytes, options_.max_body_bytes);
     if (frame.kind == RequestFrame::Kind::kIncomplete) {
       c.needed = frame.length;
+      // A client that sent "Expect: 100-continue" (curl does, for larger
+      // bodies) waits for this before its body; httplib would send its own
+      // only once the body is in. (A second 100 later is allowed: RFC 9110
+      // section 15.2.)
+      if (frame.length > 0 && !c.continued && ExpectsContinue(c.received)) {
+        c.continued = true;
+        constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        if (c.capture != nullptr) {
+          c.capture->append(kContinue);
+        } else {
+          ::send(c.fd, kContinue.data(), kContinue.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+      }
       break;
     }
     if (frame.kind == RequestFrame::Kind::kComplete) {
@@ -429,6 +443,7 @@ bool GatedServer::ServeReceived(Connection& c) {
       c.received.erase(0, frame.length);
       c.scanned = 0;
       c.needed = 0;
+      c.continued = false;
       c.started = Clock::now();
       if (!keep) return false;
       continue;

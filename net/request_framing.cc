@@ -57,6 +57,29 @@ std::optional<uint64_t> ParseLength(std::string_view text) {
 
 }  // namespace
 
+bool ExpectsContinue(std::string_view received) {
+  size_t end = FindHeaderEnd(received);
+  if (end == std::string_view::npos) return false;
+  std::string_view header = received.substr(0, end);
+  size_t line_start = header.find('\n');  // past the request line
+  while (line_start != std::string_view::npos && line_start + 1 < header.size()) {
+    size_t line_end = header.find('\n', line_start + 1);
+    std::string_view line = header.substr(
+        line_start + 1, (line_end == std::string_view::npos ? header.size() : line_end) -
+                            line_start - 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    size_t colon = line.find(':');
+    if (colon != std::string_view::npos && EqualsIgnoringCase(line.substr(0, colon), "expect")) {
+      std::string_view value = line.substr(colon + 1);
+      while (!value.empty() && IsSpaceOrTab(value.front())) value.remove_prefix(1);
+      while (!value.empty() && IsSpaceOrTab(value.back())) value.remove_suffix(1);
+      if (EqualsIgnoringCase(value, "100-continue")) return true;
+    }
+    line_start = line_end;
+  }
+  return false;
+}
+
 size_t FindHeaderEnd(std::string_view received, size_t from) {
   // The blank line is a "\r\n" right after the '\n' that ends the line before
   // it; the request line itself always comes first, so it is "\n\r\n".

@@ -37,6 +37,11 @@ struct RequestFrame {
 // a time is not scanned again from the start.
 size_t FindHeaderEnd(std::string_view received, size_t from = 0);
 
+// True if the request header at the start of `received` (whole, as
+// FindHeaderEnd finds it) has "Expect: 100-continue": its client waits for
+// an interim "100 Continue" answer before it sends the body.
+bool ExpectsContinue(std::string_view received);
+
 // Frames the request at the start of `received`. A request with a
 // Transfer-Encoding header is complete at the end of its header (the server
 // refuses it without reading a body). A header without Content-Length means

@@ -117,6 +117,24 @@ TEST(IdleConnectionsTest, TwoHundredIdleConnectionsDoNotStarveAClient) {
   EXPECT_LT(total_seconds, 2.0);
 }
 
+// curl sends "Expect: 100-continue" with larger bodies and waits (about 1 s)
+// for "100 Continue" before it sends the body: the server answers the header
+// at once, before the body is in.
+TEST(ExpectContinueTest, HeaderWithExpectGets100ContinueBeforeTheBody) {
+  Cluster cluster;
+  ASSERT_TRUE(cluster.ready());
+  OpenSocket client(cluster.aggregator());
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(client.Send("POST /increment HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          "Content-Length: 11\r\nExpect: 100-continue\r\n\r\n"));
+  std::string interim = client.ReadAll(500ms);
+  EXPECT_EQ(interim, "HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_TRUE(client.Send(R"({"value":7})"));
+  std::string answer = client.ReadAll(500ms);
+  EXPECT_NE(answer.find("HTTP/1.1 200"), std::string::npos) << answer;
+  EXPECT_NE(answer.find(R"({"success":true,"shardId":1,"count":7})"), std::string::npos) << answer;
+}
+
 TEST(SlowRequestTest, AHalfSentRequestGets408AndIsClosed) {
   Cluster cluster({"--in-memory"});
   ASSERT_TRUE(cluster.ready());

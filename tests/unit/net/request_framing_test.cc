@@ -86,6 +86,15 @@ TEST(FrameRequestTest, ReportsTheDeclaredBodyLength) {
   EXPECT_EQ(Frame("GET / HTTP/1.1\r\n\r\n").body_bytes, 0u);
 }
 
+TEST(ExpectsContinueTest, FindsTheHeaderWhateverItsCase) {
+  EXPECT_TRUE(ExpectsContinue("POST / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n"));
+  EXPECT_TRUE(ExpectsContinue("POST / HTTP/1.1\r\nHost: a\r\nEXPECT:  100-Continue \r\n\r\n{"));
+  EXPECT_FALSE(ExpectsContinue("POST / HTTP/1.1\r\nHost: a\r\n\r\n"));
+  EXPECT_FALSE(ExpectsContinue("POST / HTTP/1.1\r\nExpect: 100-continue\r\n"));  // header not in
+  EXPECT_FALSE(ExpectsContinue("POST / HTTP/1.1\r\nX-Expect: 100-continue\r\n\r\n"));
+  EXPECT_FALSE(ExpectsContinue("POST / HTTP/1.1\r\nExpect: something\r\n\r\n"));
+}
+
 TEST(FindHeaderEndTest, ResumesWhereItLeftOff) {
   const std::string request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
   for (size_t from = 0; from <= request.size() - 1; ++from) {
