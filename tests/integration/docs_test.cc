@@ -264,7 +264,7 @@ TEST_F(ManPageTest, RendersWithoutWarnings) {
 }
 
 TEST_F(ManPageTest, PassesMandocLint) {
-  if (!Installed("mandoc")) GTEST_SKIP() << "mandoc is not installed (bash .ci/setup installs it)";
+  ASSERT_TRUE(Installed("mandoc")) << "mandoc is not installed; bash .ci/setup installs it";
   RunResult result = RunProgram({"mandoc", "-T", "lint", "-W", "all", path_});
   EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
   EXPECT_EQ(result.out + result.err, "");
@@ -457,7 +457,7 @@ TEST(BashCompletionTest, OffersExactlyTheOptionsOfEachCommand) {
 // --- zsh and fish -------------------------------------------------------------
 
 TEST(ZshCompletionTest, Parses) {
-  if (!Installed("zsh")) GTEST_SKIP() << "zsh is not installed (bash .ci/setup installs it)";
+  ASSERT_TRUE(Installed("zsh")) << "zsh is not installed; bash .ci/setup installs it";
   RunResult result = RunProgram({"zsh", "-n", SourcePath("completions/_shardctl")});
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(result.err, "");
@@ -465,7 +465,7 @@ TEST(ZshCompletionTest, Parses) {
 }
 
 TEST(FishCompletionTest, Parses) {
-  if (!Installed("fish")) GTEST_SKIP() << "fish is not installed (bash .ci/setup installs it)";
+  ASSERT_TRUE(Installed("fish")) << "fish is not installed; bash .ci/setup installs it";
   RunResult result = RunProgram({"fish", "--no-execute", SourcePath("completions/shardctl.fish")});
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(result.err, "");
@@ -474,7 +474,7 @@ TEST(FishCompletionTest, Parses) {
 // fish itself completes each command's options (`complete -C`), with a home
 // of its own so that it writes nothing into the real one.
 TEST(FishCompletionTest, OffersTheOptionsAndValuesOfEachCommand) {
-  if (!Installed("fish")) GTEST_SKIP() << "fish is not installed (bash .ci/setup installs it)";
+  ASSERT_TRUE(Installed("fish")) << "fish is not installed; bash .ci/setup installs it";
   const Cli& cli = TheCli();
   std::vector<std::string> lines = {"shardctl st", "shardctl serve --fsync ",
                                     "shardctl serve --routing r"};

@@ -49,19 +49,6 @@ std::pair<std::string, int> SplitHostPort(const std::string& host_port) {
   return {host_port.substr(0, colon), std::stoi(host_port.substr(colon + 1))};
 }
 
-int ConnectTo(const std::string& host_port) {
-  auto [host, port] = SplitHostPort(host_port);
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  ::inet_pton(AF_INET, host.c_str(), &address.sin_addr);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 }  // namespace
 
@@ -263,11 +250,21 @@ Reply HttpConnection::Post(const std::string& path, const std::string& body) {
   return ToReply(impl_->client.Post(path, body, "application/json"));
 }
 
-std::string SendRaw(const std::string& host_port, const std::string& request,
-                    std::chrono::milliseconds timeout) {
-  int fd = ConnectTo(host_port);
-  if (fd < 0) return {};
-  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+int ConnectTo(const std::string& host_port) {
+  auto [host, port] = SplitHostPort(host_port);
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, host.c_str(), &address.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::string ReadUntilClosed(int fd, std::chrono::milliseconds timeout) {
   std::string answer;
   auto deadline = Clock::now() + timeout;
   for (;;) {
@@ -279,6 +276,15 @@ std::string SendRaw(const std::string& host_port, const std::string& request,
     if (n <= 0) break;
     answer.append(buffer, static_cast<size_t>(n));
   }
+  return answer;
+}
+
+std::string SendRaw(const std::string& host_port, const std::string& request,
+                    std::chrono::milliseconds timeout) {
+  int fd = ConnectTo(host_port);
+  if (fd < 0) return {};
+  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string answer = ReadUntilClosed(fd, timeout);
   ::close(fd);
   return answer;
 }
@@ -303,7 +309,7 @@ RunResult RunCommandOnTerminal(const std::string& command,
 }
 
 HeldPort::HeldPort() {
-  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -317,6 +323,12 @@ HeldPort::HeldPort() {
 }
 
 HeldPort::~HeldPort() { ::close(fd_); }
+
+int HeldPort::Accept(std::chrono::milliseconds timeout) {
+  pollfd pfd{fd_, POLLIN, 0};
+  if (::poll(&pfd, 1, static_cast<int>(timeout.count())) <= 0) return -1;
+  return ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+}
 
 Cluster::Cluster(const std::vector<std::string>& extra_args, size_t shards) {
   std::vector<std::string> args = {

@@ -118,12 +118,23 @@ class HttpConnection {
 std::string SendRaw(const std::string& host_port, const std::string& request,
                     std::chrono::milliseconds timeout = 3s);
 
-// A TCP port on 127.0.0.1 held open (listening) until destroyed.
+// A TCP connection to "host:port" (an IPv4 address): its descriptor, or -1.
+int ConnectTo(const std::string& host_port);
+
+// Everything that arrives on `fd` until the peer closes it or `timeout`
+// passes.
+std::string ReadUntilClosed(int fd, std::chrono::milliseconds timeout);
+
+// A TCP port on 127.0.0.1 held open (listening) until destroyed. Connections
+// wait in its backlog unless the test accepts them.
 class HeldPort {
  public:
   HeldPort();
   ~HeldPort();
   int port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  // The next connection, or -1 if none came within `timeout`.
+  int Accept(std::chrono::milliseconds timeout);
 
  private:
   int fd_ = -1;

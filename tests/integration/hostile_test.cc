@@ -25,18 +25,7 @@ using Clock = std::chrono::steady_clock;
 // A TCP connection to "host:port" that the test holds open; -1 if it failed.
 class OpenSocket {
  public:
-  explicit OpenSocket(const std::string& host_port) {
-    size_t colon = host_port.rfind(':');
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<uint16_t>(std::stoi(host_port.substr(colon + 1))));
-    ::inet_pton(AF_INET, host_port.substr(0, colon).c_str(), &address.sin_addr);
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
+  explicit OpenSocket(const std::string& host_port) : fd_(ConnectTo(host_port)) {}
   ~OpenSocket() {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -53,20 +42,7 @@ class OpenSocket {
   void FinishSending() { ::shutdown(fd_, SHUT_WR); }
   // Everything the server sends until it closes the connection or `timeout`
   // passes.
-  std::string ReadAll(std::chrono::milliseconds timeout) {
-    std::string answer;
-    auto deadline = Clock::now() + timeout;
-    for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      pollfd pfd{fd_, POLLIN, 0};
-      if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) break;
-      char buffer[4096];
-      ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
-      if (n <= 0) break;
-      answer.append(buffer, static_cast<size_t>(n));
-    }
-    return answer;
-  }
+  std::string ReadAll(std::chrono::milliseconds timeout) { return ReadUntilClosed(fd_, timeout); }
 
  private:
   int fd_ = -1;

@@ -361,43 +361,6 @@ TEST(IdempotencyCliTest, BadKeysAndRetriesAreUsageErrors) {
   }
 }
 
-// A listening socket on 127.0.0.1 that a test accepts connections from itself.
-class Listener {
- public:
-  Listener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int yes = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof(address);
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-        ::listen(fd_, 16) != 0 ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-      ADD_FAILURE() << "cannot listen: " << std::strerror(errno);
-    }
-    port_ = ntohs(address.sin_port);
-  }
-  ~Listener() { Close(); }
-  int port() const { return port_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  void Close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  // The next connection, or -1 if none came within `timeout`.
-  int Accept(std::chrono::milliseconds timeout) {
-    pollfd pfd{fd_, POLLIN, 0};
-    if (::poll(&pfd, 1, static_cast<int>(timeout.count())) <= 0) return -1;
-    return ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-  }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
-
 // Reads one HTTP message (headers, then a Content-Length body) from `fd`.
 std::string ReadHttpMessage(int fd) {
   std::string data;
@@ -421,24 +384,10 @@ std::string ReadHttpMessage(int fd) {
   return data;
 }
 
-int ConnectTo(const std::string& host_port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port =
-      htons(static_cast<uint16_t>(std::stoi(host_port.substr(host_port.rfind(':') + 1))));
-  ::inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 TEST_F(IdempotencyTest, IncRetriesWithTheSameKeyWhenTheFirstAnswerIsLostAndCountsOnce) {
   // A proxy that delivers the first request to the aggregator, which applies
   // it, and then drops the connection instead of passing the answer on.
-  Listener proxy;
+  HeldPort proxy;
   std::vector<std::string> requests;
   std::thread relay([&] {
     for (int connection = 0; connection < 2; ++connection) {
@@ -473,7 +422,7 @@ TEST_F(IdempotencyTest, IncRetriesWithTheSameKeyWhenTheFirstAnswerIsLostAndCount
 TEST(IdempotencyCliTest, IncRetriesUntilALateServerStartsAndCountsOnce) {
   // The aggregator's port is held by the test: the first attempt connects
   // and is dropped unanswered, the next ones are refused until serve starts.
-  auto listener = std::make_unique<Listener>();
+  auto listener = std::make_unique<HeldPort>();
   const int port = listener->port();
   auto inc = std::async(std::launch::async, [url = listener->url()] {
     return RunShardctl({"inc", "5", "--url", url, "--retries", "10", "--timeout", "5"});
