@@ -133,26 +133,25 @@ std::vector<Result<T>> Aggregator::AskEveryShard(const Call& call) {
   return results;
 }
 
-Result<IncrementReply> Aggregator::Increment(const IncrementRequest& request) {
-  auto increment = [&request](ShardClient& shard) { return shard.Increment(request); };
+int Aggregator::FirstShard(const std::string& idempotency_key) {
   const int count = shard_count();
-  if (routing_ == Routing::kValue) {
-    return CallShard<IncrementReply>(ShardFor(request.value, count), increment);
-  }
-  if (!request.idempotency_key.empty()) {
-    return CallShard<IncrementReply>(ShardForKey(request.idempotency_key, count), increment);
-  }
-  int first = 0;
+  if (!idempotency_key.empty()) return ShardForKey(idempotency_key, count);
   if (routing_ == Routing::kRoundRobin) {
-    first = static_cast<int>(next_shard_.fetch_add(1, std::memory_order_relaxed) %
-                             static_cast<uint64_t>(count));
-  } else {
-    thread_local std::minstd_rand random(std::random_device{}());
-    first = static_cast<int>(random() % static_cast<unsigned>(count));
+    return static_cast<int>(next_shard_.fetch_add(1, std::memory_order_relaxed) %
+                            static_cast<uint64_t>(count));
   }
+  thread_local std::minstd_rand random(std::random_device{}());
+  return static_cast<int>(random() % static_cast<unsigned>(count));
+}
+
+template <typename Call>
+Result<IncrementReply> Aggregator::CallPassingOver(int first, bool may_pass_over,
+                                                   const Call& call, std::string_view what) {
+  if (!may_pass_over) return CallShard<IncrementReply>(first, call);
+  const int count = shard_count();
   std::string failures;
   for (int step = 0; step < count; ++step) {
-    Result<IncrementReply> reply = CallShard<IncrementReply>((first + step) % count, increment);
+    Result<IncrementReply> reply = CallShard<IncrementReply>((first + step) % count, call);
     // kUnavailable: the shard is down or refused the connection, so it surely
     // did not apply the increment, and the next one may take it. Anything
     // else (an answer, a refusal, a timeout) is the increment's outcome.
@@ -160,7 +159,17 @@ Result<IncrementReply> Aggregator::Increment(const IncrementRequest& request) {
     failures += failures.empty() ? "" : "; ";
     failures += reply.status().message();
   }
-  return Unavailable("no shard could take the increment: " + failures);
+  return Unavailable(fmt::format("no shard could take {}: {}", what, failures));
+}
+
+Result<IncrementReply> Aggregator::Increment(const IncrementRequest& request) {
+  auto increment = [&request](ShardClient& shard) { return shard.Increment(request); };
+  if (routing_ == Routing::kValue) {
+    return CallShard<IncrementReply>(ShardFor(request.value, shard_count()), increment);
+  }
+  // A keyed increment stays with its key's shard, where a retry must find it.
+  return CallPassingOver(FirstShard(request.idempotency_key), request.idempotency_key.empty(),
+                         increment, "the increment");
 }
 
 Result<BatchReply> Aggregator::IncrementBatch(const BatchRequest& request) {
@@ -170,9 +179,10 @@ Result<BatchReply> Aggregator::IncrementBatch(const BatchRequest& request) {
     Int128 sum = 0;
     int64_t values = 0;
   };
+  // Under value routing each value's shard gets a share; otherwise one shard
+  // (`whole`) takes the whole batch.
   std::vector<Share> shares(count);
-  // Shards to try in order; under value routing each share has exactly one.
-  std::vector<int> order;
+  int whole = -1;
   if (routing_ == Routing::kValue) {
     for (int64_t value : request.values) {
       Share& share = shares[ShardFor(value, count)];
@@ -180,31 +190,16 @@ Result<BatchReply> Aggregator::IncrementBatch(const BatchRequest& request) {
       ++share.values;
     }
   } else {
-    int first = 0;
-    if (!request.idempotency_key.empty()) {
-      first = ShardForKey(request.idempotency_key, count);
-    } else if (routing_ == Routing::kRoundRobin) {
-      first = static_cast<int>(next_shard_.fetch_add(1, std::memory_order_relaxed) %
-                               static_cast<uint64_t>(count));
-    } else {
-      thread_local std::minstd_rand random(std::random_device{}());
-      first = static_cast<int>(random() % static_cast<unsigned>(count));
-    }
-    Share whole;
-    for (int64_t value : request.values) whole.sum += value;
-    whole.values = static_cast<int64_t>(request.values.size());
-    shares[first] = whole;
-    // Without a key the batch may go to the next shard when one is down;
-    // with a key it stays with the key's shard, as a single increment does.
-    int steps = request.idempotency_key.empty() ? count : 1;
-    for (int step = 0; step < steps; ++step) order.push_back((first + step) % count);
+    whole = FirstShard(request.idempotency_key);
+    for (int64_t value : request.values) shares[whole].sum += value;
+    shares[whole].values = static_cast<int64_t>(request.values.size());
   }
   for (int i = 0; i < count; ++i) {
     if (shares[i].values > 0 && !FitsInt64(shares[i].sum)) {
       return OutOfRange(fmt::format(
           "the {} values of the batch that go to shard {} add up to more than a 64-bit count "
           "holds; nothing was counted",
-          shares[i].values, routing_ == Routing::kValue ? i : order.front()));
+          shares[i].values, i));
     }
   }
 
@@ -218,23 +213,18 @@ Result<BatchReply> Aggregator::IncrementBatch(const BatchRequest& request) {
     };
   };
   BatchReply reply;
-  if (routing_ != Routing::kValue) {
-    int first = order.front();
-    std::string failures;
-    for (int i : order) {
-      Result<IncrementReply> answer =
-          CallShard<IncrementReply>(i, apply(static_cast<int64_t>(shares[first].sum)));
-      if (answer.ok()) {
-        reply.applied = shares[first].values;
-        reply.parts.push_back({i, shares[first].values, answer->count});
-        reply.window_end = answer->window_end;
-        return reply;
-      }
-      if (answer.status().code() != Code::kUnavailable) return answer.status();
-      failures += failures.empty() ? "" : "; ";
-      failures += answer.status().message();
-    }
-    return Unavailable("no shard could take the batch: " + failures);
+  if (whole >= 0) {
+    // Without a key the batch may pass over a shard that is down, as a single
+    // increment may; with a key it stays with the key's shard.
+    const Share& share = shares[whole];
+    Result<IncrementReply> answer =
+        CallPassingOver(whole, request.idempotency_key.empty(),
+                        apply(static_cast<int64_t>(share.sum)), "the batch");
+    if (!answer.ok()) return answer.status();
+    reply.applied = share.values;
+    reply.parts.push_back({answer->shard_id, share.values, answer->count});
+    reply.window_end = answer->window_end;
+    return reply;
   }
 
   // Value routing: every shard with a share, in parallel when remote.

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/router.h"
@@ -160,6 +161,15 @@ class Aggregator {
   // fails in transport.
   template <typename T, typename Call>
   Result<T> CallShard(int i, const Call& call);
+  // Under round-robin and random: the shard an increment tries first (its
+  // key's shard, if it has a key).
+  int FirstShard(const std::string& idempotency_key);
+  // CallShard on shard `first`; with `may_pass_over`, on the next shards in
+  // turn while a shard surely did not apply it (kUnavailable). `what` names
+  // the increment in the error when no shard took it.
+  template <typename Call>
+  Result<IncrementReply> CallPassingOver(int first, bool may_pass_over, const Call& call,
+                                         std::string_view what);
   // CallShard on every shard; returns the results in shard order.
   template <typename T, typename Call>
   std::vector<Result<T>> AskEveryShard(const Call& call);
