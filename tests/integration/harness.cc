@@ -310,6 +310,12 @@ RunResult RunCommandOnTerminal(const std::string& command,
 
 HeldPort::HeldPort() {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Connections it accepts inherit SO_REUSEADDR, so their TIME_WAIT does not
+  // keep a server from binding the port once it is released (Linux lets a
+  // bind pass a TIME_WAIT socket only when both have the option). A listening
+  // HeldPort still makes the port "in use" for every other socket.
+  int yes = 1;
+  ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
