@@ -6,8 +6,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <chrono>
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -50,7 +51,7 @@ struct ServeOptions {
   std::string bind = "127.0.0.1";
   std::optional<int> shard_id;
   std::vector<std::string> shard_urls;
-  int threads = 64;
+  std::optional<int> threads;  // default: DefaultThreads()
   double shard_timeout_seconds = 2;
   std::string data_dir;  // "": the default, store::DefaultDataDir()
   bool in_memory = false;
@@ -160,6 +161,14 @@ core::Result<ShardHolder> OpenShard(const ServeOptions& options, int id, int sha
 }
 
 // Checks the combination of options. Returns an empty string when it is fine.
+// Event-loop threads per listener when --threads is not given: one per CPU,
+// as handlers answer from memory; an aggregator's handlers wait for its
+// shards' answers over the network, so it needs many more.
+int DefaultThreads(const std::string& role) {
+  if (role == "aggregator") return 64;
+  return std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
 std::string Validate(const ServeOptions& o) {
   if (o.role == "shard") {
     if (!o.shard_id) return "--role shard needs --shard-id K (0 <= K < --shards)";
@@ -290,7 +299,7 @@ ExitCode Serve(ServeOptions options) {
   }
 
   net::HttpServerOptions server_options;
-  server_options.threads = options.threads;
+  server_options.threads = options.threads.value_or(DefaultThreads(options.role));
   if (options.access_log) {
     server_options.access_log = [](const std::string& line) {
       Log(LogLevel::kInfo, "access {}", line);
@@ -408,8 +417,7 @@ ExitCode Serve(ServeOptions options) {
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
     if (signal_number != SIGHUP) {
-      Log(LogLevel::kInfo, "received {}, stopping",
-          signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+      Log(LogLevel::kInfo, "received {}, stopping", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
       break;
     }
     if (options.log_file.empty()) {
@@ -456,11 +464,10 @@ void SetupServe(CLI::App& app, Runner& runner) {
                       "With --role aggregator: a shard's URL, repeated in shard order");
   command
       ->add_option("--threads", options->threads,
-                   "Worker threads per listener: requests handled at once (idle connections "
-                   "hold none)")
+                   "Event-loop threads per listener: requests handled at once (idle "
+                   "connections hold none); default: the CPU count, 64 with --role aggregator")
       ->check(StrictInteger())
-      ->check(CLI::Range(1, 4096))
-      ->capture_default_str();
+      ->check(CLI::Range(1, 4096));
   command
       ->add_option("--shard-timeout", options->shard_timeout_seconds,
                    "With --role aggregator: seconds to wait for a shard")
@@ -494,7 +501,8 @@ void SetupServe(CLI::App& app, Runner& runner) {
                     "Detach and run in the background; returns once every listener is ready");
   command->add_option("--pid-file", options->pid_file,
                       "Write the pid here, and refuse to start if it names a running shardctl "
-                      "(with --daemon the default is " + DefaultPidFile() + ")");
+                      "(with --daemon the default is " +
+                          DefaultPidFile() + ")");
   command->add_option("--log-file", options->log_file,
                       "Once ready, append the log (and all output) here; SIGHUP reopens it");
   command->add_flag("--access-log", options->access_log,

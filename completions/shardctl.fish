@@ -40,7 +40,7 @@ complete -c shardctl -n $serve -l shard-id -x -d 'With --role shard: which shard
 complete -c shardctl -n $serve -l shard -x -d "With --role aggregator: a shard's URL, repeated in shard order"
 complete -c shardctl -n $serve -l shard-timeout -x -d 'With --role aggregator: seconds to wait for a shard'
 complete -c shardctl -n $serve -l routing -x -a 'value round-robin random' -d 'How increments pick a shard'
-complete -c shardctl -n $serve -l threads -x -d 'Worker threads per listener'
+complete -c shardctl -n $serve -l threads -x -d 'Event-loop threads per listener'
 complete -c shardctl -n $serve -l data-dir -x -a '(__fish_complete_directories)' -d 'Where shards keep their counts'
 complete -c shardctl -n $serve -l in-memory -d 'Keep counts in memory only'
 complete -c shardctl -n $serve -l fsync -x -a 'always everysec no' -d 'When to fsync the journal'

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/counter.h"
+#include "core/durable_batch.h"
 #include "core/window.h"
 
 namespace shardctl::core {
@@ -82,6 +83,18 @@ Result<IncrementReply> Shard::Increment(const IncrementRequest& request) {
     }
   }
   if (ticket) {
+    // A keyed increment finishes its key only once durable, so it always
+    // waits here; others may leave the wait to the thread's DurableBatch.
+    if (DurableBatch* batch = DurableBatch::Active(); batch != nullptr && !keyed) {
+      batch->Defer(journal_, std::move(ticket),
+                   [this, key = std::string(key), window_start, value = request.value,
+                    created](const Status& written) {
+                     Undo(key, window_start, value, created);
+                     undone_records_.fetch_add(1, std::memory_order_acq_rel);
+                     return JournalFailure(id_, written, "increment");
+                   });
+      return reply;
+    }
     if (Status written = journal_->Wait(ticket); !written.ok()) {
       Undo(std::string(key), window_start, request.value, created);
       if (keyed) keys_.Abandon(idempotency_key);
@@ -216,10 +229,10 @@ Result<std::vector<Record>> Shard::Checkpoint(const std::function<Status()>& rot
   if (Status rotated = rotate(); !rotated.ok()) return rotated;
   if (journal_ != nullptr &&
       journal_->failed_records() != undone_records_.load(std::memory_order_acquire)) {
-    return Unavailable(fmt::format(
-        "shard {}: a change whose journal write failed is still being undone; the "
-        "checkpoint is left for later",
-        id_));
+    return Unavailable(
+        fmt::format("shard {}: a change whose journal write failed is still being undone; the "
+                    "checkpoint is left for later",
+                    id_));
   }
   std::vector<Record> records;
   for (const Stripe& stripe : stripes_) {

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -14,18 +15,17 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <exception>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
-#include <vector>
 
 #include <fmt/format.h>
-#include <httplib.h>
 
+#include "core/durable_batch.h"
 #include "core/protocol.h"
 #include "net/auth.h"
 #include "net/request_framing.h"
@@ -36,60 +36,43 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr char kJson[] = "application/json";
+constexpr std::string_view kJson = "application/json";
 constexpr int kListenBacklog = 1024;
 // A refused oversized body is still read (and dropped) up to this size, so the
 // client, which sends the whole body before it reads, gets the 413 rather
 // than a reset connection. Larger bodies get the 413 and the connection closed.
 constexpr uint64_t kMaxDrainBytes = 1024 * 1024;
-// How often connections are checked for having outlived their deadline.
+// The longest request target (path and query) accepted; longer ones get 414.
+constexpr size_t kMaxTargetBytes = 8192;
+// The longest header line accepted; longer ones get 431.
+constexpr size_t kMaxHeaderLineBytes = 8192;
+// How often a loop checks its connections for having outlived a deadline.
 constexpr auto kSweepInterval = std::chrono::milliseconds(100);
 constexpr size_t kReadChunk = 16 * 1024;
-
-// Answers with an error and closes the connection afterwards. Used when the
-// request body was left unread, so the connection cannot be trusted for
-// another request (the request-smuggling guard). A content provider that
-// fails after writing the whole body is httplib 0.11's only way to do that.
-void RejectAndClose(httplib::Response& res, int status, const std::string& message) {
-  res.status = status;
-  res.set_header("Connection", "close");
-  auto body = std::make_shared<std::string>(core::FormatError(message));
-  res.set_content_provider(body->size(), kJson, [body](size_t, size_t, httplib::DataSink& sink) {
-    sink.write(body->data(), body->size());
-    return false;
-  });
-}
-
-std::string_view DefaultMessage(int status) {
-  switch (status) {
-    case 400: return "malformed HTTP request";
-    case 404: return "no such path";
-    case 405: return "method not allowed on this path";
-    case 413: return "the request body is too large";
-    case 414: return "the request URI is too long";
-    case 416: return "range requests are not supported";
-    default: return "the request failed";
-  }
-}
+constexpr int kEventsPerWait = 128;
 
 std::string_view ReasonPhrase(int status) {
   switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 409: return "Conflict";
     case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
     case 416: return "Range Not Satisfiable";
+    case 422: return "Unprocessable Content";
     case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
     default: return "Error";
   }
-}
-
-// A whole error answer that closes the connection, for the refusals the
-// server makes before httplib sees a request.
-std::string ClosingErrorAnswer(int status, std::string_view message) {
-  std::string body = core::FormatError(message);
-  return fmt::format(
-      "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-      status, ReasonPhrase(status), kJson, body.size(), body);
 }
 
 std::pair<std::string, int> AddressOf(const sockaddr_storage& address) {
@@ -107,18 +90,33 @@ std::pair<std::string, int> AddressOf(const sockaddr_storage& address) {
   return {text, port};
 }
 
-// One client connection. `fd` and the addresses are fixed; `owned`,
-// `deadline` and `expired` are guarded by Gate::mutex_; everything else
-// belongs to the worker that owns the connection (or to nobody while it
-// waits in epoll).
+// One answer, before it is written out.
+struct Answer {
+  int status = 200;
+  std::string body;
+  std::string extra_headers;  // whole lines, each ending in CRLF
+  bool close = false;         // the connection closes after it
+  bool head_only = false;     // a HEAD request: no body
+};
+
+Answer ErrorAnswer(int status, std::string_view message, bool close = false) {
+  return {status, core::FormatError(message), "", close, false};
+}
+
+void AppendAnswer(const Answer& answer, std::string* out) {
+  fmt::format_to(std::back_inserter(*out),
+                 "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}{}\r\n",
+                 answer.status, ReasonPhrase(answer.status), kJson, answer.body.size(),
+                 answer.extra_headers, answer.close ? "Connection: close\r\n" : "");
+  if (!answer.head_only) out->append(answer.body);
+}
+
+// One client connection, owned by one loop: only that loop's thread touches
+// it, except that the acceptor adds it and Stop() closes it once every loop
+// has finished.
 struct Connection {
   int fd = -1;
-  std::string remote_ip, local_ip;
-  int remote_port = 0, local_port = 0;
-
-  bool owned = false;
-  bool expired = false;
-  Clock::time_point deadline;
+  std::string remote;  // "ip:port", for the access log
 
   std::string received;       // bytes of requests not yet served
   size_t scanned = 0;         // bytes of `received` known to hold no header end
@@ -128,423 +126,63 @@ struct Connection {
   bool continued = false;     // "100 Continue" was sent for the pending request
   uint64_t discard = 0;       // bytes of it still to come
 
-  std::string* capture = nullptr;  // for tests: answers go here, not to `fd`
+  std::string out;            // answer bytes not yet sent
+  bool closing = false;       // close once `out` is sent
+  bool end_of_input = false;  // the client sent all it will send
+  bool writing = false;       // waiting for EPOLLOUT, not reading
+  bool touched = false;       // in the loop's list for this pass
+  bool closed = false;        // closed; kept until the pass ends
+  Clock::time_point deadline;
 };
 
-// httplib's view of one framed request: reads come from the bytes already
-// received (and end there), writes go to the socket within a deadline.
-class FramedStream : public httplib::Stream {
- public:
-  FramedStream(const Connection& connection, std::string_view request,
-               std::chrono::milliseconds write_timeout)
-      : connection_(connection), request_(request), write_deadline_(Clock::now() + write_timeout) {}
-
-  bool is_readable() const override { return position_ < request_.size(); }
-  bool is_writable() const override { return !write_failed_; }
-
-  ssize_t read(char* ptr, size_t size) override {
-    size_t n = std::min(size, request_.size() - position_);
-    std::memcpy(ptr, request_.data() + position_, n);
-    position_ += n;
-    return static_cast<ssize_t>(n);
-  }
-
-  ssize_t write(const char* ptr, size_t size) override {
-    if (connection_.capture != nullptr) {
-      connection_.capture->append(ptr, size);
-      return static_cast<ssize_t>(size);
-    }
-    size_t sent = 0;
-    while (sent < size && !write_failed_) {
-      ssize_t n = ::send(connection_.fd, ptr + sent, size - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (n > 0) {
-        sent += static_cast<size_t>(n);
-      } else if (n < 0 && errno == EINTR) {
-        continue;
-      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        auto left =
-            std::chrono::duration_cast<std::chrono::milliseconds>(write_deadline_ - Clock::now());
-        pollfd pfd{connection_.fd, POLLOUT, 0};
-        if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) {
-          write_failed_ = true;  // the client does not read its answer
-        }
-      } else {
-        write_failed_ = true;
-      }
-    }
-    return write_failed_ ? -1 : static_cast<ssize_t>(size);
-  }
-
-  void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    ip = connection_.remote_ip;
-    port = connection_.remote_port;
-  }
-  void get_local_ip_and_port(std::string& ip, int& port) const override {
-    ip = connection_.local_ip;
-    port = connection_.local_port;
-  }
-  socket_t socket() const override { return connection_.fd; }
-
- private:
-  const Connection& connection_;
-  std::string_view request_;
-  size_t position_ = 0;
-  Clock::time_point write_deadline_;
-  bool write_failed_ = false;
+// A request handled in this pass whose answer waits for the pass's journal
+// writes.
+struct PendingAnswer {
+  Connection* connection;
+  Answer answer;
+  std::string interim;         // when not empty: these bytes instead (100 Continue)
+  std::string log_line_start;  // peer and request line, for the access log
+  Clock::time_point started;
 };
 
-// Runs each accepted connection's task on the accept thread itself: the task
-// (GatedServer::process_and_close_socket) only registers the connection.
-class InlineQueue : public httplib::TaskQueue {
- public:
-  void enqueue(std::function<void()> fn) override { fn(); }
-  void shutdown() override {}
+struct Loop {
+  int epoll_fd = -1;
+  int wake_fd = -1;  // readable once stopping
+  std::thread thread;
+  std::mutex mutex;  // guards `connections` against the acceptor
+  std::unordered_map<Connection*, std::unique_ptr<Connection>> connections;
+  // This loop's thread only:
+  std::vector<Connection*> touched;
+  std::vector<PendingAnswer> pending;
+  // Connections closed during this pass, freed when it ends, so that no
+  // pointer to them in `touched` or `pending` dangles.
+  std::vector<std::unique_ptr<Connection>> closed;
+  RequestHead head;
+  Clock::time_point next_sweep;
 };
-
-// httplib::Server whose connections wait in epoll until a request has fully
-// arrived; worker threads then take turns at epoll_wait (each connection is
-// armed EPOLLONESHOT, so one worker at a time owns it) and call httplib's
-// process_request on the received bytes. httplib never reads a socket itself,
-// so none of its blocking reads or select() calls (which cannot take a file
-// descriptor past FD_SETSIZE) are ever reached.
-class GatedServer : public httplib::Server {
- public:
-  explicit GatedServer(const HttpServerOptions& options) : options_(options) {
-    new_task_queue = [] { return new InlineQueue; };
-  }
-  ~GatedServer() override { StopWorkers(); }
-
-  // httplib listens with a backlog of 5, which drops connections under any
-  // real load.
-  bool DeepenBacklog() { return ::listen(svr_sock_, kListenBacklog) == 0; }
-
-  // Creates the epoll set and the workers. Returns false if the system refuses.
-  bool StartWorkers();
-  // Finishes requests in flight, closes every connection, joins the workers.
-  void StopWorkers();
-
-  // Serves `bytes` as if one connection had sent them and then closed its
-  // sending side; returns every byte the server would have sent back.
-  std::string ServeBytes(std::string_view bytes);
-
- private:
-  // Called by httplib on the accept thread for each new connection.
-  bool process_and_close_socket(socket_t sock) override;
-
-  void WorkerLoop();
-  void SweepLoop();
-  // Reads what has arrived and serves every complete request. Returns true to
-  // keep the connection, false to close it.
-  bool Serve(Connection& connection);
-  // Serves every complete request in connection.received. Returns false when
-  // the connection must close.
-  bool ServeReceived(Connection& connection);
-  bool ServeOne(Connection& connection, size_t length);
-  void Rearm(Connection& connection);
-  void Close(Connection* connection);
-
-  const HttpServerOptions options_;
-  int epoll_fd_ = -1;
-  int wake_fd_ = -1;  // readable once stopping: wakes every worker
-  std::atomic<bool> stopping_{false};
-
-  std::mutex mutex_;
-  std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
-  std::condition_variable sweep_wakeup_;
-  bool sweeper_stop_ = false;
-
-  std::vector<std::thread> workers_;
-  std::thread sweeper_;
-};
-
-bool GatedServer::StartWorkers() {
-  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (epoll_fd_ < 0 || wake_fd_ < 0) return false;
-  epoll_event wake{};
-  wake.events = EPOLLIN;  // level-triggered: once written, every worker sees it
-  wake.data.ptr = nullptr;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake) != 0) return false;
-  for (int i = 0; i < options_.threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
-  sweeper_ = std::thread([this] { SweepLoop(); });
-  return true;
-}
-
-void GatedServer::StopWorkers() {
-  if (stopping_.exchange(true)) return;
-  if (wake_fd_ >= 0) {
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t written = ::write(wake_fd_, &one, sizeof(one));
-  }
-  for (std::thread& worker : workers_) worker.join();
-  if (sweeper_.joinable()) {
-    {
-      std::lock_guard lock(mutex_);
-      sweeper_stop_ = true;
-    }
-    sweep_wakeup_.notify_one();
-    sweeper_.join();
-  }
-  for (auto& [pointer, connection] : connections_) ::close(connection->fd);
-  connections_.clear();
-  if (wake_fd_ >= 0) ::close(wake_fd_);
-  if (epoll_fd_ >= 0) ::close(epoll_fd_);
-}
-
-bool GatedServer::process_and_close_socket(socket_t sock) {
-  // Connections never meet select(), so they can live above FD_SETSIZE; that
-  // keeps the low descriptors free for what does use select() (httplib's
-  // client, in an aggregator reaching its shards over HTTP).
-  int high = ::fcntl(sock, F_DUPFD_CLOEXEC, FD_SETSIZE);
-  if (high >= 0) {
-    ::close(sock);
-    sock = high;
-  }
-  auto connection = std::make_unique<Connection>();
-  connection->fd = sock;
-  int yes = 1;
-  ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
-  sockaddr_storage address{};
-  socklen_t length = sizeof(address);
-  if (::getpeername(sock, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    std::tie(connection->remote_ip, connection->remote_port) = AddressOf(address);
-  }
-  length = sizeof(address);
-  if (::getsockname(sock, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    std::tie(connection->local_ip, connection->local_port) = AddressOf(address);
-  }
-
-  std::lock_guard lock(mutex_);  // see Rearm()
-  if (stopping_ || connections_.size() >= options_.max_connections) {
-    ::close(sock);
-    return false;
-  }
-  connection->deadline = Clock::now() + options_.keep_alive_timeout;
-  epoll_event event{};
-  event.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
-  event.data.ptr = connection.get();
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, sock, &event) != 0) {
-    ::close(sock);
-    return false;
-  }
-  connections_.emplace(connection.get(), std::move(connection));
-  return true;
-}
-
-void GatedServer::WorkerLoop() {
-  for (;;) {
-    epoll_event event{};
-    int n = ::epoll_wait(epoll_fd_, &event, 1, -1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0 || event.data.ptr == nullptr) return;  // stopping (or epoll broke)
-    auto* connection = static_cast<Connection*>(event.data.ptr);
-    {
-      std::lock_guard lock(mutex_);
-      connection->owned = true;
-    }
-    if (Serve(*connection)) {
-      Rearm(*connection);
-    } else {
-      Close(connection);
-    }
-  }
-}
-
-void GatedServer::SweepLoop() {
-  std::unique_lock lock(mutex_);
-  while (!sweep_wakeup_.wait_for(lock, kSweepInterval, [this] { return sweeper_stop_; })) {
-    auto now = Clock::now();
-    for (auto& [pointer, connection] : connections_) {
-      if (connection->owned || connection->expired || connection->deadline > now) continue;
-      // Not owned: no worker touches `received` until the shutdown below wakes one.
-      if (!connection->received.empty() || connection->refused) {
-        std::string answer = ClosingErrorAnswer(
-            408, fmt::format("the request did not arrive within {} ms; send it whole, promptly",
-                             options_.read_timeout.count()));
-        [[maybe_unused]] ssize_t sent =
-            ::send(connection->fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-      }
-      // Makes the socket readable (end of file), so a worker closes it.
-      ::shutdown(connection->fd, SHUT_RDWR);
-      connection->expired = true;
-    }
-  }
-}
-
-bool GatedServer::Serve(Connection& c) {
-  bool end_of_file = false;
-  const size_t max_buffered = options_.max_header_bytes + options_.max_body_bytes;
-  while (c.received.size() < max_buffered) {
-    char chunk[kReadChunk];
-    ssize_t n = ::recv(c.fd, chunk, sizeof(chunk), MSG_DONTWAIT);
-    if (n > 0) {
-      auto size = static_cast<size_t>(n);
-      if (c.refused) {
-        c.discard -= std::min<uint64_t>(c.discard, size);
-      } else {
-        if (c.received.empty()) c.started = Clock::now();
-        c.received.append(chunk, size);
-      }
-    } else if (n == 0) {
-      end_of_file = true;
-      break;
-    } else if (errno == EINTR) {
-      continue;
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      break;
-    } else {
-      return false;
-    }
-  }
-  if (c.refused) return c.discard > 0 && !end_of_file && !stopping_;
-  return ServeReceived(c) && !end_of_file && !stopping_;
-}
-
-std::string GatedServer::ServeBytes(std::string_view bytes) {
-  std::string answers;
-  Connection c;
-  c.capture = &answers;
-  c.received = bytes;
-  ServeReceived(c);
-  return answers;
-}
-
-bool GatedServer::ServeReceived(Connection& c) {
-  while (!c.received.empty()) {
-    // Cheap tests first, so that a request dribbled in a byte at a time is
-    // not framed again from its start on every byte.
-    if (c.needed > c.received.size()) break;
-    if (c.needed == 0 && c.received.size() <= options_.max_header_bytes &&
-        FindHeaderEnd(c.received, c.scanned) == std::string::npos) {
-      c.scanned = c.received.size();
-      break;
-    }
-    RequestFrame frame =
-        FrameRequest(c.received, options_.max_header_bytes, options_.max_body_bytes);
-    if (frame.kind == RequestFrame::Kind::kIncomplete) {
-      c.needed = frame.length;
-      // A client that sent "Expect: 100-continue" (curl does, for larger
-      // bodies) waits for this before its body; httplib would send its own
-      // only once the body is in. (A second 100 later is allowed: RFC 9110
-      // section 15.2.)
-      if (frame.length > 0 && !c.continued && ExpectsContinue(c.received)) {
-        c.continued = true;
-        constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        if (c.capture != nullptr) {
-          c.capture->append(kContinue);
-        } else {
-          ::send(c.fd, kContinue.data(), kContinue.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-        }
-      }
-      break;
-    }
-    if (frame.kind == RequestFrame::Kind::kComplete) {
-      bool keep = ServeOne(c, frame.length);
-      c.received.erase(0, frame.length);
-      c.scanned = 0;
-      c.needed = 0;
-      c.continued = false;
-      c.started = Clock::now();
-      if (!keep) return false;
-      continue;
-    }
-    // Refused before httplib sees it: answer, then close.
-    std::string answer;
-    if (frame.kind == RequestFrame::Kind::kHeaderTooLarge) {
-      answer = ClosingErrorAnswer(431, fmt::format("the request header is larger than {} bytes",
-                                                   options_.max_header_bytes));
-    } else if (frame.kind == RequestFrame::Kind::kBadLength) {
-      answer = ClosingErrorAnswer(400, "Content-Length must be one plain decimal number");
-    } else if (frame.kind == RequestFrame::Kind::kBadHeader) {
-      answer = ClosingErrorAnswer(
-          400,
-          "malformed request line or header: lines end in CRLF, names are tokens "
-          "followed by a colon, no control characters, no folded lines");
-    } else if (frame.kind == RequestFrame::Kind::kRange) {
-      answer = ClosingErrorAnswer(416, "range requests are not supported");
-    } else {
-      answer = ClosingErrorAnswer(
-          413, fmt::format("the request body is larger than {} bytes", options_.max_body_bytes));
-    }
-    if (c.capture != nullptr) {
-      c.capture->append(answer);
-    } else {
-      [[maybe_unused]] ssize_t sent =
-          ::send(c.fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    }
-    if (frame.kind != RequestFrame::Kind::kBodyTooLarge || frame.body_bytes > kMaxDrainBytes) {
-      return false;
-    }
-    // The client sends the whole body before it reads the answer: read and
-    // drop the rest of it, then close.
-    c.refused = true;
-    uint64_t buffered = c.received.size() - frame.length;
-    c.discard = frame.body_bytes - std::min<uint64_t>(buffered, frame.body_bytes);
-    c.received.clear();
-    return c.discard > 0;
-  }
-  return true;
-}
-
-bool GatedServer::ServeOne(Connection& c, size_t length) {
-  FramedStream stream(c, std::string_view(c.received).substr(0, length), options_.write_timeout);
-  bool connection_closed = false;
-  bool stopping = stopping_;
-  // Connection: close in the answer when stopping.
-  bool ok = process_request(stream, /*close_connection=*/stopping, connection_closed, nullptr);
-  return ok && !connection_closed && !stopping;
-}
-
-void GatedServer::Rearm(Connection& c) {
-  std::unique_ptr<Connection> failed;
-  {
-    // Under the mutex, which the next owner takes too: whatever this worker
-    // did to the connection happens before that owner touches it.
-    std::lock_guard lock(mutex_);
-    c.owned = false;
-    if (c.received.empty() && !c.refused) {
-      c.deadline = Clock::now() + options_.keep_alive_timeout;
-    } else {
-      c.deadline = c.started + options_.read_timeout;
-    }
-    epoll_event event{};
-    event.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
-    event.data.ptr = &c;
-    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &event) == 0) return;
-    auto it = connections_.find(&c);
-    failed = std::move(it->second);
-    connections_.erase(it);
-  }
-  ::close(failed->fd);
-}
-
-void GatedServer::Close(Connection* connection) {
-  std::unique_ptr<Connection> owned;
-  {
-    std::lock_guard lock(mutex_);
-    auto it = connections_.find(connection);
-    if (it == connections_.end()) return;
-    owned = std::move(it->second);
-    connections_.erase(it);
-  }
-  // Closed only once out of the table, so that a new connection given the
-  // same descriptor number is never mistaken for this one.
-  ::close(owned->fd);
-}
 
 }  // namespace
 
-std::string_view HttpRequest::body() const { return request_.body; }
-
 std::optional<std::string> HttpRequest::Param(const std::string& name) const {
-  if (!request_.has_param(name.c_str())) return std::nullopt;
-  return request_.get_param_value(name.c_str());
+  std::string_view query = query_;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    size_t equals = pair.find('=');
+    std::string key = DecodePercent(pair.substr(0, equals), true);
+    if (key != name) continue;
+    return equals == std::string_view::npos ? std::string()
+                                            : DecodePercent(pair.substr(equals + 1), true);
+  }
+  return std::nullopt;
 }
 
 std::vector<std::string> HttpRequest::HeaderValues(const std::string& name) const {
   std::vector<std::string> values;
-  auto [begin, end] = request_.headers.equal_range(name);  // a case-insensitive multimap
-  for (auto it = begin; it != end; ++it) values.push_back(it->second);
+  for (const auto& [header, value] : head_.headers) {
+    if (EqualsIgnoringCase(header, name)) values.emplace_back(value);
+  }
   return values;
 }
 
@@ -568,110 +206,42 @@ HttpResponse ErrorResponse(const core::Status& status) {
 }
 
 struct HttpServer::Impl {
-  explicit Impl(HttpServerOptions server_options)
-      : options(std::move(server_options)), server(options) {}
+  explicit Impl(HttpServerOptions server_options) : options(std::move(server_options)) {}
 
   HttpServerOptions options;
-  GatedServer server;
   // path -> method -> handler; fixed before Listen(), read-only afterwards.
-  std::map<std::string, std::map<std::string, HttpHandler>> routes;
-  std::thread listener;
-  std::atomic<bool> listener_done{false};
+  std::map<std::string, std::map<std::string, HttpHandler>, std::less<>> routes;
+  int listen_fd = -1;
+  int stop_fd = -1;  // readable once stopping: wakes the acceptor
   int port = 0;
+  std::atomic<bool> stopping{false};
+  std::atomic<size_t> open_connections{0};
+  size_t next_loop = 0;  // the acceptor's only
+  std::vector<std::unique_ptr<Loop>> loops;
+  std::thread acceptor;
 
-  void Configure();
   std::string AllowedMethods(const std::string& path) const;
+
+  void Accept();
+  void Run(Loop& loop);
+  // Reads what has arrived on `c` and serves every whole request in it.
+  void Read(Loop& loop, Connection& c);
+  // Serves every whole request in c.received, queueing answers in loop.pending
+  // (or, for refusals made before a request is parsed, in c.out).
+  void ServeReceived(Loop& loop, Connection& c);
+  Answer Dispatch(const RequestHead& head, std::string_view body, size_t request);
+  // Waits for the pass's journal writes, then puts every pending answer in
+  // its connection's `out`.
+  void WritePending(Loop& loop);
+  // WritePending(), then sends every touched connection's answers.
+  void FinishPass(Loop& loop);
+  // Sends what c.out holds; afterwards closes or re-arms the connection.
+  void Flush(Loop& loop, Connection& c);
+  void Touch(Loop& loop, Connection& c);
+  void SetInterest(Loop& loop, Connection& c, bool writing);
+  void Sweep(Loop& loop);
+  void Close(Loop& loop, Connection* c);
 };
-
-// When the request this worker thread serves was routed, for the access log
-// (a request is served start to end on one worker).
-thread_local std::chrono::steady_clock::time_point request_started;
-
-void HttpServer::Impl::Configure() {
-  server.set_tcp_nodelay(true);
-  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which lets a second
-  // server bind the same port silently and split the traffic.
-  server.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
-  // Announced in the Keep-Alive header; the gate enforces them.
-  server.set_keep_alive_max_count(1u << 30);
-  server.set_keep_alive_timeout(
-      std::chrono::duration_cast<std::chrono::seconds>(options.keep_alive_timeout).count());
-  server.set_payload_max_length(options.max_body_bytes);
-
-  if (options.access_log) {
-    server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-      auto took = std::chrono::steady_clock::now() - request_started;
-      options.access_log(fmt::format(
-          "{} \"{} {}\" {} {} {:.2f}ms", JoinHostPort(req.remote_addr, req.remote_port),
-          req.method, req.path, res.status, res.body.size(),
-          std::chrono::duration<double, std::milli>(took).count()));
-    });
-  }
-
-  // Guards that run before the request is routed.
-  server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    request_started = std::chrono::steady_clock::now();
-    if (req.has_header("Transfer-Encoding")) {
-      RejectAndClose(res, 400,
-                     "Transfer-Encoding is not accepted; send the body with a Content-Length");
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    if (req.has_header("Content-Encoding")) {
-      RejectAndClose(res, 415, "compressed request bodies are not accepted");
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    if (req.get_header_value_count("Content-Length") > 1) {
-      RejectAndClose(res, 400, "more than one Content-Length header");
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    if (!options.bearer_token.empty() &&
-        std::find(options.open_paths.begin(), options.open_paths.end(), req.path) ==
-            options.open_paths.end() &&
-        (req.get_header_value_count("Authorization") != 1 ||
-         !BearerTokenMatches(req.get_header_value("Authorization"), options.bearer_token))) {
-      res.status = 401;
-      res.set_header("WWW-Authenticate", "Bearer");
-      res.set_content(
-          core::FormatError(req.has_header("Authorization")
-                                ? "the bearer token is wrong"
-                                : "this server needs a token: send Authorization: Bearer <token>"),
-          kJson);
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-
-  // Every error httplib produces on its own (404, 400, 413, ...) gets a JSON
-  // body; a 404 on a known path with another method becomes a 405.
-  server.set_error_handler(httplib::Server::HandlerWithResponse(
-      [this](const httplib::Request& req, httplib::Response& res) {
-        if (!res.body.empty() || res.content_provider_) {
-          return httplib::Server::HandlerResponse::Unhandled;
-        }
-        if (res.status == 404 && routes.count(req.path) > 0) {
-          res.status = 405;
-          res.set_header("Allow", AllowedMethods(req.path));
-        }
-        std::string message(DefaultMessage(res.status));
-        if (res.status == 404) message = fmt::format("no such path: {}", req.path);
-        if (res.status == 405) {
-          message = fmt::format("{} is not allowed on {}; use {}", req.method, req.path,
-                                AllowedMethods(req.path));
-        }
-        res.set_content(core::FormatError(message), kJson);
-        return httplib::Server::HandlerResponse::Handled;
-      }));
-
-  // Exceptions from handlers become a plain 500, never a leaked message.
-  server.set_exception_handler(
-      [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-        res.status = 500;
-        res.set_content(core::FormatError("internal error while serving the request"), kJson);
-      });
-}
 
 std::string HttpServer::Impl::AllowedMethods(const std::string& path) const {
   std::string allowed;
@@ -681,69 +251,528 @@ std::string HttpServer::Impl::AllowedMethods(const std::string& path) const {
   return allowed;
 }
 
-HttpServer::HttpServer(HttpServerOptions options)
-    : impl_(std::make_unique<Impl>(std::move(options))) {
-  impl_->Configure();
+void HttpServer::Impl::Accept() {
+  for (;;) {
+    pollfd fds[2] = {{listen_fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR) return;
+    if (stopping) return;
+    sockaddr_storage address{};
+    socklen_t length = sizeof(address);
+    int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&address), &length,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      // Out of descriptors or memory: let the load ease rather than spin.
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      continue;
+    }
+    if (open_connections.load(std::memory_order_relaxed) >= options.max_connections) {
+      ::close(fd);
+      continue;
+    }
+    // Connections never meet select(), so they can live above FD_SETSIZE; that
+    // keeps the low descriptors free for what does use select() (httplib's
+    // client, in an aggregator reaching its shards over HTTP).
+    int high = ::fcntl(fd, F_DUPFD_CLOEXEC, FD_SETSIZE);
+    if (high >= 0) {
+      ::close(fd);
+      fd = high;
+    }
+    int yes = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
+    auto connection = std::make_unique<Connection>();
+    connection->fd = fd;
+    auto [ip, remote_port] = AddressOf(address);
+    connection->remote = JoinHostPort(ip, remote_port);
+    connection->deadline = Clock::now() + options.keep_alive_timeout;
+
+    Loop& loop = *loops[next_loop++ % loops.size()];
+    std::lock_guard lock(loop.mutex);
+    epoll_event event{};
+    event.events = EPOLLIN | EPOLLRDHUP;
+    event.data.ptr = connection.get();
+    if (::epoll_ctl(loop.epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) {
+      ::close(fd);
+      continue;
+    }
+    open_connections.fetch_add(1, std::memory_order_relaxed);
+    loop.connections.emplace(connection.get(), std::move(connection));
+  }
 }
+
+void HttpServer::Impl::Run(Loop& loop) {
+  epoll_event events[kEventsPerWait];
+  core::DurableBatch durable;
+  loop.next_sweep = Clock::now() + kSweepInterval;
+  while (!stopping) {
+    int n = ::epoll_wait(loop.epoll_fd, events, kEventsPerWait,
+                         static_cast<int>(kSweepInterval.count()));
+    if (n < 0 && errno != EINTR) return;
+    for (int i = 0; i < n; ++i) {
+      auto* c = static_cast<Connection*>(events[i].data.ptr);
+      if (c == nullptr) continue;  // the wake descriptor: stopping
+      if (c->writing) {
+        Touch(loop, *c);  // Flush() sends the rest, then reads what waits
+      } else {
+        Read(loop, *c);
+      }
+    }
+    FinishPass(loop);
+    if (Clock::now() >= loop.next_sweep) {
+      Sweep(loop);
+      loop.next_sweep = Clock::now() + kSweepInterval;
+    }
+  }
+}
+
+void HttpServer::Impl::Touch(Loop& loop, Connection& c) {
+  if (c.touched) return;
+  c.touched = true;
+  loop.touched.push_back(&c);
+}
+
+void HttpServer::Impl::Read(Loop& loop, Connection& c) {
+  Touch(loop, c);
+  const size_t max_buffered = options.max_header_bytes + options.max_body_bytes;
+  while (c.received.size() < max_buffered) {
+    char chunk[kReadChunk];
+    ssize_t n = ::recv(c.fd, chunk, sizeof(chunk), 0);
+    if (n > 0) {
+      auto size = static_cast<size_t>(n);
+      if (c.refused) {
+        c.discard -= std::min<uint64_t>(c.discard, size);
+      } else {
+        if (c.received.empty()) c.started = Clock::now();
+        c.received.append(chunk, size);
+      }
+      // A short read emptied the socket; epoll says when more comes.
+      if (size < sizeof(chunk)) break;
+    } else if (n == 0) {
+      c.end_of_input = true;
+      break;
+    } else if (errno == EINTR) {
+      continue;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      break;
+    } else {
+      c.end_of_input = true;
+      c.closing = true;
+      c.received.clear();
+      return;
+    }
+  }
+  if (c.refused) {
+    if (c.discard == 0) c.closing = true;
+    return;
+  }
+  ServeReceived(loop, c);
+}
+
+void HttpServer::Impl::ServeReceived(Loop& loop, Connection& c) {
+  while (!c.received.empty() && !c.closing) {
+    // Cheap tests first, so that a request dribbled in a byte at a time is
+    // not framed again from its start on every byte.
+    if (c.needed > c.received.size()) break;
+    if (c.needed == 0 && c.received.size() <= options.max_header_bytes &&
+        FindHeaderEnd(c.received, c.scanned) == std::string::npos) {
+      c.scanned = c.received.size();
+      break;
+    }
+    RequestFrame frame = FrameRequest(c.received, options.max_header_bytes, options.max_body_bytes);
+    if (frame.kind == RequestFrame::Kind::kIncomplete) {
+      c.needed = frame.length;
+      // A client that sent "Expect: 100-continue" (curl does, for larger
+      // bodies) waits for this before its body.
+      if (frame.length > 0 && !c.continued && ExpectsContinue(c.received)) {
+        c.continued = true;
+        PendingAnswer interim{&c, {}, "", "", Clock::now()};
+        interim.interim = "HTTP/1.1 100 Continue\r\n\r\n";
+        loop.pending.push_back(std::move(interim));
+      }
+      break;
+    }
+    if (frame.kind == RequestFrame::Kind::kComplete) {
+      std::string_view request(c.received.data(), frame.length);
+      size_t header_end = FindHeaderEnd(request);
+      Clock::time_point started = Clock::now();
+      Answer answer;
+      std::string log_line_start;
+      if (!ParseRequestHead(request.substr(0, header_end), &loop.head)) {
+        answer = ErrorAnswer(400,
+                             "malformed request line: send METHOD /path HTTP/1.1 "
+                             "(HTTP/1.0 and 1.1 only)",
+                             true);
+        log_line_start = fmt::format("{} \"-\"", c.remote);
+      } else {
+        const RequestHead& head = loop.head;
+        answer = Dispatch(head, request.substr(header_end), loop.pending.size());
+        bool keep_alive = head.minor_version == 1;
+        if (const std::string_view* connection = head.Find("Connection")) {
+          if (EqualsIgnoringCase(*connection, "close")) keep_alive = false;
+          if (EqualsIgnoringCase(*connection, "keep-alive")) keep_alive = true;
+        }
+        if (!keep_alive || stopping) answer.close = true;
+        answer.head_only = head.method == "HEAD";
+        if (options.access_log) {
+          std::string_view path = head.target.substr(0, head.target.find('?'));
+          log_line_start = fmt::format("{} \"{} {}\"", c.remote, head.method, path);
+        }
+      }
+      if (answer.close) c.closing = true;
+      loop.pending.push_back({&c, std::move(answer), "", std::move(log_line_start), started});
+      c.received.erase(0, frame.length);
+      c.scanned = 0;
+      c.needed = 0;
+      c.continued = false;
+      c.started = Clock::now();
+      continue;
+    }
+    // Refused before the request is parsed: answer, then close. Earlier
+    // answers of this connection are still pending, so this one waits behind
+    // them in the pass's list.
+    Answer answer;
+    if (frame.kind == RequestFrame::Kind::kHeaderTooLarge) {
+      answer = ErrorAnswer(
+          431, fmt::format("the request header is larger than {} bytes", options.max_header_bytes));
+    } else if (frame.kind == RequestFrame::Kind::kBadLength) {
+      answer = ErrorAnswer(400, "Content-Length must be one plain decimal number");
+    } else if (frame.kind == RequestFrame::Kind::kBadHeader) {
+      answer = ErrorAnswer(400,
+                           "malformed request line or header: lines end in CRLF, names are tokens "
+                           "followed by a colon, no control characters, no folded lines");
+    } else if (frame.kind == RequestFrame::Kind::kRange) {
+      answer = ErrorAnswer(416, "range requests are not supported");
+    } else {
+      answer = ErrorAnswer(
+          413, fmt::format("the request body is larger than {} bytes", options.max_body_bytes));
+    }
+    answer.close = true;
+    c.closing = true;
+    loop.pending.push_back(
+        {&c, std::move(answer), "", fmt::format("{} \"-\"", c.remote), Clock::now()});
+    if (frame.kind == RequestFrame::Kind::kBodyTooLarge && frame.body_bytes <= kMaxDrainBytes) {
+      // The client sends the whole body before it reads the answer: read and
+      // drop the rest of it, then close.
+      uint64_t buffered = c.received.size() - frame.length;
+      uint64_t rest = frame.body_bytes - std::min<uint64_t>(buffered, frame.body_bytes);
+      if (rest > 0 && !c.end_of_input) {
+        c.refused = true;
+        c.discard = rest;
+        c.closing = false;  // not until the body is read
+      }
+    }
+    c.received.clear();
+    break;
+  }
+}
+
+Answer HttpServer::Impl::Dispatch(const RequestHead& head, std::string_view body, size_t request) {
+  // Guards that run before the request is routed. A refused request's body
+  // may not have been read as the client meant it, so its connection closes.
+  if (head.Find("Transfer-Encoding") != nullptr) {
+    return ErrorAnswer(
+        400, "Transfer-Encoding is not accepted; send the body with a Content-Length", true);
+  }
+  if (head.Find("Content-Encoding") != nullptr) {
+    return ErrorAnswer(415, "compressed request bodies are not accepted", true);
+  }
+  if (head.Count("Content-Length") > 1) {
+    return ErrorAnswer(400, "more than one Content-Length header", true);
+  }
+  for (const auto& [name, value] : head.headers) {
+    if (name.size() + value.size() > kMaxHeaderLineBytes) {
+      return ErrorAnswer(
+          431, fmt::format("a header line is longer than {} bytes", kMaxHeaderLineBytes), true);
+    }
+  }
+  if (head.target.size() > kMaxTargetBytes) {
+    return ErrorAnswer(414, fmt::format("the request URI is longer than {} bytes", kMaxTargetBytes),
+                       true);
+  }
+  size_t question = head.target.find('?');
+  std::string path = DecodePercent(head.target.substr(0, question), false);
+  std::string_view query =
+      question == std::string_view::npos ? std::string_view() : head.target.substr(question + 1);
+
+  if (!options.bearer_token.empty() &&
+      std::find(options.open_paths.begin(), options.open_paths.end(), path) ==
+          options.open_paths.end()) {
+    const std::string_view* authorization = head.Find("Authorization");
+    if (head.Count("Authorization") != 1 ||
+        !BearerTokenMatches(std::string(*authorization), options.bearer_token)) {
+      Answer answer =
+          ErrorAnswer(401, authorization != nullptr
+                               ? "the bearer token is wrong"
+                               : "this server needs a token: send Authorization: Bearer <token>");
+      answer.extra_headers = "WWW-Authenticate: Bearer\r\n";
+      return answer;
+    }
+  }
+
+  auto route = routes.find(path);
+  if (route == routes.end()) return ErrorAnswer(404, fmt::format("no such path: {}", path));
+  bool head_only = head.method == "HEAD";
+  auto handler = route->second.find(head_only ? std::string("GET") : std::string(head.method));
+  if (handler == route->second.end()) {
+    std::string allowed = AllowedMethods(path);
+    Answer answer = ErrorAnswer(
+        405, fmt::format("{} is not allowed on {}; use {}", head.method, path, allowed));
+    answer.extra_headers = fmt::format("Allow: {}\r\n", allowed);
+    return answer;
+  }
+
+  if (core::DurableBatch* durable = core::DurableBatch::Active()) durable->BeginRequest(request);
+  Answer answer;
+  try {
+    HttpResponse response = handler->second(HttpRequest(head, query, body));
+    answer.status = response.status;
+    answer.body = std::move(response.body);
+  } catch (const std::exception&) {
+    // Never a leaked message.
+    answer = ErrorAnswer(500, "internal error while serving the request");
+  }
+  return answer;
+}
+
+void HttpServer::Impl::WritePending(Loop& loop) {
+  if (core::DurableBatch* durable = core::DurableBatch::Active()) {
+    for (auto& [request, status] : durable->Finish()) {
+      Answer& answer = loop.pending[request].answer;
+      HttpResponse error = ErrorResponse(status);
+      answer.status = error.status;
+      answer.body = std::move(error.body);
+    }
+  }
+  for (PendingAnswer& pending : loop.pending) {
+    if (!pending.interim.empty()) {
+      pending.connection->out.append(pending.interim);
+      continue;
+    }
+    AppendAnswer(pending.answer, &pending.connection->out);
+    if (options.access_log) {
+      auto took = Clock::now() - pending.started;
+      options.access_log(fmt::format("{} {} {} {:.2f}ms", pending.log_line_start,
+                                     pending.answer.status, pending.answer.body.size(),
+                                     std::chrono::duration<double, std::milli>(took).count()));
+    }
+  }
+  loop.pending.clear();
+}
+
+void HttpServer::Impl::FinishPass(Loop& loop) {
+  WritePending(loop);
+  // Flush() may serve requests still buffered (after a write that had to
+  // wait), which touches connections again: loop until none is left.
+  while (!loop.touched.empty()) {
+    std::vector<Connection*> touched;
+    touched.swap(loop.touched);
+    for (Connection* c : touched) {
+      c->touched = false;
+      if (!c->closed) Flush(loop, *c);
+    }
+    WritePending(loop);
+  }
+  loop.closed.clear();
+}
+
+void HttpServer::Impl::Flush(Loop& loop, Connection& c) {
+  size_t sent = 0;
+  while (sent < c.out.size()) {
+    ssize_t n = ::send(c.fd, c.out.data() + sent, c.out.size() - sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      break;
+    } else {
+      Close(loop, &c);  // the client is gone
+      return;
+    }
+  }
+  c.out.erase(0, sent);
+  Clock::time_point now = Clock::now();
+  if (!c.out.empty()) {
+    // The client does not read as fast as it asks: stop reading from it
+    // until its answers are out.
+    if (sent > 0 || !c.writing) c.deadline = now + options.write_timeout;
+    SetInterest(loop, c, true);
+    return;
+  }
+  if (c.closing || c.end_of_input) {
+    Close(loop, &c);
+    return;
+  }
+  if (c.writing) {
+    SetInterest(loop, c, false);
+    // Requests that arrived while the answers waited.
+    ServeReceived(loop, c);
+    if (!loop.pending.empty() || !c.out.empty()) Touch(loop, c);
+  }
+  c.deadline = c.received.empty() && !c.refused ? now + options.keep_alive_timeout
+                                                : c.started + options.read_timeout;
+}
+
+void HttpServer::Impl::SetInterest(Loop& loop, Connection& c, bool writing) {
+  if (c.writing == writing) return;
+  c.writing = writing;
+  epoll_event event{};
+  event.events = writing ? EPOLLOUT : EPOLLIN | EPOLLRDHUP;
+  event.data.ptr = &c;
+  ::epoll_ctl(loop.epoll_fd, EPOLL_CTL_MOD, c.fd, &event);
+}
+
+void HttpServer::Impl::Sweep(Loop& loop) {
+  Clock::time_point now = Clock::now();
+  std::vector<Connection*> expired;
+  {
+    std::lock_guard lock(loop.mutex);
+    for (auto& [pointer, c] : loop.connections) {
+      if (c->deadline <= now) expired.push_back(pointer);
+    }
+  }
+  for (Connection* c : expired) {
+    if (!c->writing && (!c->received.empty() || c->refused)) {
+      // Best effort: a client this slow may not read it.
+      std::string answer;
+      AppendAnswer(
+          ErrorAnswer(
+              408,
+              fmt::format("the request did not arrive within {} ms; send it whole, promptly",
+                          options.read_timeout.count()),
+              true),
+          &answer);
+      [[maybe_unused]] ssize_t sent =
+          ::send(c->fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
+    Close(loop, c);
+  }
+}
+
+void HttpServer::Impl::Close(Loop& loop, Connection* c) {
+  std::unique_ptr<Connection> owned;
+  {
+    std::lock_guard lock(loop.mutex);
+    auto it = loop.connections.find(c);
+    if (it == loop.connections.end()) return;
+    owned = std::move(it->second);
+    loop.connections.erase(it);
+  }
+  ::epoll_ctl(loop.epoll_fd, EPOLL_CTL_DEL, owned->fd, nullptr);
+  ::close(owned->fd);
+  owned->closed = true;
+  loop.closed.push_back(std::move(owned));
+  open_connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+HttpServer::HttpServer(HttpServerOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Handle(const std::string& method, const std::string& path, HttpHandler handler) {
-  impl_->routes[path][method] = handler;
-  auto adapter = [handler = std::move(handler)](const httplib::Request& req,
-                                                httplib::Response& res) {
-    HttpResponse response = handler(HttpRequest(req));
-    res.status = response.status;
-    res.set_content(std::move(response.body), kJson);
-  };
-  // httplib matches patterns as regular expressions; our paths are plain.
-  if (method == "GET") {
-    impl_->server.Get(path, adapter);
-  } else if (method == "POST") {
-    impl_->server.Post(path, adapter);
-  }
+  impl_->routes[path][method] = std::move(handler);
 }
 
 core::Status HttpServer::Listen(const std::string& host, int port) {
-  errno = 0;
-  int bound = -1;
-  if (port == 0) {
-    bound = impl_->server.bind_to_any_port(host);
-  } else if (impl_->server.bind_to_port(host, port)) {
-    bound = port;
-  }
-  if (bound < 0) {
-    int error = errno;
+  auto unavailable = [&](int error) {
     std::string why = error == 0 ? "the address is not available here" : std::strerror(error);
     if (error == EADDRINUSE) why = "the port is already in use (is another shardctl running?)";
     return core::Unavailable(fmt::format("cannot listen on {}: {}", JoinHostPort(host, port), why));
+  };
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  std::string service = std::to_string(port);
+  if (::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &found) != 0) {
+    return unavailable(0);
   }
-  impl_->port = bound;
-  impl_->server.DeepenBacklog();
-  if (!impl_->server.StartWorkers()) {
-    return core::Unavailable(
-        fmt::format("cannot serve on {}: {}", JoinHostPort(host, bound), std::strerror(errno)));
+  int error = 0;
+  int fd = -1;
+  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+    if (fd < 0) {
+      error = errno;
+      continue;
+    }
+    // SO_REUSEADDR only: SO_REUSEPORT would let a second server bind the same
+    // port silently and split the traffic.
+    int yes = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, kListenBacklog) != 0) {
+      error = errno;
+      ::close(fd);
+      fd = -1;
+    }
   }
-  impl_->listener = std::thread([this] {
-    impl_->server.listen_after_bind();
-    impl_->listener_done = true;
-  });
-  // stop() is ignored until the accept loop runs, so wait for it.
-  while (!impl_->server.is_running() && !impl_->listener_done) std::this_thread::yield();
+  ::freeaddrinfo(found);
+  if (fd < 0) return unavailable(error);
+  sockaddr_storage bound{};
+  socklen_t length = sizeof(bound);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &length);
+  impl_->listen_fd = fd;
+  impl_->port = AddressOf(bound).second;
+
+  auto cannot_serve = [&] {
+    return core::Unavailable(fmt::format("cannot serve on {}: {}", JoinHostPort(host, impl_->port),
+                                         std::strerror(errno)));
+  };
+  impl_->stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (impl_->stop_fd < 0) return cannot_serve();
+  for (int i = 0; i < std::max(1, impl_->options.threads); ++i) {
+    auto loop = std::make_unique<Loop>();
+    loop->epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
+    if (loop->epoll_fd < 0) return cannot_serve();
+    epoll_event wake{};
+    wake.events = EPOLLIN;  // level-triggered: once written, the loop sees it every time
+    wake.data.ptr = nullptr;
+    if (::epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, impl_->stop_fd, &wake) != 0) {
+      ::close(loop->epoll_fd);
+      return cannot_serve();
+    }
+    impl_->loops.push_back(std::move(loop));
+  }
+  for (auto& loop : impl_->loops) {
+    loop->thread = std::thread([this, &loop = *loop] { impl_->Run(loop); });
+  }
+  impl_->acceptor = std::thread([this] { impl_->Accept(); });
   return {};
 }
 
 int HttpServer::port() const { return impl_->port; }
 
 std::string HttpServer::ServeBytesForTesting(std::string_view bytes) {
-  return impl_->server.ServeBytes(bytes);
+  Loop loop;
+  Connection c;
+  c.remote = "test";
+  c.received = bytes;
+  c.end_of_input = true;
+  core::DurableBatch durable;
+  impl_->ServeReceived(loop, c);
+  impl_->WritePending(loop);
+  return c.out;
 }
 
 void HttpServer::Stop() {
-  if (!impl_->listener.joinable()) return;
-  impl_->server.stop();
-  impl_->listener.join();
-  impl_->server.StopWorkers();
+  if (impl_->stopping.exchange(true)) return;
+  if (impl_->stop_fd >= 0) {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t written = ::write(impl_->stop_fd, &one, sizeof(one));
+  }
+  if (impl_->acceptor.joinable()) impl_->acceptor.join();
+  for (auto& loop : impl_->loops) {
+    if (loop->thread.joinable()) loop->thread.join();
+    for (auto& [pointer, c] : loop->connections) ::close(c->fd);
+    loop->connections.clear();
+    ::close(loop->epoll_fd);
+  }
+  impl_->loops.clear();
+  if (impl_->listen_fd >= 0) ::close(impl_->listen_fd);
+  if (impl_->stop_fd >= 0) ::close(impl_->stop_fd);
+  impl_->listen_fd = impl_->stop_fd = -1;
 }
 
 }  // namespace shardctl::net

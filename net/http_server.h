@@ -1,14 +1,16 @@
-// HttpServer: a hardened JSON-over-HTTP server, the only place that knows how
-// cpp-httplib serves. It applies every guard that Debian's cpp-httplib 0.11.4
-// needs (TCP_NODELAY, no SO_REUSEPORT, a deep listen backlog, request
-// smuggling and decompression-bomb guards, caps on header and body size, a
-// deadline for each request to arrive, an exception handler) and answers every
-// error, 404 and 405 included, in JSON.
-//
-// Connections wait in epoll, not on threads: a worker thread takes a
-// connection only once a whole request (header and body) has arrived, so idle
-// or slow clients (slow loris) hold a file descriptor each, never a worker.
-// Handlers run on the server's worker threads, concurrently.
+// HttpServer: a hardened JSON-over-HTTP/1.1 server, built for many small
+// requests on few cores. A few event-loop threads each own a share of the
+// connections (epoll, level-triggered): a loop reads what has arrived, frames
+// and parses each whole request itself (net/request_framing.h, strict where
+// HTTP parsers are lenient in ways that enable smuggling), runs its handler
+// inline, waits once for the journal writes of everything it handled in that
+// pass (core/durable_batch.h) and answers each connection with one send.
+// Idle and slow connections (slow loris) hold a descriptor each, never a
+// thread. Guards: caps on header and body size, a deadline for each request
+// to arrive, no Transfer-Encoding or Content-Encoding, bearer auth, and every
+// error (404 and 405 included) answered in JSON. Handlers run on the loop
+// threads, concurrently; one that blocks holds up the other connections of
+// its loop, so a server whose handlers wait on the network gets more loops.
 #ifndef SHARDCTL_NET_HTTP_SERVER_H_
 #define SHARDCTL_NET_HTTP_SERVER_H_
 
@@ -23,16 +25,14 @@
 
 #include "core/status.h"
 
-namespace httplib {
-struct Request;
-}
-
 namespace shardctl::net {
 
+struct RequestHead;
+
 struct HttpServerOptions {
-  // Worker threads: how many requests are handled at the same time. Idle and
-  // half-sent connections do not hold one.
-  int threads = 64;
+  // Event-loop threads: how many requests are handled at the same time.
+  // Idle and half-sent connections do not hold one.
+  int threads = 2;
   // Largest request body accepted; larger ones get 413.
   size_t max_body_bytes = 64 * 1024;
   // Largest request line plus header lines accepted; larger ones get 431.
@@ -60,16 +60,20 @@ struct HttpServerOptions {
 // A request as handlers see it. Valid only during the handler call.
 class HttpRequest {
  public:
-  std::string_view body() const;
+  std::string_view body() const { return body_; }
   // The first value of query parameter `name`, if the query has it.
   std::optional<std::string> Param(const std::string& name) const;
   // Every value of header `name` (matched without regard to case), in order.
   std::vector<std::string> HeaderValues(const std::string& name) const;
 
+  // For the server: views into the received request, which must outlive this.
+  HttpRequest(const RequestHead& head, std::string_view query, std::string_view body)
+      : head_(head), query_(query), body_(body) {}
+
  private:
-  friend class HttpServer;
-  explicit HttpRequest(const httplib::Request& request) : request_(request) {}
-  const httplib::Request& request_;
+  const RequestHead& head_;
+  std::string_view query_;
+  std::string_view body_;
 };
 
 // A JSON answer.
@@ -118,8 +122,8 @@ class HttpServer {
   std::string ServeBytesForTesting(std::string_view bytes);
 
   // Stops accepting, finishes requests in flight (answering them with
-  // Connection: close), closes every idle connection and returns once every
-  // worker has finished. Idempotent.
+  // Connection: close), closes every connection and returns once every loop
+  // has finished. Idempotent.
   void Stop();
 
  private:

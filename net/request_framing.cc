@@ -7,16 +7,6 @@
 namespace shardctl::net {
 namespace {
 
-bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
-    char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] - 'A' + 'a') : b[i];
-    if (x != y) return false;
-  }
-  return true;
-}
-
 bool IsSpaceOrTab(char c) { return c == ' ' || c == '\t'; }
 
 // A control character other than tab: never valid in a request line or header.
@@ -55,7 +45,90 @@ std::optional<uint64_t> ParseLength(std::string_view text) {
   return value;
 }
 
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 }  // namespace
+
+bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
+    char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] - 'A' + 'a') : b[i];
+    if (x != y) return false;
+  }
+  return true;
+}
+
+std::string DecodePercent(std::string_view text, bool plus_is_space) {
+  std::string decoded;
+  decoded.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '%' && i + 2 < text.size() && HexDigit(text[i + 1]) >= 0 &&
+        HexDigit(text[i + 2]) >= 0) {
+      decoded.push_back(static_cast<char>(HexDigit(text[i + 1]) * 16 + HexDigit(text[i + 2])));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      decoded.push_back(' ');
+    } else {
+      decoded.push_back(c);
+    }
+  }
+  return decoded;
+}
+
+const std::string_view* RequestHead::Find(std::string_view name) const {
+  for (const auto& [header, value] : headers) {
+    if (EqualsIgnoringCase(header, name)) return &value;
+  }
+  return nullptr;
+}
+
+size_t RequestHead::Count(std::string_view name) const {
+  size_t count = 0;
+  for (const auto& header : headers) count += EqualsIgnoringCase(header.first, name) ? 1 : 0;
+  return count;
+}
+
+bool ParseRequestHead(std::string_view header, RequestHead* head) {
+  head->headers.clear();
+  size_t line_end = header.find("\r\n");
+  std::string_view line = header.substr(0, line_end);
+  size_t first_space = line.find(' ');
+  size_t last_space = line.rfind(' ');
+  if (first_space == std::string_view::npos || first_space == 0 || last_space == first_space) {
+    return false;
+  }
+  head->method = line.substr(0, first_space);
+  head->target = line.substr(first_space + 1, last_space - first_space - 1);
+  std::string_view version = line.substr(last_space + 1);
+  if (!std::all_of(head->method.begin(), head->method.end(), IsTokenChar) || head->target.empty() ||
+      head->target.front() != '/' || head->target.find(' ') != std::string_view::npos ||
+      (version != "HTTP/1.1" && version != "HTTP/1.0")) {
+    return false;
+  }
+  head->minor_version = version.back() - '0';
+  // Every line was checked by FrameRequest: it ends in CRLF and has a colon
+  // after a token.
+  size_t start = line_end + 2;
+  while (start + 2 < header.size()) {
+    size_t end = header.find("\r\n", start);
+    std::string_view text = header.substr(start, end - start);
+    start = end + 2;
+    size_t colon = text.find(':');
+    std::string_view name = text.substr(0, colon);
+    std::string_view value = text.substr(colon + 1);
+    while (!value.empty() && IsSpaceOrTab(value.front())) value.remove_prefix(1);
+    while (!value.empty() && IsSpaceOrTab(value.back())) value.remove_suffix(1);
+    if (!value.empty()) head->headers.emplace_back(name, value);
+  }
+  return true;
+}
 
 bool ExpectsContinue(std::string_view received) {
   size_t end = FindHeaderEnd(received);
@@ -65,8 +138,8 @@ bool ExpectsContinue(std::string_view received) {
   while (line_start != std::string_view::npos && line_start + 1 < header.size()) {
     size_t line_end = header.find('\n', line_start + 1);
     std::string_view line = header.substr(
-        line_start + 1, (line_end == std::string_view::npos ? header.size() : line_end) -
-                            line_start - 1);
+        line_start + 1,
+        (line_end == std::string_view::npos ? header.size() : line_end) - line_start - 1);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     size_t colon = line.find(':');
     if (colon != std::string_view::npos && EqualsIgnoringCase(line.substr(0, colon), "expect")) {

@@ -7,7 +7,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace shardctl::net {
 
@@ -51,6 +54,35 @@ bool ExpectsContinue(std::string_view received);
 // colon, a folded line, or a control character (NUL included) is kBadHeader.
 RequestFrame FrameRequest(std::string_view received, size_t max_header_bytes,
                           size_t max_body_bytes);
+
+// The request line and header lines of a request that FrameRequest found
+// complete. Views into the received bytes.
+struct RequestHead {
+  std::string_view method;
+  std::string_view target;  // as sent: path, then "?query" if any
+  int minor_version = 1;    // HTTP/1.<minor_version>
+  // Name and value of each header line with a value, in order; values
+  // without surrounding spaces and tabs.
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
+
+  // The first value of header `name` (any case), or nullptr.
+  const std::string_view* Find(std::string_view name) const;
+  // How many header lines are named `name` (any case).
+  size_t Count(std::string_view name) const;
+};
+
+// Reads the request line and header lines of `header` (a request's bytes up
+// to and including its blank line, already checked by FrameRequest) into
+// `head`, reusing its storage. Returns false if the request line is not
+// "METHOD SP /target SP HTTP/1.0|1.1".
+bool ParseRequestHead(std::string_view header, RequestHead* head);
+
+// True if `a` and `b` are equal when ASCII letters are compared without case.
+bool EqualsIgnoringCase(std::string_view a, std::string_view b);
+
+// `text` with each %XX decoded (and, if `plus_is_space`, each '+' made a
+// space); a '%' not followed by two hex digits is kept as it is.
+std::string DecodePercent(std::string_view text, bool plus_is_space);
 
 }  // namespace shardctl::net
 

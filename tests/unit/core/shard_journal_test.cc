@@ -18,6 +18,7 @@
 
 #include "tests/unit/core/builders.h"
 
+#include "core/durable_batch.h"
 #include "core/journal.h"
 #include "core/record.h"
 #include "core/shard.h"
@@ -202,6 +203,52 @@ TEST(ShardJournalTest, FailedWaitUndoesTheIncrementAndReturnsInternal) {
   journal.fail = false;
   Increment(shard, 1, Plain("hits"));
   EXPECT_EQ(CountOf(shard, Plain("hits")), 11);
+}
+
+// --- Under a DurableBatch (an event loop's pass) ----------------------------
+
+TEST(ShardJournalTest, UnderADurableBatchTheWaitIsLeftToFinish) {
+  FakeJournal journal;
+  Shard shard(0, nullptr, &journal);
+  DurableBatch batch;
+  batch.BeginRequest(0);
+  ASSERT_TRUE(shard.Increment(Request(2, Plain("hits"))).ok());
+  batch.BeginRequest(1);
+  ASSERT_TRUE(shard.Increment(Request(3, Plain("hits"))).ok());
+  EXPECT_EQ(journal.waits(), 0);
+  EXPECT_TRUE(batch.Finish().empty());
+  EXPECT_EQ(journal.waits(), 2);
+  EXPECT_EQ(CountOf(shard, Plain("hits")), 5);
+}
+
+TEST(ShardJournalTest, UnderADurableBatchAFailedWriteIsUndoneAndNamesItsRequest) {
+  FakeJournal journal;
+  Shard shard(7, nullptr, &journal);
+  Increment(shard, 10, Plain("hits"));
+  DurableBatch batch;
+  batch.BeginRequest(3);
+  Result<IncrementReply> reply = shard.Increment(Request(5, Plain("hits")));
+  ASSERT_TRUE(reply.ok());  // answered only after Finish, which overrides it
+  EXPECT_EQ(reply->count, 15);
+  journal.fail = true;
+  std::vector<std::pair<size_t, Status>> failed = batch.Finish();
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].first, 3u);
+  EXPECT_EQ(failed[0].second.code(), Code::kInternal);
+  EXPECT_THAT(failed[0].second.message(), HasSubstr("shard 7"));
+  EXPECT_THAT(failed[0].second.message(), HasSubstr("no space left on device"));
+  EXPECT_EQ(CountOf(shard, Plain("hits")), 10);
+}
+
+TEST(ShardJournalTest, UnderADurableBatchAKeyedIncrementStillWaitsItself) {
+  FakeJournal journal;
+  Shard shard(0, nullptr, &journal);
+  DurableBatch batch;
+  IncrementRequest request = Request(2, Plain("hits"));
+  request.idempotency_key = "k1";
+  ASSERT_TRUE(shard.Increment(request).ok());
+  EXPECT_EQ(journal.waits(), 1);
+  EXPECT_TRUE(batch.Finish().empty());
 }
 
 TEST(ShardJournalTest, FailedWaitUndoesAWindowedIncrement) {
@@ -503,8 +550,8 @@ IncrementRequest Keyed(std::string key, int64_t value, CounterRef counter = {}) 
   return IncrementRequest{value, std::move(counter), std::move(key)};
 }
 
-Record KeyedAdd(std::string name, int64_t amount, std::string key, int64_t key_time,
-                int64_t count, int64_t window = 0, int64_t window_start = 0) {
+Record KeyedAdd(std::string name, int64_t amount, std::string key, int64_t key_time, int64_t count,
+                int64_t window = 0, int64_t window_start = 0) {
   Record record = Add(std::move(name), amount, window, window_start);
   record.key = std::move(key);
   record.key_time = key_time;

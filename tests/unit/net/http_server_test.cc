@@ -39,6 +39,35 @@ TEST_F(HttpServerTest, ServesPipelinedRequestsInOrder) {
   EXPECT_EQ(Count(), 5);
 }
 
+TEST_F(HttpServerTest, AnswersAPipelinedExpectContinueAfterTheAnswerBeforeIt) {
+  std::string answers = server_.ServeBytesForTesting(
+      Post(R"({"value":2})") +
+      "POST /increment HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 11\r\n\r\n");
+  size_t answer = answers.find("HTTP/1.1 200 ");
+  size_t interim = answers.find("HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_NE(answer, std::string::npos) << answers;
+  ASSERT_NE(interim, std::string::npos) << answers;
+  EXPECT_LT(answer, interim) << answers;
+}
+
+TEST_F(HttpServerTest, HeadAnswersWithoutABody) {
+  std::string answer = server_.ServeBytesForTesting("HEAD /count HTTP/1.1\r\n\r\n");
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 200 ")) << answer;
+  EXPECT_TRUE(answer.ends_with("\r\n\r\n")) << answer;
+  EXPECT_NE(answer.find("Content-Length: 23\r\n"), std::string::npos) << answer;
+}
+
+TEST_F(HttpServerTest, PercentEncodedPathsAndHttp10CloseAreHonoured) {
+  std::string answer = server_.ServeBytesForTesting("GET /c%6Funt HTTP/1.0\r\n\r\n");
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 200 ")) << answer;
+  EXPECT_NE(answer.find("Connection: close\r\n"), std::string::npos) << answer;
+  answer = server_.ServeBytesForTesting("GET /count HTTP/1.1\r\nConnection: close\r\n\r\n" +
+                                        Post(R"({"value":2})"));
+  EXPECT_NE(answer.find("Connection: close\r\n"), std::string::npos) << answer;
+  EXPECT_EQ(answer.find("count\":2"), std::string::npos) << answer;
+  EXPECT_EQ(Count(), 0);
+}
+
 TEST_F(HttpServerTest, AHiddenContentLengthIsRefusedNotCountedAsAnEmptyBody) {
   // httplib alone ignores "Content-Length : 11" and counts an empty body as 1.
   for (const std::string& request :

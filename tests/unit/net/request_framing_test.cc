@@ -95,6 +95,39 @@ TEST(ExpectsContinueTest, FindsTheHeaderWhateverItsCase) {
   EXPECT_FALSE(ExpectsContinue("POST / HTTP/1.1\r\nExpect: something\r\n\r\n"));
 }
 
+TEST(ParseRequestHeadTest, ReadsTheRequestLineAndTheHeaderLinesWithValues) {
+  RequestHead head;
+  ASSERT_TRUE(ParseRequestHead(
+      "POST /increment?x=1 HTTP/1.0\r\nHost: a\r\nX-Empty:  \r\nContent-Length:\t11 \r\n\r\n",
+      &head));
+  EXPECT_EQ(head.method, "POST");
+  EXPECT_EQ(head.target, "/increment?x=1");
+  EXPECT_EQ(head.minor_version, 0);
+  ASSERT_EQ(head.headers.size(), 2u);  // a header without a value is dropped
+  ASSERT_NE(head.Find("content-length"), nullptr);
+  EXPECT_EQ(*head.Find("CONTENT-LENGTH"), "11");
+  EXPECT_EQ(head.Count("host"), 1u);
+  EXPECT_EQ(head.Find("X-Empty"), nullptr);
+}
+
+TEST(ParseRequestHeadTest, RefusesAnythingButMethodPathAndHttp1) {
+  RequestHead head;
+  for (const char* line : {"GET /total HTTP/2.0", "GET total HTTP/1.1", "GET /total",
+                           "/total HTTP/1.1", "GET  /total HTTP/1.1", "G{T /total HTTP/1.1",
+                           "GET http://x/total HTTP/1.1", "GET /a b HTTP/1.1"}) {
+    EXPECT_FALSE(ParseRequestHead(std::string(line) + "\r\n\r\n", &head)) << line;
+  }
+  EXPECT_TRUE(ParseRequestHead("GET /total HTTP/1.1\r\n\r\n", &head));
+}
+
+TEST(DecodePercentTest, DecodesEscapesAndKeepsStrayPercents) {
+  EXPECT_EQ(DecodePercent("/tot%61l", false), "/total");
+  EXPECT_EQ(DecodePercent("a+b%2Bc", true), "a b+c");
+  EXPECT_EQ(DecodePercent("a+b", false), "a+b");
+  EXPECT_EQ(DecodePercent("100%", true), "100%");
+  EXPECT_EQ(DecodePercent("%zz%4", true), "%zz%4");
+}
+
 TEST(FindHeaderEndTest, ResumesWhereItLeftOff) {
   const std::string request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
   for (size_t from = 0; from <= request.size() - 1; ++from) {
