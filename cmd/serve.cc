@@ -29,6 +29,7 @@
 #include "cmd/daemon.h"
 #include "cmd/log.h"
 #include "core/aggregator.h"
+#include "core/combining_shard_client.h"
 #include "core/shard.h"
 #include "net/aggregator_server.h"
 #include "net/http_server.h"
@@ -344,11 +345,13 @@ ExitCode Serve(ServeOptions options) {
     for (size_t i = 0; i < options.shard_urls.size(); ++i) {
       core::Result<net::Url> url = net::ParseUrl(options.shard_urls[i]);
       if (!url.ok()) return Fail(ExitCode::kUsage, "--shard: " + url.status().message());
-      clients.push_back(std::make_unique<net::HttpShardClient>(
-          static_cast<int>(i), *url,
-          net::HttpClientOptions{.connect_timeout = timeout,
-                                 .request_timeout = timeout,
-                                 .bearer_token = server_options.bearer_token}));
+      // Concurrent increments bound for one shard travel together.
+      clients.push_back(
+          std::make_unique<core::CombiningShardClient>(std::make_unique<net::HttpShardClient>(
+              static_cast<int>(i), *url,
+              net::HttpClientOptions{.connect_timeout = timeout,
+                                     .request_timeout = timeout,
+                                     .bearer_token = server_options.bearer_token})));
     }
   } else {
     // Reading back a large store is CPU work for each shard, so the shards

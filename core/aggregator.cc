@@ -85,8 +85,7 @@ class Aggregator::Health {
   std::string last_error_;
 };
 
-Aggregator::Aggregator(std::vector<std::unique_ptr<ShardClient>> shards,
-                       AggregatorOptions options)
+Aggregator::Aggregator(std::vector<std::unique_ptr<ShardClient>> shards, AggregatorOptions options)
     : shards_(std::move(shards)),
       health_(std::make_unique<Health[]>(shards_.size())),
       routing_(options.routing),
@@ -145,8 +144,8 @@ int Aggregator::FirstShard(const std::string& idempotency_key) {
 }
 
 template <typename Call>
-Result<IncrementReply> Aggregator::CallPassingOver(int first, bool may_pass_over,
-                                                   const Call& call, std::string_view what) {
+Result<IncrementReply> Aggregator::CallPassingOver(int first, bool may_pass_over, const Call& call,
+                                                   std::string_view what) {
   if (!may_pass_over) return CallShard<IncrementReply>(first, call);
   const int count = shard_count();
   std::string failures;
@@ -270,6 +269,12 @@ Result<BatchReply> Aggregator::IncrementBatch(const BatchRequest& request) {
 }
 
 Result<TotalReply> Aggregator::Total(const CounterRef& counter, bool partial) {
+  if (all_in_process_) return AskTotal(counter, partial);
+  return totals_.Do(fmt::format("{}@{}{}", counter.name, counter.window, partial ? "?partial" : ""),
+                    [&] { return AskTotal(counter, partial); });
+}
+
+Result<TotalReply> Aggregator::AskTotal(const CounterRef& counter, bool partial) {
   auto counts =
       AskEveryShard<CountReply>([&counter](ShardClient& shard) { return shard.Count(counter); });
   if (!partial) {

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/coalescer.h"
 #include "core/router.h"
 #include "core/shard_client.h"
 #include "core/status.h"
@@ -54,9 +55,9 @@ struct MissingPart {
 // A counter's total over every shard.
 struct TotalReply {
   int64_t total = 0;
-  std::vector<int64_t> parts;  // parts[i]: shard i's part (0 when missing)
-  int64_t window_end = 0;      // for windowed counters: when the current window ends
-  bool partial = false;        // asked for a partial total
+  std::vector<int64_t> parts;        // parts[i]: shard i's part (0 when missing)
+  int64_t window_end = 0;            // for windowed counters: when the current window ends
+  bool partial = false;              // asked for a partial total
   std::vector<MissingPart> missing;  // with partial: the shards left out, in order
 };
 
@@ -65,8 +66,8 @@ struct ShardState {
   int id = 0;
   std::string address;  // the shard's URL, or "in process"
   bool up = true;
-  int64_t since = 0;        // when it last went up or down (Unix seconds)
-  std::string last_error;   // the last failure that marked it down; "" if none
+  int64_t since = 0;             // when it last went up or down (Unix seconds)
+  std::string last_error;        // the last failure that marked it down; "" if none
   std::optional<int64_t> count;  // its part of the default counter, when it answered
 };
 
@@ -134,7 +135,9 @@ class Aggregator {
   // code).
 
   // Returns the counter's total; kInternal if it leaves int64. With
-  // `partial`, shards that fail are left out and listed in the reply.
+  // `partial`, shards that fail are left out and listed in the reply. When
+  // the shards are remote, concurrent calls for the same total share one
+  // round of asking that began after each of them (core/coalescer.h).
   Result<TotalReply> Total(const CounterRef& counter, bool partial = false);
 
   // Returns the plain counters the query selects, with their totals.
@@ -173,6 +176,8 @@ class Aggregator {
   // CallShard on every shard; returns the results in shard order.
   template <typename T, typename Call>
   std::vector<Result<T>> AskEveryShard(const Call& call);
+  // Total() without coalescing.
+  Result<TotalReply> AskTotal(const CounterRef& counter, bool partial);
 
   std::vector<std::unique_ptr<ShardClient>> shards_;
   std::unique_ptr<Health[]> health_;
@@ -180,6 +185,7 @@ class Aggregator {
   const std::function<int64_t()> now_;
   bool all_in_process_ = true;
   std::atomic<uint64_t> next_shard_{0};  // for round-robin
+  Coalescer<Result<TotalReply>> totals_;
 };
 
 }  // namespace shardctl::core
