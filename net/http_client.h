@@ -1,6 +1,9 @@
 // HttpClient: JSON requests to one server over a pool of keep-alive
-// connections, the only place that knows how cpp-httplib sends. Thread-safe:
-// each call borrows its own connection, so calls run in parallel.
+// connections (HTTP/1.1, TCP_NODELAY, each request in one send). Thread-safe:
+// each call borrows its own connection, so calls run in parallel. Written
+// here rather than taken from cpp-httplib, whose shared library costs every
+// `shardctl inc` about 3 ms of start-up (it loads and initialises OpenSSL,
+// zlib and brotli) and each request five extra poll() calls.
 #ifndef SHARDCTL_NET_HTTP_CLIENT_H_
 #define SHARDCTL_NET_HTTP_CLIENT_H_
 

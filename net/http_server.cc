@@ -8,7 +8,6 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/select.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -270,14 +269,6 @@ void HttpServer::Impl::Accept() {
     if (open_connections.load(std::memory_order_relaxed) >= options.max_connections) {
       ::close(fd);
       continue;
-    }
-    // Connections never meet select(), so they can live above FD_SETSIZE; that
-    // keeps the low descriptors free for what does use select() (httplib's
-    // client, in an aggregator reaching its shards over HTTP).
-    int high = ::fcntl(fd, F_DUPFD_CLOEXEC, FD_SETSIZE);
-    if (high >= 0) {
-      ::close(fd);
-      fd = high;
     }
     int yes = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));

@@ -1,0 +1,166 @@
+// HttpClient against a scripted server on a loopback socket: answers of
+// every shape shardctl's own server never sends, and how each failure is
+// reported (kUnavailable: surely not applied; kTimeout: outcome unknown).
+#include "net/http_client.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace shardctl::net {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Listens on a free loopback port; for each connection it accepts, reads one
+// request and sends the next scripted answer (then closes if told to).
+class ScriptedServer {
+ public:
+  struct Answer {
+    std::string bytes;
+    bool close_after = false;
+  };
+
+  explicit ScriptedServer(std::vector<Answer> answers) : answers_(std::move(answers)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+    EXPECT_EQ(::listen(fd_, 16), 0);
+    socklen_t length = sizeof(address);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~ScriptedServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+
+  Url url() const { return {"127.0.0.1", port_}; }
+  int connections() const { return connections_; }
+
+ private:
+  void Serve() {
+    size_t next = 0;
+    while (next < answers_.size()) {
+      int client = ::accept(fd_, nullptr, nullptr);
+      if (client < 0) return;
+      ++connections_;
+      while (next < answers_.size()) {
+        std::string request;
+        char chunk[4096];
+        // One request: the tests send small ones that arrive whole.
+        ssize_t n = ::recv(client, chunk, sizeof(chunk), 0);
+        if (n <= 0) break;
+        const Answer& answer = answers_[next++];
+        ::send(client, answer.bytes.data(), answer.bytes.size(), MSG_NOSIGNAL);
+        if (answer.close_after) break;
+      }
+      ::close(client);
+    }
+  }
+
+  std::vector<Answer> answers_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<int> connections_{0};
+  std::thread thread_;
+};
+
+HttpClientOptions Quick() {
+  HttpClientOptions options;
+  options.connect_timeout = 500ms;
+  options.request_timeout = 500ms;
+  return options;
+}
+
+TEST(HttpClientTest, ReadsAnAnswerAfterAnInterimOneAndReusesTheConnection) {
+  ScriptedServer server({
+      {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"},
+      {"HTTP/1.1 422 Unprocessable Content\r\ncontent-length: 13\r\n\r\n{\"error\":\"x\"}"},
+  });
+  HttpClient client(server.url(), Quick());
+  core::Result<HttpReply> first = client.Post("/increment", R"({"value":1})");
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_EQ(first->status, 200);
+  EXPECT_EQ(first->body, "{}");
+  core::Result<HttpReply> second = client.Get("/total");
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_EQ(second->status, 422);
+  EXPECT_EQ(second->body, R"({"error":"x"})");
+  EXPECT_EQ(server.connections(), 1);
+}
+
+TEST(HttpClientTest, AnAnswerWithoutLengthEndsWithTheConnection) {
+  ScriptedServer server({{"HTTP/1.0 200 OK\r\n\r\n{\"total\":3}", true}});
+  HttpClient client(server.url(), Quick());
+  core::Result<HttpReply> reply = client.Get("/total");
+  ASSERT_TRUE(reply.ok()) << reply.status().message();
+  EXPECT_EQ(reply->body, R"({"total":3})");
+}
+
+TEST(HttpClientTest, AConnectionClosedMidAnswerIsAnUnknownOutcome) {
+  ScriptedServer server({{"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"succ", true}});
+  HttpClient client(server.url(), Quick());
+  core::Result<HttpReply> reply = client.Post("/increment", R"({"value":1})");
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), core::Code::kTimeout);
+  EXPECT_NE(reply.status().message().find("may or may not have been applied"), std::string::npos);
+}
+
+TEST(HttpClientTest, AChunkedOrNonHttpAnswerIsABadGateway) {
+  for (const char* bytes :
+       {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+        "SSH-2.0-OpenSSH\r\n\r\n"}) {
+    ScriptedServer server({{bytes, true}});
+    HttpClient client(server.url(), Quick());
+    core::Result<HttpReply> reply = client.Get("/total");
+    ASSERT_FALSE(reply.ok()) << bytes;
+    EXPECT_EQ(reply.status().code(), core::Code::kBadGateway) << bytes;
+  }
+}
+
+TEST(HttpClientTest, AnIdleConnectionTheServerClosedIsNotReused) {
+  ScriptedServer server({
+      {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", true},  // then closes
+      {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"},
+  });
+  HttpClient client(server.url(), Quick());
+  ASSERT_TRUE(client.Get("/total").ok());
+  // The server closed the first connection after answering: the second
+  // request must go on a new one, not fail on the old.
+  core::Result<HttpReply> reply = HttpReply{};
+  for (int i = 0; i < 100 && server.connections() < 2; ++i) {
+    reply = client.Get("/total");
+    if (reply.ok()) break;
+  }
+  ASSERT_TRUE(reply.ok()) << reply.status().message();
+  EXPECT_EQ(server.connections(), 2);
+}
+
+TEST(HttpClientTest, NobodyListeningIsUnavailable) {
+  Url url;
+  {
+    ScriptedServer server({});
+    url = server.url();
+  }  // closed: the port refuses now
+  HttpClient client(url, Quick());
+  core::Result<HttpReply> reply = client.Get("/total");
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), core::Code::kUnavailable);
+  EXPECT_NE(reply.status().message().find("cannot connect"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace shardctl::net
