@@ -1,6 +1,8 @@
 #include "core/durable_batch.h"
 
+#include <algorithm>
 #include <cassert>
+#include <future>
 
 namespace shardctl::core {
 namespace {
@@ -26,6 +28,28 @@ void DurableBatch::Defer(Journal* journal, std::shared_ptr<Journal::Ticket> tick
 }
 
 std::vector<std::pair<size_t, Status>> DurableBatch::Finish() {
+  // Journals that fsync each write are waited for at once (one thread each
+  // but this one), so that a pass over several shards takes one fsync's
+  // time, not one per shard. Waiting for a journal's last ticket waits for
+  // its earlier ones: a journal writes its batches in order.
+  std::vector<const Deferred*> last_of_each;
+  for (auto it = deferred_.rbegin(); it != deferred_.rend(); ++it) {
+    if (!it->journal->syncs_each_write()) continue;
+    bool seen = std::any_of(last_of_each.begin(), last_of_each.end(),
+                            [&](const Deferred* d) { return d->journal == it->journal; });
+    if (!seen) last_of_each.push_back(&*it);
+  }
+  if (last_of_each.size() > 1) {
+    std::vector<std::future<Status>> waits;
+    for (size_t i = 1; i < last_of_each.size(); ++i) {
+      waits.push_back(std::async(std::launch::async, [entry = last_of_each[i]] {
+        return entry->journal->Wait(entry->ticket);
+      }));
+    }
+    last_of_each[0]->journal->Wait(last_of_each[0]->ticket);
+    for (auto& wait : waits) wait.get();
+  }
+
   std::vector<std::pair<size_t, Status>> failed;
   // Records were queued in this order, so the first wait usually writes them
   // all and the rest return at once.

@@ -37,6 +37,11 @@ class Journal {
   // it has undone, so that it never snapshots a change whose write failed
   // but whose undo still waits for a lock (core::Shard::Checkpoint).
   virtual uint64_t failed_records() const { return 0; }
+
+  // True if every write is synced to stable storage before Wait returns, so
+  // that a Wait takes as long as an fsync: worth waiting for several such
+  // journals at once.
+  virtual bool syncs_each_write() const { return false; }
 };
 
 }  // namespace shardctl::core

@@ -44,6 +44,7 @@ class FileJournal : public core::Journal {
 
   std::shared_ptr<Ticket> Append(const core::Record& record) override;
   core::Status Wait(const std::shared_ptr<Ticket>& ticket) override;
+  bool syncs_each_write() const override { return policy_ == FsyncPolicy::kAlways; }
   uint64_t failed_records() const override {
     return failed_records_.load(std::memory_order_acquire);
   }
@@ -80,7 +81,7 @@ class FileJournal : public core::Journal {
   bool leader_active_ = false;   // a thread is writing a batch
   core::Status broken_;          // set when the file could not be rolled back
   std::atomic<uint64_t> failed_records_{0};
-  std::mutex sync_mutex_;        // keeps Sync and Rotate apart
+  std::mutex sync_mutex_;  // keeps Sync and Rotate apart
 };
 
 }  // namespace shardctl::store
