@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "core/durable_batch.h"
 #include "core/router.h"
 #include "core/window.h"
 
@@ -173,6 +174,9 @@ Result<IncrementReply> Aggregator::Increment(const IncrementRequest& request) {
 
 Result<BatchReply> Aggregator::IncrementBatch(const BatchRequest& request) {
   assert(!request.values.empty() && request.values.size() <= BatchRequest::kMaxValues);
+  // The reply says which shards took their share, so each share's write must
+  // be known to have succeeded or failed before it is built.
+  DurableBatch::Suspend wait_for_each_share;
   const int count = shard_count();
   struct Share {
     Int128 sum = 0;

@@ -22,11 +22,22 @@ template <typename T>
 class Coalescer {
  public:
   // Returns what `call` returned in a call that started after this one began,
-  // made by this caller or by another caller of Do with the same `key`.
-  // `call` must not throw.
+  // made by this caller or by another caller of Do with the same `key`. If
+  // this caller's own call throws, the exception reaches this caller only;
+  // the others waiting make the next call.
   T Do(const std::string& key, const std::function<T()>& call) {
     std::unique_lock lock(mutex_);
-    Slot& slot = slots_[key];
+    auto it = slots_.try_emplace(key).first;
+    Slot& slot = it->second;
+    ++slot.users;
+    // Forgets the key once nobody uses it, so that many keys cost nothing.
+    struct Leave {
+      Coalescer* self;
+      std::map<std::string, Slot>::iterator it;
+      ~Leave() {
+        if (--it->second.users == 0) self->slots_.erase(it);
+      }
+    } leave{this, it};
     const uint64_t wanted = slot.started + 1;  // the next call to start
     while (slot.finished < wanted) {
       if (slot.in_flight) {
@@ -38,7 +49,15 @@ class Coalescer {
       slot.in_flight = true;
       const uint64_t call_number = ++slot.started;
       lock.unlock();
-      T answer = call();
+      std::optional<T> answer;
+      try {
+        answer.emplace(call());
+      } catch (...) {
+        lock.lock();
+        slot.in_flight = false;  // a waiter calls again
+        finished_.notify_all();
+        throw;
+      }
       lock.lock();
       slot.answer = std::move(answer);
       slot.finished = call_number;
@@ -68,6 +87,7 @@ class Coalescer {
     uint64_t finished = 0;  // the number of the last call finished
     bool in_flight = false;
     int waiting = 0;
+    int users = 0;            // callers in Do for this key
     std::optional<T> answer;  // the last finished call's
   };
   mutable std::mutex mutex_;

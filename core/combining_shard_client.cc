@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <exception>
 
 #include <fmt/format.h>
 
@@ -24,7 +25,18 @@ Result<IncrementReply> CombiningShardClient::Increment(const IncrementRequest& r
   if (!request.idempotency_key.empty()) return shard_->Increment(request);
   Waiter me{request.value};
   std::unique_lock lock(mutex_);
-  Queue& queue = queues_[QueueKey(request)];
+  auto it = queues_.try_emplace(QueueKey(request)).first;
+  Queue& queue = it->second;
+  ++queue.users;
+  // Forgets the counter's queue once nobody uses it, so that many counters
+  // cost nothing.
+  struct Leave {
+    CombiningShardClient* self;
+    decltype(it) queue;
+    ~Leave() {
+      if (--queue->second.users == 0) self->queues_.erase(queue);
+    }
+  } leave{this, it};
   queue.waiting.push_back(&me);
   bool counted_as_queued = false;
   while (!me.done) {
@@ -51,6 +63,23 @@ Result<IncrementReply> CombiningShardClient::Increment(const IncrementRequest& r
 }
 
 void CombiningShardClient::Send(const CounterRef& counter, const std::vector<Waiter*>& batch) {
+  try {
+    SendOrThrow(counter, batch);
+  } catch (const std::exception& e) {
+    // Whoever travelled with it must hear, or it would wait for ever.
+    for (Waiter* waiter : batch) {
+      waiter->reply = Status(Code::kTimeout, fmt::format("{}: the increment failed before its "
+                                                         "answer ({}); it may or may not have "
+                                                         "been applied",
+                                                         shard_->Describe(), e.what()));
+    }
+  }
+  std::lock_guard lock(mutex_);
+  for (Waiter* waiter : batch) waiter->done = true;
+}
+
+void CombiningShardClient::SendOrThrow(const CounterRef& counter,
+                                       const std::vector<Waiter*>& batch) {
   Int128 sum = 0;
   for (const Waiter* waiter : batch) sum += waiter->value;
   Result<IncrementReply> reply = OutOfRange("");
@@ -73,8 +102,6 @@ void CombiningShardClient::Send(const CounterRef& counter, const std::vector<Wai
       after += (*it)->value;
     }
   }
-  std::lock_guard lock(mutex_);
-  for (Waiter* waiter : batch) waiter->done = true;
 }
 
 uint64_t CombiningShardClient::queued() const {

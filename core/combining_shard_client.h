@@ -58,10 +58,13 @@ class CombiningShardClient : public ShardClient {
   struct Queue {
     std::vector<Waiter*> waiting;
     int in_flight = 0;
+    int users = 0;  // callers in Increment for this queue
   };
 
-  // Sends `batch` (all of one counter) and answers each waiter in it.
+  // Sends `batch` (all of one counter) and answers each waiter in it, even
+  // if the shard client throws.
   void Send(const CounterRef& counter, const std::vector<Waiter*>& batch);
+  void SendOrThrow(const CounterRef& counter, const std::vector<Waiter*>& batch);
 
   std::unique_ptr<ShardClient> shard_;
   mutable std::mutex mutex_;

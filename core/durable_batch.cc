@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <future>
+#include <utility>
 
 namespace shardctl::core {
 namespace {
@@ -22,6 +23,10 @@ DurableBatch::~DurableBatch() {
 }
 
 DurableBatch* DurableBatch::Active() { return active; }
+
+DurableBatch::Suspend::Suspend() : suspended_(std::exchange(active, nullptr)) {}
+
+DurableBatch::Suspend::~Suspend() { active = suspended_; }
 
 void DurableBatch::Defer(Journal* journal, std::shared_ptr<Journal::Ticket> ticket, Undo undo) {
   deferred_.push_back({request_, journal, std::move(ticket), std::move(undo)});

@@ -38,6 +38,23 @@ class DurableBatch {
   // waits for its write itself).
   static DurableBatch* Active();
 
+  // True if some write waits for Finish().
+  bool has_deferred() const { return !deferred_.empty(); }
+
+  // While one lives, this thread has no active batch: what must know each
+  // write's outcome before it goes on (a change spread over several shards,
+  // whose answer says which of them took their part) waits for it itself.
+  class Suspend {
+   public:
+    Suspend();
+    ~Suspend();
+    Suspend(const Suspend&) = delete;
+    Suspend& operator=(const Suspend&) = delete;
+
+   private:
+    DurableBatch* suspended_;
+  };
+
   // Which request the changes deferred from now on belong to.
   void BeginRequest(size_t request) { request_ = request; }
 

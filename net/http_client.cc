@@ -181,7 +181,10 @@ std::optional<AnswerHead> ParseAnswerHead(std::string_view header) {
       size_t length = 0;
       auto [end_of_number, error] =
           std::from_chars(value.data(), value.data() + value.size(), length);
-      if (error != std::errc() || end_of_number != value.data() + value.size()) return std::nullopt;
+      if (error != std::errc() || end_of_number != value.data() + value.size() ||
+          length > kMaxAnswerBytes) {
+        return std::nullopt;
+      }
       head.content_length = length;
     } else if (EqualsIgnoringCase(name, "Connection")) {
       if (EqualsIgnoringCase(value, "close")) head.close = true;
@@ -299,7 +302,7 @@ core::Result<HttpReply> HttpClient::Send(bool post, const std::string& path,
                                         "line and a Content-Length)",
                                         url_.ToString()));
       }
-      if (head->status == 100) {  // an interim answer: the real one follows
+      if (head->status >= 100 && head->status < 200) {  // interim: the real one follows
         answer.erase(0, header_end);
         head.reset();
       }

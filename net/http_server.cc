@@ -237,7 +237,8 @@ struct HttpServer::Impl {
   // Sends what c.out holds; afterwards closes or re-arms the connection.
   void Flush(Loop& loop, Connection& c);
   void Touch(Loop& loop, Connection& c);
-  void SetInterest(Loop& loop, Connection& c, bool writing);
+  // Returns false if epoll refused.
+  bool SetInterest(Loop& loop, Connection& c, bool writing);
   void Sweep(Loop& loop);
   void Close(Loop& loop, Connection* c);
 };
@@ -308,6 +309,10 @@ void HttpServer::Impl::Run(Loop& loop) {
       } else {
         Read(loop, *c);
       }
+      // Answers that wait for no journal write go out at once, so a slow
+      // handler (a shard across the network that does not answer) holds up
+      // no other connection's answer.
+      if (!durable.has_deferred()) FinishPass(loop);
     }
     FinishPass(loop);
     if (Clock::now() >= loop.next_sweep) {
@@ -326,11 +331,14 @@ void HttpServer::Impl::Touch(Loop& loop, Connection& c) {
 void HttpServer::Impl::Read(Loop& loop, Connection& c) {
   Touch(loop, c);
   const size_t max_buffered = options.max_header_bytes + options.max_body_bytes;
-  while (c.received.size() < max_buffered) {
+  size_t read_now = 0;  // a refused body is dropped, not buffered: cap it too
+  while (c.received.size() < max_buffered && read_now < max_buffered &&
+         !(c.refused && c.discard == 0)) {
     char chunk[kReadChunk];
     ssize_t n = ::recv(c.fd, chunk, sizeof(chunk), 0);
     if (n > 0) {
       auto size = static_cast<size_t>(n);
+      read_now += size;
       if (c.refused) {
         c.discard -= std::min<uint64_t>(c.discard, size);
       } else {
@@ -404,6 +412,10 @@ void HttpServer::Impl::ServeReceived(Loop& loop, Connection& c) {
           if (EqualsIgnoringCase(*connection, "keep-alive")) keep_alive = true;
         }
         if (!keep_alive || stopping) answer.close = true;
+        // An HTTP/1.0 client keeps the connection only when told it may.
+        if (!answer.close && head.minor_version == 0) {
+          answer.extra_headers += "Connection: keep-alive\r\n";
+        }
         answer.head_only = head.method == "HEAD";
         if (options.access_log) {
           std::string_view path = head.target.substr(0, head.target.find('?'));
@@ -587,8 +599,9 @@ void HttpServer::Impl::Flush(Loop& loop, Connection& c) {
   if (!c.out.empty()) {
     // The client does not read as fast as it asks: stop reading from it
     // until its answers are out.
-    if (sent > 0 || !c.writing) c.deadline = now + options.write_timeout;
-    SetInterest(loop, c, true);
+    // One deadline for the answers waiting, however slowly they are read.
+    if (!c.writing) c.deadline = now + options.write_timeout;
+    if (!SetInterest(loop, c, true)) Close(loop, &c);
     return;
   }
   if (c.closing || c.end_of_input) {
@@ -596,7 +609,10 @@ void HttpServer::Impl::Flush(Loop& loop, Connection& c) {
     return;
   }
   if (c.writing) {
-    SetInterest(loop, c, false);
+    if (!SetInterest(loop, c, false)) {
+      Close(loop, &c);
+      return;
+    }
     // Requests that arrived while the answers waited.
     ServeReceived(loop, c);
     if (!loop.pending.empty() || !c.out.empty()) Touch(loop, c);
@@ -605,13 +621,13 @@ void HttpServer::Impl::Flush(Loop& loop, Connection& c) {
                                                 : c.started + options.read_timeout;
 }
 
-void HttpServer::Impl::SetInterest(Loop& loop, Connection& c, bool writing) {
-  if (c.writing == writing) return;
+bool HttpServer::Impl::SetInterest(Loop& loop, Connection& c, bool writing) {
+  if (c.writing == writing) return true;
   c.writing = writing;
   epoll_event event{};
   event.events = writing ? EPOLLOUT : EPOLLIN | EPOLLRDHUP;
   event.data.ptr = &c;
-  ::epoll_ctl(loop.epoll_fd, EPOLL_CTL_MOD, c.fd, &event);
+  return ::epoll_ctl(loop.epoll_fd, EPOLL_CTL_MOD, c.fd, &event) == 0;
 }
 
 void HttpServer::Impl::Sweep(Loop& loop) {
@@ -754,9 +770,29 @@ void HttpServer::Stop() {
     [[maybe_unused]] ssize_t written = ::write(impl_->stop_fd, &one, sizeof(one));
   }
   if (impl_->acceptor.joinable()) impl_->acceptor.join();
+  // Answers still waiting for a slow reader were answers to requests that
+  // were served: they get until the write deadline to go out.
+  const Clock::time_point deadline = Clock::now() + impl_->options.write_timeout;
   for (auto& loop : impl_->loops) {
     if (loop->thread.joinable()) loop->thread.join();
-    for (auto& [pointer, c] : loop->connections) ::close(c->fd);
+    for (auto& [pointer, c] : loop->connections) {
+      std::string_view rest = c->out;
+      while (!rest.empty()) {
+        ssize_t n = ::send(c->fd, rest.data(), rest.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+          rest.remove_prefix(static_cast<size_t>(n));
+          continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        pollfd pfd{c->fd, POLLOUT, 0};
+        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) || left.count() <= 0 ||
+            ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) {
+          break;
+        }
+      }
+      ::close(c->fd);
+    }
     loop->connections.clear();
     ::close(loop->epoll_fd);
   }

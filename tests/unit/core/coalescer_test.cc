@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -70,6 +71,27 @@ TEST(CoalescerTest, CallersThatArriveDuringACallShareTheNextOneNotThatOne) {
   EXPECT_EQ(first, 1);
   for (int answer : late) EXPECT_EQ(answer, 2);
   EXPECT_EQ(coalescer.calls(), 2u);
+}
+
+TEST(CoalescerTest, AFailedCallReachesItsCallerAndTheOthersCallAgain) {
+  Coalescer<int> coalescer;
+  HeldRead read;
+  std::thread leader([&] {
+    EXPECT_THROW(coalescer.Do("total",
+                              [&]() -> int {
+                                read.Call();
+                                throw std::runtime_error("no thread");
+                              }),
+                 std::runtime_error);
+  });
+  read.AwaitInside();
+  int answer = 0;
+  std::thread waiter([&] { answer = coalescer.Do("total", [] { return 9; }); });
+  while (coalescer.waiting("total") < 1) std::this_thread::yield();
+  read.ReleaseThrough(1);
+  leader.join();
+  waiter.join();  // would hang if the failed call left the key in flight
+  EXPECT_EQ(answer, 9);
 }
 
 TEST(CoalescerTest, DifferentKeysNeverShare) {

@@ -8,6 +8,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -29,6 +30,7 @@ class GatedShard : public ShardClient {
     changed_.wait(lock, [this] { return !held_; });
     --inside_;
     sent_.push_back(request.value);
+    if (throw_) throw std::runtime_error("out of threads");
     if (!fail_.ok()) return fail_;
     if ((request.value > 0 && count_ > std::numeric_limits<int64_t>::max() - request.value) ||
         (request.value < 0 && count_ < std::numeric_limits<int64_t>::min() - request.value)) {
@@ -59,6 +61,10 @@ class GatedShard : public ShardClient {
     std::unique_lock lock(mutex_);
     changed_.wait(lock, [&] { return inside_ >= n; });
   }
+  void Throw() {
+    std::lock_guard lock(mutex_);
+    throw_ = true;
+  }
   void Fail(Status status) {
     std::lock_guard lock(mutex_);
     fail_ = std::move(status);
@@ -79,6 +85,7 @@ class GatedShard : public ShardClient {
   int inside_ = 0;
   int64_t count_ = 0;
   Status fail_;
+  bool throw_ = false;
   std::vector<int64_t> sent_;
 };
 
@@ -158,6 +165,22 @@ TEST_F(CombiningShardClientTest, AFailureReachesEveryIncrementThatTravelledWithI
   for (const auto& reply : replies) {
     ASSERT_FALSE(reply.ok());
     EXPECT_EQ(reply.status().code(), Code::kTimeout);
+  }
+}
+
+TEST_F(CombiningShardClientTest, AShardClientThatThrowsLeavesNobodyWaiting) {
+  constexpr int kInFlight = CombiningShardClient::kMaxInFlight;
+  std::vector<Result<IncrementReply>> replies(kInFlight + 2, IncrementReply{});
+  std::vector<std::thread> threads = FillInFlight(replies);
+  Queue(threads, replies[kInFlight], 10, 0);
+  Queue(threads, replies[kInFlight + 1], 20, 1);
+  shard_->Throw();
+  shard_->Release();
+  for (std::thread& thread : threads) thread.join();  // would hang before
+  for (const auto& reply : replies) {
+    ASSERT_FALSE(reply.ok());
+    EXPECT_EQ(reply.status().code(), Code::kTimeout);
+    EXPECT_NE(reply.status().message().find("out of threads"), std::string::npos);
   }
 }
 

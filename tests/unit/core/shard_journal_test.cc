@@ -18,6 +18,7 @@
 
 #include "tests/unit/core/builders.h"
 
+#include "core/aggregator.h"
 #include "core/durable_batch.h"
 #include "core/journal.h"
 #include "core/record.h"
@@ -249,6 +250,28 @@ TEST(ShardJournalTest, UnderADurableBatchAKeyedIncrementStillWaitsItself) {
   ASSERT_TRUE(shard.Increment(request).ok());
   EXPECT_EQ(journal.waits(), 1);
   EXPECT_TRUE(batch.Finish().empty());
+}
+
+// A batch over several shards says which of them took their share, so each
+// share's write is known before the answer: a failed one must not be
+// reported later, as the whole batch's failure, after other shares stayed.
+TEST(ShardJournalTest, UnderADurableBatchABatchOverShardsWaitsForEachShare) {
+  FakeJournal good, full;
+  full.fail = true;
+  Shard shard0(0, nullptr, &good), shard1(1, nullptr, &full);
+  std::vector<std::unique_ptr<ShardClient>> clients;
+  clients.push_back(std::make_unique<LocalShardClient>(shard0));
+  clients.push_back(std::make_unique<LocalShardClient>(shard1));
+  Aggregator aggregator(std::move(clients));
+  DurableBatch batch;
+  BatchRequest request;
+  request.values = {2, 3};  // 2 to shard 0, 3 to shard 1
+  Result<BatchReply> reply = aggregator.IncrementBatch(request);
+  ASSERT_FALSE(reply.ok());
+  EXPECT_THAT(reply.status().message(), HasSubstr("shards 0 counted theirs"));
+  EXPECT_TRUE(batch.Finish().empty());
+  EXPECT_EQ(CountOf(shard0, CounterRef{}), 2);
+  EXPECT_EQ(CountOf(shard1, CounterRef{}), 0);
 }
 
 TEST(ShardJournalTest, FailedWaitUndoesAWindowedIncrement) {

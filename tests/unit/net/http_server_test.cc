@@ -50,6 +50,13 @@ TEST_F(HttpServerTest, AnswersAPipelinedExpectContinueAfterTheAnswerBeforeIt) {
   EXPECT_LT(answer, interim) << answers;
 }
 
+TEST_F(HttpServerTest, AnHttp10ClientAskingForKeepAliveIsToldItMayKeepTheConnection) {
+  std::string answer =
+      server_.ServeBytesForTesting("GET /count HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_NE(answer.find("Connection: keep-alive\r\n"), std::string::npos) << answer;
+  EXPECT_EQ(answer.find("Connection: close"), std::string::npos) << answer;
+}
+
 TEST_F(HttpServerTest, HeadAnswersWithoutABody) {
   std::string answer = server_.ServeBytesForTesting("HEAD /count HTTP/1.1\r\n\r\n");
   EXPECT_TRUE(answer.starts_with("HTTP/1.1 200 ")) << answer;
