@@ -1,7 +1,9 @@
 // FrameRequest: where one HTTP/1.1 request ends in the bytes received so far,
-// judged from its header alone, the way cpp-httplib 0.11.4 will read it. The
-// server uses it to hand a worker thread only complete requests, so that a
-// slow or idle client never holds a thread. Pure functions; thread-safe.
+// judged from its header alone; ParseRequestHead: its request line and
+// header lines. The server runs a handler only for a complete request, so a
+// slow or idle client never holds a thread, and refuses what lenient parsers
+// (cpp-httplib 0.11.4 among them) would read differently from a proxy.
+// Pure functions; thread-safe.
 #ifndef SHARDCTL_NET_REQUEST_FRAMING_H_
 #define SHARDCTL_NET_REQUEST_FRAMING_H_
 
