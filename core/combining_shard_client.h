@@ -14,10 +14,10 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "core/shard_client.h"
@@ -69,7 +69,9 @@ class CombiningShardClient : public ShardClient {
   std::unique_ptr<ShardClient> shard_;
   mutable std::mutex mutex_;
   std::condition_variable answered_;
-  std::unordered_map<std::string, Queue> queues_;  // by counter and sign
+  // By counter and sign. A std::map: a caller keeps an iterator to its
+  // queue while others add theirs, which would rehash an unordered_map.
+  std::map<std::string, Queue> queues_;
   uint64_t combined_requests_ = 0;
   uint64_t queued_ = 0;
 };

@@ -3,6 +3,7 @@
 #include "core/combining_shard_client.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <limits>
@@ -199,6 +200,26 @@ TEST_F(CombiningShardClientTest, AQueueWhoseSumOverflowsGoesValueByValue) {
   ASSERT_FALSE(replies[kInFlight + 1].ok());
   EXPECT_EQ(replies[kInFlight + 1].status().code(), Code::kOutOfRange);
   EXPECT_EQ(shard_->Count({})->count, kMax - 10 + kInFlight);
+}
+
+// Queues come and go with the counters in use while other callers hold
+// theirs (an unordered_map's rehash once invalidated the one a caller held).
+TEST_F(CombiningShardClientTest, ManyCountersAtOnceEachCountOnce) {
+  constexpr int kThreads = 8, kEach = 300;
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        IncrementRequest request = Value(1);
+        request.counter.name = "c" + std::to_string(t) + "-" + std::to_string(i % 37);
+        if (!client_->Increment(request).ok()) ++failed;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(shard_->Count({})->count, kThreads * kEach);  // the fake keeps one count
 }
 
 TEST_F(CombiningShardClientTest, KeyedIncrementsNeverQueue) {
