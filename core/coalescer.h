@@ -33,7 +33,7 @@ class Coalescer {
     // Forgets the key once nobody uses it, so that many keys cost nothing.
     struct Leave {
       Coalescer* self;
-      std::map<std::string, Slot>::iterator it;
+      typename std::map<std::string, Slot>::iterator it;
       ~Leave() {
         if (--it->second.users == 0) self->slots_.erase(it);
       }
