@@ -406,11 +406,10 @@ void HttpServer::Impl::ServeReceived(Loop& loop, Connection& c) {
       } else {
         const RequestHead& head = loop.head;
         answer = Dispatch(head, request.substr(header_end), loop.pending.size());
-        bool keep_alive = head.minor_version == 1;
-        if (const std::string_view* connection = head.Find("Connection")) {
-          if (EqualsIgnoringCase(*connection, "close")) keep_alive = false;
-          if (EqualsIgnoringCase(*connection, "keep-alive")) keep_alive = true;
-        }
+        // HTTP/1.1 keeps the connection unless told to close; 1.0 closes
+        // unless asked to keep it.
+        bool keep_alive = !head.HasToken("Connection", "close") &&
+                          (head.minor_version == 1 || head.HasToken("Connection", "keep-alive"));
         if (!keep_alive || stopping) answer.close = true;
         // An HTTP/1.0 client keeps the connection only when told it may.
         if (!answer.close && head.minor_version == 0) {

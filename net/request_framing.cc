@@ -89,6 +89,22 @@ const std::string_view* RequestHead::Find(std::string_view name) const {
   return nullptr;
 }
 
+bool RequestHead::HasToken(std::string_view name, std::string_view token) const {
+  for (const auto& [header, value] : headers) {
+    if (!EqualsIgnoringCase(header, name)) continue;
+    std::string_view rest = value;
+    while (!rest.empty()) {
+      size_t comma = rest.find(',');
+      std::string_view item = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      while (!item.empty() && IsSpaceOrTab(item.front())) item.remove_prefix(1);
+      while (!item.empty() && IsSpaceOrTab(item.back())) item.remove_suffix(1);
+      if (EqualsIgnoringCase(item, token)) return true;
+    }
+  }
+  return false;
+}
+
 size_t RequestHead::Count(std::string_view name) const {
   size_t count = 0;
   for (const auto& header : headers) count += EqualsIgnoringCase(header.first, name) ? 1 : 0;
@@ -135,6 +151,7 @@ bool ExpectsContinue(std::string_view received) {
   if (end == std::string_view::npos) return false;
   std::string_view header = received.substr(0, end);
   size_t line_start = header.find('\n');  // past the request line
+  if (header.substr(0, line_start).ends_with(" HTTP/1.0\r")) return false;
   while (line_start != std::string_view::npos && line_start + 1 < header.size()) {
     size_t line_end = header.find('\n', line_start + 1);
     std::string_view line = header.substr(

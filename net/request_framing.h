@@ -44,7 +44,8 @@ size_t FindHeaderEnd(std::string_view received, size_t from = 0);
 
 // True if the request header at the start of `received` (whole, as
 // FindHeaderEnd finds it) has "Expect: 100-continue": its client waits for
-// an interim "100 Continue" answer before it sends the body.
+// an interim "100 Continue" answer before it sends the body. Always false
+// for HTTP/1.0, which has no interim answers (RFC 9110 section 10.1.1).
 bool ExpectsContinue(std::string_view received);
 
 // Frames the request at the start of `received`. A request with a
@@ -71,6 +72,9 @@ struct RequestHead {
   const std::string_view* Find(std::string_view name) const;
   // How many header lines are named `name` (any case).
   size_t Count(std::string_view name) const;
+  // True if a header line named `name` lists `token` among its
+  // comma-separated values (any case), as in "Connection: keep-alive, close".
+  bool HasToken(std::string_view name, std::string_view token) const;
 };
 
 // Reads the request line and header lines of `header` (a request's bytes up

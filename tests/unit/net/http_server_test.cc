@@ -57,6 +57,13 @@ TEST_F(HttpServerTest, AnHttp10ClientAskingForKeepAliveIsToldItMayKeepTheConnect
   EXPECT_EQ(answer.find("Connection: close"), std::string::npos) << answer;
 }
 
+TEST_F(HttpServerTest, CloseAnywhereInTheConnectionHeaderCloses) {
+  std::string answer = server_.ServeBytesForTesting(
+      "GET /count HTTP/1.1\r\nConnection: keep-alive, close\r\n\r\n" + Post(R"({"value":2})"));
+  EXPECT_NE(answer.find("Connection: close\r\n"), std::string::npos) << answer;
+  EXPECT_EQ(Count(), 0);  // the request after it is never read
+}
+
 TEST_F(HttpServerTest, HeadAnswersWithoutABody) {
   std::string answer = server_.ServeBytesForTesting("HEAD /count HTTP/1.1\r\n\r\n");
   EXPECT_TRUE(answer.starts_with("HTTP/1.1 200 ")) << answer;

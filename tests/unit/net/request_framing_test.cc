@@ -86,6 +86,11 @@ TEST(FrameRequestTest, ReportsTheDeclaredBodyLength) {
   EXPECT_EQ(Frame("GET / HTTP/1.1\r\n\r\n").body_bytes, 0u);
 }
 
+TEST(ExpectsContinueTest, NeverForHttp10) {
+  EXPECT_FALSE(ExpectsContinue("POST / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n"));
+  EXPECT_TRUE(ExpectsContinue("POST / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n"));
+}
+
 TEST(ExpectsContinueTest, FindsTheHeaderWhateverItsCase) {
   EXPECT_TRUE(ExpectsContinue("POST / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n"));
   EXPECT_TRUE(ExpectsContinue("POST / HTTP/1.1\r\nHost: a\r\nEXPECT:  100-Continue \r\n\r\n{"));
@@ -108,6 +113,17 @@ TEST(ParseRequestHeadTest, ReadsTheRequestLineAndTheHeaderLinesWithValues) {
   EXPECT_EQ(*head.Find("CONTENT-LENGTH"), "11");
   EXPECT_EQ(head.Count("host"), 1u);
   EXPECT_EQ(head.Find("X-Empty"), nullptr);
+}
+
+TEST(ParseRequestHeadTest, FindsATokenInACommaSeparatedListOfAnyHeaderLine) {
+  RequestHead head;
+  ASSERT_TRUE(ParseRequestHead(
+      "GET / HTTP/1.1\r\nConnection: keep-alive ,Upgrade\r\nconnection: CLOSE\r\n\r\n", &head));
+  EXPECT_TRUE(head.HasToken("Connection", "close"));
+  EXPECT_TRUE(head.HasToken("connection", "upgrade"));
+  EXPECT_TRUE(head.HasToken("Connection", "Keep-Alive"));
+  EXPECT_FALSE(head.HasToken("Connection", "keep"));
+  EXPECT_FALSE(head.HasToken("Expect", "close"));
 }
 
 TEST(ParseRequestHeadTest, RefusesAnythingButMethodPathAndHttp1) {
