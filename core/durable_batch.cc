@@ -28,6 +28,12 @@ DurableBatch::Suspend::Suspend() : suspended_(std::exchange(active, nullptr)) {}
 
 DurableBatch::Suspend::~Suspend() { active = suspended_; }
 
+size_t DurableBatch::awaiting_sync() const {
+  return static_cast<size_t>(std::count_if(deferred_.begin(), deferred_.end(), [](const auto& d) {
+    return d.journal->syncs_each_write();
+  }));
+}
+
 void DurableBatch::Defer(Journal* journal, std::shared_ptr<Journal::Ticket> ticket, Undo undo) {
   deferred_.push_back({request_, journal, std::move(ticket), std::move(undo)});
 }

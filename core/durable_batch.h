@@ -40,6 +40,9 @@ class DurableBatch {
 
   // True if some write waits for Finish().
   bool has_deferred() const { return !deferred_.empty(); }
+  // How many deferred writes will wait for an fsync (their journal syncs
+  // each write).
+  size_t awaiting_sync() const;
 
   // While one lives, this thread has no active batch: what must know each
   // write's outcome before it goes on (a change spread over several shards,
