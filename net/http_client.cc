@@ -164,19 +164,9 @@ std::optional<AnswerHead> ParseAnswerHead(std::string_view header) {
     return std::nullopt;
   }
   head.close = status_line[7] == '0';  // HTTP/1.0 closes unless told otherwise
-  size_t start = line_end + 2;
-  while (start + 2 < header.size()) {
-    size_t end = header.find("\r\n", start);
-    if (end == std::string_view::npos) end = header.size();
-    std::string_view line = header.substr(start, end - start);
-    start = end + 2;
-    size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    std::string_view name = line.substr(0, colon);
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
-      value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
+  ParseHeaderLines(header.substr(line_end + 2), /*drop_empty=*/false, &headers);
+  for (const auto& [name, value] : headers) {
     if (EqualsIgnoringCase(name, "Content-Length")) {
       size_t length = 0;
       auto [end_of_number, error] =

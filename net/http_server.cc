@@ -412,7 +412,7 @@ void HttpServer::Impl::ServeReceived(Loop& loop, Connection& c) {
     }
     if (frame.kind == RequestFrame::Kind::kComplete) {
       std::string_view request(c.received.data(), frame.length);
-      size_t header_end = FindHeaderEnd(request);
+      size_t header_end = frame.header_length;
       Clock::time_point started = Clock::now();
       Answer answer;
       std::string log_line_start;

@@ -97,9 +97,7 @@ bool RequestHead::HasToken(std::string_view name, std::string_view token) const 
       size_t comma = rest.find(',');
       std::string_view item = rest.substr(0, comma);
       rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-      while (!item.empty() && IsSpaceOrTab(item.front())) item.remove_prefix(1);
-      while (!item.empty() && IsSpaceOrTab(item.back())) item.remove_suffix(1);
-      if (EqualsIgnoringCase(item, token)) return true;
+      if (EqualsIgnoringCase(TrimSpacesAndTabs(item), token)) return true;
     }
   }
   return false;
@@ -131,19 +129,31 @@ bool ParseRequestHead(std::string_view header, RequestHead* head) {
   head->minor_version = version.back() - '0';
   // Every line was checked by FrameRequest: it ends in CRLF and has a colon
   // after a token.
-  size_t start = line_end + 2;
-  while (start + 2 < header.size()) {
-    size_t end = header.find("\r\n", start);
-    std::string_view text = header.substr(start, end - start);
+  ParseHeaderLines(header.substr(line_end + 2), /*drop_empty=*/true, &head->headers);
+  return true;
+}
+
+void ParseHeaderLines(std::string_view lines, bool drop_empty,
+                      std::vector<std::pair<std::string_view, std::string_view>>* headers) {
+  headers->clear();
+  size_t start = 0;
+  while (start + 2 < lines.size()) {
+    size_t end = lines.find("\r\n", start);
+    if (end == std::string_view::npos) end = lines.size();
+    std::string_view text = lines.substr(start, end - start);
     start = end + 2;
     size_t colon = text.find(':');
-    std::string_view name = text.substr(0, colon);
-    std::string_view value = text.substr(colon + 1);
-    while (!value.empty() && IsSpaceOrTab(value.front())) value.remove_prefix(1);
-    while (!value.empty() && IsSpaceOrTab(value.back())) value.remove_suffix(1);
-    if (!value.empty()) head->headers.emplace_back(name, value);
+    if (colon == std::string_view::npos) continue;
+    std::string_view value = TrimSpacesAndTabs(text.substr(colon + 1));
+    if (drop_empty && value.empty()) continue;
+    headers->emplace_back(text.substr(0, colon), value);
   }
-  return true;
+}
+
+std::string_view TrimSpacesAndTabs(std::string_view text) {
+  while (!text.empty() && IsSpaceOrTab(text.front())) text.remove_prefix(1);
+  while (!text.empty() && IsSpaceOrTab(text.back())) text.remove_suffix(1);
+  return text;
 }
 
 bool ExpectsContinue(std::string_view received) {
@@ -160,10 +170,9 @@ bool ExpectsContinue(std::string_view received) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     size_t colon = line.find(':');
     if (colon != std::string_view::npos && EqualsIgnoringCase(line.substr(0, colon), "expect")) {
-      std::string_view value = line.substr(colon + 1);
-      while (!value.empty() && IsSpaceOrTab(value.front())) value.remove_prefix(1);
-      while (!value.empty() && IsSpaceOrTab(value.back())) value.remove_suffix(1);
-      if (EqualsIgnoringCase(value, "100-continue")) return true;
+      if (EqualsIgnoringCase(TrimSpacesAndTabs(line.substr(colon + 1)), "100-continue")) {
+        return true;
+      }
     }
     line_start = line_end;
   }
@@ -190,6 +199,7 @@ RequestFrame FrameRequest(std::string_view received, size_t max_header_bytes,
     frame.kind = RequestFrame::Kind::kHeaderTooLarge;
     return frame;
   }
+  frame.header_length = header_end;
 
   size_t request_line_end = received.find('\n') + 1;
   if (!LineText(received.substr(0, request_line_end))) {
@@ -215,11 +225,8 @@ RequestFrame FrameRequest(std::string_view received, size_t max_header_bytes,
       frame.kind = RequestFrame::Kind::kBadHeader;
       return frame;
     }
-    std::string_view line = *text;
-    while (!line.empty() && IsSpaceOrTab(line.back())) line.remove_suffix(1);
-    std::string_view name = line.substr(0, colon);
-    std::string_view value = line.substr(std::min(colon + 1, line.size()));
-    while (!value.empty() && IsSpaceOrTab(value.front())) value.remove_prefix(1);
+    std::string_view name = text->substr(0, colon);
+    std::string_view value = TrimSpacesAndTabs(text->substr(colon + 1));
     if (EqualsIgnoringCase(name, "Range")) {
       frame.kind = RequestFrame::Kind::kRange;
       return frame;

@@ -33,6 +33,8 @@ struct RequestFrame {
   size_t length = 0;
   // The declared Content-Length (0 when absent).
   uint64_t body_bytes = 0;
+  // Once the header is in: its length, blank line included.
+  size_t header_length = 0;
 };
 
 // Returns the offset just past the blank line that ends the header in
@@ -82,6 +84,16 @@ struct RequestHead {
 // `head`, reusing its storage. Returns false if the request line is not
 // "METHOD SP /target SP HTTP/1.0|1.1".
 bool ParseRequestHead(std::string_view header, RequestHead* head);
+
+// Reads the header lines in `lines` (each ending in CRLF; the blank line
+// that ends a header may follow) into `headers`, reusing its storage: name,
+// and value without surrounding spaces and tabs. Lines without a colon are
+// skipped; so are lines with an empty value when `drop_empty` is set.
+void ParseHeaderLines(std::string_view lines, bool drop_empty,
+                      std::vector<std::pair<std::string_view, std::string_view>>* headers);
+
+// `text` without leading and trailing spaces and tabs.
+std::string_view TrimSpacesAndTabs(std::string_view text);
 
 // True if `a` and `b` are equal when ASCII letters are compared without case.
 bool EqualsIgnoringCase(std::string_view a, std::string_view b);

@@ -136,6 +136,16 @@ TEST(ParseRequestHeadTest, RefusesAnythingButMethodPathAndHttp1) {
   EXPECT_TRUE(ParseRequestHead("GET /total HTTP/1.1\r\n\r\n", &head));
 }
 
+TEST(ParseHeaderLinesTest, TrimsValuesSkipsLinesWithoutAColonAndDropsEmptyOnesOnlyIfAsked) {
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
+  std::string_view lines = "A: 1 \r\nno colon\r\nB:\t\r\nC:x:y\r\n\r\n";
+  ParseHeaderLines(lines, /*drop_empty=*/false, &headers);
+  using Headers = std::vector<std::pair<std::string_view, std::string_view>>;
+  EXPECT_EQ(headers, (Headers{{"A", "1"}, {"B", ""}, {"C", "x:y"}}));
+  ParseHeaderLines(lines, /*drop_empty=*/true, &headers);
+  EXPECT_EQ(headers, (Headers{{"A", "1"}, {"C", "x:y"}}));
+}
+
 TEST(DecodePercentTest, DecodesEscapesAndKeepsStrayPercents) {
   EXPECT_EQ(DecodePercent("/tot%61l", false), "/total");
   EXPECT_EQ(DecodePercent("a+b%2Bc", true), "a b+c");
