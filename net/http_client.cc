@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include "net/request_framing.h"
+#include "net/socket_io.h"
 
 namespace shardctl::net {
 namespace {
@@ -33,23 +34,6 @@ constexpr auto kMaxIdle = std::chrono::milliseconds(500);
 constexpr size_t kMaxIdleConnections = 256;
 // An answer larger than this is not a shardctl answer.
 constexpr size_t kMaxAnswerBytes = 64 * 1024 * 1024;
-
-// Milliseconds left until `deadline`, for poll(); 0 once it has passed.
-int MillisecondsUntil(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  return static_cast<int>(std::clamp<int64_t>(left.count() + 1, 0, 1 << 30));
-}
-
-// Waits until `fd` is ready for `events` or `deadline` passes. Returns false
-// on the deadline or an error.
-bool Await(int fd, short events, Clock::time_point deadline) {
-  for (;;) {
-    pollfd pfd{fd, events, 0};
-    int n = ::poll(&pfd, 1, MillisecondsUntil(deadline));
-    if (n > 0) return true;
-    if (n == 0 || errno != EINTR) return false;
-  }
-}
 
 class Socket {
  public:
@@ -121,24 +105,6 @@ bool StillOpen(int fd) {
   char byte;
   ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-}
-
-// Sends all of `data` before `deadline`. Returns false if the connection
-// failed or the deadline passed.
-bool SendAll(int fd, std::string_view data, Clock::time_point deadline) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      data.remove_prefix(static_cast<size_t>(n));
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!Await(fd, POLLOUT, deadline)) return false;
-    } else {
-      return false;
-    }
-  }
-  return true;
 }
 
 // The parts of an answer's header the client needs.

@@ -28,6 +28,7 @@
 #include "core/protocol.h"
 #include "net/auth.h"
 #include "net/request_framing.h"
+#include "net/socket_io.h"
 #include "net/url.h"
 
 namespace shardctl::net {
@@ -794,21 +795,7 @@ void HttpServer::Stop() {
   for (auto& loop : impl_->loops) {
     if (loop->thread.joinable()) loop->thread.join();
     for (auto& [pointer, c] : loop->connections) {
-      std::string_view rest = c->out;
-      while (!rest.empty()) {
-        ssize_t n = ::send(c->fd, rest.data(), rest.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n > 0) {
-          rest.remove_prefix(static_cast<size_t>(n));
-          continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-        pollfd pfd{c->fd, POLLOUT, 0};
-        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) || left.count() <= 0 ||
-            ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) {
-          break;
-        }
-      }
+      SendAll(c->fd, c->out, deadline);
       ::close(c->fd);
     }
     loop->connections.clear();
