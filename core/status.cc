@@ -12,6 +12,7 @@ std::string_view CodeName(Code code) {
     case Code::kUnavailable: return "unavailable";
     case Code::kTimeout: return "timeout";
     case Code::kBadGateway: return "bad gateway";
+    case Code::kMoved: return "moved";
     case Code::kInternal: return "internal";
   }
   return "unknown";

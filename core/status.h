@@ -23,6 +23,7 @@ enum class Code {
   kUnavailable,      // a server could not be reached (refused, down)
   kTimeout,          // a server did not answer in time; the outcome is unknown
   kBadGateway,       // a server answered something shardctl cannot use
+  kMoved,            // a cluster node does not serve that shard at that epoch: read the topology again
   kInternal,         // the system failed to serve a valid request
 };
 

@@ -172,8 +172,8 @@ HttpClient::HttpClient(Url url, HttpClientOptions options)
 
 HttpClient::~HttpClient() = default;
 
-core::Result<HttpReply> HttpClient::Get(const std::string& path) {
-  return Send(false, path, {}, {});
+core::Result<HttpReply> HttpClient::Get(const std::string& path, const HttpHeaders& headers) {
+  return Send(false, path, {}, headers);
 }
 
 core::Result<HttpReply> HttpClient::Post(const std::string& path, const std::string& json_body,

@@ -46,7 +46,7 @@ class HttpClient {
   // failure naming the server: kUnavailable when the request surely never
   // reached it (could not connect), kTimeout when the outcome is unknown (sent,
   // but no complete answer in time).
-  core::Result<HttpReply> Get(const std::string& path);
+  core::Result<HttpReply> Get(const std::string& path, const HttpHeaders& headers = {});
   core::Result<HttpReply> Post(const std::string& path, const std::string& json_body,
                                const HttpHeaders& headers = {});
 

@@ -69,6 +69,7 @@ std::string_view ReasonPhrase(int status) {
     case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
     case 416: return "Range Not Satisfiable";
+    case 421: return "Misdirected Request";
     case 422: return "Unprocessable Content";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
@@ -200,6 +201,7 @@ int HttpStatusFor(core::Code code) {
     case core::Code::kInProgress: return 409;
     case core::Code::kInternal: return 500;
     case core::Code::kBadGateway: return 502;
+    case core::Code::kMoved: return 421;  // Misdirected Request, as Redis answers MOVED
     case core::Code::kUnavailable: return 503;
     case core::Code::kTimeout: return 504;
   }

@@ -13,6 +13,7 @@ core::Code CodeForShardStatus(int status) {
   switch (status) {
     case 400: return core::Code::kInvalidArgument;
     case 409: return core::Code::kInProgress;
+    case 421: return core::Code::kMoved;
     case 422: return core::Code::kOutOfRange;  // or kKeyReused: the message tells which
     case 503: return core::Code::kUnavailable;
     case 504: return core::Code::kTimeout;
@@ -22,8 +23,13 @@ core::Code CodeForShardStatus(int status) {
 
 }  // namespace
 
-HttpShardClient::HttpShardClient(int shard_id, Url url, HttpClientOptions options)
-    : shard_id_(shard_id), client_(std::move(url), options) {}
+HttpShardClient::HttpShardClient(int shard_id, Url url, HttpClientOptions options,
+                                 std::optional<int64_t> epoch)
+    : shard_id_(shard_id),
+      path_prefix_(epoch ? fmt::format("/shards/{}", shard_id) : ""),
+      client_(std::move(url), options) {
+  if (epoch) headers_.emplace_back(kEpochHeader, std::to_string(*epoch));
+}
 
 std::string HttpShardClient::Describe() const {
   return fmt::format("shard {} at {}", shard_id_, client_.url().ToString());
@@ -33,9 +39,11 @@ std::string HttpShardClient::Address() const { return client_.url().ToString(); 
 
 template <typename Parse>
 auto HttpShardClient::Call(const std::string& path, const std::string* post_body, Parse parse,
-                           const HttpHeaders& headers) -> decltype(parse(std::string_view())) {
-  core::Result<HttpReply> reply =
-      post_body != nullptr ? client_.Post(path, *post_body, headers) : client_.Get(path);
+                           HttpHeaders headers) -> decltype(parse(std::string_view())) {
+  headers.insert(headers.end(), headers_.begin(), headers_.end());
+  core::Result<HttpReply> reply = post_body != nullptr
+                                      ? client_.Post(path_prefix_ + path, *post_body, headers)
+                                      : client_.Get(path_prefix_ + path, headers);
   if (!reply.ok()) {
     return core::Status(reply.status().code(),
                         fmt::format("shard {}: {}", shard_id_, reply.status().message()));

@@ -3,7 +3,10 @@
 #ifndef SHARDCTL_NET_HTTP_SHARD_CLIENT_H_
 #define SHARDCTL_NET_HTTP_SHARD_CLIENT_H_
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/shard_client.h"
@@ -12,9 +15,17 @@
 
 namespace shardctl::net {
 
+// The header in which a request to a cluster node names the epoch it was
+// routed by (core/topology.h).
+inline constexpr std::string_view kEpochHeader = "Shardctl-Epoch";
+
 class HttpShardClient : public core::ShardClient {
  public:
-  HttpShardClient(int shard_id, Url url, HttpClientOptions options);
+  // A shard served alone by a `serve --role shard` process at `url`; or,
+  // with `epoch`, shard `shard_id` of the cluster node at `url`, reached
+  // under /shards/<id>/ with every request naming that epoch.
+  HttpShardClient(int shard_id, Url url, HttpClientOptions options,
+                  std::optional<int64_t> epoch = std::nullopt);
 
   core::Result<core::IncrementReply> Increment(const core::IncrementRequest& request) override;
   core::Result<core::CountReply> Count(const core::CounterRef& counter) override;
@@ -28,9 +39,11 @@ class HttpShardClient : public core::ShardClient {
   // (transport, non-200, unparsable) becomes a Status naming this shard.
   template <typename Parse>
   auto Call(const std::string& path, const std::string* post_body, Parse parse,
-            const HttpHeaders& headers = {}) -> decltype(parse(std::string_view()));
+            HttpHeaders headers = {}) -> decltype(parse(std::string_view()));
 
   const int shard_id_;
+  const std::string path_prefix_;  // "/shards/<id>" on a cluster node, else ""
+  HttpHeaders headers_;            // the epoch header on a cluster node
   HttpClient client_;
 };
 

@@ -1,0 +1,267 @@
+#include "core/hosted_shards.h"
+
+#include <fmt/format.h>
+
+namespace shardctl::core {
+
+std::string_view HoldStateName(HoldState state) {
+  switch (state) {
+    case HoldState::kAbsent: return "absent";
+    case HoldState::kActive: return "active";
+    case HoldState::kSealed: return "sealed";
+    case HoldState::kStaged: return "staged";
+  }
+  return "unknown";
+}
+
+ShardAction DecideShard(HoldState state, int64_t epoch, const ShardPlacement& placement,
+                        const std::string& me, bool durable) {
+  const bool mine = placement.owner == me;
+  switch (state) {
+    case HoldState::kAbsent:
+      if (!mine) return ShardAction::kNothing;
+      // A shard claimed at epoch 1 was never served anywhere before; at a
+      // later epoch it was, and its data should be here.
+      return placement.epoch == 1 || !durable ? ShardAction::kCreate
+                                              : ShardAction::kRefuseMissing;
+    case HoldState::kActive:
+    case HoldState::kSealed:
+      if (!mine) {
+        // Every change of owner raises the epoch: an owner at a later epoch
+        // took the shard from this node (a move it sealed for).
+        return placement.epoch > epoch ? ShardAction::kRelease : ShardAction::kNothing;
+      }
+      if (!placement.moving_to.empty()) return ShardAction::kNothing;  // a move under way
+      // Still this node's: at a later epoch after a move that did not
+      // complete (Refence), or at its epoch when loaded after a restart.
+      return state == HoldState::kSealed || placement.epoch != epoch ? ShardAction::kActivate
+                                                                      : ShardAction::kNothing;
+    case HoldState::kStaged:
+      if (mine) {
+        // Handed over: the commit raised the epoch it was copied at by one.
+        return placement.epoch == epoch + 1 ? ShardAction::kActivate : ShardAction::kDropStaged;
+      }
+      return placement.moving_to == me && placement.epoch == epoch ? ShardAction::kNothing
+                                                                   : ShardAction::kDropStaged;
+  }
+  return ShardAction::kNothing;
+}
+
+HostedShards::HostedShards(ShardStorage& storage, int shard_count)
+    : storage_(storage), shard_count_(shard_count), slots_(shard_count) {}
+
+std::string HostedShards::me() const {
+  std::lock_guard lock(mutex_);
+  return me_;
+}
+
+HostedShards::~HostedShards() = default;
+
+std::shared_ptr<HostedShards::Slot> HostedShards::Get(int shard) const {
+  std::lock_guard lock(mutex_);
+  return slots_[shard];
+}
+
+void HostedShards::Put(int shard, std::shared_ptr<Slot> slot) {
+  std::lock_guard lock(mutex_);
+  slots_[shard] = std::move(slot);
+}
+
+Status HostedShards::CheckShard(int shard) const {
+  if (shard < 0 || shard >= shard_count_) {
+    return InvalidArgument(fmt::format("there is no shard {}: the cluster has shards 0..{}", shard,
+                                       shard_count_ - 1));
+  }
+  return {};
+}
+
+Status HostedShards::Moved(int shard, int64_t epoch, const Slot* slot) const {
+  std::string held = slot == nullptr ? "does not hold it"
+                     : slot->state == HoldState::kStaged
+                         ? "holds a copy that a move has not handed over yet"
+                         : fmt::format("holds it {} at epoch {}", HoldStateName(slot->state),
+                                       slot->epoch);
+  return Status(Code::kMoved, fmt::format("node {} does not serve shard {} at epoch {}: it {}",
+                                          me(), shard, epoch, held));
+}
+
+Status HostedShards::Load(std::string me) {
+  {
+    std::lock_guard lock(mutex_);
+    me_ = std::move(me);
+  }
+  Result<std::vector<ShardStorage::Found>> found = storage_.Scan();
+  if (!found.ok()) return found.status();
+  for (const ShardStorage::Found& kept : *found) {
+    if (Status valid = CheckShard(kept.shard); !valid.ok()) {
+      return InvalidArgument(fmt::format("the data directory holds shard {}, but {}", kept.shard,
+                                         valid.message()));
+    }
+    Result<std::unique_ptr<KeptShard>> opened = storage_.Open(kept.shard);
+    if (!opened.ok()) return opened.status();
+    auto slot = std::make_shared<Slot>();
+    slot->kept = std::move(*opened);
+    slot->state = kept.staged_from ? HoldState::kStaged : HoldState::kSealed;
+    slot->epoch = kept.staged_from.value_or(0);
+    slot->sealed_at = std::chrono::steady_clock::now();
+    Put(kept.shard, std::move(slot));
+  }
+  return {};
+}
+
+std::string HostedShards::Reconcile(const ShardPlacement& placement) {
+  const int shard = placement.shard;
+  if (!CheckShard(shard).ok()) return {};
+  std::shared_ptr<Slot> slot = Get(shard);
+  std::unique_lock<std::shared_mutex> lock;
+  if (slot) lock = std::unique_lock(slot->gate);
+  HoldState state = slot ? slot->state : HoldState::kAbsent;
+  int64_t epoch = slot ? slot->epoch : 0;
+  switch (DecideShard(state, epoch, placement, me(), storage_.durable())) {
+    case ShardAction::kNothing: return {};
+    case ShardAction::kActivate: {
+      if (state == HoldState::kStaged) {
+        if (Status marked = slot->kept->MarkActive(); !marked.ok()) {
+          return fmt::format("shard {}: cannot take it over: {}", shard, marked.message());
+        }
+      }
+      slot->state = HoldState::kActive;
+      slot->epoch = placement.epoch;
+      return fmt::format("shard {}: serving it at epoch {}", shard, placement.epoch);
+    }
+    case ShardAction::kCreate: {
+      Result<std::unique_ptr<KeptShard>> created = storage_.Create(shard, std::nullopt);
+      if (!created.ok()) return fmt::format("shard {}: {}", shard, created.status().message());
+      auto fresh = std::make_shared<Slot>();
+      fresh->kept = std::move(*created);
+      fresh->state = HoldState::kActive;
+      fresh->epoch = placement.epoch;
+      Put(shard, std::move(fresh));
+      return fmt::format("shard {}: serving it (new) at epoch {}", shard, placement.epoch);
+    }
+    case ShardAction::kRefuseMissing:
+      return fmt::format(
+          "shard {} is this node's at epoch {}, but its data is not in this data directory: not "
+          "serving it (restore the directory, or move the shard here from where its data is)",
+          shard, placement.epoch);
+    case ShardAction::kRelease:
+    case ShardAction::kDropStaged: {
+      slot->kept->Retire();
+      slot->state = HoldState::kAbsent;  // requests that held a pointer see it gone
+      Put(shard, nullptr);
+      return fmt::format("shard {}: {} (node {} has it at epoch {})", shard,
+                         state == HoldState::kStaged ? "dropped a copy whose move did not complete"
+                                                      : "released it",
+                         placement.owner, placement.epoch);
+    }
+  }
+  return {};
+}
+
+Result<std::vector<Record>> HostedShards::StartCopy(int shard, int64_t epoch) {
+  if (Status valid = CheckShard(shard); !valid.ok()) return valid;
+  std::shared_ptr<Slot> slot = Get(shard);
+  if (!slot) return Moved(shard, epoch, nullptr);
+  std::shared_lock lock(slot->gate);
+  if (slot->state != HoldState::kActive || slot->epoch != epoch) {
+    return Moved(shard, epoch, slot.get());
+  }
+  TapJournal& journal = slot->kept->journal();
+  return slot->kept->shard().Checkpoint([&journal] {
+    journal.OpenTap();
+    return Status();
+  });
+}
+
+Result<std::vector<Record>> HostedShards::Seal(int shard, int64_t epoch) {
+  if (Status valid = CheckShard(shard); !valid.ok()) return valid;
+  std::shared_ptr<Slot> slot = Get(shard);
+  if (!slot) return Moved(shard, epoch, nullptr);
+  std::unique_lock lock(slot->gate);  // waits for requests in flight
+  const bool held = slot->state == HoldState::kActive || slot->state == HoldState::kSealed;
+  if (!held || slot->epoch != epoch) return Moved(shard, epoch, slot.get());
+  if (slot->state == HoldState::kActive) {
+    slot->state = HoldState::kSealed;
+    slot->sealed_at = std::chrono::steady_clock::now();
+  }
+  return slot->kept->journal().CloseTap();
+}
+
+Status HostedShards::Stage(int shard, int64_t epoch, const std::vector<Record>& snapshot) {
+  if (Status valid = CheckShard(shard); !valid.ok()) return valid;
+  if (std::shared_ptr<Slot> old = Get(shard)) {
+    std::unique_lock lock(old->gate);
+    if (old->state != HoldState::kStaged) {
+      return InvalidArgument(fmt::format("node {} holds shard {} {} already", me(), shard,
+                                         HoldStateName(old->state)));
+    }
+    old->kept->Retire();
+    old->state = HoldState::kAbsent;
+    Put(shard, nullptr);
+  }
+  Result<std::unique_ptr<KeptShard>> created = storage_.Create(shard, epoch);
+  if (!created.ok()) return created.status();
+  auto slot = std::make_shared<Slot>();
+  slot->kept = std::move(*created);
+  slot->state = HoldState::kStaged;
+  slot->epoch = epoch;
+  Put(shard, slot);
+  return CatchUp(shard, epoch, snapshot);
+}
+
+Status HostedShards::CatchUp(int shard, int64_t epoch, const std::vector<Record>& changes) {
+  if (Status valid = CheckShard(shard); !valid.ok()) return valid;
+  std::shared_ptr<Slot> slot = Get(shard);
+  if (!slot) return Moved(shard, epoch, nullptr);
+  std::unique_lock lock(slot->gate);
+  if (slot->state != HoldState::kStaged || slot->epoch != epoch) {
+    return Moved(shard, epoch, slot.get());
+  }
+  Shard& target = slot->kept->shard();
+  TapJournal& journal = slot->kept->journal();
+  for (const Record& record : changes) {
+    if (Status replayed = target.Replay(record); !replayed.ok()) return replayed;
+    journal.Append(record);
+  }
+  return slot->kept->Sync();
+}
+
+std::vector<HeldShard> HostedShards::List() const {
+  std::vector<HeldShard> held;
+  for (int shard = 0; shard < shard_count_; ++shard) {
+    std::shared_ptr<Slot> slot = Get(shard);
+    if (!slot) continue;
+    std::shared_lock lock(slot->gate);
+    if (slot->state != HoldState::kAbsent) held.push_back({shard, slot->state, slot->epoch});
+  }
+  return held;
+}
+
+std::vector<HeldShard> HostedShards::StaleSeals(std::chrono::steady_clock::duration after) const {
+  std::vector<HeldShard> stale;
+  const auto now = std::chrono::steady_clock::now();
+  for (int shard = 0; shard < shard_count_; ++shard) {
+    std::shared_ptr<Slot> slot = Get(shard);
+    if (!slot) continue;
+    std::shared_lock lock(slot->gate);
+    if (slot->state == HoldState::kSealed && now - slot->sealed_at > after) {
+      stale.push_back({shard, slot->state, slot->epoch});
+    }
+  }
+  return stale;
+}
+
+void HostedShards::TendAll() {
+  for (int shard = 0; shard < shard_count_; ++shard) {
+    std::shared_ptr<Slot> slot = Get(shard);
+    if (!slot) continue;
+    std::shared_lock lock(slot->gate);
+    if (slot->state != HoldState::kAbsent) slot->kept->Tend();
+  }
+}
+
+Result<CountReply> HostedShards::Count(int shard, int64_t epoch, const CounterRef& counter) {
+  return Serve<CountReply>(shard, epoch, [&counter](Shard& held) { return held.Count(counter); });
+}
+
+}  // namespace shardctl::core

@@ -1,0 +1,49 @@
+// TapJournal: a Journal in front of another (or of none, for shards kept in
+// memory) that can also keep a copy of every record appended while a tap is
+// open: the changes a shard takes while it is being copied to another node,
+// sent after its snapshot when the move hands it over. Thread-safe.
+#ifndef SHARDCTL_CORE_TAP_JOURNAL_H_
+#define SHARDCTL_CORE_TAP_JOURNAL_H_
+
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "core/journal.h"
+#include "core/record.h"
+#include "core/status.h"
+
+namespace shardctl::core {
+
+class TapJournal : public Journal {
+ public:
+  // `inner`, if not null, receives every record and must outlive this.
+  explicit TapJournal(Journal* inner) : inner_(inner) {}
+
+  std::shared_ptr<Ticket> Append(const Record& record) override;
+  Status Wait(const std::shared_ptr<Ticket>& ticket) override;
+  uint64_t failed_records() const override { return inner_ ? inner_->failed_records() : 0; }
+  bool syncs_each_write() const override { return inner_ && inner_->syncs_each_write(); }
+
+  // Starts keeping a copy of every record appended from now on (dropping
+  // any kept before). Call while no change can happen (inside
+  // Shard::Checkpoint's rotate), so that the copies are exactly the changes
+  // after that snapshot.
+  void OpenTap();
+  // Stops keeping copies and returns those kept, in append order, less the
+  // records whose write failed (their change was undone). Waits for each
+  // record's write. REQUIRES: no change can happen any more (the shard is
+  // sealed), so the list is complete.
+  std::vector<Record> CloseTap();
+
+ private:
+  Journal* const inner_;
+  std::mutex mutex_;
+  bool tapping_ = false;
+  std::vector<std::pair<Record, std::shared_ptr<Ticket>>> tapped_;
+};
+
+}  // namespace shardctl::core
+
+#endif  // SHARDCTL_CORE_TAP_JOURNAL_H_

@@ -1,0 +1,188 @@
+#include "net/node_server.h"
+
+#include <charconv>
+#include <memory>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/idempotency_key.h"
+#include "core/protocol.h"
+#include "core/record.h"
+#include "net/http_shard_client.h"
+#include "net/url.h"
+
+namespace shardctl::net {
+namespace {
+
+using Json = nlohmann::json;
+
+core::Result<int64_t> EpochOf(const HttpRequest& request) {
+  std::vector<std::string> values = request.HeaderValues(std::string(kEpochHeader));
+  if (values.size() != 1) {
+    return core::InvalidArgument(fmt::format(
+        "a request to a cluster node names the epoch it was routed by, once, in the {} header",
+        kEpochHeader));
+  }
+  int64_t epoch = -1;
+  const std::string& text = values.front();
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), epoch);
+  if (error != std::errc() || end != text.data() + text.size() || epoch < 0) {
+    return core::InvalidArgument(
+        fmt::format("{} must be a non-negative integer, not '{}'", kEpochHeader, text));
+  }
+  return epoch;
+}
+
+std::string EncodeRecords(const std::vector<core::Record>& records) {
+  std::string out;
+  for (const core::Record& record : records) core::EncodeRecord(record, &out);
+  return out;
+}
+
+// A move step's body: {"from":"http://host:port","epoch":E}.
+struct Step {
+  Url from;
+  int64_t epoch = 0;
+};
+
+core::Result<Step> ParseStep(std::string_view body) {
+  Json json = Json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object() || !json.contains("from") || !json["from"].is_string() ||
+      !json.contains("epoch") || !json["epoch"].is_number_integer()) {
+    return core::InvalidArgument(
+        R"(a move step's body is {"from":"http://HOST:PORT","epoch":E})");
+  }
+  core::Result<Url> from = ParseUrl(json["from"].get<std::string>());
+  if (!from.ok()) return from.status();
+  return Step{*from, json["epoch"].get<int64_t>()};
+}
+
+// Asks the node the shard leaves for `what` ("snapshot" or "seal") and
+// decodes the records it answers.
+core::Result<std::vector<core::Record>> Pull(const Step& step, int shard, const char* what,
+                                             const HttpClientOptions& options) {
+  HttpClient peer(step.from, options);
+  core::Result<HttpReply> reply =
+      peer.Post(fmt::format("/shards/{}/{}", shard, what), "",
+                {{std::string(kEpochHeader), std::to_string(step.epoch)}});
+  if (!reply.ok()) return reply.status();
+  if (reply->status != 200) {
+    return core::Status(reply->status == 421 ? core::Code::kMoved : core::Code::kBadGateway,
+                        fmt::format("{} answered {} to {}: {}", step.from.ToString(),
+                                    reply->status, what, core::ParseErrorMessage(reply->body)));
+  }
+  core::Result<core::Scan> scan = core::ScanRecords(reply->body);
+  if (!scan.ok()) return scan.status();
+  if (scan->torn_tail) {
+    return core::Status(core::Code::kBadGateway,
+                        fmt::format("the {} from {} was cut short", what, step.from.ToString()));
+  }
+  return std::move(scan->records);
+}
+
+HttpResponse Records(const core::Result<std::vector<core::Record>>& records) {
+  if (!records.ok()) return ErrorResponse(records.status());
+  return {200, EncodeRecords(*records)};
+}
+
+HttpResponse Done(const core::Status& status, const std::string& body) {
+  if (!status.ok()) return ErrorResponse(status);
+  return {200, body};
+}
+
+}  // namespace
+
+void RegisterNodeRoutes(core::HostedShards& shards, NodeRoutesOptions options,
+                        HttpServer& server) {
+  auto shared = std::make_shared<NodeRoutesOptions>(std::move(options));
+  for (int k = 0; k < shared->shard_count; ++k) {
+    const std::string base = fmt::format("/shards/{}", k);
+    server.Handle("POST", base + "/increment", [&shards, k](const HttpRequest& request) {
+      core::Result<int64_t> epoch = EpochOf(request);
+      if (!epoch.ok()) return ErrorResponse(epoch.status());
+      core::Result<core::IncrementRequest> parsed = core::ParseIncrementRequest(
+          request.body(), request.HeaderValues(std::string(core::kIdempotencyKeyHeader)));
+      if (!parsed.ok()) return ErrorResponse(parsed.status());
+      return Respond(shards.Serve<core::IncrementReply>(
+                         k, *epoch, [&](core::Shard& shard) { return shard.Increment(*parsed); }),
+                     [&](const core::IncrementReply& reply) {
+                       return core::FormatIncrementReply(reply, parsed->counter);
+                     });
+    });
+    server.Handle("GET", base + "/count", [&shards, k](const HttpRequest& request) {
+      core::Result<int64_t> epoch = EpochOf(request);
+      if (!epoch.ok()) return ErrorResponse(epoch.status());
+      core::Result<core::CounterRef> counter =
+          core::ParseCounterQuery(request.Param("counter"), request.Param("window"));
+      if (!counter.ok()) return ErrorResponse(counter.status());
+      return Respond(shards.Count(k, *epoch, *counter), [&](const core::CountReply& reply) {
+        return core::FormatCountReply(reply, *counter);
+      });
+    });
+    server.Handle("GET", base + "/counters", [&shards, k](const HttpRequest& request) {
+      core::Result<int64_t> epoch = EpochOf(request);
+      if (!epoch.ok()) return ErrorResponse(epoch.status());
+      std::string prefix = request.Param("prefix").value_or("");
+      return Respond(shards.Serve<std::vector<core::CounterPart>>(
+                         k, *epoch, [&](core::Shard& shard) { return shard.List(prefix); }),
+                     [k](const std::vector<core::CounterPart>& parts) {
+                       return core::FormatCounterParts(k, parts);
+                     });
+    });
+    server.Handle("POST", base + "/reset", [&shards, k](const HttpRequest& request) {
+      core::Result<int64_t> epoch = EpochOf(request);
+      if (!epoch.ok()) return ErrorResponse(epoch.status());
+      core::Result<std::string> name = core::ParseResetRequest(request.body());
+      if (!name.ok()) return ErrorResponse(name.status());
+      return Respond(
+          shards.Serve<int64_t>(k, *epoch, [&](core::Shard& shard) { return shard.Reset(*name); }),
+          [&](int64_t removed) { return core::FormatResetReply(*name, removed); });
+    });
+    // A move, on the node the shard leaves.
+    server.Handle("POST", base + "/snapshot", [&shards, k](const HttpRequest& request) {
+      core::Result<int64_t> epoch = EpochOf(request);
+      if (!epoch.ok()) return ErrorResponse(epoch.status());
+      return Records(shards.StartCopy(k, *epoch));
+    });
+    server.Handle("POST", base + "/seal", [&shards, k](const HttpRequest& request) {
+      core::Result<int64_t> epoch = EpochOf(request);
+      if (!epoch.ok()) return ErrorResponse(epoch.status());
+      return Records(shards.Seal(k, *epoch));
+    });
+    // A move, on the node it goes to.
+    server.Handle("POST", base + "/fetch", [&shards, k, shared](const HttpRequest& request) {
+      core::Result<Step> step = ParseStep(request.body());
+      if (!step.ok()) return ErrorResponse(step.status());
+      core::Result<std::vector<core::Record>> snapshot = Pull(*step, k, "snapshot", shared->peer);
+      if (!snapshot.ok()) return ErrorResponse(snapshot.status());
+      return Done(shards.Stage(k, step->epoch, *snapshot),
+                  Json{{"shard", k}, {"records", snapshot->size()}}.dump());
+    });
+    server.Handle("POST", base + "/catch-up", [&shards, k, shared](const HttpRequest& request) {
+      core::Result<Step> step = ParseStep(request.body());
+      if (!step.ok()) return ErrorResponse(step.status());
+      core::Result<std::vector<core::Record>> changes = Pull(*step, k, "seal", shared->peer);
+      if (!changes.ok()) return ErrorResponse(changes.status());
+      return Done(shards.CatchUp(k, step->epoch, *changes),
+                  Json{{"shard", k}, {"records", changes->size()}}.dump());
+    });
+    server.Handle("POST", base + "/reconcile", [k, shared](const HttpRequest&) {
+      return Done(shared->reconcile(k), Json{{"shard", k}}.dump());
+    });
+  }
+  server.Handle("GET", "/node", [&shards](const HttpRequest&) {
+    Json held = Json::array();
+    for (const core::HeldShard& shard : shards.List()) {
+      held.push_back({{"shard", shard.shard},
+                      {"state", std::string(core::HoldStateName(shard.state))},
+                      {"epoch", shard.epoch}});
+    }
+    return HttpResponse{200, Json{{"id", shards.me()}, {"shards", held}}.dump()};
+  });
+  server.Handle("GET", "/healthz", [](const HttpRequest&) {
+    return HttpResponse{200, R"({"status":"ok"})"};
+  });
+}
+
+}  // namespace shardctl::net
