@@ -19,6 +19,7 @@
 
 #include <fmt/format.h>
 
+#include "net/chunked_decoder.h"
 #include "net/request_framing.h"
 #include "net/socket_io.h"
 
@@ -146,10 +147,118 @@ std::optional<AnswerHead> ParseAnswerHead(std::string_view header) {
       if (EqualsIgnoringCase(value, "close")) head.close = true;
       if (EqualsIgnoringCase(value, "keep-alive")) head.close = false;
     } else if (EqualsIgnoringCase(name, "Transfer-Encoding")) {
+      if (!EqualsIgnoringCase(value, "chunked")) return std::nullopt;  // gzip, ...: not ours
       head.chunked = true;
     }
   }
+  if (head.chunked) head.content_length.reset();  // RFC 9112 section 6.3
   return head;
+}
+
+// An answer's body, decoded as its bytes arrive: by its Content-Length, in
+// the chunked coding, or (neither) up to the end of the connection.
+class BodyReader {
+ public:
+  explicit BodyReader(const AnswerHead& head)
+      : chunked_(head.chunked), left_(head.content_length) {}
+
+  // Appends the body's part of `bytes` to `*body`. Returns false if they are
+  // not in the chunked coding announced.
+  bool Feed(std::string_view bytes, std::string* body) {
+    size_t used = bytes.size();
+    if (chunked_) {
+      if (chunks_.state() == ChunkedDecoder::State::kMore) used = chunks_.Decode(bytes, body);
+      if (chunks_.state() == ChunkedDecoder::State::kBad) return false;
+    } else if (left_) {
+      used = std::min(*left_, bytes.size());
+      body->append(bytes.substr(0, used));
+      *left_ -= used;
+    } else {
+      body->append(bytes);
+    }
+    extra_ = extra_ || used < bytes.size();
+    return true;
+  }
+  // True once the whole body is in (never for a body that ends with the connection).
+  bool complete() const {
+    return chunked_ ? chunks_.state() == ChunkedDecoder::State::kDone : left_ == size_t{0};
+  }
+  bool EndsWithConnection() const { return !chunked_ && !left_; }
+  // True if bytes came after the body: the connection cannot carry another request.
+  bool extra() const { return extra_; }
+
+ private:
+  bool chunked_;
+  std::optional<size_t> left_;
+  ChunkedDecoder chunks_;
+  bool extra_ = false;
+};
+
+enum class Receipt { kBytes, kClosed, kNothingInTime, kFailed };
+
+// Receives what arrives on `fd` before `deadline`, appending it to `*received`.
+Receipt Receive(int fd, std::string* received, Clock::time_point deadline) {
+  for (;;) {
+    char chunk[16 * 1024];
+    ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
+    if (n > 0) {
+      received->append(chunk, static_cast<size_t>(n));
+      return Receipt::kBytes;
+    }
+    if (n == 0) return Receipt::kClosed;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return Receipt::kFailed;
+    if (!Await(fd, POLLIN, deadline)) return Receipt::kNothingInTime;
+  }
+}
+
+core::Status UnknownOutcome(const Url& url, std::chrono::milliseconds timeout) {
+  return core::Status(
+      core::Code::kTimeout,
+      fmt::format("no complete answer from {} within {} ms (timed out or the connection was "
+                  "lost; the request may or may not have been applied)",
+                  url.ToString(), timeout.count()));
+}
+
+core::Status NotHttp(const Url& url) {
+  return core::Status(core::Code::kBadGateway,
+                      fmt::format("{} did not answer in HTTP/1.1 (a status line, then a body of "
+                                  "a known length or in chunks)",
+                                  url.ToString()));
+}
+
+// Receives until the header of the final answer (after any interim 1xx
+// answers) is in `*received`, and removes it from there: what remains is the
+// start of the body.
+core::Result<AnswerHead> ReadHead(int fd, std::string* received, Clock::time_point deadline,
+                                  const Url& url, std::chrono::milliseconds timeout) {
+  for (;;) {
+    if (size_t header_end = FindHeaderEnd(*received); header_end != std::string::npos) {
+      std::optional<AnswerHead> head =
+          ParseAnswerHead(std::string_view(*received).substr(0, header_end));
+      if (!head) return NotHttp(url);
+      received->erase(0, header_end);
+      if (head->status < 100 || head->status >= 200) return *head;
+      continue;  // interim: the real one follows
+    }
+    if (received->size() > kMaxAnswerBytes || Receive(fd, received, deadline) != Receipt::kBytes) {
+      return UnknownOutcome(url, timeout);
+    }
+  }
+}
+
+// Opens a connection to `url`, or says why it cannot.
+core::Result<Socket> Open(const Url& url, std::chrono::milliseconds timeout) {
+  auto [connected, error] = Connect(url, timeout);
+  if (error == ConnectError::kTimedOut) {
+    return core::Unavailable(fmt::format("cannot connect to {} (no answer within {} ms)",
+                                         url.ToString(), timeout.count()));
+  }
+  if (error != ConnectError::kNone) {
+    return core::Unavailable(fmt::format(
+        "cannot connect to {} (connection refused or host unreachable)", url.ToString()));
+  }
+  return std::move(connected);
 }
 
 }  // namespace
@@ -165,7 +274,66 @@ struct HttpClient::Pool {
   ~Pool() {
     for (const Idle& entry : idle) ::close(entry.fd);
   }
+
+  // An idle connection still fit to carry a request, or an invalid Socket.
+  Socket Take() {
+    std::lock_guard lock(mutex);
+    auto now = Clock::now();
+    while (!idle.empty()) {
+      Idle entry = idle.back();
+      idle.pop_back();
+      if (now - entry.since < kMaxIdle && StillOpen(entry.fd)) return Socket(entry.fd);
+      ::close(entry.fd);
+      if (now - entry.since < kMaxIdle) continue;        // closed by the server (or it died)
+      for (const Idle& older : idle) ::close(older.fd);  // older still
+      idle.clear();
+    }
+    return Socket();
+  }
+
+  void Give(Socket socket) {
+    std::lock_guard lock(mutex);
+    if (idle.size() < kMaxIdleConnections) idle.push_back({socket.Release(), Clock::now()});
+  }
 };
+
+struct HttpStream::Impl {
+  Socket socket;
+  BodyReader body;
+  std::string pending;  // body bytes that came with the header
+  Url url;
+  bool closed = false;  // the server closed the connection, ending a body without length
+};
+
+HttpStream::HttpStream(int status, std::unique_ptr<Impl> impl)
+    : status_(status), impl_(std::move(impl)) {}
+
+HttpStream::~HttpStream() = default;
+
+bool HttpStream::ended() const { return impl_->body.complete() || impl_->closed; }
+
+core::Result<std::string> HttpStream::Read(Clock::time_point deadline) {
+  if (!impl_->pending.empty()) return std::exchange(impl_->pending, {});
+  if (ended())
+    return core::Unavailable(fmt::format("the answer from {} ended", impl_->url.ToString()));
+  std::string received;
+  switch (Receive(impl_->socket.fd(), &received, deadline)) {
+    case Receipt::kNothingInTime: return std::string();
+    case Receipt::kClosed:
+      if (!impl_->body.EndsWithConnection()) {
+        return core::Unavailable(
+            fmt::format("{} closed the connection before its answer ended", impl_->url.ToString()));
+      }
+      impl_->closed = true;
+      return std::string();
+    case Receipt::kFailed:
+      return core::Unavailable(fmt::format("lost the connection to {}", impl_->url.ToString()));
+    case Receipt::kBytes: break;
+  }
+  std::string data;
+  if (!impl_->body.Feed(received, &data)) return NotHttp(impl_->url);
+  return data;
+}
 
 HttpClient::HttpClient(Url url, HttpClientOptions options)
     : url_(std::move(url)), options_(options), pool_(std::make_unique<Pool>()) {}
@@ -181,42 +349,8 @@ core::Result<HttpReply> HttpClient::Post(const std::string& path, const std::str
   return Send(true, path, json_body, headers);
 }
 
-core::Result<HttpReply> HttpClient::Send(bool post, const std::string& path,
-                                         const std::string& body, const HttpHeaders& headers) {
-  Socket socket;
-  {
-    std::lock_guard lock(pool_->mutex);
-    auto now = Clock::now();
-    while (!pool_->idle.empty()) {
-      Pool::Idle entry = pool_->idle.back();
-      pool_->idle.pop_back();
-      if (now - entry.since < kMaxIdle && StillOpen(entry.fd)) {
-        socket = Socket(entry.fd);
-        break;
-      }
-      if (now - entry.since < kMaxIdle) {  // closed by the server (or it died)
-        ::close(entry.fd);
-        continue;
-      }
-      ::close(entry.fd);
-      for (const Pool::Idle& older : pool_->idle) ::close(older.fd);  // older still
-      pool_->idle.clear();
-    }
-  }
-  if (!socket.valid()) {
-    auto [connected, error] = Connect(url_, options_.connect_timeout);
-    if (error == ConnectError::kTimedOut) {
-      return core::Unavailable(fmt::format("cannot connect to {} (no answer within {} ms)",
-                                           url_.ToString(), options_.connect_timeout.count()));
-    }
-    if (error != ConnectError::kNone) {
-      return core::Unavailable(fmt::format(
-          "cannot connect to {} (connection refused or host unreachable)", url_.ToString()));
-    }
-    socket = std::move(connected);
-  }
-
-  // The whole request in one send.
+std::string HttpClient::FormatRequest(bool post, const std::string& path, const std::string& body,
+                                      const HttpHeaders& headers) const {
   std::string request = fmt::format("{} {} HTTP/1.1\r\nHost: {}\r\n", post ? "POST" : "GET", path,
                                     JoinHostPort(url_.host, url_.port));
   if (!options_.bearer_token.empty()) {
@@ -232,67 +366,64 @@ core::Result<HttpReply> HttpClient::Send(bool post, const std::string& path,
   }
   request += "\r\n";
   request += body;
+  return request;
+}
+
+core::Result<HttpReply> HttpClient::Send(bool post, const std::string& path,
+                                         const std::string& body, const HttpHeaders& headers) {
+  Socket socket = pool_->Take();
+  if (!socket.valid()) {
+    core::Result<Socket> opened = Open(url_, options_.connect_timeout);
+    if (!opened.ok()) return opened.status();
+    socket = std::move(opened).value();
+  }
+  // The whole request in one send.
   auto deadline = Clock::now() + options_.request_timeout;
-  if (!SendAll(socket.fd(), request, deadline)) {
+  if (!SendAll(socket.fd(), FormatRequest(post, path, body, headers), deadline)) {
     return core::Unavailable(
         fmt::format("lost the connection to {} while sending the request", url_.ToString()));
   }
 
-  auto unknown_outcome = [&] {
-    return core::Status(
-        core::Code::kTimeout,
-        fmt::format("no complete answer from {} within {} ms (timed out or the connection was "
-                    "lost; the request may or may not have been applied)",
-                    url_.ToString(), options_.request_timeout.count()));
-  };
-  std::string answer;
-  size_t header_end = std::string::npos;
-  std::optional<AnswerHead> head;
+  std::string received;
+  core::Result<AnswerHead> head =
+      ReadHead(socket.fd(), &received, deadline, url_, options_.request_timeout);
+  if (!head.ok()) return head.status();
+  BodyReader reader(*head);
+  HttpReply reply{head->status, {}};
   bool closed = false;
   for (;;) {
-    while (!head && (header_end = FindHeaderEnd(answer)) != std::string::npos) {
-      head = ParseAnswerHead(std::string_view(answer).substr(0, header_end));
-      if (!head || head->chunked) {
-        return core::Status(core::Code::kBadGateway,
-                            fmt::format("{} did not answer in HTTP/1.1 as shardctl does (a status "
-                                        "line and a Content-Length)",
-                                        url_.ToString()));
-      }
-      if (head->status >= 100 && head->status < 200) {  // interim: the real one follows
-        answer.erase(0, header_end);
-        head.reset();
-      }
-    }
-    if (head && head->content_length && answer.size() >= header_end + *head->content_length) break;
-    if (closed) {
-      if (head && !head->content_length) break;  // the body ends with the connection
-      return unknown_outcome();
-    }
-    char chunk[16 * 1024];
-    ssize_t n = ::recv(socket.fd(), chunk, sizeof(chunk), 0);
-    if (n > 0) {
-      answer.append(chunk, static_cast<size_t>(n));
-      if (answer.size() > kMaxAnswerBytes) return unknown_outcome();
-    } else if (n == 0) {
+    if (!reader.Feed(received, &reply.body)) return NotHttp(url_);
+    if (reader.complete()) break;
+    if (reply.body.size() > kMaxAnswerBytes) return UnknownOutcome(url_, options_.request_timeout);
+    received.clear();
+    Receipt receipt = Receive(socket.fd(), &received, deadline);
+    if (receipt == Receipt::kClosed && reader.EndsWithConnection()) {
       closed = true;
-    } else if (errno == EINTR) {
-      continue;
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      if (!Await(socket.fd(), POLLIN, deadline)) return unknown_outcome();
-      continue;
-    } else {
-      return unknown_outcome();
+      break;
     }
+    if (receipt != Receipt::kBytes) return UnknownOutcome(url_, options_.request_timeout);
   }
-  size_t body_length = head->content_length.value_or(answer.size() - header_end);
-  HttpReply reply{head->status, answer.substr(header_end, body_length)};
-  if (!head->close && !closed && answer.size() == header_end + body_length) {
-    std::lock_guard lock(pool_->mutex);
-    if (pool_->idle.size() < kMaxIdleConnections) {
-      pool_->idle.push_back({socket.Release(), Clock::now()});
-    }
-  }
+  if (!head->close && !closed && !reader.extra()) pool_->Give(std::move(socket));
   return reply;
+}
+
+core::Result<std::unique_ptr<HttpStream>> HttpClient::PostStream(const std::string& path,
+                                                                 const std::string& json_body) {
+  core::Result<Socket> socket = Open(url_, options_.connect_timeout);
+  if (!socket.ok()) return socket.status();
+  auto deadline = Clock::now() + options_.request_timeout;
+  if (!SendAll(socket->fd(), FormatRequest(true, path, json_body, {}), deadline)) {
+    return core::Unavailable(
+        fmt::format("lost the connection to {} while sending the request", url_.ToString()));
+  }
+  std::string received;
+  core::Result<AnswerHead> head =
+      ReadHead(socket->fd(), &received, deadline, url_, options_.request_timeout);
+  if (!head.ok()) return head.status();
+  auto impl = std::unique_ptr<HttpStream::Impl>(
+      new HttpStream::Impl{std::move(socket).value(), BodyReader(*head), {}, url_});
+  if (!impl->body.Feed(received, &impl->pending)) return NotHttp(url_);
+  return std::unique_ptr<HttpStream>(new HttpStream(head->status, std::move(impl)));
 }
 
 }  // namespace shardctl::net

@@ -1,9 +1,10 @@
 // HttpClient: JSON requests to one server over a pool of keep-alive
-// connections (HTTP/1.1, TCP_NODELAY, each request in one send). Thread-safe:
-// each call borrows its own connection, so calls run in parallel. Written
-// here rather than taken from cpp-httplib, whose shared library costs every
-// `shardctl inc` about 3 ms of start-up (it loads and initialises OpenSSL,
-// zlib and brotli) and each request five extra poll() calls.
+// connections (HTTP/1.1, TCP_NODELAY, each request in one send; answers of a
+// known length or chunked), and HttpStream for answers that keep coming.
+// Thread-safe: each call borrows its own connection, so calls run in
+// parallel. Written here rather than taken from cpp-httplib, whose shared
+// library costs every `shardctl inc` about 3 ms of start-up (it loads and
+// initialises OpenSSL, zlib and brotli) and each request five extra poll() calls.
 #ifndef SHARDCTL_NET_HTTP_CLIENT_H_
 #define SHARDCTL_NET_HTTP_CLIENT_H_
 
@@ -35,6 +36,36 @@ struct HttpReply {
   std::string body;
 };
 
+// The answer to a request whose body keeps coming (etcd's watch), read as it
+// arrives over a connection of its own that closes with it. Not thread-safe:
+// one reader.
+class HttpStream {
+ public:
+  ~HttpStream();
+  HttpStream(const HttpStream&) = delete;
+  HttpStream& operator=(const HttpStream&) = delete;
+
+  int status() const { return status_; }
+
+  // Waits until `deadline` for more of the body. Returns the body's bytes
+  // that arrived (decoded from the chunked coding), empty if none came in
+  // time. Fails with kUnavailable if the connection closed or broke before
+  // the body ended, or once the body has ended; kBadGateway if the body is
+  // not in the coding its header announced.
+  core::Result<std::string> Read(std::chrono::steady_clock::time_point deadline);
+
+  // True once the whole body has arrived.
+  bool ended() const;
+
+ private:
+  friend class HttpClient;
+  struct Impl;
+  HttpStream(int status, std::unique_ptr<Impl> impl);
+
+  int status_;
+  std::unique_ptr<Impl> impl_;
+};
+
 class HttpClient {
  public:
   HttpClient(Url url, HttpClientOptions options);
@@ -45,10 +76,15 @@ class HttpClient {
   // Each returns the server's answer, whatever its status, or a transport
   // failure naming the server: kUnavailable when the request surely never
   // reached it (could not connect), kTimeout when the outcome is unknown (sent,
-  // but no complete answer in time).
+  // but no complete answer in time), kBadGateway when the answer is not HTTP/1.x.
   core::Result<HttpReply> Get(const std::string& path, const HttpHeaders& headers = {});
   core::Result<HttpReply> Post(const std::string& path, const std::string& json_body,
                                const HttpHeaders& headers = {});
+
+  // Sends a POST on a new connection and returns as soon as the answer's
+  // status line and header are in, its body still to read. Failures as Post's.
+  core::Result<std::unique_ptr<HttpStream>> PostStream(const std::string& path,
+                                                       const std::string& json_body);
 
   const Url& url() const { return url_; }
 
@@ -56,6 +92,8 @@ class HttpClient {
   struct Pool;
   core::Result<HttpReply> Send(bool post, const std::string& path, const std::string& body,
                                const HttpHeaders& headers);
+  std::string FormatRequest(bool post, const std::string& path, const std::string& body,
+                            const HttpHeaders& headers) const;
 
   Url url_;
   HttpClientOptions options_;

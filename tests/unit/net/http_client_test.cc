@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -119,9 +120,30 @@ TEST(HttpClientTest, AConnectionClosedMidAnswerIsAnUnknownOutcome) {
   EXPECT_NE(reply.status().message().find("may or may not have been applied"), std::string::npos);
 }
 
-TEST(HttpClientTest, AChunkedOrNonHttpAnswerIsABadGateway) {
+TEST(HttpClientTest, ReadsAChunkedAnswerAndReusesTheConnection) {
+  // As etcd (Go's net/http) sends every answer over 2 KB, and its errors
+  // with a trailer field.
+  ScriptedServer server({
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "2\r\n{\"\r\n6\r\na\":1}\n\r\n0\r\n\r\n"},
+      {"HTTP/1.1 404 Not Found\r\nTrailer: Grpc-Trailer-Content-Type\r\n"
+       "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nGrpc-Trailer-Content-Type: x\r\n\r\n"},
+  });
+  HttpClient client(server.url(), Quick());
+  core::Result<HttpReply> first = client.Post("/v3/kv/range", "{}");
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_EQ(first->body, "{\"a\":1}\n");
+  core::Result<HttpReply> second = client.Post("/v3/lease/revoke", "{}");
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_EQ(second->status, 404);
+  EXPECT_EQ(second->body, "{}");
+  EXPECT_EQ(server.connections(), 1);
+}
+
+TEST(HttpClientTest, ABadlyChunkedOrNonHttpAnswerIsABadGateway) {
   for (const char* bytes :
-       {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+       {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
         "SSH-2.0-OpenSSH\r\n\r\n"}) {
     ScriptedServer server({{bytes, true}});
     HttpClient client(server.url(), Quick());
@@ -129,6 +151,52 @@ TEST(HttpClientTest, AChunkedOrNonHttpAnswerIsABadGateway) {
     ASSERT_FALSE(reply.ok()) << bytes;
     EXPECT_EQ(reply.status().code(), core::Code::kBadGateway) << bytes;
   }
+}
+
+TEST(HttpClientTest, AStreamIsReadAsItsChunksArrive) {
+  // A second answer, never asked for, keeps the server from closing the stream.
+  ScriptedServer server({{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "3\r\none\r\n3\r\ntwo\r\n"},
+                         {""}});
+  HttpClient client(server.url(), Quick());
+  core::Result<std::unique_ptr<HttpStream>> stream = client.PostStream("/v3/watch", "{}");
+  ASSERT_TRUE(stream.ok()) << stream.status().message();
+  EXPECT_EQ((*stream)->status(), 200);
+  std::string body;
+  auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (body.size() < 6 && std::chrono::steady_clock::now() < deadline) {
+    core::Result<std::string> data = (*stream)->Read(deadline);
+    ASSERT_TRUE(data.ok()) << data.status().message();
+    body += *data;
+  }
+  EXPECT_EQ(body, "onetwo");
+  // Nothing more comes: an empty read once the deadline passes.
+  core::Result<std::string> nothing = (*stream)->Read(std::chrono::steady_clock::now() + 10ms);
+  ASSERT_TRUE(nothing.ok());
+  EXPECT_EQ(*nothing, "");
+  EXPECT_FALSE((*stream)->ended());
+}
+
+TEST(HttpClientTest, AStreamClosedBeforeItsLastChunkIsUnavailable) {
+  ScriptedServer server({{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", true}});
+  HttpClient client(server.url(), Quick());
+  core::Result<std::unique_ptr<HttpStream>> stream = client.PostStream("/v3/watch", "{}");
+  ASSERT_TRUE(stream.ok()) << stream.status().message();
+  core::Result<std::string> data = (*stream)->Read(std::chrono::steady_clock::now() + 2s);
+  ASSERT_FALSE(data.ok());
+  EXPECT_EQ(data.status().code(), core::Code::kUnavailable);
+}
+
+TEST(HttpClientTest, AStreamEndsWithItsLastChunk) {
+  ScriptedServer server(
+      {{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"}});
+  HttpClient client(server.url(), Quick());
+  core::Result<std::unique_ptr<HttpStream>> stream = client.PostStream("/v3/lease/keepalive", "{}");
+  ASSERT_TRUE(stream.ok()) << stream.status().message();
+  EXPECT_EQ(*(*stream)->Read(std::chrono::steady_clock::now() + 2s), "{}");
+  EXPECT_TRUE((*stream)->ended());
+  EXPECT_EQ((*stream)->Read(std::chrono::steady_clock::now()).status().code(),
+            core::Code::kUnavailable);
 }
 
 TEST(HttpClientTest, AnIdleConnectionTheServerClosedIsNotReused) {

@@ -1,0 +1,137 @@
+#include "tests/integration/etcd_harness.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace shardctl::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A port nobody listens on now (HeldPort closes it again).
+int FreePort() { return HeldPort().port(); }
+
+// Waits up to `timeout` for `pid` to exit. Returns true if it did.
+bool Reap(pid_t pid, std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  do {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) return true;
+    // Polling waitpid: a child's exit has no file descriptor to wait on.
+    std::this_thread::sleep_for(5ms);
+  } while (Clock::now() < deadline);
+  return false;
+}
+
+}  // namespace
+
+EtcdServer::EtcdServer() : client_port_(FreePort()), peer_port_(FreePort()) {
+  if (!Start()) ADD_FAILURE() << "etcd did not become ready; its log:\n" << Log();
+}
+
+EtcdServer::~EtcdServer() {
+  if (::testing::Test::HasFailure()) {
+    std::string log = Log();
+    if (log.size() > 8000) log = "...\n" + log.substr(log.size() - 8000);
+    std::fprintf(stderr, "--- log of etcd on %s ---\n%s\n", url().c_str(), log.c_str());
+  }
+  Stop();
+}
+
+bool EtcdServer::Start() {
+  std::string client = url();
+  std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
+  const std::pair<const char*, std::string> flags[] = {
+      {"--name", "default"},
+      {"--data-dir", dir_.path() + "/data"},
+      {"--listen-client-urls", client},
+      {"--advertise-client-urls", client},
+      {"--listen-peer-urls", peer},
+      {"--initial-advertise-peer-urls", peer},
+      {"--initial-cluster", "default=" + peer},
+  };
+  std::vector<std::string> args = {"etcd"};
+  for (const auto& [flag, value] : flags) {
+    args.push_back(flag);
+    args.push_back(value);
+  }
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  std::string log_path = dir_.path() + "/etcd.log";
+  pid_t parent = ::getpid();
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    // etcd dies with the test, even one that crashes.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ::dup2(log, STDOUT_FILENO);
+    ::dup2(log, STDERR_FILENO);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    ::dup2(devnull, STDIN_FILENO);
+    ::execvp(argv[0], argv.data());
+    ::_exit(127);
+  }
+  // Ready once it answers /health: it has a leader and serves requests.
+  HttpConnection connection(host_port());
+  auto deadline = Clock::now() + 30s;
+  while (Clock::now() < deadline) {
+    Reply health = connection.Get("/health");
+    if (health.status == 200 && health.body.find("true") != std::string::npos) {
+      ready_ = true;
+      return true;
+    }
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {  // it exited: no use waiting
+      pid_ = -1;
+      return false;
+    }
+    std::this_thread::sleep_for(20ms);  // between health checks
+  }
+  return false;
+}
+
+void EtcdServer::Stop() {
+  ready_ = false;
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  ::kill(pid_, SIGCONT);  // a stopped etcd handles SIGTERM only once it runs
+  if (!Reap(pid_, 5s)) {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
+  pid_ = -1;
+}
+
+bool EtcdServer::Restart() {
+  Stop();
+  return Start();
+}
+
+void EtcdServer::Signal(int signal_number) {
+  if (pid_ > 0) ::kill(pid_, signal_number);
+}
+
+std::string EtcdServer::Log() const {
+  std::ifstream file(dir_.path() + "/etcd.log");
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+}  // namespace shardctl::testing
