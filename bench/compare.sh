@@ -14,9 +14,11 @@
 # A benchmark, not a test: CI does not run it.
 # Usage: bench/compare.sh [SECONDS_PER_LOAD] [ROUNDS]     (default 5 3: about 8 minutes)
 # Environment: SEED_NODE=DIR (the original, default ../shared/peers/seed-node next to the
-# clone, else /work/shared/peers/seed-node; skipped with a note when absent),
+# clone; skipped with a note when absent),
 # RESULTS_DIR=DIR (default bench/results), CONNECTIONS="1 16 64 256", SHARD_COUNTS="1 3 8".
 set -euo pipefail
+# A relative SEED_NODE means from where the script was started.
+[ -z "${SEED_NODE:-}" ] || SEED_NODE=$(realpath -m -- "$SEED_NODE")
 cd "$(dirname "$0")/.."
 repo=$PWD
 seconds=${1:-5}
@@ -44,14 +46,10 @@ cmake --workflow --preset release >/dev/null
 shardctl=$repo/build/release/shardctl
 
 # The original: copied to a writable cache under build/ (npm install needs to write).
-seed_src=${SEED_NODE:-}
-if [ -z "$seed_src" ]; then
-  for dir in ../shared/peers/seed-node /work/shared/peers/seed-node; do
-    [ -f "$dir/peer.js" ] && { seed_src=$dir; break; }
-  done
-fi
+# Only where SEED_NODE says, or next to the clone: never a path of one machine.
+seed_src=${SEED_NODE:-../shared/peers/seed-node}
 seed=""
-if [ -n "$seed_src" ] && [ -f "$seed_src/peer.js" ] && command -v node >/dev/null &&
+if [ -f "$seed_src/peer.js" ] && command -v node >/dev/null &&
    command -v npm >/dev/null; then
   seed=$repo/build/seed-node
   mkdir -p "$seed"
@@ -60,7 +58,7 @@ if [ -n "$seed_src" ] && [ -f "$seed_src/peer.js" ] && command -v node >/dev/nul
   [ -d "$seed/node_modules/express" ] && [ -d "$seed/node_modules/axios" ] ||
     (cd "$seed" && npm install --no-audit --no-fund --silent >&2)
 else
-  echo "note: the original (seed-node's peer.js, node, npm) was not found; it is left out" \
+  echo "note: the original ($seed_src/peer.js, node, npm) was not found; it is left out" \
        "(set SEED_NODE=DIR)" >&2
 fi
 

@@ -25,6 +25,7 @@
 #include "cmd/bench_workload.h"
 #include "cmd/commands.h"
 #include "cmd/common.h"
+#include "cmd/help_format.h"
 #include "core/protocol.h"
 #include "net/http_client.h"
 #include "net/url.h"
@@ -269,28 +270,31 @@ void SetupBench(CLI::App& app, Runner& runner) {
   command
       ->add_option("-c,--connections", options->connections,
                    "Concurrent keep-alive connections, one thread each")
+      ->type_name("N")
       ->check(StrictInteger())
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
   CLI::Option* requests =
-      command
-          ->add_option("-n,--requests", options->requests,
-                       fmt::format("Requests to send in all (default {})", kDefaultRequests))
+      command->add_option("-n,--requests", options->requests, "Requests to send in all")
+          ->type_name("N")
+          ->default_str(std::to_string(kDefaultRequests))
           ->check(StrictInteger())
           ->check(CLI::Range(int64_t{1}, kMaxRequests));
   CLI::Option* seconds =
       command->add_option("-d,--duration", options->seconds, "Send requests for this many seconds")
+          ->type_name("SECONDS")
           ->check(PositiveSeconds());
   requests->excludes(seconds);
   seconds->excludes(requests);
-  command
-      ->add_option("--op", options->op,
-                   "inc: POST /increment with values 1, 2, ..., 60, 1, ...; total: GET /total")
-      ->check(CLI::IsMember({"inc", "total"}))
+  OneOf(command->add_option(
+            "--op", options->op,
+            "inc: POST /increment with values 1, 2, ..., 60, 1, ...; total: GET /total"),
+        {"inc", "total"})
       ->capture_default_str();
   command
       ->add_option("--batch", options->batch,
                    "Increments per request: above 1, POST /increment {\"values\":[...]}")
+      ->type_name("N")
       ->check(StrictInteger())
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();

@@ -36,14 +36,18 @@ const CLI::Validator& StrictInteger() {
 
 void AddClientOptions(CLI::App& command, ClientOptions& options) {
   command.add_option("--url", options.url, "The aggregator's address")
+      ->type_name("URL")
       ->envname("SHARDCTL_URL")
       ->capture_default_str();
   command.add_option("--timeout", options.timeout_seconds, "Seconds to wait for the answer")
+      ->type_name("SECONDS")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   command.add_flag("--json", options.json, "Print the server's JSON answer as it came");
-  command.add_option("--token-file", options.token_file,
-                     "A file holding the server's bearer token (default: $SHARDCTL_TOKEN)");
+  command
+      .add_option("--token-file", options.token_file,
+                  "A file holding the server's bearer token (default: $SHARDCTL_TOKEN)")
+      ->type_name("FILE");
 }
 
 core::Result<std::string> CheckToken(std::string token, std::string_view origin) {
@@ -100,11 +104,13 @@ ExitCode Fail(ExitCode code, std::string_view message) {
 }
 
 void AddCounterOptions(CLI::App& command, CounterOptions& options) {
-  command.add_option("-k,--counter", options.name,
-                     "The counter's name (default: the default counter)");
+  command
+      .add_option("-k,--counter", options.name, "The counter's name (default: the default counter)")
+      ->type_name("NAME");
   command
       .add_option("--window", options.window,
                   "A windowed counter: seconds per fixed window, aligned to the clock")
+      ->type_name("SECONDS")
       ->check(StrictInteger());
 }
 

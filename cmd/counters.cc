@@ -54,13 +54,16 @@ void SetupCounters(CLI::App& app, Runner& runner) {
   auto options = std::make_shared<CountersOptions>();
   CLI::App* command = app.add_subcommand(
       "counters", "List counters and their totals, or the top K (a leaderboard)");
-  command->add_option("--prefix", options->prefix, "Only counters whose name starts with this");
+  command->add_option("--prefix", options->prefix, "Only counters whose name starts with PREFIX")
+      ->type_name("PREFIX");
   command->add_option("--top", options->top, "The K highest totals, highest first")
+      ->type_name("K")
       ->check(StrictInteger());
-  command
-      ->add_option("--limit", options->limit, "At most this many counters, by name (default 1000)")
+  command->add_option("--limit", options->limit, "At most N counters, by name (default: 1000)")
+      ->type_name("N")
       ->check(StrictInteger());
-  command->add_option("--after", options->after, "Start after this name (the next page)");
+  command->add_option("--after", options->after, "Start after this name (the next page)")
+      ->type_name("NAME");
   AddClientOptions(*command, options->client);
   command->footer(
       "Examples: shardctl counters --prefix page:\n"

@@ -208,12 +208,15 @@ void SetupInc(CLI::App& app, Runner& runner) {
       ->add_option("--retries", options->retries,
                    "Attempts after the first when the server cannot be reached, the answer is "
                    "lost or late, or it answers 409, 502, 503 or 504")
+      ->type_name("N")
       ->check(StrictInteger())
       ->check(CLI::Range(0, 100))
       ->capture_default_str();
-  command->add_option("--idempotency-key", options->idempotency_key,
-                      "The increment's Idempotency-Key (default: 128 random bits in hex). "
-                      "Reuse it to retry an increment whose outcome is unknown");
+  command
+      ->add_option("--idempotency-key", options->idempotency_key,
+                   "The increment's Idempotency-Key; reuse it to retry an increment whose "
+                   "outcome is unknown (default: 128 random bits in hex)")
+      ->type_name("KEY");
   command->add_flag("-q,--quiet", options->quiet,
                     "Print nothing when it worked (errors still go to stderr); the exit code tells");
   command->footer(

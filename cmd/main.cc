@@ -1,6 +1,7 @@
 // shardctl: a sharded counter service and its command-line tool.
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,6 +12,7 @@
 
 #include "cmd/commands.h"
 #include "cmd/exit_code.h"
+#include "cmd/help_format.h"
 #include "cmd/suggest.h"
 
 namespace shardctl::cmd {
@@ -96,11 +98,13 @@ std::string UnknownSubcommand(const CLI::App& app, int argc, char** argv) {
 int main(int argc, char** argv) {
   using shardctl::cmd::ExitCode;
   CLI::App app{"shardctl: a sharded counter service and its command-line tool"};
+  app.formatter(std::make_shared<shardctl::cmd::HelpFormatter>());  // before the subcommands
   app.set_version_flag("--version", SHARDCTL_VERSION);
   app.require_subcommand(1);
   app.set_config("--config", "",
                  "Read serve's options from the [serve] section of this TOML file "
-                 "(command-line options win)");
+                 "(command-line options win)")
+      ->type_name("FILE");
   app.allow_config_extras(CLI::config_extras_mode::error);
   app.footer("Run 'shardctl COMMAND --help' for a command's options.");
 

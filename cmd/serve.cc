@@ -27,6 +27,7 @@
 #include "cmd/commands.h"
 #include "cmd/common.h"
 #include "cmd/daemon.h"
+#include "cmd/help_format.h"
 #include "cmd/log.h"
 #include "core/aggregator.h"
 #include "core/combining_shard_client.h"
@@ -446,86 +447,103 @@ ExitCode Serve(ServeOptions options) {
 void SetupServe(CLI::App& app, Runner& runner) {
   auto options = std::make_shared<ServeOptions>();
   CLI::App* command = app.add_subcommand("serve", "Run the shards and the aggregator");
-  command->add_option("--role", options->role, "What this process runs")
-      ->check(CLI::IsMember({"all", "shard", "aggregator"}))
+  OneOf(command->add_option("--role", options->role, "What this process runs"),
+        {"all", "shard", "aggregator"})
       ->capture_default_str();
   command->add_option("--shards", options->shards, "Number of shards")
+      ->type_name("N")
       ->check(StrictInteger())
       ->check(CLI::Range(1, kMaxShards))
       ->capture_default_str();
   command
       ->add_option("--port", options->port,
-                   "Port of the aggregator (default 4000), or of the shard with --role shard "
-                   "(default shard-base-port + shard-id); 0 picks a free port")
+                   "Port of the aggregator (default: 4000), or of the shard with --role shard "
+                   "(default: shard-base-port + shard-id); 0 picks a free port")
+      ->type_name("PORT")
       ->check(StrictInteger())
       ->check(CLI::Range(0, 65535));
   command
       ->add_option("--shard-base-port", options->shard_base_port,
-                   "Shard i listens on this port + i; 0 picks free ports")
+                   "Shard i listens on PORT + i; 0 picks free ports")
+      ->type_name("PORT")
       ->check(StrictInteger())
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
-  command->add_option("--bind", options->bind, "Address to listen on")->capture_default_str();
+  command->add_option("--bind", options->bind, "Address to listen on")
+      ->type_name("ADDRESS")
+      ->capture_default_str();
   command->add_option("--shard-id", options->shard_id, "With --role shard: which shard this is")
+      ->type_name("K")
       ->check(StrictInteger())
       ->check(CLI::Range(0, kMaxShards - 1));
-  command->add_option("--shard", options->shard_urls,
-                      "With --role aggregator: a shard's URL, repeated in shard order");
+  command
+      ->add_option("--shard", options->shard_urls,
+                   "With --role aggregator: a shard's URL, repeated in shard order")
+      ->type_name("URL");
   command
       ->add_option("--threads", options->threads,
-                   "Event-loop threads per listener: requests handled at once (idle "
-                   "connections hold none); default: the CPU count, 1 with --fsync always, 64 with "
-                   "--role aggregator")
+                   "Event-loop threads per listener: requests handled at once, idle "
+                   "connections holding none (default: the CPU count, 1 with --fsync always, "
+                   "64 with --role aggregator)")
+      ->type_name("N")
       ->check(StrictInteger())
       ->check(CLI::Range(1, 4096));
   command
       ->add_option("--shard-timeout", options->shard_timeout_seconds,
                    "With --role aggregator: seconds to wait for a shard")
+      ->type_name("SECONDS")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  command->add_option("--data-dir", options->data_dir,
-                      "Where shards keep their counts (default $XDG_STATE_HOME/shardctl, "
-                      "else ~/.local/state/shardctl)");
+  command
+      ->add_option("--data-dir", options->data_dir,
+                   "Where shards keep their counts (default: $XDG_STATE_HOME/shardctl, "
+                   "else ~/.local/state/shardctl)")
+      ->type_name("DIR");
   command->add_flag("--in-memory", options->in_memory,
                     "Keep counts in memory only: a restart forgets them");
-  command
-      ->add_option("--fsync", options->fsync,
-                   "When to fsync the journal: always (before each answer), everysec "
-                   "(once a second), no (when the OS decides)")
-      ->check(CLI::IsMember({"always", "everysec", "no"}))
+  OneOf(command->add_option("--fsync", options->fsync,
+                            "When to fsync the journal: always (before each answer), everysec "
+                            "(once a second), no (when the OS decides)"),
+        {"always", "everysec", "no"})
       ->capture_default_str();
-  command
-      ->add_option("--routing", options->routing,
-                   "How increments pick a shard: value (value mod N, the original's), "
-                   "round-robin or random (both pass over shards that are down)")
-      ->check(CLI::IsMember({"value", "round-robin", "random"}))
+  OneOf(command->add_option("--routing", options->routing,
+                            "How increments pick a shard: value (value mod N, the original's), "
+                            "round-robin or random (both pass over shards that are down)"),
+        {"value", "round-robin", "random"})
       ->capture_default_str();
   command
       ->add_option("--idempotency-window", options->idempotency_window_seconds,
                    "Seconds a shard remembers an increment's Idempotency-Key, and so answers a "
                    "retry with the first answer instead of counting it again")
+      ->type_name("SECONDS")
       ->check(StrictInteger())
       ->check(CLI::Range(int64_t{1}, int64_t{30} * 24 * 60 * 60))
       ->capture_default_str();
   command->add_flag("--daemon", options->daemon,
                     "Detach and run in the background; returns once every listener is ready");
-  command->add_option("--pid-file", options->pid_file,
-                      "Write the pid here, and refuse to start if it names a running shardctl "
-                      "(with --daemon the default is " +
-                          DefaultPidFile() + ")");
-  command->add_option("--log-file", options->log_file,
-                      "Once ready, append the log (and all output) here; SIGHUP reopens it");
+  command
+      ->add_option("--pid-file", options->pid_file,
+                   "Write the pid here, and refuse to start if it names a running shardctl "
+                   "(default with --daemon: " +
+                       DefaultPidFile() + ")")
+      ->type_name("FILE");
+  command
+      ->add_option("--log-file", options->log_file,
+                   "Once ready, append the log (and all output) here; SIGHUP reopens it")
+      ->type_name("FILE");
   command->add_flag("--access-log", options->access_log,
                     "Log one line per request: peer, method and path, status, bytes, time");
-  command->add_option("--log-level", options->log_level, "Lowest level logged")
-      ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
+  OneOf(command->add_option("--log-level", options->log_level, "Lowest level logged"),
+        {"debug", "info", "warning", "error"})
       ->capture_default_str();
   // --config is the app's (CLI11 reads config files at the top level only);
   // its [serve] section sets these options, and it may follow "serve".
   command->fallthrough();
-  command->add_option("--token-file", options->token_file,
-                      "Require the bearer token in FILE on every request but GET /healthz "
-                      "(and send it to the shards)");
+  command
+      ->add_option("--token-file", options->token_file,
+                   "Require the bearer token in FILE on every request but GET /healthz "
+                   "(and send it to the shards)")
+      ->type_name("FILE");
   command->footer(
       "Every option can also come from a TOML file, in its [serve] section, e.g.\n"
       "  [serve]\n  shards = 3\n  fsync = \"always\"\n"

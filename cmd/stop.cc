@@ -70,8 +70,10 @@ void SetupStop(CLI::App& app, Runner& runner) {
   CLI::App* command =
       app.add_subcommand("stop", "Stop a running serve (SIGTERM) and wait until it has exited");
   command->add_option("--pid-file", options->pid_file, "The pid file serve wrote")
+      ->type_name("FILE")
       ->capture_default_str();
   command->add_option("--timeout", options->timeout_seconds, "Seconds to wait for it to exit")
+      ->type_name("SECONDS")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   command->add_flag("-q,--quiet", options->quiet, "Print nothing; the exit code tells");

@@ -1,14 +1,17 @@
-// The man page and the shell completions, checked against the CLI itself:
-// every subcommand and long option that `--help` prints must be documented in
-// man/shardctl.1 and completed by completions/*, the man page must render
-// without warnings, and the bash and fish completions must complete as a user
-// would see it. An option added to the CLI without documentation fails here.
+// The help, the man page and the shell completions, checked against the CLI
+// itself: every subcommand and long option that `--help` prints must be
+// documented in man/shardctl.1 and completed by completions/*, with the value
+// named by the same word and the same choices everywhere; the help must name
+// values with words, not CLI11's type names; the man page must render without
+// warnings, and the bash and fish completions must complete as a user would
+// see it. An option added to the CLI without documentation fails here.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -102,11 +105,17 @@ bool Installed(const std::string& program) {
   return RunProgram({"sh", "-c", "command -v \"$0\" >/dev/null", program}).exit_code == 0;
 }
 
+// An option's long name and the word that names its value ("" for a flag).
+using ValueWords = std::map<std::string, std::string>;
+
 // The CLI as its --help describes it.
 struct Cli {
   std::vector<std::string> commands;     // in the order --help lists them
   Words global_options;                  // long options of `shardctl --help`
   std::map<std::string, Words> options;  // command -> long options of its --help
+  // command ("" for shardctl itself) -> its --help, and its options' value words
+  std::map<std::string, std::string> help;
+  std::map<std::string, ValueWords> values;
 
   // What the docs may name for `command`: its options and the global ones.
   Words Allowed(const std::string& command) const {
@@ -116,17 +125,35 @@ struct Cli {
   }
 };
 
-// The long options in the options part of CLI11's help: the first column of
-// each line that starts with "-" ("  -k,--counter TEXT   The counter's name").
-Words OptionsOfHelp(const std::string& help) {
-  Words options;
+// The first column of each option line of CLI11's help, the lines that start
+// with "-": "-k,--counter NAME" of "  -k,--counter NAME   The counter's name".
+std::vector<std::string> OptionColumnsOfHelp(const std::string& help) {
+  std::vector<std::string> columns;
   for (const std::string& line : Lines(help)) {
     size_t start = line.find_first_not_of(' ');
     if (start == std::string::npos || line[start] != '-') continue;
     size_t end = line.find("  ", start);
-    Words found = LongOptionsIn(line.substr(start, end == std::string::npos ? end : end - start));
-    options.insert(found.begin(), found.end());
+    columns.push_back(line.substr(start, end == std::string::npos ? end : end - start));
   }
+  return columns;
+}
+
+// The long options of the help and the words after them: "-k,--counter NAME"
+// gives "--counter" -> "NAME", "--json" gives "--json" -> "".
+ValueWords ValueWordsOfHelp(const std::string& help) {
+  ValueWords values;
+  for (const std::string& column : OptionColumnsOfHelp(help)) {
+    std::istringstream words(column);
+    std::string names, value;
+    words >> names >> value;
+    for (const std::string& option : LongOptionsIn(names)) values[option] = value;
+  }
+  return values;
+}
+
+Words OptionsOfHelp(const std::string& help) {
+  Words options;
+  for (const auto& [option, value] : ValueWordsOfHelp(help)) options.insert(option);
   return options;
 }
 
@@ -156,10 +183,14 @@ const Cli& TheCli() {
     EXPECT_EQ(help.exit_code, 0) << help.err;
     parsed->commands = CommandsOfHelp(help.out);
     parsed->global_options = OptionsOfHelp(help.out);
+    parsed->help[""] = help.out;
+    parsed->values[""] = ValueWordsOfHelp(help.out);
     for (const std::string& command : parsed->commands) {
       RunResult command_help = RunShardctl({command, "--help"});
       EXPECT_EQ(command_help.exit_code, 0) << command << ": " << command_help.err;
       parsed->options[command] = OptionsOfHelp(command_help.out);
+      parsed->help[command] = command_help.out;
+      parsed->values[command] = ValueWordsOfHelp(command_help.out);
     }
     return parsed;
   }();
@@ -174,6 +205,72 @@ TEST(DocsTest, HelpParsingFindsTheCommandsAndTheirOptions) {
   EXPECT_THAT(cli.global_options, IsSupersetOf({"--help", "--version", "--config"}));
   EXPECT_THAT(cli.options.at("serve"), IsSupersetOf({"--fsync", "--shard-base-port", "--help"}));
   EXPECT_THAT(cli.options.at("inc"), IsSupersetOf({"--counter", "--url"}));
+  EXPECT_EQ(cli.values.at("inc").at("--counter"), "NAME");
+  EXPECT_EQ(cli.values.at("inc").at("--json"), "");
+  EXPECT_EQ(cli.values.at("serve").at("--fsync"), "always|everysec|no");
+}
+
+// --- The help -----------------------------------------------------------------
+
+// The description of the help's entry whose first column is `column`, which
+// CLI11 puts on the next line when the column is wide; "" if there is none.
+std::string DescriptionOf(const std::string& help, const std::string& column) {
+  std::vector<std::string> lines = Lines(help);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    size_t start = lines[i].find_first_not_of(' ');
+    if (start == std::string::npos || lines[i].compare(start, column.size(), column) != 0) continue;
+    std::string rest = lines[i].substr(start + column.size());
+    if (rest.empty() && i + 1 < lines.size()) rest = lines[i + 1];
+    if (!rest.empty() && rest[0] != ' ') continue;  // a longer column
+    size_t text = rest.find_first_not_of(' ');
+    return text == std::string::npos ? "" : rest.substr(text);
+  }
+  return "";
+}
+
+// Each value is named by a word, as in redis-cli, curl and git ("--timeout
+// SECONDS", "--fsync always|everysec|no"), never by CLI11's type names and
+// validator chains ("--timeout FLOAT:POSITIVE=5", "--window INT:INT").
+TEST(HelpTest, NamesEveryValueWithAWordNotACli11Type) {
+  static const std::regex kCli11Type(
+      "\\b(INT|UINT|FLOAT|DOUBLE|TEXT|NUMBER|BOOLEAN|POSITIVE|NONNEGATIVE|ENUM)\\b");
+  static const std::regex kColumn(
+      "(-[a-zA-Z],)?--[a-z][a-z0-9-]*"                                    // the names
+      "( ([A-Z]+|[a-z][a-z0-9-]*(\\|[a-z][a-z0-9-]*)+)( \\.\\.\\.)?)?");  // WORD or a|b, maybe ...
+  for (const auto& [command, help] : TheCli().help) {
+    SCOPED_TRACE("shardctl " + command + " --help");
+    for (const std::string& line : Lines(help)) {
+      EXPECT_FALSE(std::regex_search(line, kCli11Type)) << line;
+    }
+    for (const std::string& column : OptionColumnsOfHelp(help)) {
+      EXPECT_TRUE(std::regex_match(column, kColumn)) << "'" << column << "'";
+    }
+  }
+}
+
+// Defaults are said in words after the description, the same way for every
+// option of every command, with the environment variable that overrides one.
+TEST(HelpTest, SaysDefaultsInWords) {
+  struct Case {
+    std::string command, column, description_ends;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"inc", "--timeout SECONDS", "Seconds to wait for the answer (default: 5)"},
+           {"stop", "--timeout SECONDS", "Seconds to wait for it to exit (default: 10)"},
+           {"inc", "--retries N", "(default: 3)"},
+           {"serve", "--shards N", "Number of shards (default: 3)"},
+           {"serve", "--shard-timeout SECONDS", "(default: 2)"},
+           {"serve", "--fsync always|everysec|no", "(default: everysec)"},
+           {"serve", "--port PORT", "0 picks a free port"},
+           {"total", "--url URL", "(default: $SHARDCTL_URL, else http://127.0.0.1:4000)"},
+           {"bench", "-n,--requests N", "(default: 100000; not with --duration)"},
+           {"bench", "-d,--duration SECONDS", "(not with --requests)"},
+           {"", "--config FILE", "(command-line options win)"},
+       }) {
+    EXPECT_THAT(DescriptionOf(TheCli().help.at(c.command), c.column),
+                ::testing::EndsWith(c.description_ends))
+        << "shardctl " << c.command << " --help: " << c.column;
+  }
 }
 
 // --- The man page -----------------------------------------------------------
@@ -228,32 +325,32 @@ class ManPageTest : public ::testing::Test {
   const std::string source_ = ReadFile(path_);
   const std::vector<ManSection> sections_ = ParseManPage(source_);
 
-  // The long options tagged in the OPTIONS subsections whose heading names
-  // `command` ("Options of inc and total", "Options of the client commands:
-  // inc, total, ...").
+  // The tags of the OPTIONS subsections whose heading names `command`
+  // ("Options of inc and total", "Options of the client commands: inc,
+  // total, ..."), or of "Global options" for "".
+  std::vector<std::string> TagsFor(const std::string& command) const {
+    std::vector<std::string> tags;
+    for (const ManSection& section : sections_) {
+      if (section.section != "OPTIONS") continue;
+      if (command.empty() ? section.subsection == "Global options"
+                          : HasWord(section.subsection, command)) {
+        tags.insert(tags.end(), section.tags.begin(), section.tags.end());
+      }
+    }
+    return tags;
+  }
+
+  // The long options tagged for `command` ("" for the global ones).
   Words OptionsDocumentedFor(const std::string& command) const {
     Words options;
-    for (const ManSection& section : sections_) {
-      if (section.section != "OPTIONS" || !HasWord(section.subsection, command)) continue;
-      for (const std::string& tag : section.tags) {
-        Words found = LongOptionsIn(tag);
-        options.insert(found.begin(), found.end());
-      }
+    for (const std::string& tag : TagsFor(command)) {
+      Words found = LongOptionsIn(tag);
+      options.insert(found.begin(), found.end());
     }
     return options;
   }
 
-  Words GlobalOptionsDocumented() const {
-    Words options;
-    for (const ManSection& section : sections_) {
-      if (section.section != "OPTIONS" || section.subsection != "Global options") continue;
-      for (const std::string& tag : section.tags) {
-        Words found = LongOptionsIn(tag);
-        options.insert(found.begin(), found.end());
-      }
-    }
-    return options;
-  }
+  Words GlobalOptionsDocumented() const { return OptionsDocumentedFor(""); }
 };
 
 TEST_F(ManPageTest, RendersWithoutWarnings) {
@@ -316,6 +413,41 @@ TEST_F(ManPageTest, DocumentsNoOptionTheCommandLacks) {
       EXPECT_TRUE(allowed.contains(option))
           << "the man page documents " << option << " for shardctl " << command
           << ", whose --help does not list it";
+    }
+  }
+}
+
+// The word after `option` in a tag ("seconds" in "--timeout seconds"), ""
+// when none follows.
+std::string ValueInTag(const std::string& tag, const std::string& option) {
+  std::istringstream words(tag);
+  for (std::string word; words >> word;) {
+    if (word != option) continue;
+    std::string value;
+    words >> value;
+    return value;
+  }
+  return "";
+}
+
+// The man page names each option's value as the help does, in lower case
+// ("--timeout seconds" for "--timeout SECONDS"), with the same choices
+// ("--fsync always|everysec|no").
+TEST_F(ManPageTest, NamesEachValueWithTheHelpsWord) {
+  for (const auto& [command, values] : TheCli().values) {
+    std::vector<std::string> tags = TagsFor(command);
+    std::vector<std::string> global = TagsFor("");
+    tags.insert(tags.end(), global.begin(), global.end());
+    for (const auto& [option, word] : values) {
+      std::string lower = word;
+      std::transform(lower.begin(), lower.end(), lower.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
+      for (const std::string& tag : tags) {
+        if (!HasWord(tag, option)) continue;
+        EXPECT_EQ(ValueInTag(tag, option), lower)
+            << "shardctl " << command << " --help shows '" << option << " " << word
+            << "', the man page '" << tag << "'";
+      }
     }
   }
 }
@@ -471,14 +603,10 @@ TEST(FishCompletionTest, Parses) {
   EXPECT_EQ(result.err, "");
 }
 
-// fish itself completes each command's options (`complete -C`), with a home
-// of its own so that it writes nothing into the real one.
-TEST(FishCompletionTest, OffersTheOptionsAndValuesOfEachCommand) {
-  ASSERT_TRUE(Installed("fish")) << "fish is not installed; bash .ci/setup installs it";
-  const Cli& cli = TheCli();
-  std::vector<std::string> lines = {"shardctl st", "shardctl serve --fsync ",
-                                    "shardctl serve --routing r"};
-  for (const std::string& command : cli.commands) lines.push_back("shardctl " + command + " --");
+// Completes each of `lines` with completions/shardctl.fish, as fish itself
+// does (`complete -C`), with a home of its own so that it writes nothing into
+// the real one. Returns the candidates of each line, without descriptions.
+std::vector<Words> CompleteWithFish(const std::vector<std::string>& lines) {
   std::vector<std::string> args = {
       "fish", "--no-config", "-c",
       "source $argv[1]; for line in $argv[2..-1]; complete -C$line; echo @@; end",
@@ -490,7 +618,7 @@ TEST(FishCompletionTest, OffersTheOptionsAndValuesOfEachCommand) {
                                  {"XDG_CONFIG_HOME", home.path() + "/config"},
                                  {"XDG_DATA_HOME", home.path() + "/data"},
                                  {"XDG_CACHE_HOME", home.path() + "/cache"}});
-  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.exit_code, 0) << result.err;
   std::vector<Words> offered(1);
   for (const std::string& line : Lines(result.out)) {
     if (line == "@@") {
@@ -499,7 +627,19 @@ TEST(FishCompletionTest, OffersTheOptionsAndValuesOfEachCommand) {
       offered.back().insert(line.substr(0, line.find('\t')));  // "--fsync\tWhen to ..."
     }
   }
-  ASSERT_EQ(offered.size(), lines.size() + 1) << result.out;
+  offered.pop_back();
+  EXPECT_EQ(offered.size(), lines.size()) << result.out;
+  offered.resize(lines.size());
+  return offered;
+}
+
+TEST(FishCompletionTest, OffersTheOptionsAndValuesOfEachCommand) {
+  ASSERT_TRUE(Installed("fish")) << "fish is not installed; bash .ci/setup installs it";
+  const Cli& cli = TheCli();
+  std::vector<std::string> lines = {"shardctl st", "shardctl serve --fsync ",
+                                    "shardctl serve --routing r"};
+  for (const std::string& command : cli.commands) lines.push_back("shardctl " + command + " --");
+  std::vector<Words> offered = CompleteWithFish(lines);
   EXPECT_THAT(offered[0], UnorderedElementsAre("status", "stop"));
   EXPECT_THAT(offered[1], UnorderedElementsAre("always", "everysec", "no"));
   EXPECT_THAT(offered[2], UnorderedElementsAre("round-robin", "random"));
@@ -510,6 +650,85 @@ TEST(FishCompletionTest, OffersTheOptionsAndValuesOfEachCommand) {
     Words allowed = cli.Allowed(command);
     for (const std::string& option : offered[i + 3]) {
       EXPECT_TRUE(allowed.contains(option)) << option << " is offered but not an option";
+    }
+  }
+}
+
+// --- Values: the help, and each completion --------------------------------------
+
+// An option whose help lists the words it takes ("--fsync always|everysec|no").
+struct Choices {
+  std::string command;
+  std::string option;
+  std::vector<std::string> words;  // in the help's order
+};
+
+std::vector<Choices> OptionsWithChoices() {
+  std::vector<Choices> found;
+  for (const auto& [command, values] : TheCli().values) {
+    for (const auto& [option, word] : values) {
+      if (word.find('|') == std::string::npos) continue;
+      Choices choices{command, option, {}};
+      std::istringstream words(word);
+      for (std::string choice; std::getline(words, choice, '|');) choices.words.push_back(choice);
+      found.push_back(choices);
+    }
+  }
+  return found;
+}
+
+// Every completion offers exactly the words the help lists for an option.
+TEST(CompletionFilesTest, OfferTheChoicesTheHelpLists) {
+  std::vector<Choices> all = OptionsWithChoices();
+  ASSERT_GE(all.size(), 5u);  // --role, --fsync, --routing, --log-level, --op
+  std::vector<std::string> lines;
+  for (const Choices& c : all) lines.push_back("shardctl " + c.command + " " + c.option + " ");
+  std::vector<Words> bash = CompleteWithBash(lines);
+  ASSERT_TRUE(Installed("fish")) << "fish is not installed; bash .ci/setup installs it";
+  std::vector<Words> fish = CompleteWithFish(lines);
+  const std::string zsh = ReadFile(SourcePath("completions/_shardctl"));
+  for (size_t i = 0; i < all.size(); ++i) {
+    SCOPED_TRACE(lines[i]);
+    EXPECT_THAT(bash[i], UnorderedElementsAreArray(all[i].words)) << "bash";
+    EXPECT_THAT(fish[i], UnorderedElementsAreArray(all[i].words)) << "fish";
+    // zsh: '--fsync=[when to fsync the journal]:fsync policy:(always everysec no)'
+    std::string spelled;
+    for (const std::string& word : all[i].words) spelled += (spelled.empty() ? "" : " ") + word;
+    std::regex spec("'" + all[i].option + "=\\[[^\n]*:\\(" + spelled + "\\)'");
+    EXPECT_TRUE(std::regex_search(zsh, spec))
+        << "zsh: no '" << all[i].option << "=[...]:...:(" << spelled << ")'";
+  }
+}
+
+// The completions know which options take a value (and so complete the value,
+// not another option) and which are flags, as the help shows them.
+TEST(CompletionFilesTest, KnowWhichOptionsTakeAValue) {
+  const Cli& cli = TheCli();
+  std::vector<std::string> lines;
+  std::vector<std::pair<std::string, bool>> options;  // option, takes a value
+  for (const auto& [command, values] : cli.values) {
+    for (const auto& [option, word] : values) {
+      lines.push_back("shardctl " + (command.empty() ? "" : command + " ") + option + " -");
+      options.emplace_back(option, !word.empty());
+    }
+  }
+  TempDir empty;  // no files named "-..." to complete
+  std::vector<Words> bash = CompleteWithBash(lines, empty.path());
+  const std::string zsh = ReadFile(SourcePath("completions/_shardctl"));
+  const std::vector<std::string> fish = Lines(ReadFile(SourcePath("completions/shardctl.fish")));
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const auto& [option, takes_value] = options[i];
+    SCOPED_TRACE(lines[i]);
+    // bash offers options after a flag, nothing (a value's place) after the others.
+    EXPECT_EQ(bash[i].empty(), takes_value) << "bash offers " << ::testing::PrintToString(bash[i]);
+    // zsh spells an option that takes a value "--name=".
+    EXPECT_EQ(zsh.find(option + "=") != std::string::npos, takes_value) << "zsh";
+    // fish marks it -x (exclusive: a value follows) or -r (requires one).
+    const std::string spelled = "-l " + option.substr(2) + " ";
+    for (const std::string& line : fish) {
+      if (!line.starts_with("complete ") || line.find(spelled) == std::string::npos) continue;
+      bool marked = line.find(" -x") != std::string::npos || line.find(" -r") != std::string::npos;
+      EXPECT_EQ(marked, takes_value) << "fish: " << line;
     }
   }
 }

@@ -28,9 +28,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::vector<char*> ToArgv(const std::vector<std::string>& args) {
+std::vector<char*> ToArgv(const std::string& program, const std::vector<std::string>& args) {
   std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(SHARDCTL_BINARY));
+  argv.push_back(const_cast<char*>(program.c_str()));
   for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
   return argv;
@@ -65,7 +65,8 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ignored);
 }
 
-ServerProcess::ServerProcess(const std::vector<std::string>& args, size_t max_file_bytes) {
+ServerProcess::ServerProcess(const std::vector<std::string>& args, size_t max_file_bytes,
+                             const std::string& program) {
   char stderr_template[] = "/tmp/shardctl-test-stderr-XXXXXX";
   int stderr_fd = ::mkstemp(stderr_template);
   stderr_path_ = stderr_template;
@@ -74,7 +75,7 @@ ServerProcess::ServerProcess(const std::vector<std::string>& args, size_t max_fi
     ADD_FAILURE() << "cannot create pipes: " << std::strerror(errno);
     return;
   }
-  std::vector<char*> argv = ToArgv(args);
+  std::vector<char*> argv = ToArgv(program, args);
   pid_ = ::fork();
   if (pid_ == 0) {
     ::dup2(out[1], STDOUT_FILENO);
@@ -172,7 +173,8 @@ RunResult RunShardctl(const std::vector<std::string>& args,
     ADD_FAILURE() << "cannot create pipes";
     return result;
   }
-  std::vector<char*> argv = ToArgv(args);
+  const std::string program = ShardctlPath();
+  std::vector<char*> argv = ToArgv(program, args);
   TempDir state_home;
   pid_t pid = ::fork();
   if (pid == 0) {

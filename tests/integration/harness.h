@@ -39,10 +39,12 @@ class TempDir {
 // destructor kills it if it still runs.
 class ServerProcess {
  public:
-  // Starts `shardctl args...`. Fails the test (ADD_FAILURE) if it cannot.
+  // Starts `shardctl args...` (`program` is the binary under test unless
+  // given: an installed copy, say). Fails the test (ADD_FAILURE) if it cannot.
   // With `max_file_bytes` > 0, the process may not write files larger than
   // that (RLIMIT_FSIZE): writes beyond fail as on a full disk.
-  explicit ServerProcess(const std::vector<std::string>& args, size_t max_file_bytes = 0);
+  explicit ServerProcess(const std::vector<std::string>& args, size_t max_file_bytes = 0,
+                         const std::string& program = ShardctlPath());
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
