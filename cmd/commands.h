@@ -21,6 +21,7 @@ void SetupReset(CLI::App& app, Runner& runner);
 void SetupStatus(CLI::App& app, Runner& runner);
 void SetupStop(CLI::App& app, Runner& runner);
 void SetupBench(CLI::App& app, Runner& runner);
+void SetupCluster(CLI::App& app, Runner& runner);
 
 }  // namespace shardctl::cmd
 

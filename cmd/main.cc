@@ -117,6 +117,7 @@ int main(int argc, char** argv) {
   shardctl::cmd::SetupStatus(app, runner);
   shardctl::cmd::SetupStop(app, runner);
   shardctl::cmd::SetupBench(app, runner);
+  shardctl::cmd::SetupCluster(app, runner);
 
   if (std::string unknown = shardctl::cmd::UnknownSubcommand(app, argc, argv); !unknown.empty()) {
     fmt::print(stderr, "shardctl: error: {}\nRun 'shardctl --help' for usage.\n", unknown);

@@ -30,15 +30,23 @@
 #include "cmd/help_format.h"
 #include "cmd/log.h"
 #include "core/aggregator.h"
+#include "core/cluster_shard_client.h"
 #include "core/combining_shard_client.h"
+#include "core/hosted_shards.h"
+#include "core/node_agent.h"
 #include "core/shard.h"
+#include "core/topology_store.h"
+#include "core/topology_view.h"
 #include "net/aggregator_server.h"
 #include "net/http_server.h"
 #include "net/http_shard_client.h"
+#include "net/node_server.h"
 #include "net/shard_server.h"
 #include "net/url.h"
 #include "store/file_journal.h"
+#include "store/node_storage.h"
 #include "store/shard_store.h"
+#include "topo/etcd_store.h"
 
 namespace shardctl::cmd {
 namespace {
@@ -66,9 +74,14 @@ struct ServeOptions {
   std::string log_file;  // "": stderr
   std::string log_level = "info";
   std::string token_file;  // "": no token needed
+  std::string etcd;        // "": no cluster; else its etcd endpoints
+  std::string node_id;     // "": the advertised host:port
+  std::string advertise;   // "": http://BIND:PORT
+  int lease_seconds = 5;
   bool shards_given = false;
   bool routing_given = false;
   bool idempotency_window_given = false;
+  bool lease_given = false;
 };
 
 // One shard and, unless in memory, the store that keeps it. The store is
@@ -80,7 +93,13 @@ struct ShardHolder {
 
 // Everything serve runs, in destruction order: servers stop before the
 // aggregator and the shards they use go away, and shards before their stores.
+// A cluster node's shards live in `hosted`, kept by `storage`.
 struct Running {
+  std::unique_ptr<core::CoordStore> store;
+  std::unique_ptr<core::TopologyView> view;
+  std::unique_ptr<core::ShardStorage> storage;
+  std::unique_ptr<core::HostedShards> hosted;
+  std::unique_ptr<core::NodeAgent> agent;
   std::vector<ShardHolder> shards;
   std::unique_ptr<core::Aggregator> aggregator;
   std::vector<std::unique_ptr<net::HttpServer>> servers;  // aggregator's last
@@ -178,6 +197,30 @@ int DefaultThreads(const ServeOptions& options) {
 }
 
 std::string Validate(const ServeOptions& o) {
+  if (!o.etcd.empty()) {
+    if (o.role == "shard") {
+      return "--etcd joins a node, which hosts whatever shards the cluster gives it: leave out "
+             "--role shard";
+    }
+    if (!o.shard_urls.empty()) {
+      return "--shard is for an aggregator with a fixed shard list; with --etcd it follows the "
+             "cluster's topology";
+    }
+    if (o.shards_given) return "with --etcd the shard count is the cluster's (shardctl cluster init)";
+    if (o.shard_id) return "--shard-id is for --role shard";
+    if (o.role == "aggregator" && o.idempotency_window_given) {
+      return "--idempotency-window is for the nodes, which keep the keys";
+    }
+    if (!o.node_id.empty()) {
+      if (core::Status valid = core::ValidateNodeId(o.node_id); !valid.ok()) {
+        return "--node-id: " + valid.message();
+      }
+    }
+    return {};
+  }
+  if (!o.node_id.empty() || !o.advertise.empty() || o.lease_given) {
+    return "--node-id, --advertise and --lease are for a cluster node: add --etcd URL";
+  }
   if (o.role == "shard") {
     if (!o.shard_id) return "--role shard needs --shard-id K (0 <= K < --shards)";
     if (*o.shard_id >= o.shards) {
@@ -231,6 +274,49 @@ std::string Absolute(const std::string& path) {
 }
 
 ExitCode Serve(ServeOptions options);
+
+// Names the node (once its listener has its port), loads its data directory
+// and registers it in the cluster under a lease, waiting for the lease of an
+// earlier run of the same node to expire.
+core::Status JoinCluster(const ServeOptions& options, Running& running,
+                         std::atomic<core::NodeAgent*>& agent_ready) {
+  const int port = running.servers.back()->port();
+  std::string address = options.advertise;
+  if (address.empty()) {
+    if (options.bind == "0.0.0.0" || options.bind == "::") {
+      return core::InvalidArgument(fmt::format(
+          "--bind {} listens on every address: say which one other nodes reach this one at, "
+          "with --advertise http://HOST:PORT",
+          options.bind));
+    }
+    address = "http://" + net::JoinHostPort(options.bind, port);
+  }
+  core::Result<net::Url> url = net::ParseUrl(address);
+  if (!url.ok()) return core::InvalidArgument("--advertise: " + url.status().message());
+  address = url->ToString();
+  const std::string id = options.node_id.empty() ? url->HostPort() : options.node_id;
+  if (core::Status valid = core::ValidateNodeId(id); !valid.ok()) {
+    return core::InvalidArgument(fmt::format("node id {}: {}; set one with --node-id", id,
+                                             valid.message()));
+  }
+  if (core::Status loaded = running.hosted->Load(id); !loaded.ok()) return loaded;
+  running.agent = std::make_unique<core::NodeAgent>(
+      *running.store, *running.hosted, *running.view,
+      core::NodeAgentOptions{.node = {id, address},
+                             .lease_ttl_seconds = options.lease_seconds,
+                             .log = [](const std::string& line) {
+                               Log(LogLevel::kInfo, "{}", line);
+                             }});
+  if (core::Status joined =
+          running.agent->Join(std::chrono::seconds(options.lease_seconds + 2));
+      !joined.ok()) {
+    return core::Unavailable(fmt::format("cannot join the cluster: {}", joined.message()));
+  }
+  running.agent->OnTopology(*running.view->Get());
+  agent_ready = running.agent.get();
+  Log(LogLevel::kInfo, "joined the cluster as node {} ({})", id, address);
+  return {};
+}
 
 ExitCode RunServe(const ServeOptions& options) {
   ExitCode code = Serve(options);
@@ -300,7 +386,7 @@ ExitCode Serve(ServeOptions options) {
   if (!routing.ok()) return Fail(ExitCode::kUsage, routing.status().message());
   const std::string data_dir =
       options.data_dir.empty() ? store::DefaultDataDir() : options.data_dir;
-  if (options.role == "all" && !options.in_memory) {
+  if (options.role == "all" && !options.in_memory && options.etcd.empty()) {
     if (core::Status fits = store::CheckNoExtraShards(data_dir, options.shards); !fits.ok()) {
       return Fail(ExitCode::kCannotServe, fits.message());
     }
@@ -338,14 +424,81 @@ ExitCode Serve(ServeOptions options) {
                   [&shard](net::HttpServer& server) { net::RegisterShardRoutes(shard, server); });
   };
 
+  // A cluster: the topology comes from etcd, read once now (a node or an
+  // aggregator that cannot read it has nothing to serve), then followed.
+  const bool cluster_node = !options.etcd.empty() && options.role != "aggregator";
+  if (!options.etcd.empty()) {
+    core::Result<std::unique_ptr<topo::EtcdStore>> store = topo::OpenEtcdStore(
+        options.etcd,
+        std::chrono::milliseconds(static_cast<int64_t>(options.shard_timeout_seconds * 1000)));
+    if (!store.ok()) return Fail(ExitCode::kUsage, "--etcd: " + store.status().message());
+    running.store = std::move(*store);
+    running.view = std::make_unique<core::TopologyView>(*running.store);
+    if (core::Status read = running.view->Refresh(); !read.ok()) {
+      return Fail(ExitCode::kCannotServe,
+                  fmt::format("cannot read the cluster from etcd at {}: {}", options.etcd,
+                              read.message()));
+    }
+  }
+  std::atomic<core::NodeAgent*> agent_ready{nullptr};
+
   core::Status status;
   std::vector<std::unique_ptr<core::ShardClient>> clients;
-  if (options.role == "shard") {
+  if (cluster_node) {
+    const int shard_count = running.view->Get()->shards;
+    if (options.in_memory) {
+      running.storage =
+          std::make_unique<store::MemoryShardStorage>(options.idempotency_window_seconds);
+    } else {
+      running.storage = std::make_unique<store::NodeStorage>(
+          store::NodeStorageOptions{.data_dir = data_dir,
+                                    .shard_count = shard_count,
+                                    .fsync = *fsync,
+                                    .key_window_seconds = options.idempotency_window_seconds});
+    }
+    running.hosted = std::make_unique<core::HostedShards>(*running.storage, shard_count);
+    auto timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(options.shard_timeout_seconds * 1000));
+    net::NodeRoutesOptions routes{
+        .shard_count = shard_count,
+        .reconcile =
+            [&agent_ready](int shard) {
+              core::NodeAgent* agent = agent_ready.load();
+              return agent ? agent->ReconcileShard(shard)
+                           : core::Unavailable("the node is still joining the cluster");
+            },
+        // A copy may be large: it gets far longer than a request.
+        .peer = {.connect_timeout = timeout,
+                 .request_timeout = std::max(timeout, std::chrono::milliseconds(300000)),
+                 .bearer_token = server_options.bearer_token}};
+    core::HostedShards& hosted = *running.hosted;
+    status = listen("node", options.port.value_or(options.shard_base_port),
+                    [&](net::HttpServer& server) {
+                      net::RegisterNodeRoutes(hosted, routes, server);
+                    });
+    if (status.ok()) status = JoinCluster(options, running, agent_ready);
+  } else if (options.role == "shard") {
     status = add_shard(*options.shard_id,
                        options.port.value_or(options.shard_base_port == 0
                                                  ? 0
                                                  : options.shard_base_port + *options.shard_id),
                        OpenShard(options, *options.shard_id, options.shards, *fsync));
+  } else if (options.role == "aggregator" && running.view) {
+    auto timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(options.shard_timeout_seconds * 1000));
+    net::HttpClientOptions client_options{.connect_timeout = timeout,
+                                          .request_timeout = timeout,
+                                          .bearer_token = server_options.bearer_token};
+    auto connect = [client_options](int shard, const std::string& address,
+                                    int64_t epoch) -> std::unique_ptr<core::ShardClient> {
+      core::Result<net::Url> url = net::ParseUrl(address);
+      if (!url.ok()) url = net::Url{};  // a node's bad address fails its calls, naming it
+      return std::make_unique<net::HttpShardClient>(shard, *url, client_options, epoch);
+    };
+    for (int k = 0; k < running.view->Get()->shards; ++k) {
+      clients.push_back(std::make_unique<core::CombiningShardClient>(
+          std::make_unique<core::ClusterShardClient>(k, *running.view, connect)));
+    }
   } else if (options.role == "aggregator") {
     auto timeout =
         std::chrono::milliseconds(static_cast<int64_t>(options.shard_timeout_seconds * 1000));
@@ -381,7 +534,7 @@ ExitCode Serve(ServeOptions options) {
         clients.push_back(std::make_unique<core::LocalShardClient>(*running.shards.back().shard));
     }
   }
-  if (status.ok() && options.role != "shard") {
+  if (status.ok() && options.role != "shard" && !cluster_node) {
     core::AggregatorOptions aggregator_options;
     aggregator_options.routing = *routing;
     running.aggregator =
@@ -400,7 +553,25 @@ ExitCode Serve(ServeOptions options) {
   const bool sync_every_second = *fsync == store::FsyncPolicy::kEverySecond;
   Periodic maintenance(std::chrono::seconds(1), [&running, sync_every_second] {
     for (ShardHolder& holder : running.shards) Tend(holder, sync_every_second);
+    if (running.hosted) running.hosted->TendAll();
   });
+  // A cluster's processes follow its topology; a node also keeps its lease
+  // and takes back shards sealed by moves that did not finish.
+  std::atomic<bool> stop_following{false};
+  std::thread follower;
+  std::optional<Periodic> lease_keeper;
+  if (running.view) {
+    core::NodeAgent* agent = agent_ready.load();
+    follower = std::thread([&running, &stop_following, agent] {
+      running.view->Follow(stop_following, [agent](const core::Topology& topology) {
+        if (agent != nullptr) agent->OnTopology(topology);
+      });
+    });
+    if (agent != nullptr) {
+      lease_keeper.emplace(std::chrono::milliseconds(options.lease_seconds * 1000 / 3),
+                           [agent] { agent->Tick(); });
+    }
+  }
   // Shards marked down are asked again five times a second, so that one that
   // comes back is used again at once.
   std::optional<Periodic> prober;
@@ -409,7 +580,7 @@ ExitCode Serve(ServeOptions options) {
                    [&aggregator = *running.aggregator] { aggregator.ProbeDownShards(); });
   }
   Log(LogLevel::kInfo, "shardctl {} ready (pid {}, {})", SHARDCTL_VERSION, ::getpid(),
-      options.role == "aggregator" ? "aggregator"
+      options.role == "aggregator" ? (options.etcd.empty() ? "aggregator" : "cluster aggregator")
       : options.in_memory          ? "in memory"
                                    : fmt::format("data in {}, fsync {}", data_dir, options.fsync));
   ReportStarted(0);
@@ -439,6 +610,12 @@ ExitCode Serve(ServeOptions options) {
     }
   }
   running.StopAll();
+  if (follower.joinable()) {
+    stop_following = true;
+    follower.join();
+  }
+  lease_keeper.reset();
+  if (running.agent) running.agent->Leave();  // shown as gone at once
   return ExitCode::kOk;
 }
 
@@ -544,6 +721,30 @@ void SetupServe(CLI::App& app, Runner& runner) {
                    "Require the bearer token in FILE on every request but GET /healthz "
                    "(and send it to the shards)")
       ->type_name("FILE");
+  command
+      ->add_option("--etcd", options->etcd,
+                   "Join the cluster kept in this etcd (comma-separated URLs) as a node, or with "
+                   "--role aggregator follow its topology (see shardctl cluster)")
+      ->type_name("URL")
+      ->envname("SHARDCTL_ETCD");
+  command
+      ->add_option("--node-id", options->node_id,
+                   "With --etcd: this node's name in the cluster, kept across restarts "
+                   "(default: the advertised host:port)")
+      ->type_name("ID");
+  command
+      ->add_option("--advertise", options->advertise,
+                   "With --etcd: the URL other nodes and aggregators reach this node at "
+                   "(default: http://BIND:PORT)")
+      ->type_name("URL");
+  command
+      ->add_option("--lease", options->lease_seconds,
+                   "With --etcd: seconds after which a node that stopped answering etcd is taken "
+                   "for dead")
+      ->type_name("SECONDS")
+      ->check(StrictInteger())
+      ->check(CLI::Range(2, 600))
+      ->capture_default_str();
   command->footer(
       "Every option can also come from a TOML file, in its [serve] section, e.g.\n"
       "  [serve]\n  shards = 3\n  fsync = \"always\"\n"
@@ -558,6 +759,7 @@ void SetupServe(CLI::App& app, Runner& runner) {
     options->shards_given = command->count("--shards") > 0;
     options->routing_given = command->count("--routing") > 0;
     options->idempotency_window_given = command->count("--idempotency-window") > 0;
+    options->lease_given = command->count("--lease") > 0;
     runner = [options] { return RunServe(*options); };
   });
 }
