@@ -1,0 +1,260 @@
+// The cluster's checker, in the manner of Jepsen's counter test and Redis's
+// consistency-test.rb: clients send keyed increments through an aggregator
+// that follows a real etcd, retrying each with its key until it is
+// acknowledged (as `shardctl inc` does), and record every increment as
+// acknowledged, refused or unknown. Meanwhile faults hit the cluster: shard
+// moves and rebalances, kill -9 of a node and its restart, SIGSTOP of a node
+// for longer than its lease and SIGCONT, an etcd restart. Every node has its
+// own loopback address. At the end the total must satisfy
+//   sum(acknowledged) <= total <= sum(acknowledged) + sum(unknown)
+// (nothing acknowledged lost, no keyed retry counted twice).
+// SHARDCTL_CHECKER_SECONDS stretches the load between faults (bench/checker.sh).
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/integration/etcd_harness.h"
+#include "tests/integration/harness.h"
+
+namespace shardctl::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Json = nlohmann::json;
+
+constexpr int kShards = 6;
+constexpr int kClients = 8;
+
+std::chrono::milliseconds Dwell() {
+  const char* text = std::getenv("SHARDCTL_CHECKER_SECONDS");
+  int seconds = text != nullptr ? std::atoi(text) : 0;
+  return seconds > 0 ? std::chrono::milliseconds(seconds * 1000 / 6) : 1500ms;
+}
+
+struct Tally {
+  std::atomic<int64_t> increments{0};
+  std::atomic<int64_t> acknowledged{0};  // the sum of their values
+  std::atomic<int64_t> unknown{0};
+  std::atomic<int64_t> refused{0};
+  std::atomic<int64_t> retries{0};
+};
+
+class Checker {
+ public:
+  Checker(const std::string& address, Tally& tally) : tally_(tally) {
+    const std::string host = address.substr(0, address.rfind(':'));
+    const int port = std::stoi(address.substr(address.rfind(':') + 1));
+    for (int c = 0; c < kClients; ++c) {
+      threads_.emplace_back([this, host, port, c] { Run(host, port, c); });
+    }
+  }
+  ~Checker() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    for (std::thread& thread : threads_) {
+      if (thread.joinable()) thread.join();
+    }
+  }
+
+ private:
+  void Run(const std::string& host, int port, int c) {
+    httplib::Client http(host, port);
+    http.set_tcp_nodelay(true);
+    http.set_keep_alive(true);
+    http.set_connection_timeout(2, 0);
+    http.set_read_timeout(4, 0);
+    for (int64_t i = 0; !stop_.load(); ++i) {
+      const int64_t value = 1 + (c * 13 + i) % 60;
+      const std::string body = "{\"value\":" + std::to_string(value) + "}";
+      const httplib::Headers key = {
+          {"Idempotency-Key", "c" + std::to_string(c) + "-" + std::to_string(i)}};
+      ++tally_.increments;
+      bool maybe_applied = false;
+      // Retried with its key until acknowledged; after the load stops, for
+      // a few seconds more (a fault may still be healing).
+      const auto give_up_after = 8s;
+      Clock::time_point stop_seen{};
+      for (int attempt = 0;; ++attempt) {
+        if (attempt > 0) {
+          ++tally_.retries;
+          std::this_thread::sleep_for(std::chrono::milliseconds(std::min(20 * attempt, 200)));
+        }
+        httplib::Result result = http.Post("/increment", key, body, "application/json");
+        const int status = result ? result->status : 0;
+        if (status == 200) {
+          tally_.acknowledged += value;
+          break;
+        }
+        if (status == 400 || status == 422) {
+          ADD_FAILURE() << status << " " << result->body;
+          tally_.refused += value;
+          break;
+        }
+        // No answer, 409 (a copy still in flight), 502, 503 (refused before
+        // it was applied) or 504 (unknown): try again with the same key.
+        maybe_applied = maybe_applied || status != 503;
+        if (stop_.load()) {
+          if (stop_seen == Clock::time_point{}) stop_seen = Clock::now();
+          if (Clock::now() - stop_seen > give_up_after) {
+            (maybe_applied ? tally_.unknown : tally_.refused) += value;
+            break;
+          }
+        }
+      }
+    }
+  }
+
+  Tally& tally_;
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+};
+
+class ClusterFaultsTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(etcd_.ready()) << etcd_.Log(); }
+
+  RunResult Shardctl(std::vector<std::string> args) {
+    args.push_back("--etcd");
+    args.push_back(etcd_.url());
+    return RunShardctl(args);
+  }
+
+  void StartNode(int n) {
+    if (!data_.count(n)) data_[n] = std::make_unique<TempDir>();
+    nodes_[n] = std::make_unique<ServerProcess>(std::vector<std::string>{
+        "serve", "--etcd", etcd_.url(), "--bind", "127.0.0." + std::to_string(10 + n), "--port",
+        ports_.count(n) ? ports_[n] : "0", "--node-id", "n" + std::to_string(n), "--data-dir",
+        data_[n]->path(), "--lease", "2"});
+    auto listeners = nodes_[n]->WaitForListeners(1, 20s);
+    ASSERT_EQ(listeners.size(), 1u) << nodes_[n]->Stderr();
+    ports_[n] = listeners["node"].substr(listeners["node"].rfind(':') + 1);
+  }
+
+  // Waits until every shard has a live node; false after `timeout`.
+  bool WaitUntilWhole(std::chrono::milliseconds timeout = 20s) {
+    for (auto deadline = Clock::now() + timeout; Clock::now() < deadline;) {
+      if (Shardctl({"cluster", "status", "--json", "--timeout", "1"}).exit_code == 0) return true;
+      std::this_thread::sleep_for(100ms);  // a lease expires or a node re-joins in its own time
+    }
+    return false;
+  }
+
+  // The owner of each shard, from cluster status.
+  std::vector<std::string> Owners() {
+    RunResult status = Shardctl({"cluster", "status", "--json"});
+    Json json = Json::parse(status.out, nullptr, false);
+    std::vector<std::string> owners;
+    if (!json.is_object()) return owners;
+    for (const Json& shard : json["shardPlacements"]) {
+      owners.push_back(shard["owner"].is_string() ? shard["owner"].get<std::string>() : "");
+    }
+    return owners;
+  }
+
+  EtcdServer etcd_;
+  std::map<int, std::unique_ptr<TempDir>> data_;
+  std::map<int, std::unique_ptr<ServerProcess>> nodes_;
+  std::map<int, std::string> ports_;
+};
+
+TEST_F(ClusterFaultsTest, CheckerHoldsThroughMovesKillsPausesAndAnEtcdRestart) {
+  ASSERT_EQ(Shardctl({"cluster", "init", "--shards", std::to_string(kShards)}).exit_code, 0);
+  StartNode(1);
+  StartNode(2);
+  StartNode(3);
+  ServerProcess aggregator({"serve", "--role", "aggregator", "--etcd", etcd_.url(), "--port", "0",
+                            "--shard-timeout", "1"});
+  auto listeners = aggregator.WaitForListeners(1, 20s);
+  ASSERT_EQ(listeners.size(), 1u) << aggregator.Stderr();
+  const std::string address = listeners["aggregator"];
+
+  Tally tally;
+  std::map<std::string, int> faults;
+  int moves = 0;
+  {
+    Checker checker(address, tally);
+    auto dwell = [] { std::this_thread::sleep_for(Dwell()); };  // load runs between faults
+    dwell();
+
+    RunResult rebalance = Shardctl({"cluster", "rebalance"});
+    EXPECT_EQ(rebalance.exit_code, 0) << rebalance.err;
+    moves += static_cast<int>(std::count(rebalance.out.begin(), rebalance.out.end(), '\n'));
+    ++faults["rebalance"];
+    dwell();
+
+    nodes_[2]->Signal(SIGKILL);
+    ASSERT_TRUE(nodes_[2]->WaitForExit(5s).has_value());
+    ++faults["kill -9 node"];
+    dwell();
+    StartNode(2);  // same id, port and data directory
+    EXPECT_TRUE(WaitUntilWhole());
+
+    nodes_[3]->Signal(SIGSTOP);  // longer than its 2 s lease
+    ++faults["SIGSTOP node 3 s"];
+    std::this_thread::sleep_for(3s);
+    nodes_[3]->Signal(SIGCONT);
+    EXPECT_TRUE(WaitUntilWhole());
+    dwell();
+
+    std::vector<std::string> owners = Owners();
+    ASSERT_EQ(owners.size(), static_cast<size_t>(kShards));
+    for (int shard = 0; shard < kShards; ++shard) {
+      if (owners[shard] != "n1") continue;
+      RunResult moved = Shardctl({"cluster", "move", std::to_string(shard), "--to", "n3"});
+      EXPECT_EQ(moved.exit_code, 0) << moved.err;
+      moves += moved.exit_code == 0 ? 1 : 0;
+      ++faults["move"];
+      break;
+    }
+    dwell();
+
+    ASSERT_TRUE(etcd_.Restart());
+    ++faults["etcd restart"];
+    EXPECT_TRUE(WaitUntilWhole());
+    dwell();
+
+    RunResult drain = Shardctl({"cluster", "drain", "n1"});
+    EXPECT_EQ(drain.exit_code, 0) << drain.err;
+    moves += static_cast<int>(std::count(drain.out.begin(), drain.out.end(), '\n')) - 1;
+    ++faults["drain"];
+    dwell();
+    checker.Stop();
+  }
+  ASSERT_TRUE(WaitUntilWhole());
+  httplib::Client http("http://" + address);
+  httplib::Result total = http.Get("/total");
+  ASSERT_TRUE(total && total->status == 200) << (total ? total->body : "no answer");
+  const int64_t counted = Json::parse(total->body)["total"].get<int64_t>();
+
+  const int64_t lost = std::max<int64_t>(0, tally.acknowledged - counted);
+  const int64_t doubled = std::max<int64_t>(0, counted - tally.acknowledged - tally.unknown);
+  std::string fault_list;
+  for (const auto& [kind, count] : faults) {
+    fault_list += (fault_list.empty() ? "" : ", ") + kind + " x" + std::to_string(count);
+  }
+  std::cout << "checker: " << tally.increments << " increments (" << tally.retries
+            << " retries), acknowledged sum " << tally.acknowledged << ", unknown sum "
+            << tally.unknown << ", refused sum " << tally.refused << "; total " << counted
+            << "; lost " << lost << ", doubled " << doubled << "; moves " << moves
+            << "; faults: " << fault_list << "\n";
+  EXPECT_EQ(lost, 0);
+  EXPECT_EQ(doubled, 0);
+  EXPECT_GT(tally.increments.load(), 100);
+  EXPECT_GE(moves, 4);
+}
+
+}  // namespace
+}  // namespace shardctl::testing
