@@ -30,6 +30,7 @@
 #include "cmd/help_format.h"
 #include "cmd/log.h"
 #include "core/aggregator.h"
+#include "core/cluster_counter.h"
 #include "core/cluster_shard_client.h"
 #include "core/combining_shard_client.h"
 #include "core/hosted_shards.h"
@@ -40,6 +41,7 @@
 #include "net/aggregator_server.h"
 #include "net/http_server.h"
 #include "net/http_shard_client.h"
+#include "net/node_count_client.h"
 #include "net/node_server.h"
 #include "net/shard_server.h"
 #include "net/url.h"
@@ -405,14 +407,18 @@ ExitCode Serve(ServeOptions options) {
     server_options.bearer_token = *token;
   }
   Running running;
+  auto announce = [&](const std::string& name, const net::HttpServer& server) {
+    fmt::print("{} listening on {}\n", name, net::JoinHostPort(options.bind, server.port()));
+    std::fflush(stdout);
+  };
+  // Listens; says so at once unless `later` (a node says so once it joined).
   auto listen = [&](const std::string& name, int port,
-                    const std::function<void(net::HttpServer&)>& routes) {
+                    const std::function<void(net::HttpServer&)>& routes, bool later = false) {
     auto server = std::make_unique<net::HttpServer>(server_options);
     routes(*server);
     core::Status status = server->Listen(options.bind, port);
     if (!status.ok()) return status;
-    fmt::print("{} listening on {}\n", name, net::JoinHostPort(options.bind, server->port()));
-    std::fflush(stdout);
+    if (!later) announce(name, *server);
     running.servers.push_back(std::move(server));
     return core::Status();
   };
@@ -444,6 +450,8 @@ ExitCode Serve(ServeOptions options) {
 
   core::Status status;
   std::vector<std::unique_ptr<core::ShardClient>> clients;
+  std::function<std::vector<core::Result<core::CountReply>>(const core::CounterRef&)>
+      count_every_shard;
   if (cluster_node) {
     const int shard_count = running.view->Get()->shards;
     if (options.in_memory) {
@@ -475,8 +483,10 @@ ExitCode Serve(ServeOptions options) {
     status = listen("node", options.port.value_or(options.shard_base_port),
                     [&](net::HttpServer& server) {
                       net::RegisterNodeRoutes(hosted, routes, server);
-                    });
+                    },
+                    /*later=*/true);
     if (status.ok()) status = JoinCluster(options, running, agent_ready);
+    if (status.ok()) announce("node", *running.servers.back());
   } else if (options.role == "shard") {
     status = add_shard(*options.shard_id,
                        options.port.value_or(options.shard_base_port == 0
@@ -495,10 +505,22 @@ ExitCode Serve(ServeOptions options) {
       if (!url.ok()) url = net::Url{};  // a node's bad address fails its calls, naming it
       return std::make_unique<net::HttpShardClient>(shard, *url, client_options, epoch);
     };
+    std::vector<core::ShardClient*> single;
     for (int k = 0; k < running.view->Get()->shards; ++k) {
       clients.push_back(std::make_unique<core::CombiningShardClient>(
           std::make_unique<core::ClusterShardClient>(k, *running.view, connect)));
+      single.push_back(clients.back().get());
     }
+    // Totals ask each node once for all its shards.
+    auto nodes = std::make_shared<net::NodeCountClient>(client_options);
+    auto counter = std::make_shared<core::ClusterCounter>(
+        *running.view,
+        [nodes](const std::string& address, const std::vector<core::ShardAtEpoch>& shards,
+                const core::CounterRef& counter) { return nodes->Count(address, shards, counter); },
+        std::move(single));
+    count_every_shard = [counter](const core::CounterRef& ref) {
+      return counter->CountEveryShard(ref);
+    };
   } else if (options.role == "aggregator") {
     auto timeout =
         std::chrono::milliseconds(static_cast<int64_t>(options.shard_timeout_seconds * 1000));
@@ -537,6 +559,7 @@ ExitCode Serve(ServeOptions options) {
   if (status.ok() && options.role != "shard" && !cluster_node) {
     core::AggregatorOptions aggregator_options;
     aggregator_options.routing = *routing;
+    aggregator_options.count_every_shard = std::move(count_every_shard);
     running.aggregator =
         std::make_unique<core::Aggregator>(std::move(clients), std::move(aggregator_options));
     core::Aggregator& aggregator = *running.aggregator;

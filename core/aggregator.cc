@@ -90,7 +90,8 @@ Aggregator::Aggregator(std::vector<std::unique_ptr<ShardClient>> shards, Aggrega
     : shards_(std::move(shards)),
       health_(std::make_unique<Health[]>(shards_.size())),
       routing_(options.routing),
-      now_(options.now ? std::move(options.now) : SystemNowSeconds) {
+      now_(options.now ? std::move(options.now) : SystemNowSeconds),
+      count_every_shard_(std::move(options.count_every_shard)) {
   assert(!shards_.empty());
   int64_t now = now_();
   for (size_t i = 0; i < shards_.size(); ++i) {
@@ -279,8 +280,10 @@ Result<TotalReply> Aggregator::Total(const CounterRef& counter, bool partial) {
 }
 
 Result<TotalReply> Aggregator::AskTotal(const CounterRef& counter, bool partial) {
-  auto counts =
-      AskEveryShard<CountReply>([&counter](ShardClient& shard) { return shard.Count(counter); });
+  auto counts = count_every_shard_ ? count_every_shard_(counter)
+                                   : AskEveryShard<CountReply>([&counter](ShardClient& shard) {
+                                       return shard.Count(counter);
+                                     });
   if (!partial) {
     if (Status failed = CombineFailures(counts, "no total"); !failed.ok()) return failed;
   }

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/cluster_counter.h"
 #include "core/idempotency_key.h"
 #include "core/protocol.h"
 #include "core/record.h"
@@ -171,6 +172,30 @@ void RegisterNodeRoutes(core::HostedShards& shards, NodeRoutesOptions options,
       return Done(shared->reconcile(k), Json{{"shard", k}}.dump());
     });
   }
+  // Every shard the request names, with the epoch it was routed by
+  // ("Shardctl-Epoch: 0=3,4=2"), at once: a total asks each node once.
+  server.Handle("GET", "/count", [&shards](const HttpRequest& request) {
+    core::Result<std::vector<core::ShardAtEpoch>> asked =
+        core::ParseShardEpochs(request.HeaderValues(std::string(kEpochHeader)));
+    if (!asked.ok()) return ErrorResponse(asked.status());
+    core::Result<core::CounterRef> counter =
+        core::ParseCounterQuery(request.Param("counter"), request.Param("window"));
+    if (!counter.ok()) return ErrorResponse(counter.status());
+    Json parts = Json::array();
+    for (const core::ShardAtEpoch& one : *asked) {
+      core::Result<core::CountReply> count = shards.Count(one.shard, one.epoch, *counter);
+      Json part = {{"shardId", one.shard}, {"epoch", one.epoch}};
+      if (count.ok()) {
+        part["count"] = count->count;
+        part["windowEnd"] = count->window_end;
+      } else {
+        part["error"] = count.status().message();
+        part["code"] = HttpStatusFor(count.status().code());
+      }
+      parts.push_back(std::move(part));
+    }
+    return HttpResponse{200, Json{{"parts", parts}}.dump()};
+  });
   server.Handle("GET", "/node", [&shards](const HttpRequest&) {
     Json held = Json::array();
     for (const core::HeldShard& shard : shards.List()) {

@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/cluster_counter.h"
 #include "core/cluster_shard_client.h"
 #include "core/hosted_shards.h"
 #include "core/memory_coord_store.h"
@@ -308,6 +309,65 @@ TEST(ClusterTest, TotalsStayExactWhileShardsMoveUnderLoad) {
   EXPECT_EQ(cluster.Total(), acknowledged.load());
   ASSERT_TRUE(ReadTopology(cluster.store).ok());
   EXPECT_EQ(ReadTopology(cluster.store)->Load(), (std::vector<int>{2, 1, 1}));
+}
+
+TEST(ClusterTest, ATotalAsksEachNodeOnceAndFollowsAShardThatMoved) {
+  Cluster cluster(6);
+  cluster.Start("a");
+  cluster.Start("b");
+  Result<Topology> topology = ReadTopology(cluster.store);
+  ASSERT_TRUE(topology.ok());
+  for (const PlannedMove& move : PlanRebalance(*topology)) {
+    ASSERT_TRUE(MoveShard(cluster.store, cluster, move.shard, move.to).ok());
+  }
+  std::vector<std::unique_ptr<ClusterShardClient>> routers;
+  std::vector<ShardClient*> single;
+  for (int k = 0; k < 6; ++k) {
+    routers.push_back(cluster.Router(k));
+    single.push_back(routers.back().get());
+    ASSERT_TRUE(routers.back()->Increment(Request(k + 1)).ok());
+  }
+  std::map<std::string, int> asked;
+  ClusterCounter counter(
+      *cluster.router_view,
+      [&](const std::string& address, const std::vector<ShardAtEpoch>& shards,
+          const CounterRef& ref) -> Result<std::vector<Result<CountReply>>> {
+        ++asked[address];
+        std::vector<Result<CountReply>> parts;
+        for (const ShardAtEpoch& one : shards) {
+          parts.push_back(cluster.ByAddress(address)->hosted->Count(one.shard, one.epoch, ref));
+        }
+        return parts;
+      },
+      single);
+  auto sum = [&] {
+    int64_t total = 0;
+    for (const Result<CountReply>& part : counter.CountEveryShard(CounterRef())) {
+      EXPECT_TRUE(part.ok()) << part.status().message();
+      total += part.ok() ? part->count : 0;
+    }
+    return total;
+  };
+  EXPECT_EQ(sum(), 21);
+  EXPECT_EQ(asked, (std::map<std::string, int>{{"mem://a", 1}, {"mem://b", 1}}));
+  // A move the counter's topology has not seen: that shard alone is asked
+  // again through its router, which follows it.
+  const std::string owner = ReadTopology(cluster.store)->shard[0].owner;
+  ASSERT_TRUE(MoveShard(cluster.store, cluster, 0, owner == "a" ? "b" : "a").ok());
+  EXPECT_EQ(sum(), 21);
+}
+
+TEST(ClusterTest, ShardEpochsHeaderRoundTripsAndRefusesJunk) {
+  std::vector<ShardAtEpoch> shards = {{0, 3}, {4, 2}};
+  EXPECT_EQ(FormatShardEpochs(shards), "0=3,4=2");
+  Result<std::vector<ShardAtEpoch>> parsed = ParseShardEpochs({"0=3,4=2"});
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(*parsed, shards);
+  for (const char* bad : {"", "0", "0=", "=1", "a=1", "0=-1", "0=1,", "0=1;2=3", "5000=1"}) {
+    EXPECT_FALSE(ParseShardEpochs({bad}).ok()) << bad;
+  }
+  EXPECT_FALSE(ParseShardEpochs({}).ok());
+  EXPECT_FALSE(ParseShardEpochs({"0=1", "1=1"}).ok());
 }
 
 TEST(ClusterTest, AnExpiredLeaseIsTakenUpAgain) {
