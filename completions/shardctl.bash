@@ -7,16 +7,19 @@
 # Keep in step with `shardctl COMMAND --help`: tests/integration/docs_test.cc
 # fails when a command or an option is missing here.
 
-_shardctl_commands="serve inc total counters reset status stop bench"
+_shardctl_commands="serve inc total counters reset status stop bench cluster"
+_shardctl_cluster_commands="init status move rebalance drain"
 
-# The options of each command. The client commands share --url, --timeout,
-# --json and --token-file.
+# The options of each command ("cluster move" as cluster_move). The client
+# commands share --url, --timeout, --json and --token-file; the cluster
+# commands --etcd, --timeout, --json and --token-file.
 _shardctl_global_options="--help -h --version --config"
 _shardctl_client_options="--url --timeout --json --token-file --help -h"
 _shardctl_counter_options="--counter -k --window"
 _shardctl_options_serve="--role --shards --port --shard-base-port --bind --shard-id --shard
   --shard-timeout --routing --threads --data-dir --in-memory --fsync --idempotency-window
-  --token-file --daemon --pid-file --log-file --log-level --access-log --config --help -h"
+  --token-file --daemon --pid-file --log-file --log-level --access-log --etcd --node-id
+  --advertise --lease --config --help -h"
 _shardctl_options_inc="$_shardctl_counter_options --retries --idempotency-key --quiet -q --stdin $_shardctl_client_options"
 _shardctl_options_total="$_shardctl_counter_options --per-shard --partial $_shardctl_client_options"
 _shardctl_options_counters="--prefix --top --limit --after $_shardctl_client_options"
@@ -25,13 +28,20 @@ _shardctl_options_status="$_shardctl_client_options"
 _shardctl_options_stop="--pid-file --timeout --quiet -q --help -h"
 _shardctl_options_bench="--connections -c --requests -n --duration -d --op --batch
   $_shardctl_counter_options $_shardctl_client_options"
+_shardctl_etcd_options="--etcd --timeout --json --token-file --help -h"
+_shardctl_options_cluster="--help -h"
+_shardctl_options_cluster_init="--shards $_shardctl_etcd_options"
+_shardctl_options_cluster_status="$_shardctl_etcd_options"
+_shardctl_options_cluster_move="--to --copy-timeout $_shardctl_etcd_options"
+_shardctl_options_cluster_rebalance="--copy-timeout $_shardctl_etcd_options"
+_shardctl_options_cluster_drain="--copy-timeout $_shardctl_etcd_options"
 
 # Options that take a value (in the next word, or after "=").
 _shardctl_value_options="--config --role --shards --port --shard-base-port --bind --shard-id
   --shard --shard-timeout --routing --threads --data-dir --fsync --idempotency-window
   --token-file --pid-file --log-file --log-level --url --timeout --counter -k --window
   --retries --idempotency-key --prefix --top --limit --after --connections -c --requests -n
-  --duration -d --op --batch"
+  --duration -d --op --batch --etcd --node-id --advertise --lease --to --copy-timeout"
 
 # Succeeds when the word $1 is one of the words in $2.
 _shardctl_has() {
@@ -87,6 +97,18 @@ _shardctl() {
       break
     fi
   done
+  # cluster's own subcommand follows it: the next word that is not an option
+  # (cluster itself takes none but --help).
+  local subcommand=""
+  if [[ $command == cluster ]]; then
+    for ((i++; i < COMP_CWORD; i++)); do
+      word=${COMP_WORDS[i]}
+      if [[ $word != -* ]]; then
+        subcommand=$word
+        break
+      fi
+    done
+  fi
 
   # The value of an option.
   local words=""
@@ -105,7 +127,7 @@ _shardctl() {
         _shardctl_files "$cur"
         return
         ;;
-      *) return ;;  # a number, a URL, a name: nothing to offer
+      *) return ;;  # a number, a URL, a name, a node id: nothing to offer
     esac
     mapfile -t COMPREPLY < <(compgen -P "$prefix" -W "$words" -- "$cur")
     return
@@ -117,13 +139,23 @@ _shardctl() {
     else
       words=$_shardctl_commands
     fi
+  elif [[ $command == cluster && -z $subcommand ]]; then
+    if [[ $cur == -* ]]; then
+      words=$_shardctl_options_cluster
+    else
+      words=$_shardctl_cluster_commands
+    fi
   else
-    local options_variable="_shardctl_options_${command}"
     _shardctl_has "$command" "$_shardctl_commands" || return
+    if [[ -n $subcommand ]]; then
+      _shardctl_has "$subcommand" "$_shardctl_cluster_commands" || return
+      command="${command}_$subcommand"
+    fi
+    local options_variable="_shardctl_options_${command}"
     words=${!options_variable}
-    # inc VALUE and reset NAME take a word of their own: offer options only
-    # once one is begun with "-".
-    if [[ $cur != -* && ($command == inc || $command == reset) ]]; then
+    # inc VALUE, reset NAME, cluster move SHARD and cluster drain NODE take a
+    # word of their own: offer options only once one is begun with "-".
+    if [[ $cur != -* ]] && _shardctl_has "$command" "inc reset cluster_move cluster_drain"; then
       return
     fi
   fi

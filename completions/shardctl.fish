@@ -7,8 +7,9 @@
 # Keep in step with `shardctl COMMAND --help`: tests/integration/docs_test.cc
 # fails when a command or an option is missing here.
 
-set -l commands serve inc total counters reset status stop bench
+set -l commands serve inc total counters reset status stop bench cluster
 set -l clients inc total counters reset status bench
+set -l cluster_commands init status move rebalance drain
 
 # No file names where none are wanted: options that take files say so.
 complete -c shardctl -f
@@ -23,6 +24,7 @@ complete -c shardctl -n $none -a reset -d 'Set a counter to 0 on every shard'
 complete -c shardctl -n $none -a status -d 'Show every shard: up or down, last error, count'
 complete -c shardctl -n $none -a stop -d 'Stop a running serve and wait until it has exited'
 complete -c shardctl -n $none -a bench -d 'Load the server from many connections and measure it'
+complete -c shardctl -n $none -a cluster -d 'Make a cluster in etcd and move its shards between nodes'
 
 # Global options; --help works after every subcommand too.
 complete -c shardctl -s h -l help -d 'Print help and exit'
@@ -51,9 +53,13 @@ complete -c shardctl -n $serve -l pid-file -r -F -d 'Write the pid here'
 complete -c shardctl -n $serve -l log-file -r -F -d 'Append the log here once ready'
 complete -c shardctl -n $serve -l log-level -x -a 'debug info warning error' -d 'The lowest level logged'
 complete -c shardctl -n $serve -l access-log -d 'Log one line per request'
+complete -c shardctl -n $serve -l etcd -x -d 'Join the cluster in this etcd, or follow it with --role aggregator'
+complete -c shardctl -n $serve -l node-id -x -d "With --etcd: this node's name in the cluster"
+complete -c shardctl -n $serve -l advertise -x -d 'With --etcd: the URL others reach this node at'
+complete -c shardctl -n $serve -l lease -x -d 'With --etcd: seconds after which a silent node is taken for dead'
 
-# The options of every client command.
-set -l client "__fish_seen_subcommand_from $clients"
+# The options of every client command ("cluster status" is not one).
+set -l client "__fish_seen_subcommand_from $clients; and not __fish_seen_subcommand_from cluster"
 complete -c shardctl -n $client -l url -x -d "The aggregator's address (default \$SHARDCTL_URL)"
 complete -c shardctl -n $client -l timeout -x -d 'Seconds to wait for the answer'
 complete -c shardctl -n $client -l json -d "Print the server's JSON answer as it came"
@@ -99,3 +105,24 @@ complete -c shardctl -n $bench -s n -l requests -x -d 'Requests to send in all'
 complete -c shardctl -n $bench -s d -l duration -x -d 'Send requests for this many seconds'
 complete -c shardctl -n $bench -l op -x -a 'inc total' -d 'What each request does'
 complete -c shardctl -n $bench -l batch -x -d 'Increments per request'
+
+# cluster, and its subcommands until one is given
+set -l cluster "__fish_seen_subcommand_from cluster"
+set -l cluster_none "$cluster; and not __fish_seen_subcommand_from $cluster_commands"
+complete -c shardctl -n $cluster_none -a init -d 'Make a cluster of N shards in etcd'
+complete -c shardctl -n $cluster_none -a status -d 'Show the nodes, the shards (owner, epoch, count) and moves under way'
+complete -c shardctl -n $cluster_none -a move -d 'Move one shard to another node, online'
+complete -c shardctl -n $cluster_none -a rebalance -d 'Spread the shards evenly over the live nodes'
+complete -c shardctl -n $cluster_none -a drain -d 'Move every shard off a node, so that it can be stopped'
+
+# The options of every cluster subcommand.
+set -l cluster_any "$cluster; and __fish_seen_subcommand_from $cluster_commands"
+complete -c shardctl -n $cluster_any -l etcd -x -d "etcd's client URL (default \$SHARDCTL_ETCD)"
+complete -c shardctl -n $cluster_any -l timeout -x -d 'Seconds to wait for etcd and for each node'
+complete -c shardctl -n $cluster_any -l json -d 'Print JSON instead of text'
+complete -c shardctl -n $cluster_any -l token-file -r -F -d "File holding the nodes' bearer token"
+
+# cluster init; cluster move; each of cluster move, rebalance and drain, which move shards
+complete -c shardctl -n "$cluster; and __fish_seen_subcommand_from init" -l shards -x -d "Number of shards, fixed for the cluster's life"
+complete -c shardctl -n "$cluster; and __fish_seen_subcommand_from move" -l to -x -d 'The id of the node to move it to'
+complete -c shardctl -n "$cluster; and __fish_seen_subcommand_from move rebalance drain" -l copy-timeout -x -d 'Seconds a node may take to copy one shard'

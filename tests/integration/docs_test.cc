@@ -108,20 +108,68 @@ bool Installed(const std::string& program) {
 // An option's long name and the word that names its value ("" for a flag).
 using ValueWords = std::map<std::string, std::string>;
 
-// The CLI as its --help describes it.
+// The words of `text`: its runs of lower-case letters, digits and dashes.
+std::vector<std::string> WordsOf(const std::string& text) {
+  static const std::regex kWord("[a-z0-9-]+");
+  std::vector<std::string> words;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), kWord);
+       it != std::sregex_iterator(); ++it) {
+    words.push_back(it->str());
+  }
+  return words;
+}
+
+// The CLI as its --help describes it. A command whose help lists
+// "Subcommands:" has those as commands of their own, named by both words
+// ("cluster move"), with their own options and value words.
 struct Cli {
-  std::vector<std::string> commands;     // in the order --help lists them
+  std::vector<std::string> commands;     // every command, in the order --help lists them
   Words global_options;                  // long options of `shardctl --help`
   std::map<std::string, Words> options;  // command -> long options of its --help
-  // command ("" for shardctl itself) -> its --help, and its options' value words
+  // command ("" for shardctl itself) -> its --help, its options' value words,
+  // and the subcommands its help lists ("init", ... for "cluster")
   std::map<std::string, std::string> help;
   std::map<std::string, ValueWords> values;
+  std::map<std::string, std::vector<std::string>> subcommands;
 
   // What the docs may name for `command`: its options and the global ones.
   Words Allowed(const std::string& command) const {
     Words allowed = options.at(command);
     allowed.insert(global_options.begin(), global_options.end());
     return allowed;
+  }
+
+  // The commands that `text` names, the longest where one continues another:
+  // "cluster init, cluster status and status" names "cluster init", "cluster
+  // status" and "status", but not "cluster".
+  Words CommandsNamedIn(const std::string& text) const {
+    const std::vector<std::string> words = WordsOf(text);
+    Words named;
+    for (size_t i = 0; i < words.size(); ++i) {
+      const std::string command = CommandAt(words, i);
+      if (command.empty()) continue;
+      named.insert(command);
+      i += WordsOf(command).size() - 1;  // past its other words
+    }
+    return named;
+  }
+
+  // The command that `text` starts with, the longest one ("cluster move" of
+  // "cluster move shard --to node"); "" if it starts with none.
+  std::string CommandAtStartOf(const std::string& text) const {
+    return CommandAt(WordsOf(text), 0);
+  }
+
+  // The longest command that words[first], words[first + 1], ... spell; "" if none.
+  std::string CommandAt(const std::vector<std::string>& words, size_t first) const {
+    std::string longest, candidate;
+    for (size_t i = first; i < words.size(); ++i) {
+      candidate += (i == first ? "" : " ") + words[i];
+      if (std::find(commands.begin(), commands.end(), candidate) != commands.end()) {
+        longest = candidate;
+      }
+    }
+    return longest;
   }
 };
 
@@ -176,22 +224,34 @@ std::vector<std::string> CommandsOfHelp(const std::string& help) {
   return commands;
 }
 
+// Reads `shardctl COMMAND --help` into `cli`, then the help of each
+// subcommand it lists. REQUIRES: `command` is "" (shardctl itself) or a
+// command's words ("cluster move").
+void ReadHelp(const std::string& command, Cli& cli) {
+  std::vector<std::string> args;
+  std::istringstream words(command);
+  for (std::string word; words >> word;) args.push_back(word);
+  args.push_back("--help");
+  RunResult help = RunShardctl(args);
+  EXPECT_EQ(help.exit_code, 0) << "shardctl " << command << " --help: " << help.err;
+  if (command.empty()) {
+    cli.global_options = OptionsOfHelp(help.out);
+  } else {
+    cli.commands.push_back(command);
+    cli.options[command] = OptionsOfHelp(help.out);
+  }
+  cli.help[command] = help.out;
+  cli.values[command] = ValueWordsOfHelp(help.out);
+  cli.subcommands[command] = CommandsOfHelp(help.out);
+  for (const std::string& sub : cli.subcommands[command]) {
+    ReadHelp(command.empty() ? sub : command + " " + sub, cli);
+  }
+}
+
 const Cli& TheCli() {
   static const Cli* cli = [] {
     auto* parsed = new Cli;
-    RunResult help = RunShardctl({"--help"});
-    EXPECT_EQ(help.exit_code, 0) << help.err;
-    parsed->commands = CommandsOfHelp(help.out);
-    parsed->global_options = OptionsOfHelp(help.out);
-    parsed->help[""] = help.out;
-    parsed->values[""] = ValueWordsOfHelp(help.out);
-    for (const std::string& command : parsed->commands) {
-      RunResult command_help = RunShardctl({command, "--help"});
-      EXPECT_EQ(command_help.exit_code, 0) << command << ": " << command_help.err;
-      parsed->options[command] = OptionsOfHelp(command_help.out);
-      parsed->help[command] = command_help.out;
-      parsed->values[command] = ValueWordsOfHelp(command_help.out);
-    }
+    ReadHelp("", *parsed);
     return parsed;
   }();
   return *cli;
@@ -201,13 +261,24 @@ const Cli& TheCli() {
 // turn every check below into a check of nothing.
 TEST(DocsTest, HelpParsingFindsTheCommandsAndTheirOptions) {
   const Cli& cli = TheCli();
-  EXPECT_THAT(cli.commands, IsSupersetOf({"serve", "inc", "total", "stop"}));
+  EXPECT_THAT(cli.commands, IsSupersetOf({"serve", "inc", "total", "stop", "cluster",
+                                          "cluster init", "cluster move", "cluster drain"}));
+  EXPECT_THAT(cli.subcommands.at(""), IsSupersetOf({"serve", "inc", "cluster"}));
+  EXPECT_THAT(cli.subcommands.at("cluster"),
+              UnorderedElementsAre("init", "status", "move", "rebalance", "drain"));
+  EXPECT_THAT(cli.subcommands.at("cluster move"), ::testing::IsEmpty());
   EXPECT_THAT(cli.global_options, IsSupersetOf({"--help", "--version", "--config"}));
-  EXPECT_THAT(cli.options.at("serve"), IsSupersetOf({"--fsync", "--shard-base-port", "--help"}));
+  EXPECT_THAT(cli.options.at("serve"),
+              IsSupersetOf({"--fsync", "--shard-base-port", "--etcd", "--help"}));
+  EXPECT_THAT(cli.options.at("cluster"), UnorderedElementsAre("--help"));
+  EXPECT_THAT(cli.options.at("cluster move"), IsSupersetOf({"--to", "--etcd", "--help"}));
   EXPECT_THAT(cli.options.at("inc"), IsSupersetOf({"--counter", "--url"}));
   EXPECT_EQ(cli.values.at("inc").at("--counter"), "NAME");
   EXPECT_EQ(cli.values.at("inc").at("--json"), "");
   EXPECT_EQ(cli.values.at("serve").at("--fsync"), "always|everysec|no");
+  EXPECT_EQ(cli.values.at("cluster move").at("--to"), "NODE");
+  EXPECT_EQ(cli.CommandsNamedIn("Options of cluster init, cluster status and status"),
+            (Words{"cluster init", "cluster status", "status"}));
 }
 
 // --- The help -----------------------------------------------------------------
@@ -266,6 +337,11 @@ TEST(HelpTest, SaysDefaultsInWords) {
            {"bench", "-n,--requests N", "(default: 100000; not with --duration)"},
            {"bench", "-d,--duration SECONDS", "(not with --requests)"},
            {"", "--config FILE", "(command-line options win)"},
+           {"serve", "--lease SECONDS", "(default: 5)"},
+           {"cluster status", "--etcd URL",
+            "(default: $SHARDCTL_ETCD, else http://127.0.0.1:2379)"},
+           {"cluster move", "--copy-timeout SECONDS", "(default: 300)"},
+           {"cluster move", "--to NODE", "(required)"},
        }) {
     EXPECT_THAT(DescriptionOf(TheCli().help.at(c.command), c.column),
                 ::testing::EndsWith(c.description_ends))
@@ -327,13 +403,14 @@ class ManPageTest : public ::testing::Test {
 
   // The tags of the OPTIONS subsections whose heading names `command`
   // ("Options of inc and total", "Options of the client commands: inc,
-  // total, ..."), or of "Global options" for "".
+  // total, ...", "Options of cluster init, cluster status, ..." but not
+  // "cluster" or "status" there), or of "Global options" for "".
   std::vector<std::string> TagsFor(const std::string& command) const {
     std::vector<std::string> tags;
     for (const ManSection& section : sections_) {
       if (section.section != "OPTIONS") continue;
       if (command.empty() ? section.subsection == "Global options"
-                          : HasWord(section.subsection, command)) {
+                          : TheCli().CommandsNamedIn(section.subsection).contains(command)) {
         tags.insert(tags.end(), section.tags.begin(), section.tags.end());
       }
     }
@@ -381,7 +458,10 @@ TEST_F(ManPageTest, DescribesEveryCommandUnderCommands) {
   std::vector<std::string> described;
   for (const ManSection& section : sections_) {
     if (section.section != "COMMANDS") continue;
-    for (const std::string& tag : section.tags) described.push_back(tag.substr(0, tag.find(' ')));
+    for (const std::string& tag : section.tags) {
+      std::string command = TheCli().CommandAtStartOf(tag);
+      described.push_back(command.empty() ? tag.substr(0, tag.find(' ')) : command);
+    }
   }
   EXPECT_THAT(described, UnorderedElementsAreArray(TheCli().commands));
 }
@@ -471,7 +551,9 @@ TEST(CompletionFilesTest, NameEveryCommandAndOption) {
     const std::string text = ReadFile(SourcePath("completions/" + file));
     const bool fish = file.ends_with(".fish");
     for (const std::string& command : cli.commands) {
-      EXPECT_TRUE(HasWord(text, command)) << "command " << command << " missing from " << file;
+      // A subcommand's own word: "move" of "cluster move".
+      const std::string word = command.substr(command.rfind(' ') + 1);
+      EXPECT_TRUE(HasWord(text, word)) << "command " << command << " missing from " << file;
       Words options = cli.options.at(command);
       options.insert(cli.global_options.begin(), cli.global_options.end());
       for (const std::string& option : options) {
@@ -531,8 +613,14 @@ Words CompleteWithBash(const std::string& line, const std::string& cwd = ".") {
 
 TEST(BashCompletionTest, CompletesSubcommands) {
   EXPECT_THAT(CompleteWithBash("shardctl st"), UnorderedElementsAre("status", "stop"));
-  EXPECT_THAT(CompleteWithBash("shardctl "), UnorderedElementsAreArray(TheCli().commands));
+  EXPECT_THAT(CompleteWithBash("shardctl "),
+              UnorderedElementsAreArray(TheCli().subcommands.at("")));
   EXPECT_THAT(CompleteWithBash("shardctl --"), IsSupersetOf(TheCli().global_options));
+  EXPECT_THAT(CompleteWithBash("shardctl cluster "),
+              UnorderedElementsAreArray(TheCli().subcommands.at("cluster")));
+  EXPECT_THAT(CompleteWithBash("shardctl cluster st"), UnorderedElementsAre("status"));
+  EXPECT_THAT(CompleteWithBash("shardctl cluster move "), ::testing::IsEmpty());   // a shard number
+  EXPECT_THAT(CompleteWithBash("shardctl cluster drain "), ::testing::IsEmpty());  // a node id
 }
 
 TEST(BashCompletionTest, CompletesOptions) {
@@ -540,6 +628,11 @@ TEST(BashCompletionTest, CompletesOptions) {
   EXPECT_THAT(CompleteWithBash("shardctl total --"), IsSupersetOf({"--per-shard", "--partial"}));
   EXPECT_THAT(CompleteWithBash("shardctl --config x.toml serve --log-l"),
               UnorderedElementsAre("--log-level"));
+  EXPECT_THAT(CompleteWithBash("shardctl serve --etcd http://10.0.0.1:2379 --node"),
+              UnorderedElementsAre("--node-id"));
+  EXPECT_THAT(CompleteWithBash("shardctl cluster move 3 --t"),
+              UnorderedElementsAre("--to", "--timeout", "--token-file"));
+  EXPECT_THAT(CompleteWithBash("shardctl cluster init --sh"), UnorderedElementsAre("--shards"));
 }
 
 TEST(BashCompletionTest, CompletesOptionValues) {
@@ -552,6 +645,8 @@ TEST(BashCompletionTest, CompletesOptionValues) {
   EXPECT_THAT(CompleteWithBash("shardctl serve --log-level "),
               UnorderedElementsAre("debug", "info", "warning", "error"));
   EXPECT_THAT(CompleteWithBash("shardctl serve --port "), ::testing::IsEmpty());
+  EXPECT_THAT(CompleteWithBash("shardctl serve --etcd "), ::testing::IsEmpty());
+  EXPECT_THAT(CompleteWithBash("shardctl cluster move 3 --to "), ::testing::IsEmpty());
   EXPECT_THAT(CompleteWithBash("shardctl inc "), ::testing::IsEmpty());
 }
 
@@ -564,6 +659,8 @@ TEST(BashCompletionTest, CompletesDirectoriesAndFiles) {
   EXPECT_THAT(CompleteWithBash("shardctl serve --config da", dir.path()),
               UnorderedElementsAre("data", "data.toml"));
   EXPECT_THAT(CompleteWithBash("shardctl stop --pid-file da", dir.path()),
+              UnorderedElementsAre("data", "data.toml"));
+  EXPECT_THAT(CompleteWithBash("shardctl cluster status --token-file da", dir.path()),
               UnorderedElementsAre("data", "data.toml"));
 }
 
@@ -636,19 +733,25 @@ std::vector<Words> CompleteWithFish(const std::vector<std::string>& lines) {
 TEST(FishCompletionTest, OffersTheOptionsAndValuesOfEachCommand) {
   ASSERT_TRUE(Installed("fish")) << "fish is not installed; bash .ci/setup installs it";
   const Cli& cli = TheCli();
-  std::vector<std::string> lines = {"shardctl st", "shardctl serve --fsync ",
-                                    "shardctl serve --routing r"};
+  const std::vector<std::string> fixed = {
+      "shardctl st",       "shardctl serve --fsync ", "shardctl serve --routing r",
+      "shardctl cluster ", "shardctl cluster st",     "shardctl cluster move 3 --to "};
+  std::vector<std::string> lines = fixed;
   for (const std::string& command : cli.commands) lines.push_back("shardctl " + command + " --");
   std::vector<Words> offered = CompleteWithFish(lines);
   EXPECT_THAT(offered[0], UnorderedElementsAre("status", "stop"));
   EXPECT_THAT(offered[1], UnorderedElementsAre("always", "everysec", "no"));
   EXPECT_THAT(offered[2], UnorderedElementsAre("round-robin", "random"));
+  EXPECT_THAT(offered[3], UnorderedElementsAreArray(cli.subcommands.at("cluster")));
+  EXPECT_THAT(offered[4], UnorderedElementsAre("status"));
+  EXPECT_THAT(offered[5], ::testing::IsEmpty());
   for (size_t i = 0; i < cli.commands.size(); ++i) {
     const std::string& command = cli.commands[i];
     SCOPED_TRACE(command);
-    EXPECT_THAT(offered[i + 3], IsSupersetOf(cli.options.at(command)));
+    const Words& options = offered[fixed.size() + i];
+    EXPECT_THAT(options, IsSupersetOf(cli.options.at(command)));
     Words allowed = cli.Allowed(command);
-    for (const std::string& option : offered[i + 3]) {
+    for (const std::string& option : options) {
       EXPECT_TRUE(allowed.contains(option)) << option << " is offered but not an option";
     }
   }
