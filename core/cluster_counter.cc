@@ -65,10 +65,9 @@ std::vector<Result<CountReply>> ClusterCounter::CountEveryShard(const CounterRef
   std::vector<std::pair<const std::vector<ShardAtEpoch>*,
                         std::future<Result<std::vector<Result<CountReply>>>>>>
       asked;
-  for (const auto& [address, on_node] : by_node) {
-    asked.emplace_back(&on_node, std::async(std::launch::async, [this, &address, &on_node,
-                                                                 &counter] {
-                         return node_count_(address, on_node, counter);
+  for (const auto& node : by_node) {  // (clang 14 cannot capture structured bindings)
+    asked.emplace_back(&node.second, std::async(std::launch::async, [this, &node, &counter] {
+                         return node_count_(node.first, node.second, counter);
                        }));
   }
   for (auto& [on_node, future] : asked) {
