@@ -29,23 +29,6 @@ class DiskShard : public core::KeptShard {
         journal_(store_->journal()),
         shard_(std::make_unique<core::Shard>(shard, nullptr, &journal_, key_window)),
         sync_each_second_(sync_each_second) {}
-  ~DiskShard() override {
-    std::string dir = store_->dir();
-    shard_.reset();
-    store_.reset();
-    if (retire_) {
-      // Set aside, never deleted: a person may still want what it held.
-      std::error_code error;
-      fs::path retired = fs::path(dir).parent_path() / "retired";
-      fs::create_directories(retired, error);
-      fs::rename(dir,
-                 retired / fmt::format("{}.{}", fs::path(dir).filename().string(),
-                                       std::chrono::duration_cast<std::chrono::milliseconds>(
-                                           std::chrono::system_clock::now().time_since_epoch())
-                                           .count()),
-                 error);
-    }
-  }
 
   core::Status Replay() {
     for (const core::Record& record : store_->recovered()) {
@@ -76,14 +59,27 @@ class DiskShard : public core::KeptShard {
     }
     return {};
   }
-  void Retire() override { retire_ = true; }
+  // Set aside at once, never deleted (a person may still want what it held),
+  // so that the shard's path is free for a copy that comes back to this node
+  // even while a request still holds this one. Its open files stay usable.
+  void Retire() override {
+    const fs::path dir = store_->dir();
+    std::error_code error;
+    fs::path retired = dir.parent_path() / "retired";
+    fs::create_directories(retired, error);
+    fs::rename(dir,
+               retired / fmt::format("{}.{}", dir.filename().string(),
+                                     std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count()),
+               error);
+  }
 
  private:
   std::unique_ptr<ShardStore> store_;
   core::TapJournal journal_;
   std::unique_ptr<core::Shard> shard_;
   const bool sync_each_second_;
-  bool retire_ = false;
 };
 
 class MemoryShard : public core::KeptShard {
