@@ -5,6 +5,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -327,12 +328,16 @@ TEST(ClusterTest, ATotalAsksEachNodeOnceAndFollowsAShardThatMoved) {
     single.push_back(routers.back().get());
     ASSERT_TRUE(routers.back()->Increment(Request(k + 1)).ok());
   }
+  std::mutex asked_mutex;  // the counter asks the nodes in parallel
   std::map<std::string, int> asked;
   ClusterCounter counter(
       *cluster.router_view,
       [&](const std::string& address, const std::vector<ShardAtEpoch>& shards,
           const CounterRef& ref) -> Result<std::vector<Result<CountReply>>> {
-        ++asked[address];
+        {
+          std::lock_guard lock(asked_mutex);
+          ++asked[address];
+        }
         std::vector<Result<CountReply>> parts;
         for (const ShardAtEpoch& one : shards) {
           parts.push_back(cluster.ByAddress(address)->hosted->Count(one.shard, one.epoch, ref));
