@@ -159,17 +159,12 @@ std::string HostedShards::Reconcile(const ShardPlacement& placement) {
 }
 
 Result<std::vector<Record>> HostedShards::StartCopy(int shard, int64_t epoch) {
-  if (Status valid = CheckShard(shard); !valid.ok()) return valid;
-  std::shared_ptr<Slot> slot = Get(shard);
-  if (!slot) return Moved(shard, epoch, nullptr);
-  std::shared_lock lock(slot->gate);
-  if (slot->state != HoldState::kActive || slot->epoch != epoch) {
-    return Moved(shard, epoch, slot.get());
-  }
-  TapJournal& journal = slot->kept->journal();
-  return slot->kept->shard().Checkpoint([&journal] {
-    journal.OpenTap();
-    return Status();
+  return WithActive<std::vector<Record>>(shard, epoch, [](Slot& slot) {
+    TapJournal& journal = slot.kept->journal();
+    return slot.kept->shard().Checkpoint([&journal] {
+      journal.OpenTap();
+      return Status();
+    });
   });
 }
 

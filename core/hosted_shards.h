@@ -154,6 +154,10 @@ class HostedShards {
     mutable std::shared_mutex gate;  // shared: a request; exclusive: a change of state
   };
 
+  // Runs fn(slot) under the shard's shared gate when it is held active at
+  // `epoch`; otherwise returns kMoved (or kInvalidArgument for no such shard).
+  template <typename T, typename Fn>
+  Result<T> WithActive(int shard, int64_t epoch, const Fn& fn);
   std::shared_ptr<Slot> Get(int shard) const;
   void Put(int shard, std::shared_ptr<Slot> slot);
   Status Moved(int shard, int64_t epoch, const Slot* slot) const;
@@ -167,7 +171,7 @@ class HostedShards {
 };
 
 template <typename T, typename Fn>
-Result<T> HostedShards::Serve(int shard, int64_t epoch, const Fn& fn) {
+Result<T> HostedShards::WithActive(int shard, int64_t epoch, const Fn& fn) {
   if (Status valid = CheckShard(shard); !valid.ok()) return valid;
   std::shared_ptr<Slot> slot = Get(shard);
   if (!slot) return Moved(shard, epoch, nullptr);
@@ -175,7 +179,12 @@ Result<T> HostedShards::Serve(int shard, int64_t epoch, const Fn& fn) {
   if (slot->state != HoldState::kActive || slot->epoch != epoch) {
     return Moved(shard, epoch, slot.get());
   }
-  return fn(slot->kept->shard());
+  return fn(*slot);
+}
+
+template <typename T, typename Fn>
+Result<T> HostedShards::Serve(int shard, int64_t epoch, const Fn& fn) {
+  return WithActive<T>(shard, epoch, [&fn](Slot& slot) { return fn(slot.kept->shard()); });
 }
 
 }  // namespace shardctl::core
