@@ -122,27 +122,8 @@ class Checker {
   std::vector<std::thread> threads_;
 };
 
-class ClusterFaultsTest : public ::testing::Test {
+class ClusterFaultsTest : public EtcdClusterTest {
  protected:
-  void SetUp() override { ASSERT_TRUE(etcd_.ready()) << etcd_.Log(); }
-
-  RunResult Shardctl(std::vector<std::string> args) {
-    args.push_back("--etcd");
-    args.push_back(etcd_.url());
-    return RunShardctl(args);
-  }
-
-  void StartNode(int n) {
-    if (!data_.count(n)) data_[n] = std::make_unique<TempDir>();
-    nodes_[n] = std::make_unique<ServerProcess>(std::vector<std::string>{
-        "serve", "--etcd", etcd_.url(), "--bind", "127.0.0." + std::to_string(10 + n), "--port",
-        ports_.count(n) ? ports_[n] : "0", "--node-id", "n" + std::to_string(n), "--data-dir",
-        data_[n]->path(), "--lease", "2"});
-    auto listeners = nodes_[n]->WaitForListeners(1, 20s);
-    ASSERT_EQ(listeners.size(), 1u) << nodes_[n]->Stderr();
-    ports_[n] = listeners["node"].substr(listeners["node"].rfind(':') + 1);
-  }
-
   // Waits until every shard has a live node; false after `timeout`.
   bool WaitUntilWhole(std::chrono::milliseconds timeout = 20s) {
     for (auto deadline = Clock::now() + timeout; Clock::now() < deadline;) {
@@ -164,10 +145,6 @@ class ClusterFaultsTest : public ::testing::Test {
     return owners;
   }
 
-  EtcdServer etcd_;
-  std::map<int, std::unique_ptr<TempDir>> data_;
-  std::map<int, std::unique_ptr<ServerProcess>> nodes_;
-  std::map<int, std::string> ports_;
 };
 
 TEST_F(ClusterFaultsTest, CheckerHoldsThroughMovesKillsPausesAndAnEtcdRestart) {

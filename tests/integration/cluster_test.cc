@@ -25,33 +25,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using Json = nlohmann::json;
 
-class ClusterTest : public ::testing::Test {
+class ClusterTest : public EtcdClusterTest {
  protected:
-  void SetUp() override { ASSERT_TRUE(etcd_.ready()) << etcd_.Log(); }
-
-  RunResult Shardctl(std::vector<std::string> args) {
-    args.push_back("--etcd");
-    args.push_back(etcd_.url());
-    return RunShardctl(args);
-  }
-
   void Init(int shards) {
     RunResult made = Shardctl({"cluster", "init", "--shards", std::to_string(shards)});
     ASSERT_EQ(made.exit_code, 0) << made.err;
-  }
-
-  // Starts (or restarts) node `n` on 127.0.0.1n with its own data directory.
-  void StartNode(int n) {
-    if (!data_.count(n)) data_[n] = std::make_unique<TempDir>();
-    const std::string bind = "127.0.0." + std::to_string(10 + n);
-    std::string port = ports_.count(n) ? ports_[n] : "0";
-    nodes_[n] = std::make_unique<ServerProcess>(std::vector<std::string>{
-        "serve", "--etcd", etcd_.url(), "--bind", bind, "--port", port, "--node-id",
-        "n" + std::to_string(n), "--data-dir", data_[n]->path(), "--lease", "2"});
-    auto listeners = nodes_[n]->WaitForListeners(1, 20s);
-    ASSERT_EQ(listeners.size(), 1u) << nodes_[n]->Stderr();
-    addresses_[n] = listeners["node"];
-    ports_[n] = addresses_[n].substr(addresses_[n].rfind(':') + 1);
   }
 
   void StartAggregator() {
@@ -87,11 +65,6 @@ class ClusterTest : public ::testing::Test {
     return json.is_object() ? json.value("total", int64_t{-1}) : -1;
   }
 
-  EtcdServer etcd_;
-  std::map<int, std::unique_ptr<TempDir>> data_;
-  std::map<int, std::unique_ptr<ServerProcess>> nodes_;
-  std::map<int, std::string> addresses_;
-  std::map<int, std::string> ports_;
   std::unique_ptr<ServerProcess> aggregator_;
   std::string aggregator_address_;
 };

@@ -7,7 +7,12 @@
 
 #include <sys/types.h>
 
+#include <map>
+#include <memory>
 #include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
 
 #include "tests/integration/harness.h"
 
@@ -46,6 +51,25 @@ class EtcdServer {
   int peer_port_ = 0;
   pid_t pid_ = -1;
   bool ready_ = false;
+};
+
+// A test with its own etcd and cluster nodes, each node n on its own
+// loopback address 127.0.0.1n with a data directory of its own.
+class EtcdClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(etcd_.ready()) << etcd_.Log(); }
+
+  // Runs `shardctl args... --etcd <this etcd>` to completion.
+  RunResult Shardctl(std::vector<std::string> args);
+  // Starts (or restarts, on the same port and data) node `n` as "n<n>", with
+  // a 2 s lease; returns once it has joined.
+  void StartNode(int n);
+
+  EtcdServer etcd_;
+  std::map<int, std::unique_ptr<TempDir>> data_;
+  std::map<int, std::unique_ptr<ServerProcess>> nodes_;
+  std::map<int, std::string> addresses_;  // host:port
+  std::map<int, std::string> ports_;
 };
 
 }  // namespace shardctl::testing
