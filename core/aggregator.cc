@@ -103,13 +103,15 @@ Aggregator::Aggregator(std::vector<std::unique_ptr<ShardClient>> shards, Aggrega
 
 Aggregator::~Aggregator() = default;
 
+Status Aggregator::Down(int i) const {
+  return Unavailable(fmt::format("{} is down, not asked until it answers again (last error: {})",
+                                 shards_[i]->Describe(), health_[i].last_error()));
+}
+
 template <typename T, typename Call>
 Result<T> Aggregator::CallShard(int i, const Call& call) {
   Health& health = health_[i];
-  if (!health.up()) {
-    return Unavailable(fmt::format("{} is down, not asked until it answers again (last error: {})",
-                                   shards_[i]->Describe(), health.last_error()));
-  }
+  if (!health.up()) return Down(i);
   Result<T> result = call(*shards_[i]);
   if (!result.ok() && IsTransportFailure(result.status())) health.MarkDown(result.status(), now_());
   return result;
@@ -171,6 +173,43 @@ Result<IncrementReply> Aggregator::Increment(const IncrementRequest& request) {
   // A keyed increment stays with its key's shard, where a retry must find it.
   return CallPassingOver(FirstShard(request.idempotency_key), request.idempotency_key.empty(),
                          increment, "the increment");
+}
+
+const ShardClient::RunBlocking& Aggregator::Blocking() {
+  // As many threads as calls that may wait at once for a hand-over: they
+  // sleep, they do not compete for the cores.
+  static constexpr int kBlockingThreads = 32;
+  std::call_once(blocking_made_, [this] {
+    blocking_ = std::make_unique<WorkerPool>(kBlockingThreads);
+    run_blocking_ = [pool = blocking_.get()](std::function<void()> task) {
+      pool->Run(std::move(task));
+    };
+  });
+  return run_blocking_;
+}
+
+void Aggregator::RunBlocking(std::function<void()> task) { Blocking()(std::move(task)); }
+
+void Aggregator::IncrementAsync(const IncrementRequest& request,
+                                ShardClient::IncrementDone done) {
+  if (routing_ != Routing::kValue) {
+    RunBlocking([this, request, done = std::move(done)] { done(Increment(request)); });
+    return;
+  }
+  const int i = ShardFor(request.value, shard_count());
+  if (!health_[i].up()) {
+    done(Down(i));
+    return;
+  }
+  shards_[i]->IncrementAsync(
+      request,
+      [this, i, done = std::move(done)](Result<IncrementReply> reply) {
+        if (!reply.ok() && IsTransportFailure(reply.status())) {
+          health_[i].MarkDown(reply.status(), now_());
+        }
+        done(std::move(reply));
+      },
+      Blocking());
 }
 
 Result<BatchReply> Aggregator::IncrementBatch(const BatchRequest& request) {

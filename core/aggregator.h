@@ -18,6 +18,7 @@
 #include "core/router.h"
 #include "core/shard_client.h"
 #include "core/status.h"
+#include "core/worker_pool.h"
 
 namespace shardctl::core {
 
@@ -121,6 +122,16 @@ class Aggregator {
   // Returns the shard's reply, or its failure as the shard client reported it.
   Result<IncrementReply> Increment(const IncrementRequest& request);
 
+  // Increment without waiting: `done` gets what Increment would return, on
+  // this thread or another. Under value routing the shard's client sends it
+  // without blocking where it can (ShardClient::IncrementAsync); otherwise,
+  // and wherever a call must wait, it runs on this aggregator's own threads.
+  // REQUIRES: this outlives `done`.
+  void IncrementAsync(const IncrementRequest& request, ShardClient::IncrementDone done);
+
+  // Runs `task` on this aggregator's threads for calls that wait.
+  void RunBlocking(std::function<void()> task);
+
   // Counts every value of the batch: each goes where Increment would send
   // it (by value; or, under round-robin and random, the whole batch to one
   // shard, by its key if it has one). Each shard takes its share as one
@@ -163,6 +174,10 @@ class Aggregator {
  private:
   class Health;
 
+  // The blocking threads' runner, made on first use.
+  const ShardClient::RunBlocking& Blocking();
+  // Why shard i is not asked.
+  Status Down(int i) const;
   // Calls `call(shard i)` unless shard i is down; marks it down when the call
   // fails in transport.
   template <typename T, typename Call>
@@ -190,6 +205,9 @@ class Aggregator {
   bool all_in_process_ = true;
   std::atomic<uint64_t> next_shard_{0};  // for round-robin
   Coalescer<Result<TotalReply>> totals_;
+  std::once_flag blocking_made_;
+  std::unique_ptr<WorkerPool> blocking_;  // made on first use; goes first
+  ShardClient::RunBlocking run_blocking_;
 };
 
 }  // namespace shardctl::core

@@ -75,6 +75,32 @@ Result<IncrementReply> ClusterShardClient::Increment(const IncrementRequest& req
   return Routed<IncrementReply>([&](ShardClient& client) { return client.Increment(request); });
 }
 
+void ClusterShardClient::IncrementAsync(const IncrementRequest& request, IncrementDone done,
+                                        const RunBlocking& blocking) {
+  int64_t revision = 0;
+  Result<std::shared_ptr<Route>> route = CurrentRoute(&revision);
+  if (!route.ok()) {
+    done(route.status());
+    return;
+  }
+  ShardClient& client = *(*route)->client;
+  // The route (and its client) lives until the answer is in.
+  client.IncrementAsync(
+      request,
+      [this, request, done = std::move(done), blocking, route = *route](
+          Result<IncrementReply> reply) mutable {
+        if (reply.ok() || reply.status().code() != Code::kMoved) {
+          done(std::move(reply));
+          return;
+        }
+        // Not applied: the node refused the epoch. Find the new owner.
+        blocking([this, request = std::move(request), done = std::move(done)] {
+          done(Increment(request));
+        });
+      },
+      blocking);
+}
+
 Result<CountReply> ClusterShardClient::Count(const CounterRef& counter) {
   return Routed<CountReply>([&](ShardClient& client) { return client.Count(counter); });
 }

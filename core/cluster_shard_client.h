@@ -32,6 +32,12 @@ class ClusterShardClient : public ShardClient {
                      std::chrono::milliseconds hand_over = std::chrono::milliseconds(3000));
 
   Result<IncrementReply> Increment(const IncrementRequest& request) override;
+  // Sent without waiting to the owner the topology names; only when that
+  // node refuses it (a move is under way) does it go the way of Increment,
+  // waiting for the hand-over, as a task of `blocking`.
+  // REQUIRES: this outlives the call's `done`.
+  void IncrementAsync(const IncrementRequest& request, IncrementDone done,
+                      const RunBlocking& blocking) override;
   Result<CountReply> Count(const CounterRef& counter) override;
   Result<std::vector<CounterPart>> List(const std::string& prefix) override;
   Result<int64_t> Reset(const std::string& name) override;

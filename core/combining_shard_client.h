@@ -35,6 +35,13 @@ class CombiningShardClient : public ShardClient {
   explicit CombiningShardClient(std::unique_ptr<ShardClient> shard) : shard_(std::move(shard)) {}
 
   Result<IncrementReply> Increment(const IncrementRequest& request) override;
+  // Not combined: sent as the shard's client sends it without waiting. An
+  // event loop keeps many in flight without a thread each, which is what
+  // combining saves.
+  void IncrementAsync(const IncrementRequest& request, IncrementDone done,
+                      const RunBlocking& blocking) override {
+    shard_->IncrementAsync(request, std::move(done), blocking);
+  }
   Result<CountReply> Count(const CounterRef& counter) override { return shard_->Count(counter); }
   Result<std::vector<CounterPart>> List(const std::string& prefix) override {
     return shard_->List(prefix);

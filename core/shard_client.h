@@ -6,6 +6,7 @@
 #define SHARDCTL_CORE_SHARD_CLIENT_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,19 @@ class ShardClient {
   // outcome is unknown, or the shard's own refusal (kInvalidArgument,
   // kOutOfRange).
   virtual Result<IncrementReply> Increment(const IncrementRequest& request) = 0;
+
+  // Runs a task on a thread that may block (core/worker_pool.h).
+  using RunBlocking = std::function<void(std::function<void()> task)>;
+  using IncrementDone = std::function<void(Result<IncrementReply>)>;
+  // Increment without waiting: calls `done` once with what Increment would
+  // return, on this thread or another. For an aggregator whose event loops
+  // never wait on a shard: a client that can send without blocking (over
+  // the loop's own connections) overrides it; this one runs Increment as a
+  // task of `blocking`.
+  virtual void IncrementAsync(const IncrementRequest& request, IncrementDone done,
+                              const RunBlocking& blocking) {
+    blocking([this, request, done = std::move(done)] { done(Increment(request)); });
+  }
 
   // Returns the shard's part of `counter` (0 if it never saw it), or a Status
   // as for Increment.

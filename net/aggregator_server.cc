@@ -13,26 +13,65 @@ core::Result<bool> ParseFlagParam(const std::optional<std::string>& text, std::s
   return core::InvalidArgument("the parameter " + std::string(name) + " must be true or false");
 }
 
+HttpResponse IncrementBatch(core::Aggregator& aggregator, const core::BatchRequest& batch) {
+  return Respond(aggregator.IncrementBatch(batch), [&](const core::BatchReply& reply) {
+    return core::FormatBatchReply(reply, batch.counter);
+  });
+}
+
 }  // namespace
 
-void RegisterAggregatorRoutes(core::Aggregator& aggregator, HttpServer& server) {
-  server.Handle("POST", "/increment", [&aggregator](const HttpRequest& request) {
-    if (core::IsBatchBody(request.body())) {
-      core::Result<core::BatchRequest> batch = core::ParseBatchRequest(
-          request.body(), request.HeaderValues(std::string(core::kIdempotencyKeyHeader)));
-      if (!batch.ok()) return ErrorResponse(batch.status());
-      return Respond(aggregator.IncrementBatch(*batch), [&](const core::BatchReply& reply) {
-        return core::FormatBatchReply(reply, batch->counter);
-      });
-    }
-    core::Result<core::IncrementRequest> parsed = core::ParseIncrementRequest(
-        request.body(), request.HeaderValues(std::string(core::kIdempotencyKeyHeader)));
-    if (!parsed.ok()) return ErrorResponse(parsed.status());
-    return Respond(aggregator.Increment(*parsed), [&](const core::IncrementReply& reply) {
-      return core::FormatIncrementReply(reply, parsed->counter);
+void RegisterAggregatorRoutes(core::Aggregator& aggregator, HttpServer& server,
+                              AggregatorWaits waits) {
+  if (waits == AggregatorWaits::kNever) {
+    server.HandleAsync("POST", "/increment", [&aggregator](const HttpRequest& request,
+                                                           HttpResponder respond) {
+      std::vector<std::string> keys =
+          request.HeaderValues(std::string(core::kIdempotencyKeyHeader));
+      if (core::IsBatchBody(request.body())) {
+        core::Result<core::BatchRequest> batch = core::ParseBatchRequest(request.body(), keys);
+        if (!batch.ok()) return respond(ErrorResponse(batch.status()));
+        aggregator.RunBlocking([&aggregator, respond, batch = *std::move(batch)] {
+          respond(IncrementBatch(aggregator, batch));
+        });
+        return;
+      }
+      core::Result<core::IncrementRequest> parsed =
+          core::ParseIncrementRequest(request.body(), keys);
+      if (!parsed.ok()) return respond(ErrorResponse(parsed.status()));
+      aggregator.IncrementAsync(
+          *parsed, [respond, counter = parsed->counter](core::Result<core::IncrementReply> reply) {
+            respond(Respond(reply, [&](const core::IncrementReply& answer) {
+              return core::FormatIncrementReply(answer, counter);
+            }));
+          });
     });
-  });
-  server.Handle("GET", "/total", [&aggregator](const HttpRequest& request) {
+  } else {
+    server.Handle("POST", "/increment", [&aggregator](const HttpRequest& request) {
+      if (core::IsBatchBody(request.body())) {
+        core::Result<core::BatchRequest> batch = core::ParseBatchRequest(
+            request.body(), request.HeaderValues(std::string(core::kIdempotencyKeyHeader)));
+        if (!batch.ok()) return ErrorResponse(batch.status());
+        return IncrementBatch(aggregator, *batch);
+      }
+      core::Result<core::IncrementRequest> parsed = core::ParseIncrementRequest(
+          request.body(), request.HeaderValues(std::string(core::kIdempotencyKeyHeader)));
+      if (!parsed.ok()) return ErrorResponse(parsed.status());
+      return Respond(aggregator.Increment(*parsed), [&](const core::IncrementReply& reply) {
+        return core::FormatIncrementReply(reply, parsed->counter);
+      });
+    });
+  }
+  // The rest asks shards and waits: on the loop, or on the server's pool.
+  auto handle = [&server, waits](const std::string& method, const std::string& path,
+                                 HttpHandler handler) {
+    if (waits == AggregatorWaits::kNever) {
+      server.HandleBlocking(method, path, std::move(handler));
+    } else {
+      server.Handle(method, path, std::move(handler));
+    }
+  };
+  handle("GET", "/total", [&aggregator](const HttpRequest& request) {
     core::Result<core::CounterRef> counter =
         core::ParseCounterQuery(request.Param("counter"), request.Param("window"));
     if (!counter.ok()) return ErrorResponse(counter.status());
@@ -44,20 +83,20 @@ void RegisterAggregatorRoutes(core::Aggregator& aggregator, HttpServer& server) 
       return core::FormatTotalReply(reply, *counter, *per_shard);
     });
   });
-  server.Handle("GET", "/counters", [&aggregator](const HttpRequest& request) {
+  handle("GET", "/counters", [&aggregator](const HttpRequest& request) {
     core::Result<core::ListQuery> query =
         core::ParseListQuery(request.Param("prefix"), request.Param("top"), request.Param("limit"),
                              request.Param("after"));
     if (!query.ok()) return ErrorResponse(query.status());
     return Respond(aggregator.List(*query), core::FormatCounterList);
   });
-  server.Handle("POST", "/reset", [&aggregator](const HttpRequest& request) {
+  handle("POST", "/reset", [&aggregator](const HttpRequest& request) {
     core::Result<std::string> name = core::ParseResetRequest(request.body());
     if (!name.ok()) return ErrorResponse(name.status());
     return Respond(aggregator.Reset(*name),
                    [&](int64_t removed) { return core::FormatResetReply(*name, removed); });
   });
-  server.Handle("GET", "/shards", [&aggregator](const HttpRequest&) {
+  handle("GET", "/shards", [&aggregator](const HttpRequest&) {
     return HttpResponse{200, core::FormatShardStates(aggregator.routing(), aggregator.Shards())};
   });
   server.Handle("GET", "/healthz", [](const HttpRequest&) {

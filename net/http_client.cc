@@ -8,18 +8,23 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sys/epoll.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <optional>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "net/chunked_decoder.h"
+#include "net/event_loop.h"
 #include "net/request_framing.h"
 #include "net/socket_io.h"
 
@@ -61,17 +66,22 @@ class Socket {
 
 enum class ConnectError { kNone, kRefused, kTimedOut };
 
-// Connects to host:port within `timeout`, trying each address the name has.
-std::pair<Socket, ConnectError> Connect(const Url& url, std::chrono::milliseconds timeout) {
+// The addresses of url's host and port (a list to free with freeaddrinfo),
+// or nullptr if the name does not resolve.
+addrinfo* Resolve(const Url& url) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_NUMERICSERV;
   addrinfo* found = nullptr;
   std::string port = std::to_string(url.port);
-  if (::getaddrinfo(url.host.c_str(), port.c_str(), &hints, &found) != 0) {
-    return {Socket(), ConnectError::kRefused};
-  }
+  return ::getaddrinfo(url.host.c_str(), port.c_str(), &hints, &found) == 0 ? found : nullptr;
+}
+
+// Connects to host:port within `timeout`, trying each address the name has.
+std::pair<Socket, ConnectError> Connect(const Url& url, std::chrono::milliseconds timeout) {
+  addrinfo* found = Resolve(url);
+  if (found == nullptr) return {Socket(), ConnectError::kRefused};
   auto deadline = Clock::now() + timeout;
   ConnectError error = ConnectError::kRefused;
   Socket connected;
@@ -424,6 +434,333 @@ core::Result<std::unique_ptr<HttpStream>> HttpClient::PostStream(const std::stri
       new HttpStream::Impl{std::move(socket).value(), BodyReader(*head), {}, url_});
   if (!impl->body.Feed(received, &impl->pending)) return NotHttp(url_);
   return std::unique_ptr<HttpStream>(new HttpStream(head->status, std::move(impl)));
+}
+
+// --- AsyncHttpClient ---------------------------------------------------------------------------
+
+struct AsyncHttpClient::Impl final : EventLoop::Watcher {
+  // Connections open at once to the server from one loop; more requests queue.
+  static constexpr size_t kMaxConnections = 128;
+
+  struct Conn final : EventLoop::Watcher {
+    enum class State { kConnecting, kSending, kReceiving, kIdle, kDead };
+    Impl* owner = nullptr;
+    Socket socket;
+    State state = State::kConnecting;
+    uint32_t watching = 0;  // the events asked of the loop
+    std::string out;        // the request
+    size_t sent = 0;
+    std::string in;  // answer bytes not yet taken apart
+    std::optional<AnswerHead> head;
+    std::optional<BodyReader> reader;
+    HttpReply reply;
+    Done done;
+    Clock::time_point deadline;    // of the request under way
+    Clock::time_point idle_since;  // kIdle
+
+    void OnReady(uint32_t events) override { owner->Ready(*this, events); }
+  };
+
+  Impl(const HttpClient& client, EventLoop& loop)
+      : url(client.url()), options(client.options()), loop(loop) {
+    loop.AddTicker(this);
+  }
+  ~Impl() {
+    loop.RemoveTicker(this);
+    for (auto& conn : conns) loop.Unwatch(conn->socket.fd());
+  }
+
+  void Send(std::string request, Done done) {
+    const auto now = Clock::now();
+    while (!idle.empty()) {
+      Conn* conn = idle.back();
+      idle.pop_back();
+      if (now - conn->idle_since < kMaxIdle) {
+        Start(*conn, std::move(request), std::move(done));
+        return;
+      }
+      Kill(*conn);
+    }
+    if (conns.size() >= kMaxConnections) {
+      queued.emplace_back(std::move(request), std::move(done));
+      return;
+    }
+    Open(std::move(request), std::move(done));
+  }
+
+  void Open(std::string request, Done done) {
+    if (!address) {
+      // The first address the name has, once (a name that does not resolve
+      // is tried again next time).
+      addrinfo* found = Resolve(url);
+      if (found == nullptr) {
+        done(core::Unavailable(fmt::format("cannot connect to {} (cannot resolve its name)",
+                                           url.ToString())));
+        return;
+      }
+      address.emplace();
+      std::memcpy(&*address, found->ai_addr, found->ai_addrlen);
+      address_length = found->ai_addrlen;
+      ::freeaddrinfo(found);
+    }
+    auto conn = std::make_unique<Conn>();
+    conn->owner = this;
+    conn->socket = Socket(::socket(address->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!conn->socket.valid()) {
+      done(Refused());
+      return;
+    }
+    int yes = 1;
+    ::setsockopt(conn->socket.fd(), IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
+    Conn& c = *conn;
+    conns.push_back(std::move(conn));
+    if (::connect(c.socket.fd(), reinterpret_cast<const sockaddr*>(&*address), address_length) ==
+        0) {
+      Start(c, std::move(request), std::move(done));
+      return;
+    }
+    if (errno != EINPROGRESS) {
+      Kill(c);
+      done(Refused());
+      return;
+    }
+    c.state = Conn::State::kConnecting;
+    c.out = std::move(request);
+    c.done = std::move(done);
+    c.deadline = Clock::now() + options.connect_timeout;
+    WatchFor(c, EPOLLOUT);
+  }
+
+  core::Status Refused() const {
+    return core::Unavailable(fmt::format(
+        "cannot connect to {} (connection refused or host unreachable)", url.ToString()));
+  }
+
+  void Start(Conn& c, std::string request, Done done) {
+    c.state = Conn::State::kSending;
+    c.out = std::move(request);
+    c.sent = 0;
+    c.done = std::move(done);
+    c.deadline = Clock::now() + options.request_timeout;
+    SendSome(c);
+  }
+
+  void SendSome(Conn& c) {
+    while (c.sent < c.out.size()) {
+      ssize_t n = ::send(c.socket.fd(), c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
+      if (n > 0) {
+        c.sent += static_cast<size_t>(n);
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        WatchFor(c, EPOLLOUT);
+        return;
+      } else {
+        Fail(c, core::Unavailable(fmt::format(
+                    "lost the connection to {} while sending the request", url.ToString())));
+        return;
+      }
+    }
+    c.state = Conn::State::kReceiving;
+    c.in.clear();
+    c.head.reset();
+    c.reader.reset();
+    c.reply = HttpReply{};
+    WatchFor(c, EPOLLIN | EPOLLRDHUP);
+  }
+
+  void Ready(Conn& c, uint32_t events) {
+    switch (c.state) {
+      case Conn::State::kDead:
+        return;  // closed earlier in this pass
+      case Conn::State::kIdle:
+        Kill(c);  // closed by the server, or it sent something unasked
+        return;
+      case Conn::State::kConnecting: {
+        int error = 0;
+        socklen_t length = sizeof(error);
+        ::getsockopt(c.socket.fd(), SOL_SOCKET, SO_ERROR, &error, &length);
+        if (error != 0 || (events & EPOLLERR) != 0) {
+          Fail(c, Refused());
+          return;
+        }
+        Start(c, std::move(c.out), std::move(c.done));
+        return;
+      }
+      case Conn::State::kSending:
+        SendSome(c);
+        return;
+      case Conn::State::kReceiving:
+        Receive(c);
+        return;
+    }
+  }
+
+  void Receive(Conn& c) {
+    for (;;) {
+      char chunk[16 * 1024];
+      ssize_t n = ::recv(c.socket.fd(), chunk, sizeof(chunk), 0);
+      if (n > 0) {
+        c.in.append(chunk, static_cast<size_t>(n));
+        if (Parse(c) || static_cast<size_t>(n) < sizeof(chunk)) return;
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      // Closed or broken: the end of a body that lasts until the close, or a lost answer.
+      if (n == 0 && c.reader && c.reader->EndsWithConnection()) {
+        Finish(c, /*reusable=*/false);
+      } else {
+        Fail(c, UnknownOutcome(url, options.request_timeout));
+      }
+      return;
+    }
+  }
+
+  // Takes apart what has arrived; returns true once the connection is done
+  // with (answered, or failed).
+  bool Parse(Conn& c) {
+    while (!c.head) {
+      size_t header_end = FindHeaderEnd(c.in);
+      if (header_end == std::string::npos) {
+        if (c.in.size() > kMaxAnswerBytes) {
+          Fail(c, UnknownOutcome(url, options.request_timeout));
+          return true;
+        }
+        return false;
+      }
+      std::optional<AnswerHead> head = ParseAnswerHead(std::string_view(c.in).substr(0, header_end));
+      if (!head) {
+        Fail(c, NotHttp(url));
+        return true;
+      }
+      c.in.erase(0, header_end);
+      if (head->status >= 100 && head->status < 200) continue;  // interim: the real one follows
+      c.head = *head;
+      c.reply.status = head->status;
+      c.reader.emplace(*head);
+    }
+    if (!c.reader->Feed(c.in, &c.reply.body)) {
+      Fail(c, NotHttp(url));
+      return true;
+    }
+    c.in.clear();
+    if (c.reader->complete()) {
+      Finish(c, !c.head->close && !c.reader->extra());
+      return true;
+    }
+    if (c.reply.body.size() > kMaxAnswerBytes) {
+      Fail(c, UnknownOutcome(url, options.request_timeout));
+      return true;
+    }
+    return false;
+  }
+
+  void Finish(Conn& c, bool reusable) {
+    Done done = std::move(c.done);
+    HttpReply reply = std::move(c.reply);
+    if (reusable) {
+      c.state = Conn::State::kIdle;
+      c.idle_since = Clock::now();
+      c.out.clear();
+      idle.push_back(&c);
+    } else {
+      Kill(c);
+    }
+    done(std::move(reply));
+    SendQueued();
+  }
+
+  void Fail(Conn& c, core::Status failure) {
+    Done done = std::move(c.done);
+    Kill(c);
+    if (done) done(std::move(failure));
+    SendQueued();
+  }
+
+  void SendQueued() {
+    while (!queued.empty() && (conns.size() < kMaxConnections || !idle.empty())) {
+      auto [request, done] = std::move(queued.front());
+      queued.pop_front();
+      Send(std::move(request), std::move(done));
+    }
+  }
+
+  // Closes `c`; frees it on the next tick, as an event for it may still come in this pass.
+  void Kill(Conn& c) {
+    if (c.state == Conn::State::kDead) return;
+    c.state = Conn::State::kDead;
+    loop.Unwatch(c.socket.fd());
+    c.socket = Socket();
+    std::erase(idle, &c);
+    auto it = std::find_if(conns.begin(), conns.end(), [&](const auto& conn) { return conn.get() == &c; });
+    dead.push_back(std::move(*it));
+    conns.erase(it);
+  }
+
+  void WatchFor(Conn& c, uint32_t events) {
+    if (c.watching == events) return;
+    c.watching = events;
+    if (!loop.Watch(c.socket.fd(), events, &c)) {
+      Fail(c, core::Unavailable(fmt::format("cannot wait for {}: {}", url.ToString(),
+                                            std::strerror(errno))));
+    }
+  }
+
+  void OnReady(uint32_t) override {}
+
+  void OnTick() override {
+    const auto now = Clock::now();
+    std::vector<Conn*> late;
+    for (auto& conn : conns) {
+      if (conn->state == Conn::State::kIdle ? now - conn->idle_since >= kMaxIdle
+                                            : now >= conn->deadline) {
+        late.push_back(conn.get());
+      }
+    }
+    for (Conn* conn : late) {
+      if (conn->state == Conn::State::kIdle) {
+        Kill(*conn);
+      } else if (conn->state == Conn::State::kConnecting) {
+        Fail(*conn, core::Unavailable(fmt::format("cannot connect to {} (no answer within {} ms)",
+                                                  url.ToString(), options.connect_timeout.count())));
+      } else if (conn->state != Conn::State::kDead) {
+        Fail(*conn, UnknownOutcome(url, options.request_timeout));
+      }
+    }
+    dead.clear();
+  }
+
+  const Url url;
+  const HttpClientOptions options;
+  EventLoop& loop;
+  std::optional<sockaddr_storage> address;
+  socklen_t address_length = 0;
+  std::vector<std::unique_ptr<Conn>> conns;  // open
+  std::vector<Conn*> idle;                   // most recently used last
+  std::vector<std::unique_ptr<Conn>> dead;   // closed in this pass
+  std::deque<std::pair<std::string, Done>> queued;
+};
+
+AsyncHttpClient::AsyncHttpClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+AsyncHttpClient::~AsyncHttpClient() = default;
+
+AsyncHttpClient& AsyncHttpClient::ForThisLoop(const HttpClient& client) {
+  thread_local std::unordered_map<std::string, std::unique_ptr<AsyncHttpClient>> clients;
+  const HttpClientOptions& options = client.options();
+  std::string key = fmt::format("{} {} {} {}", client.url().ToString(),
+                                options.connect_timeout.count(), options.request_timeout.count(),
+                                options.bearer_token);
+  std::unique_ptr<AsyncHttpClient>& found = clients[key];
+  if (!found) {
+    EventLoop* loop = EventLoop::Current();
+    found.reset(new AsyncHttpClient(std::make_unique<Impl>(client, *loop)));
+  }
+  return *found;
+}
+
+void AsyncHttpClient::Send(std::string request, Done done) {
+  impl_->Send(std::move(request), std::move(done));
 }
 
 }  // namespace shardctl::net

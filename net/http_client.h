@@ -9,6 +9,7 @@
 #define SHARDCTL_NET_HTTP_CLIENT_H_
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -87,17 +88,48 @@ class HttpClient {
                                                        const std::string& json_body);
 
   const Url& url() const { return url_; }
+  const HttpClientOptions& options() const { return options_; }
+
+  // The bytes of a request as this client sends it.
+  std::string FormatRequest(bool post, const std::string& path, const std::string& body,
+                            const HttpHeaders& headers) const;
 
  private:
   struct Pool;
   core::Result<HttpReply> Send(bool post, const std::string& path, const std::string& body,
                                const HttpHeaders& headers);
-  std::string FormatRequest(bool post, const std::string& path, const std::string& body,
-                            const HttpHeaders& headers) const;
 
   Url url_;
   HttpClientOptions options_;
   std::unique_ptr<Pool> pool_;
+};
+
+// AsyncHttpClient: requests sent from an event loop's thread
+// (net/event_loop.h) without waiting: each goes out on one of the loop's own
+// keep-alive connections to the server (non-blocking, watched in the loop's
+// epoll), and its answer is handed to a callback on the same thread. One per
+// server and loop; for that loop's thread only.
+class AsyncHttpClient {
+ public:
+  using Done = std::function<void(core::Result<HttpReply>)>;
+
+  // This loop's client for the server `client` talks to, with its options;
+  // made on first use, it lives as long as the loop's thread.
+  // REQUIRES: EventLoop::Current() != nullptr.
+  static AsyncHttpClient& ForThisLoop(const HttpClient& client);
+
+  // Sends `request` (as HttpClient::FormatRequest makes it) and calls `done`
+  // once, later, with the answer or a failure as HttpClient::Post's.
+  void Send(std::string request, Done done);
+
+  ~AsyncHttpClient();
+  AsyncHttpClient(const AsyncHttpClient&) = delete;
+  AsyncHttpClient& operator=(const AsyncHttpClient&) = delete;
+
+ private:
+  struct Impl;
+  explicit AsyncHttpClient(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace shardctl::net

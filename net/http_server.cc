@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <exception>
@@ -26,7 +27,9 @@
 
 #include "core/durable_batch.h"
 #include "core/protocol.h"
+#include "core/worker_pool.h"
 #include "net/auth.h"
+#include "net/event_loop.h"
 #include "net/request_framing.h"
 #include "net/socket_io.h"
 #include "net/url.h"
@@ -138,6 +141,10 @@ struct Connection {
   bool touched = false;       // in the loop's list for this pass
   bool closed = false;        // closed; kept until the pass ends
   Clock::time_point deadline;
+  // While not 0: the request whose answer comes later (Loop::awaiting); the
+  // requests after it wait.
+  uint64_t awaiting = 0;
+  bool parked = false;  // not read from until that answer comes (nothing to read, or too much)
 };
 
 // A request handled in this pass whose answer waits for the pass's journal
@@ -150,7 +157,33 @@ struct PendingAnswer {
   Clock::time_point started;
 };
 
-struct Loop {
+// Answers given later (HttpResponder), left by any thread for a loop.
+struct Mailbox {
+  std::mutex mutex;
+  std::vector<std::pair<uint64_t, HttpResponse>> answers;  // guarded by mutex
+  bool open = true;  // guarded by mutex; false once the loop has stopped
+  int event_fd = -1;  // written when answers come from another thread
+  const void* loop = nullptr;  // the Loop it belongs to
+  ~Mailbox() {
+    if (event_fd >= 0) ::close(event_fd);  // not before: a responder may still write to it
+  }
+};
+
+// A request whose answer comes later, and how to send it.
+struct Awaiting {
+  Connection* connection;
+  std::string log_line_start;
+  Clock::time_point started;
+  bool close;          // the connection closes after the answer
+  bool http10;         // an HTTP/1.0 client, told when the connection stays
+  bool head_only;
+};
+
+// Tags of epoll_event.data.u64 besides a Connection*: the stop descriptor
+// (0), the mailbox (kMailboxTag), or an EventLoop::Watcher* with its low bit set.
+constexpr uint64_t kMailboxTag = 2;
+
+struct Loop final : EventLoop {
   int epoll_fd = -1;
   int wake_fd = -1;  // readable once stopping
   std::thread thread;
@@ -165,7 +198,24 @@ struct Loop {
   RequestHead head;
   Clock::time_point next_sweep;
   size_t last_synced = 0;  // increments the last pass waited for an fsync for
+  std::shared_ptr<Mailbox> mailbox = std::make_shared<Mailbox>();
+  std::unordered_map<uint64_t, Awaiting> awaiting;
+  uint64_t last_request_id = 0;
+  std::vector<Watcher*> tickers;
+
+  bool Watch(int fd, uint32_t events, Watcher* watcher) override {
+    epoll_event event{};
+    event.events = events;
+    event.data.u64 = reinterpret_cast<uintptr_t>(watcher) | 1;
+    if (::epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &event) == 0) return true;
+    return errno == ENOENT && ::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) == 0;
+  }
+  void Unwatch(int fd) override { ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr); }
+  void AddTicker(Watcher* watcher) override { tickers.push_back(watcher); }
+  void RemoveTicker(Watcher* watcher) override { std::erase(tickers, watcher); }
 };
+
+thread_local Loop* current_loop = nullptr;
 
 }  // namespace
 
@@ -212,12 +262,60 @@ HttpResponse ErrorResponse(const core::Status& status) {
   return {HttpStatusFor(status.code()), core::FormatError(status.message())};
 }
 
+EventLoop* EventLoop::Current() { return current_loop; }
+
+struct HttpResponder::State {
+  State(std::shared_ptr<Mailbox> mailbox, uint64_t request)
+      : mailbox(std::move(mailbox)), request(request) {}
+  ~State() {
+    if (!answered.load()) {
+      Deliver(HttpResponse{500, core::FormatError("internal error: the request went unanswered")});
+    }
+  }
+  void Deliver(HttpResponse response) {
+    bool wake = false;
+    {
+      std::lock_guard lock(mailbox->mutex);
+      if (!mailbox->open) return;
+      // The loop's own thread takes its answers after each event it serves;
+      // another thread wakes it.
+      wake = mailbox->answers.empty() && current_loop != mailbox->loop;
+      mailbox->answers.emplace_back(request, std::move(response));
+    }
+    if (wake) {
+      uint64_t one = 1;
+      [[maybe_unused]] ssize_t written = ::write(mailbox->event_fd, &one, sizeof(one));
+    }
+  }
+
+  std::shared_ptr<Mailbox> mailbox;
+  uint64_t request;
+  std::atomic<bool> answered{false};
+};
+
+void HttpResponder::operator()(HttpResponse response) const {
+  if (state_->answered.exchange(true)) return;  // answered already
+  state_->Deliver(std::move(response));
+}
+
+namespace {
+
+// How a route's handler runs.
+struct Route {
+  enum class Kind { kInline, kBlocking, kAsync } kind = Kind::kInline;
+  HttpHandler handler;             // kInline, kBlocking
+  AsyncHttpHandler async_handler;  // kAsync
+};
+
+}  // namespace
+
 struct HttpServer::Impl {
   explicit Impl(HttpServerOptions server_options) : options(std::move(server_options)) {}
 
   HttpServerOptions options;
   // path -> method -> handler; fixed before Listen(), read-only afterwards.
-  std::map<std::string, std::map<std::string, HttpHandler>, std::less<>> routes;
+  std::map<std::string, std::map<std::string, Route>, std::less<>> routes;
+  std::unique_ptr<core::WorkerPool> blocking;  // made by Listen() if a route needs it
   int listen_fd = -1;
   int stop_fd = -1;  // readable once stopping: wakes the acceptor
   int port = 0;
@@ -236,7 +334,14 @@ struct HttpServer::Impl {
   // Serves every whole request in c.received, queueing answers in loop.pending
   // (or, for refusals made before a request is parsed, in c.out).
   void ServeReceived(Loop& loop, Connection& c);
-  Answer Dispatch(const RequestHead& head, std::string_view body, size_t request);
+  // The answer to a request, or nullopt when it comes later: the handler got
+  // an HttpResponder for `later`, and the connection waits for it.
+  // `request` is the whole request, its header `header_length` bytes long.
+  std::optional<Answer> Dispatch(Loop& loop, Connection& c, const RequestHead& head,
+                                 std::string_view request, size_t header_length,
+                                 size_t pending_index, Awaiting later);
+  // Takes the answers left in the loop's mailbox.
+  void TakeAnswers(Loop& loop);
   // Waits for the pass's journal writes, then puts every pending answer in
   // its connection's `out`.
   void WritePending(Loop& loop);
@@ -304,23 +409,41 @@ void HttpServer::Impl::Accept() {
 void HttpServer::Impl::Run(Loop& loop) {
   epoll_event events[kEventsPerWait];
   core::DurableBatch durable;
+  current_loop = &loop;
   loop.next_sweep = Clock::now() + kSweepInterval;
   auto serve_events = [&](int n) {
     for (int i = 0; i < n; ++i) {
-      auto* c = static_cast<Connection*>(events[i].data.ptr);
-      if (c == nullptr) continue;  // the wake descriptor: stopping
-      if (c->writing) {
-        Touch(loop, *c);  // Flush() sends the rest, then reads what waits
+      uint64_t tag = events[i].data.u64;
+      if (tag == 0) continue;  // the stop descriptor
+      if (tag == kMailboxTag) {
+        uint64_t count;
+        [[maybe_unused]] ssize_t got = ::read(loop.mailbox->event_fd, &count, sizeof(count));
+      } else if ((tag & 1) != 0) {
+        reinterpret_cast<EventLoop::Watcher*>(tag & ~uint64_t{1})->OnReady(events[i].events);
       } else {
-        Read(loop, *c);
+        auto* c = static_cast<Connection*>(events[i].data.ptr);
+        if (c->awaiting != 0 && (events[i].events & (EPOLLERR | EPOLLHUP)) != 0) {
+          Close(loop, c);  // gone before its answer came
+        } else if (c->writing) {
+          Touch(loop, *c);  // Flush() sends the rest, then reads what waits
+        } else {
+          Read(loop, *c);
+        }
       }
+      TakeAnswers(loop);
       // Answers that wait for no journal write go out at once, so a slow
       // handler (a shard across the network that does not answer) holds up
       // no other connection's answer.
       if (!durable.has_deferred()) FinishPass(loop);
     }
   };
-  while (!stopping) {
+  // Once stopping, answers still to come get until the write deadline.
+  Clock::time_point stop_deadline = Clock::time_point::max();
+  while (!stopping || (!loop.awaiting.empty() && Clock::now() < stop_deadline)) {
+    if (stopping && stop_deadline == Clock::time_point::max()) {
+      stop_deadline = Clock::now() + options.write_timeout;
+      ::epoll_ctl(loop.epoll_fd, EPOLL_CTL_DEL, stop_fd, nullptr);  // it stays readable
+    }
     int n = ::epoll_wait(loop.epoll_fd, events, kEventsPerWait,
                          static_cast<int>(kSweepInterval.count()));
     if (n < 0 && errno != EINTR) return;
@@ -339,8 +462,52 @@ void HttpServer::Impl::Run(Loop& loop) {
     FinishPass(loop);
     if (Clock::now() >= loop.next_sweep) {
       Sweep(loop);
+      for (EventLoop::Watcher* ticker : std::vector(loop.tickers)) ticker->OnTick();
+      TakeAnswers(loop);
+      FinishPass(loop);
       loop.next_sweep = Clock::now() + kSweepInterval;
     }
+  }
+  {
+    std::lock_guard lock(loop.mailbox->mutex);
+    loop.mailbox->open = false;
+    loop.mailbox->answers.clear();
+  }
+  current_loop = nullptr;
+}
+
+void HttpServer::Impl::TakeAnswers(Loop& loop) {
+  std::vector<std::pair<uint64_t, HttpResponse>> answers;
+  {
+    std::lock_guard lock(loop.mailbox->mutex);
+    if (loop.mailbox->answers.empty()) return;
+    answers.swap(loop.mailbox->answers);
+  }
+  for (auto& [request, response] : answers) {
+    auto found = loop.awaiting.find(request);
+    if (found == loop.awaiting.end()) continue;  // its connection closed meanwhile
+    Awaiting later = std::move(found->second);
+    loop.awaiting.erase(found);
+    Connection& c = *later.connection;
+    c.awaiting = 0;
+    Answer answer{response.status, std::move(response.body), "", later.close || stopping,
+                  later.head_only};
+    if (!answer.close && later.http10) answer.extra_headers = "Connection: keep-alive\r\n";
+    if (answer.close) c.closing = true;
+    loop.pending.push_back({&c, std::move(answer), "", std::move(later.log_line_start),
+                            later.started});
+    Touch(loop, c);
+    if (c.parked) {
+      c.parked = false;
+      if (!c.end_of_input) {
+        epoll_event event{};
+        event.events = EPOLLIN | EPOLLRDHUP;
+        event.data.ptr = &c;
+        if (::epoll_ctl(loop.epoll_fd, EPOLL_CTL_MOD, c.fd, &event) != 0) c.closing = true;
+      }
+    }
+    // The requests that came in behind it.
+    ServeReceived(loop, c);
   }
 }
 
@@ -387,11 +554,35 @@ void HttpServer::Impl::Read(Loop& loop, Connection& c) {
     if (c.discard == 0) c.closing = true;
     return;
   }
+  if (c.awaiting != 0) {
+    // Waiting for an answer: stop reading once there is nothing more to
+    // read, or no room for it, or epoll would report it again and again.
+    if ((c.end_of_input || c.received.size() >= max_buffered) && !c.parked) {
+      c.parked = true;
+      epoll_event event{};
+      event.data.ptr = &c;
+      if (::epoll_ctl(loop.epoll_fd, EPOLL_CTL_MOD, c.fd, &event) != 0) c.closing = true;
+    }
+    return;
+  }
   ServeReceived(loop, c);
 }
 
+namespace {
+
+// Drops the first `length` bytes of c.received, a request now served.
+void ForgetRequest(Connection& c, size_t length) {
+  c.received.erase(0, length);
+  c.scanned = 0;
+  c.needed = 0;
+  c.continued = false;
+  c.started = Clock::now();
+}
+
+}  // namespace
+
 void HttpServer::Impl::ServeReceived(Loop& loop, Connection& c) {
-  while (!c.received.empty() && !c.closing) {
+  while (!c.received.empty() && !c.closing && c.awaiting == 0) {
     // Cheap tests first, so that a request dribbled in a byte at a time is
     // not framed again from its start on every byte.
     if (c.needed > c.received.size()) break;
@@ -427,29 +618,34 @@ void HttpServer::Impl::ServeReceived(Loop& loop, Connection& c) {
         log_line_start = fmt::format("{} \"-\"", c.remote);
       } else {
         const RequestHead& head = loop.head;
-        answer = Dispatch(head, request.substr(header_end), loop.pending.size());
         // HTTP/1.1 keeps the connection unless told to close; 1.0 closes
         // unless asked to keep it.
         bool keep_alive = !head.HasToken("Connection", "close") &&
                           (head.minor_version == 1 || head.HasToken("Connection", "keep-alive"));
+        if (options.access_log) {
+          std::string_view path = head.target.substr(0, head.target.find('?'));
+          log_line_start = fmt::format("{} \"{} {}\"", c.remote, head.method, path);
+        }
+        std::optional<Answer> dispatched =
+            Dispatch(loop, c, head, request, header_end, loop.pending.size(),
+                     Awaiting{&c, log_line_start, started, !keep_alive, head.minor_version == 0,
+                              head.method == "HEAD"});
+        if (!dispatched) {
+          // Answered later (TakeAnswers), and the requests behind it after that.
+          ForgetRequest(c, frame.length);
+          break;
+        }
+        answer = std::move(*dispatched);
         if (!keep_alive || stopping) answer.close = true;
         // An HTTP/1.0 client keeps the connection only when told it may.
         if (!answer.close && head.minor_version == 0) {
           answer.extra_headers += "Connection: keep-alive\r\n";
         }
         answer.head_only = head.method == "HEAD";
-        if (options.access_log) {
-          std::string_view path = head.target.substr(0, head.target.find('?'));
-          log_line_start = fmt::format("{} \"{} {}\"", c.remote, head.method, path);
-        }
       }
       if (answer.close) c.closing = true;
       loop.pending.push_back({&c, std::move(answer), "", std::move(log_line_start), started});
-      c.received.erase(0, frame.length);
-      c.scanned = 0;
-      c.needed = 0;
-      c.continued = false;
-      c.started = Clock::now();
+      ForgetRequest(c, frame.length);
       continue;
     }
     // Refused before the request is parsed: answer, then close. Earlier
@@ -491,7 +687,10 @@ void HttpServer::Impl::ServeReceived(Loop& loop, Connection& c) {
   }
 }
 
-Answer HttpServer::Impl::Dispatch(const RequestHead& head, std::string_view body, size_t request) {
+std::optional<Answer> HttpServer::Impl::Dispatch(Loop& loop, Connection& c, const RequestHead& head,
+                                                 std::string_view request, size_t header_length,
+                                                 size_t pending_index, Awaiting later) {
+  const std::string_view body = request.substr(header_length);
   // Guards that run before the request is routed. A refused request's body
   // may not have been read as the client meant it, so its connection closes.
   if (head.Find("Transfer-Encoding") != nullptr) {
@@ -546,10 +745,44 @@ Answer HttpServer::Impl::Dispatch(const RequestHead& head, std::string_view body
     return answer;
   }
 
-  if (core::DurableBatch* durable = core::DurableBatch::Active()) durable->BeginRequest(request);
+  const Route& route_to = handler->second;
+  if (route_to.kind != Route::Kind::kInline) {
+    uint64_t id = ++loop.last_request_id;
+    HttpResponder respond(std::make_shared<HttpResponder::State>(loop.mailbox, id));
+    loop.awaiting.emplace(id, std::move(later));
+    c.awaiting = id;
+    if (route_to.kind == Route::Kind::kAsync) {
+      try {
+        route_to.async_handler(HttpRequest(head, query, body), respond);
+      } catch (const std::exception&) {
+        respond(ErrorResponse(core::Internal("internal error while serving the request")));
+      }
+      return std::nullopt;
+    }
+    // Blocking: on a pool thread, with its own copy of the request.
+    blocking->Run([&handler = route_to.handler, respond, header_length,
+                   owned = std::string(request)] {
+      RequestHead owned_head;
+      ParseRequestHead(std::string_view(owned).substr(0, header_length), &owned_head);
+      size_t at = owned_head.target.find('?');
+      std::string_view owned_query =
+          at == std::string_view::npos ? std::string_view() : owned_head.target.substr(at + 1);
+      try {
+        respond(handler(
+            HttpRequest(owned_head, owned_query, std::string_view(owned).substr(header_length))));
+      } catch (const std::exception&) {
+        respond(ErrorResponse(core::Internal("internal error while serving the request")));
+      }
+    });
+    return std::nullopt;
+  }
+
+  if (core::DurableBatch* durable = core::DurableBatch::Active()) {
+    durable->BeginRequest(pending_index);
+  }
   Answer answer;
   try {
-    HttpResponse response = handler->second(HttpRequest(head, query, body));
+    HttpResponse response = route_to.handler(HttpRequest(head, query, body));
     answer.status = response.status;
     answer.body = std::move(response.body);
   } catch (const std::exception&) {
@@ -625,6 +858,11 @@ void HttpServer::Impl::Flush(Loop& loop, Connection& c) {
     if (!SetInterest(loop, c, true)) Close(loop, &c);
     return;
   }
+  if (c.awaiting != 0 && !c.closing) {
+    // Its next answer is still to come; no deadline but the handler's.
+    if (c.writing && !SetInterest(loop, c, false)) Close(loop, &c);
+    return;
+  }
   if (c.closing || c.end_of_input) {
     Close(loop, &c);
     return;
@@ -657,7 +895,7 @@ void HttpServer::Impl::Sweep(Loop& loop) {
   {
     std::lock_guard lock(loop.mutex);
     for (auto& [pointer, c] : loop.connections) {
-      if (c->deadline <= now) expired.push_back(pointer);
+      if (c->deadline <= now && c->awaiting == 0) expired.push_back(pointer);
     }
   }
   for (Connection* c : expired) {
@@ -687,6 +925,7 @@ void HttpServer::Impl::Close(Loop& loop, Connection* c) {
     owned = std::move(it->second);
     loop.connections.erase(it);
   }
+  if (owned->awaiting != 0) loop.awaiting.erase(owned->awaiting);
   ::epoll_ctl(loop.epoll_fd, EPOLL_CTL_DEL, owned->fd, nullptr);
   ::close(owned->fd);
   owned->closed = true;
@@ -700,7 +939,20 @@ HttpServer::HttpServer(HttpServerOptions options)
 HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Handle(const std::string& method, const std::string& path, HttpHandler handler) {
-  impl_->routes[path][method] = std::move(handler);
+  impl_->routes[path][method] = Route{Route::Kind::kInline, std::move(handler), {}};
+}
+
+void HttpServer::HandleBlocking(const std::string& method, const std::string& path,
+                                HttpHandler handler) {
+  impl_->routes[path][method] = Route{Route::Kind::kBlocking, std::move(handler), {}};
+  if (!impl_->blocking) {
+    impl_->blocking = std::make_unique<core::WorkerPool>(std::max(1, impl_->options.blocking_threads));
+  }
+}
+
+void HttpServer::HandleAsync(const std::string& method, const std::string& path,
+                             AsyncHttpHandler handler) {
+  impl_->routes[path][method] = Route{Route::Kind::kAsync, {}, std::move(handler)};
 }
 
 core::Status HttpServer::Listen(const std::string& host, int port) {
@@ -761,6 +1013,16 @@ core::Status HttpServer::Listen(const std::string& host, int port) {
       ::close(loop->epoll_fd);
       return cannot_serve();
     }
+    loop->mailbox->loop = loop.get();
+    loop->mailbox->event_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    epoll_event mail{};
+    mail.events = EPOLLIN;
+    mail.data.u64 = kMailboxTag;
+    if (loop->mailbox->event_fd < 0 ||
+        ::epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, loop->mailbox->event_fd, &mail) != 0) {
+      ::close(loop->epoll_fd);
+      return cannot_serve();
+    }
     impl_->loops.push_back(std::move(loop));
   }
   for (auto& loop : impl_->loops) {
@@ -780,6 +1042,10 @@ std::string HttpServer::ServeBytesForTesting(std::string_view bytes) {
   c.end_of_input = true;
   core::DurableBatch durable;
   impl_->ServeReceived(loop, c);
+  while (!loop.awaiting.empty()) {
+    impl_->TakeAnswers(loop);
+    if (!loop.awaiting.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   impl_->WritePending(loop);
   return c.out;
 }

@@ -10,7 +10,12 @@
 // to arrive, no Transfer-Encoding or Content-Encoding, bearer auth, and every
 // error (404 and 405 included) answered in JSON. Handlers run on the loop
 // threads, concurrently; one that blocks holds up the other connections of
-// its loop, so a server whose handlers wait on the network gets more loops.
+// its loop, so a server whose handlers wait on the network gets more loops,
+// or registers them as blocking (they run on a pool of threads instead) or
+// asynchronous (they start the work, watch their own descriptors in the
+// loop's epoll through net/event_loop.h, and answer later through an
+// HttpResponder). While a connection waits for such an answer, its next
+// requests wait behind it, so answers keep the order of the requests.
 #ifndef SHARDCTL_NET_HTTP_SERVER_H_
 #define SHARDCTL_NET_HTTP_SERVER_H_
 
@@ -55,6 +60,8 @@ struct HttpServerOptions {
   // `127.0.0.1:53422 "POST /increment" 200 41 0.12ms` (peer, request line
   // without the query, status, body bytes, time to answer).
   std::function<void(const std::string& line)> access_log;
+  // Threads that run the handlers registered with HandleBlocking.
+  int blocking_threads = 16;
 };
 
 // A request as handlers see it. Valid only during the handler call.
@@ -97,6 +104,25 @@ HttpResponse Respond(const core::Result<T>& result, const Format& format) {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// The answer to one request, given later: call it once, from any thread.
+// Copies answer the same request; if the last copy goes uncalled, the
+// request is answered 500. An answer to a connection that closed meanwhile,
+// or to a server that stopped, is dropped.
+class HttpResponder {
+ public:
+  void operator()(HttpResponse response) const;
+
+  struct State;
+  explicit HttpResponder(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// Starts serving a request whose answer comes later, through `respond`; must
+// not block. The request is valid only during the call.
+using AsyncHttpHandler = std::function<void(const HttpRequest& request, HttpResponder respond)>;
+
 class HttpServer {
  public:
   explicit HttpServer(HttpServerOptions options = {});
@@ -107,6 +133,11 @@ class HttpServer {
   // Routes `method` requests for exactly `path` to `handler`.
   // REQUIRES: called before Listen().
   void Handle(const std::string& method, const std::string& path, HttpHandler handler);
+  // The same for a handler that may block: it runs on one of
+  // options.blocking_threads threads, never on a loop's.
+  void HandleBlocking(const std::string& method, const std::string& path, HttpHandler handler);
+  // The same for a handler that answers later (see AsyncHttpHandler).
+  void HandleAsync(const std::string& method, const std::string& path, AsyncHttpHandler handler);
 
   // Binds host:port (port 0 picks a free one) and serves on background
   // threads. Returns OK once connections are accepted, or kUnavailable naming

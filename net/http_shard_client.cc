@@ -4,6 +4,7 @@
 
 #include "core/idempotency_key.h"
 #include "core/protocol.h"
+#include "net/event_loop.h"
 
 namespace shardctl::net {
 namespace {
@@ -41,9 +42,14 @@ template <typename Parse>
 auto HttpShardClient::Call(const std::string& path, const std::string* post_body, Parse parse,
                            HttpHeaders headers) -> decltype(parse(std::string_view())) {
   headers.insert(headers.end(), headers_.begin(), headers_.end());
-  core::Result<HttpReply> reply = post_body != nullptr
-                                      ? client_.Post(path_prefix_ + path, *post_body, headers)
-                                      : client_.Get(path_prefix_ + path, headers);
+  return Interpret(post_body != nullptr ? client_.Post(path_prefix_ + path, *post_body, headers)
+                                        : client_.Get(path_prefix_ + path, headers),
+                   parse);
+}
+
+template <typename Parse>
+auto HttpShardClient::Interpret(core::Result<HttpReply> reply, Parse parse) const
+    -> decltype(parse(std::string_view())) {
   if (!reply.ok()) {
     return core::Status(reply.status().code(),
                         fmt::format("shard {}: {}", shard_id_, reply.status().message()));
@@ -61,15 +67,34 @@ auto HttpShardClient::Call(const std::string& path, const std::string* post_body
   return parsed;
 }
 
-core::Result<core::IncrementReply> HttpShardClient::Increment(
-    const core::IncrementRequest& request) {
-  std::string body = core::FormatIncrementRequest(request);
+HttpHeaders HttpShardClient::IncrementHeaders(const core::IncrementRequest& request) const {
   HttpHeaders headers;
   if (!request.idempotency_key.empty()) {
     headers.emplace_back(core::kIdempotencyKeyHeader,
                          core::FormatIdempotencyKeyHeader(request.idempotency_key));
   }
-  return Call("/increment", &body, core::ParseIncrementReply, headers);
+  return headers;
+}
+
+core::Result<core::IncrementReply> HttpShardClient::Increment(
+    const core::IncrementRequest& request) {
+  std::string body = core::FormatIncrementRequest(request);
+  return Call("/increment", &body, core::ParseIncrementReply, IncrementHeaders(request));
+}
+
+void HttpShardClient::IncrementAsync(const core::IncrementRequest& request, IncrementDone done,
+                                     const RunBlocking& blocking) {
+  if (EventLoop::Current() == nullptr) {
+    ShardClient::IncrementAsync(request, std::move(done), blocking);
+    return;
+  }
+  HttpHeaders headers = IncrementHeaders(request);
+  headers.insert(headers.end(), headers_.begin(), headers_.end());
+  AsyncHttpClient::ForThisLoop(client_).Send(
+      client_.FormatRequest(true, IncrementPath(), core::FormatIncrementRequest(request), headers),
+      [this, done = std::move(done)](core::Result<HttpReply> reply) {
+        done(Interpret(std::move(reply), core::ParseIncrementReply));
+      });
 }
 
 core::Result<core::CountReply> HttpShardClient::Count(const core::CounterRef& counter) {

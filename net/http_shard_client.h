@@ -28,6 +28,11 @@ class HttpShardClient : public core::ShardClient {
                   std::optional<int64_t> epoch = std::nullopt);
 
   core::Result<core::IncrementReply> Increment(const core::IncrementRequest& request) override;
+  // On an event loop's thread, over that loop's own connections
+  // (AsyncHttpClient); elsewhere as ShardClient's.
+  // REQUIRES: this outlives the call's `done`.
+  void IncrementAsync(const core::IncrementRequest& request, IncrementDone done,
+                      const RunBlocking& blocking) override;
   core::Result<core::CountReply> Count(const core::CounterRef& counter) override;
   core::Result<std::vector<core::CounterPart>> List(const std::string& prefix) override;
   core::Result<int64_t> Reset(const std::string& name) override;
@@ -40,6 +45,12 @@ class HttpShardClient : public core::ShardClient {
   template <typename Parse>
   auto Call(const std::string& path, const std::string* post_body, Parse parse,
             HttpHeaders headers = {}) -> decltype(parse(std::string_view()));
+  // What Call makes of `reply`.
+  template <typename Parse>
+  auto Interpret(core::Result<HttpReply> reply, Parse parse) const
+      -> decltype(parse(std::string_view()));
+  std::string IncrementPath() const { return path_prefix_ + "/increment"; }
+  HttpHeaders IncrementHeaders(const core::IncrementRequest& request) const;
 
   const int shard_id_;
   const std::string path_prefix_;  // "/shards/<id>" on a cluster node, else ""
