@@ -5,8 +5,9 @@
 #   2. the write pause of moves under load: MOVES moves of one shard back and forth between two
 #      nodes while `shardctl bench` writes to the cluster; p50, p99 and max of the pauses
 #      `cluster move` reports, and the latency bench saw;
-#   3. increments/s through a cluster aggregator with 1 node and with 3 nodes (16 shards), and
-#      Redis INCR (redis-benchmark) in the same run: medians of ROUNDS rounds, interleaved;
+#   3. increments/s through a cluster aggregator with 1 node and with 3 nodes (16 shards; wrk,
+#      16 connections, values 1..60 so every shard gets writes), and Redis INCR (redis-benchmark,
+#      16 connections) in the same run: medians of ROUNDS rounds, interleaved;
 #   4. the latency of GET /total with 1, 4 and 16 nodes (16 shards): the fan-out cost, charted.
 # The raw results go to bench/results/cluster.tsv, the chart to bench/results/cluster-total.png.
 # A benchmark, not a test: CI does not run it.
@@ -22,12 +23,12 @@ results_dir=${RESULTS_DIR:-bench/results}
 
 bash .ci/setup
 need=()
-for tool in redis-server redis-benchmark gnuplot; do command -v $tool >/dev/null || need+=("$tool"); done
+for tool in redis-server redis-benchmark gnuplot wrk; do command -v $tool >/dev/null || need+=("$tool"); done
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    redis-server redis-tools gnuplot-nox >&2
+    redis-server redis-tools gnuplot-nox wrk >&2
 fi
 cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHARDCTL_BUILD_TESTS=OFF \
   -DSHARDCTL_BUILD_BENCH=ON >/dev/null
@@ -157,8 +158,9 @@ declare -A rates
 for ((r = 0; r < rounds; r++)); do
   for nodes in 1 3; do
     start_cluster 16 $nodes
-    rates[nodes$nodes]+="$(bench_json -c 16 -d "$seconds" | python3 -c '
-import json,sys; print(json.load(sys.stdin)["incrementsPerSecond"])') "
+    wrk -t2 -c16 -d"$seconds" -s bench/increment_spread.lua "http://$aggregator" >"$work/wrk.out"
+    ! grep -E "Non-2xx|Socket errors" "$work/wrk.out" || { echo "errors under load" >&2; exit 1; }
+    rates[nodes$nodes]+="$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out") "
   done
   stop_cluster
   rates[redis]+="$(redis-benchmark -p "$redis_port" -c 16 -n $((60000 * seconds)) -t incr --csv |

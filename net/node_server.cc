@@ -140,8 +140,10 @@ void RegisterNodeRoutes(core::HostedShards& shards, NodeRoutesOptions options,
           shards.Serve<int64_t>(k, *epoch, [&](core::Shard& shard) { return shard.Reset(*name); }),
           [&](int64_t removed) { return core::FormatResetReply(*name, removed); });
     });
-    // A move, on the node the shard leaves.
-    server.Handle("POST", base + "/snapshot", [&shards, k](const HttpRequest& request) {
+    // A move, on the node the shard leaves. Copying a large shard takes a
+    // while, so these steps run on the server's blocking threads, never on
+    // a loop that serves other shards' writes.
+    server.HandleBlocking("POST", base + "/snapshot", [&shards, k](const HttpRequest& request) {
       core::Result<int64_t> epoch = EpochOf(request);
       if (!epoch.ok()) return ErrorResponse(epoch.status());
       return Records(shards.StartCopy(k, *epoch));
@@ -151,8 +153,8 @@ void RegisterNodeRoutes(core::HostedShards& shards, NodeRoutesOptions options,
       if (!epoch.ok()) return ErrorResponse(epoch.status());
       return Records(shards.Seal(k, *epoch));
     });
-    // A move, on the node it goes to.
-    server.Handle("POST", base + "/fetch", [&shards, k, shared](const HttpRequest& request) {
+    // A move, on the node it goes to: each waits on the node it comes from.
+    server.HandleBlocking("POST", base + "/fetch", [&shards, k, shared](const HttpRequest& request) {
       core::Result<Step> step = ParseStep(request.body());
       if (!step.ok()) return ErrorResponse(step.status());
       core::Result<std::vector<core::Record>> snapshot = Pull(*step, k, "snapshot", shared->peer);
@@ -160,7 +162,7 @@ void RegisterNodeRoutes(core::HostedShards& shards, NodeRoutesOptions options,
       return Done(shards.Stage(k, step->epoch, *snapshot),
                   Json{{"shard", k}, {"records", snapshot->size()}}.dump());
     });
-    server.Handle("POST", base + "/catch-up", [&shards, k, shared](const HttpRequest& request) {
+    server.HandleBlocking("POST", base + "/catch-up", [&shards, k, shared](const HttpRequest& request) {
       core::Result<Step> step = ParseStep(request.body());
       if (!step.ok()) return ErrorResponse(step.status());
       core::Result<std::vector<core::Record>> changes = Pull(*step, k, "seal", shared->peer);
@@ -168,7 +170,7 @@ void RegisterNodeRoutes(core::HostedShards& shards, NodeRoutesOptions options,
       return Done(shards.CatchUp(k, step->epoch, *changes),
                   Json{{"shard", k}, {"records", changes->size()}}.dump());
     });
-    server.Handle("POST", base + "/reconcile", [k, shared](const HttpRequest&) {
+    server.HandleBlocking("POST", base + "/reconcile", [k, shared](const HttpRequest&) {
       return Done(shared->reconcile(k), Json{{"shard", k}}.dump());
     });
   }
