@@ -695,7 +695,7 @@ void SetupServe(CLI::App& app, Runner& runner) {
       ->add_option("--threads", options->threads,
                    "Event-loop threads per listener: requests handled at once, idle "
                    "connections holding none (default: the CPU count, 1 with --fsync always, "
-                   "64 with --role aggregator)")
+                   "64 with --role aggregator --shard)")
       ->type_name("N")
       ->check(StrictInteger())
       ->check(CLI::Range(1, 4096));
