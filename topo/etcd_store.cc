@@ -95,6 +95,13 @@ core::Result<T> EtcdStore::OnFirstReachable(
     size_t at = (first + i) % clients_.size();
     core::Result<T> result = call(*clients_[at]);
     bool unreachable = !result.ok() && result.status().code() == core::Code::kUnavailable;
+    if (!result.ok() && result.status().code() == core::Code::kTimeout) {
+      // A member that takes the connection and never answers (hung, or cut
+      // off from its quorum). The call may have been applied, so it is not
+      // tried again; the next call goes to the next member.
+      preferred_.store((at + 1) % clients_.size());
+      return result;
+    }
     if (!unreachable) preferred_.store(at);
     if (!unreachable || i + 1 == clients_.size()) return result;
   }

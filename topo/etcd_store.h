@@ -64,7 +64,7 @@ class EtcdStore : public core::CoordStore {
   core::Result<std::string> Call(const std::string& path, const std::string& body);
 
   std::vector<std::unique_ptr<net::HttpClient>> clients_;  // one per endpoint
-  std::atomic<size_t> preferred_{0};                       // the endpoint that answered last
+  std::atomic<size_t> preferred_{0};  // the endpoint that answered last, or the one after a hung one
   std::chrono::milliseconds timeout_;
 };
 

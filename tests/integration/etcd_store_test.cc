@@ -265,5 +265,16 @@ TEST_F(EtcdStoreTest, CallsGoOnToTheNextEndpoint) {
             Code::kInvalidArgument);
 }
 
+TEST_F(EtcdStoreTest, AfterAMemberThatNeverAnswersTheNextCallGoesToTheNextOne) {
+  HeldPort hung;  // takes connections into its backlog, never answers
+  std::unique_ptr<topo::EtcdStore> store = Open(hung.url() + "," + etcd_.url());
+  core::Result<std::optional<KeyValue>> first = store->Get("/t/a");
+  ASSERT_FALSE(first.ok());
+  EXPECT_EQ(first.status().code(), Code::kTimeout);
+  core::Result<core::CasResult> created = store->CompareAndSet("/t/a", 0, "v1");
+  ASSERT_TRUE(created.ok()) << created.status().message();
+  EXPECT_TRUE(created->succeeded);
+}
+
 }  // namespace
 }  // namespace shardctl::testing
