@@ -4,6 +4,7 @@
 // the steps of each move; reshard reads and writes data directories.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -361,7 +362,7 @@ ExitCode RunReshard(ClusterOptions options) {
   core::Result<core::Topology> topology = core::ReadTopology(*store);
   if (!topology.ok()) return StoreFailure(options, topology.status());
 
-  size_t keys = 0;
+  std::optional<size_t> keys;  // known when this run read the old shards
   if (!marker || !core::ReshardCommitted(*topology, marker->plan)) {
     if (marker && topology->shards != marker->plan.from) {
       return Fail(ExitCode::kRefused,
@@ -384,9 +385,10 @@ ExitCode RunReshard(ClusterOptions options) {
     core::Result<std::vector<std::vector<core::Record>>> resharded =
         core::ReshardRecords(*old, plan->to);
     if (!resharded.ok()) return ReshardStorageFailure(resharded.status());
-    for (const core::Record& record : resharded->front()) {
-      keys += record.kind == core::Record::Kind::kAnyValueKey ? 1 : 0;
-    }
+    keys = std::count_if(resharded->front().begin(), resharded->front().end(),
+                         [](const core::Record& record) {
+                           return record.kind == core::Record::Kind::kAnyValueKey;
+                         });
     // The marker first: from here on, serve refuses these data directories
     // and a rerun finishes what this one started.
     std::vector<std::string> dirs = options.data_dirs;
@@ -421,17 +423,17 @@ ExitCode RunReshard(ClusterOptions options) {
                             {"node", plan.node},
                             {"epoch", plan.epoch},
                             {"dataDir", options.data_dirs[0]},
-                            {"idempotencyKeys", keys},
+                            {"idempotencyKeys", keys ? Json(*keys) : Json(nullptr)},
                             {"retired", *retired}}
                            .dump());
   } else {
     fmt::print("resharded the cluster from {} to {} shards: every shard is node {}'s at epoch "
-               "{}, in {} ({} idempotency keys kept in every shard); the old shards are in "
-               "retired/\n"
+               "{}, in {}{}; the old shards are in retired/\n"
                "next: start node {} with --data-dir {}, then the other nodes, then run "
                "shardctl cluster rebalance\n",
-               plan.from, plan.to, plan.node, plan.epoch, options.data_dirs[0], keys, plan.node,
-               options.data_dirs[0]);
+               plan.from, plan.to, plan.node, plan.epoch, options.data_dirs[0],
+               keys ? fmt::format(" ({} idempotency keys kept in every shard)", *keys) : "",
+               plan.node, options.data_dirs[0]);
   }
   return ExitCode::kOk;
 }
@@ -474,8 +476,8 @@ void SetupCluster(CLI::App& app, Runner& runner) {
   CLI::App* init = cluster->add_subcommand("init", "Make a cluster of N shards in etcd");
   AddEtcdOptions(*init, *options);
   init->add_option("--shards", options->shards,
-                   "Number of shards, fixed for the cluster's life: make more than you have "
-                   "nodes to be able to grow")
+                   "Number of shards: make more than you have nodes to be able to grow "
+                   "online (changing it is offline: cluster reshard)")
       ->type_name("N")
       ->check(StrictInteger())
       ->check(CLI::Range(1, core::kMaxClusterShards))

@@ -124,7 +124,7 @@ complete -c shardctl -n $cluster_any -l json -d 'Print JSON instead of text'
 complete -c shardctl -n "$cluster; and __fish_seen_subcommand_from init status move rebalance drain" -l token-file -r -F -d "File holding the nodes' bearer token"
 
 # cluster init; cluster move; each of cluster move, rebalance and drain, which move shards
-complete -c shardctl -n "$cluster; and __fish_seen_subcommand_from init" -l shards -x -d "Number of shards, fixed for the cluster's life"
+complete -c shardctl -n "$cluster; and __fish_seen_subcommand_from init" -l shards -x -d "Number of shards (changing it later: cluster reshard)"
 complete -c shardctl -n "$cluster; and __fish_seen_subcommand_from move" -l to -x -d 'The id of the node to move it to'
 complete -c shardctl -n "$cluster; and __fish_seen_subcommand_from move rebalance drain" -l copy-timeout -x -d 'Seconds a node may take to copy one shard'
 # cluster reshard

@@ -1,5 +1,6 @@
 #include "core/reshard.h"
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -13,9 +14,11 @@
 #include "tests/unit/core/builders.h"
 
 #include "core/aggregator.h"
+#include "core/cluster_shard_client.h"
 #include "core/memory_coord_store.h"
 #include "core/shard.h"
 #include "core/topology_store.h"
+#include "core/topology_view.h"
 
 namespace shardctl::core {
 namespace {
@@ -290,6 +293,37 @@ TEST(ReshardWritesTest, ACommitAfterAnyChangeUnderThePrefixIsRefusedAndChangesNo
   EXPECT_FALSE(*committed);
   EXPECT_EQ(store.revision(), revision);
   EXPECT_EQ(ReadTopology(store)->shards, 3);
+}
+
+// A process made for N shards never routes by N after a reshard.
+TEST(TopologyViewTest, APinnedViewDropsATopologyOfAnotherShardCountAndStopsFollowing) {
+  MemoryCoordStore store;
+  ASSERT_TRUE(InitCluster(store, 3).ok());
+  TopologyView view(store);
+  ASSERT_TRUE(view.Refresh().ok());
+  view.PinShardCount(3);
+  ClusterShardClient client(0, view, [](int, const std::string&, int64_t) {
+    return std::unique_ptr<ShardClient>();  // never reached
+  });
+
+  Result<ReshardPlan> plan = PlanReshard(*view.Get(), 12, "n1");
+  ASSERT_TRUE(plan.ok());
+  Result<bool> committed =
+      store.CommitIfUnchanged("/shardctl/", view.Get()->revision, ReshardWrites(*plan));
+  ASSERT_TRUE(committed.ok() && *committed);
+
+  std::atomic<bool> stop{false};
+  int changes = 0;
+  view.Follow(stop, [&changes](const Topology&) { ++changes; });  // returns on its own
+  EXPECT_EQ(changes, 0);
+  EXPECT_EQ(view.Get(), nullptr);
+  EXPECT_THAT(view.resharded(), HasSubstr("resharded from 3 to 12 shards"));
+  EXPECT_TRUE(view.Refresh().ok());
+  EXPECT_EQ(view.Get(), nullptr);
+  Result<IncrementReply> refused = client.Increment({1, Plain("hits"), {}});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kUnavailable);
+  EXPECT_THAT(refused.status().message(), HasSubstr("restart it"));
 }
 
 }  // namespace
