@@ -198,7 +198,8 @@ core::Result<std::vector<std::vector<core::Record>>> ReadOldShards(
         ShardStore::Open({.data_dir = dir.parent_path().string(),
                           .shard_id = shard,
                           .shard_count = from,
-                          .fsync = FsyncPolicy::kNo});
+                          .fsync = FsyncPolicy::kNo,
+                          .cluster_node = true});
     if (!store.ok()) return store.status();
     core::Shard read(shard, nullptr, nullptr, kLongestKeyWindowSeconds);
     for (const core::Record& record : (*store)->recovered()) {
@@ -239,6 +240,7 @@ core::Status StageNewShards(const std::string& data_dir,
     if (core::Status compacted = (*store)->Compact(staged); !compacted.ok()) return compacted;
   }
   FsyncDirectory(staging);
+  FsyncDirectory(data_dir);  // the staging directory's own entry
   return WriteFileAtomically((staging / kCompleteFile).string(), "");
 }
 
@@ -286,7 +288,7 @@ core::Result<std::vector<std::string>> SwapInNewShards(const ReshardMarker& mark
       if (!copy) {
         core::Result<std::unique_ptr<ShardStore>> store = ShardStore::Open(
             {.data_dir = data_dir, .shard_id = shard, .shard_count = plan.from,
-             .fsync = FsyncPolicy::kNo});
+             .fsync = FsyncPolicy::kNo, .cluster_node = true});
         if (!store.ok()) return store.status();
         held = std::move(*store);
       }

@@ -191,8 +191,16 @@ TEST_F(ReshardTest, ShrinkingFromTwelveToFiveSumsTheShardsAndKeepsTheKeys) {
   const std::map<std::string, int64_t> before = Totals();
   StopNode(1);
 
-  RunResult resharded = Reshard(5, {1}, "n1");
+  RunResult resharded = Shardctl({"cluster", "reshard", "--shards", "5", "--node-id", "n1",
+                                  "--data-dir", data_[1]->path(), "--json"});
   ASSERT_EQ(resharded.exit_code, 0) << resharded.err;
+  Json report = Json::parse(resharded.out, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << resharded.out;
+  EXPECT_EQ(report["from"], 12);
+  EXPECT_EQ(report["to"], 5);
+  EXPECT_EQ(report["node"], "n1");
+  EXPECT_EQ(report["idempotencyKeys"], 1);
+  EXPECT_EQ(report["retired"].size(), 12u);
   RunResult again = Reshard(5, {1}, "n1");
   EXPECT_EQ(again.exit_code, 1) << again.err;  // done: 5 is the count already
   EXPECT_NE(again.err.find("has 5 shards already"), std::string::npos) << again.err;
