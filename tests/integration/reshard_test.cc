@@ -293,5 +293,32 @@ TEST_F(ReshardTest, AReshardThatStoppedHalfWayIsRefusedByServeAndFinishedByAReru
   EXPECT_EQ(Totals(), before);
 }
 
+TEST_F(ReshardTest, AReshardThatStoppedBeforeItsCommitIsRedoneByARerun) {
+  Init(3);
+  StartNode(1);
+  StartAggregator();
+  Load();
+  const std::map<std::string, int64_t> before = Totals();
+  StopNode(1);
+  // What a crash while staging leaves: the marker, and half a staging.
+  const std::string dir = data_[1]->path();
+  { std::ofstream(dir + "/RESHARD") << "shardctl reshard 1\nfrom 3 to 6 node n1 epoch 2\n"
+                                    << "data-dir " << dir << "\n"; }
+  fs::create_directories(dir + "/reshard-staging/shard-0");
+  RunResult other = Reshard(7, {1}, "n1");
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_NE(other.err.find("finish it first with: shardctl cluster reshard"), std::string::npos)
+      << other.err;
+  EXPECT_EQ(Status()["shards"], 3);
+
+  RunResult finished = Reshard(6, {1}, "n1");
+  ASSERT_EQ(finished.exit_code, 0) << finished.err;
+  EXPECT_FALSE(fs::exists(dir + "/RESHARD"));
+  StartNode(1);
+  StartAggregator();
+  EXPECT_EQ(Status()["shards"], 6);
+  EXPECT_EQ(Totals(), before);
+}
+
 }  // namespace
 }  // namespace shardctl::testing
