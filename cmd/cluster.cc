@@ -299,8 +299,9 @@ ExitCode ReshardStorageFailure(const core::Status& status) {
 // `topology` was read. Returns kOk, or prints why not and returns the code.
 ExitCode CommitReshard(const ClusterOptions& options, core::CoordStore& store,
                        const core::Topology& topology, const store::ReshardMarker& marker) {
-  core::Result<bool> committed = store.CommitIfUnchanged(
-      std::string(core::kTopologyPrefix), topology.revision, core::ReshardWrites(marker.plan));
+  const std::vector<core::KeyWrite> writes = core::ReshardWrites(marker.plan);
+  core::Result<bool> committed =
+      store.CommitIfUnchanged(std::string(core::kTopologyPrefix), topology.revision, writes);
   if (!committed.ok()) {
     if (committed.status().message().find("too many operations") != std::string::npos) {
       store::AbandonReshard(marker);
@@ -308,9 +309,7 @@ ExitCode CommitReshard(const ClusterOptions& options, core::CoordStore& store,
                   fmt::format("etcd refused the reshard's transaction ({}): it writes {} keys "
                               "at once; start etcd with --max-txn-ops {} or more. Nothing was "
                               "changed",
-                              committed.status().message(),
-                              core::ReshardWrites(marker.plan).size(),
-                              core::ReshardWrites(marker.plan).size()));
+                              committed.status().message(), writes.size(), writes.size()));
     }
     // The outcome may be unknown: the marker stays, and a rerun reads etcd.
     return Fail(ExitCode::kUnreachable,
@@ -391,8 +390,7 @@ ExitCode RunReshard(ClusterOptions options) {
                          });
     // The marker first: from here on, serve refuses these data directories
     // and a rerun finishes what this one started.
-    std::vector<std::string> dirs = options.data_dirs;
-    marker = store::ReshardMarker{*plan, dirs};
+    marker = store::ReshardMarker{*plan, options.data_dirs};
     if (core::Status written = store::WriteReshardMarker(*marker); !written.ok()) {
       return Fail(ExitCode::kServerFailed, written.message());
     }
