@@ -1,11 +1,15 @@
 // shardctl cluster: makes a cluster in etcd and changes where its shards
-// live: init, status, move, rebalance, drain. Talks to etcd for the topology
-// and to the nodes for counts and the steps of each move.
+// live: init, status, move, rebalance, drain, and (offline) its shard count:
+// reshard. Talks to etcd for the topology and to the nodes for counts and
+// the steps of each move; reshard reads and writes data directories.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,12 +18,14 @@
 
 #include "cmd/commands.h"
 #include "cmd/common.h"
+#include "core/reshard.h"
 #include "core/shard_move.h"
 #include "core/topology.h"
 #include "core/topology_store.h"
 #include "net/http_shard_client.h"
 #include "net/move_client.h"
 #include "net/url.h"
+#include "store/reshard_storage.h"
 #include "topo/etcd_store.h"
 
 namespace shardctl::cmd {
@@ -37,6 +43,9 @@ struct ClusterOptions {
   std::string to;            // move
   std::string node;          // drain
   double copy_timeout_seconds = 300;  // move, rebalance, drain
+  int new_shards = 0;                 // reshard
+  std::vector<std::string> data_dirs;  // reshard
+  std::string node_id;                 // reshard
 };
 
 std::chrono::milliseconds Millis(double seconds) {
@@ -276,7 +285,160 @@ ExitCode RunDrain(const ClusterOptions& options) {
   return moved;
 }
 
-void AddEtcdOptions(CLI::App& command, ClusterOptions& options) {
+// The exit code for a failure of reshard's disk side.
+ExitCode ReshardStorageFailure(const core::Status& status) {
+  switch (status.code()) {
+    case core::Code::kInvalidArgument:
+    case core::Code::kOutOfRange: return Fail(ExitCode::kRefused, status.message());
+    case core::Code::kUnavailable: return Fail(ExitCode::kCannotServe, status.message());
+    default: return Fail(ExitCode::kServerFailed, status.message());
+  }
+}
+
+// Commits the plan in etcd if nothing under the topology changed since
+// `topology` was read. Returns kOk, or prints why not and returns the code.
+ExitCode CommitReshard(const ClusterOptions& options, core::CoordStore& store,
+                       const core::Topology& topology, const store::ReshardMarker& marker) {
+  const std::vector<core::KeyWrite> writes = core::ReshardWrites(marker.plan);
+  core::Result<bool> committed =
+      store.CommitIfUnchanged(std::string(core::kTopologyPrefix), topology.revision, writes);
+  if (!committed.ok()) {
+    if (committed.status().message().find("too many operations") != std::string::npos) {
+      store::AbandonReshard(marker);
+      return Fail(ExitCode::kRefused,
+                  fmt::format("etcd refused the reshard's transaction ({}): it writes {} keys "
+                              "at once; start etcd with --max-txn-ops {} or more. Nothing was "
+                              "changed",
+                              committed.status().message(), writes.size(), writes.size()));
+    }
+    // The outcome may be unknown: the marker stays, and a rerun reads etcd.
+    return Fail(ExitCode::kUnreachable,
+                fmt::format("cannot commit the reshard in etcd at {}: {}; run the same command "
+                            "again to finish it: {}",
+                            options.etcd, committed.status().message(),
+                            store::FinishReshardCommand(marker, options.etcd)));
+  }
+  if (!*committed) {
+    store::AbandonReshard(marker);
+    return Fail(ExitCode::kRefused,
+                "the cluster changed in etcd while resharding (a node joined, or another "
+                "command ran); nothing was changed: run it again once the cluster is stopped");
+  }
+  return ExitCode::kOk;
+}
+
+ExitCode RunReshard(ClusterOptions options) {
+  if (core::Status valid = core::ValidateNodeId(options.node_id); !valid.ok()) {
+    return Fail(ExitCode::kUsage, "--node-id: " + valid.message());
+  }
+  for (std::string& dir : options.data_dirs) {
+    std::error_code error;
+    std::filesystem::path absolute = std::filesystem::absolute(dir, error);
+    if (!error) dir = absolute.lexically_normal().string();
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  }
+  // A reshard that stopped half-way is finished by the same command.
+  std::optional<store::ReshardMarker> marker;
+  for (const std::string& dir : options.data_dirs) {
+    core::Result<std::optional<store::ReshardMarker>> found = store::ReadReshardMarker(dir);
+    if (!found.ok()) return Fail(ExitCode::kServerFailed, found.status().message());
+    if (!found->has_value()) continue;
+    if ((*found)->plan.to != options.new_shards || (*found)->plan.node != options.node_id ||
+        (*found)->data_dirs[0] != options.data_dirs[0]) {
+      return Fail(ExitCode::kRefused,
+                  fmt::format("{} holds another reshard (from {} to {} shards) that did not "
+                              "finish; finish it first with: {}",
+                              dir, (*found)->plan.from, (*found)->plan.to,
+                              store::FinishReshardCommand(**found, options.etcd)));
+    }
+    marker = std::move(**found);
+    break;
+  }
+
+  ExitCode code = ExitCode::kOk;
+  std::unique_ptr<topo::EtcdStore> store = OpenStore(options, &code);
+  if (!store) return code;
+  core::Result<core::Topology> topology = core::ReadTopology(*store);
+  if (!topology.ok()) return StoreFailure(options, topology.status());
+
+  std::optional<size_t> keys;  // known when this run read the old shards
+  if (!marker || !core::ReshardCommitted(*topology, marker->plan)) {
+    if (marker && topology->shards != marker->plan.from) {
+      return Fail(ExitCode::kRefused,
+                  fmt::format("{} records a reshard from {} to {} shards, but the cluster in "
+                              "etcd has {}: it changed meanwhile; look at it before removing "
+                              "{}/RESHARD",
+                              options.data_dirs[0], marker->plan.from, marker->plan.to,
+                              topology->shards, options.data_dirs[0]));
+    }
+    core::Result<core::ReshardPlan> plan =
+        core::PlanReshard(*topology, options.new_shards, options.node_id);
+    if (!plan.ok()) return Fail(ExitCode::kRefused, plan.status().message());
+    std::vector<bool> required;
+    for (const core::ShardPlacement& placement : topology->shard) {
+      required.push_back(!placement.owner.empty());
+    }
+    core::Result<std::vector<std::vector<core::Record>>> old =
+        store::ReadOldShards(options.data_dirs, plan->from, required);
+    if (!old.ok()) return ReshardStorageFailure(old.status());
+    core::Result<std::vector<std::vector<core::Record>>> resharded =
+        core::ReshardRecords(*old, plan->to);
+    if (!resharded.ok()) return ReshardStorageFailure(resharded.status());
+    keys = std::count_if(resharded->front().begin(), resharded->front().end(),
+                         [](const core::Record& record) {
+                           return record.kind == core::Record::Kind::kAnyValueKey;
+                         });
+    // The marker first: from here on, serve refuses these data directories
+    // and a rerun finishes what this one started.
+    marker = store::ReshardMarker{*plan, options.data_dirs};
+    if (core::Status written = store::WriteReshardMarker(*marker); !written.ok()) {
+      return Fail(ExitCode::kServerFailed, written.message());
+    }
+    if (core::Status staged = store::StageNewShards(options.data_dirs[0], *resharded);
+        !staged.ok()) {
+      return Fail(ExitCode::kServerFailed,
+                  fmt::format("{}; nothing in etcd was changed: run the same command again",
+                              staged.message()));
+    }
+    if (ExitCode committed = CommitReshard(options, *store, *topology, *marker);
+        committed != ExitCode::kOk) {
+      return committed;
+    }
+  }
+  core::Result<std::vector<std::string>> retired = store::SwapInNewShards(*marker);
+  if (!retired.ok()) {
+    return Fail(retired.status().code() == core::Code::kUnavailable ? ExitCode::kCannotServe
+                                                                     : ExitCode::kServerFailed,
+                fmt::format("the reshard is committed in etcd, but: {}; run the same command "
+                            "again to finish it: {}",
+                            retired.status().message(),
+                            store::FinishReshardCommand(*marker, options.etcd)));
+  }
+  const core::ReshardPlan& plan = marker->plan;
+  if (options.json) {
+    fmt::print("{}\n", Json{{"from", plan.from},
+                            {"to", plan.to},
+                            {"node", plan.node},
+                            {"epoch", plan.epoch},
+                            {"dataDir", options.data_dirs[0]},
+                            {"idempotencyKeys", keys ? Json(*keys) : Json(nullptr)},
+                            {"retired", *retired}}
+                           .dump());
+  } else {
+    fmt::print("resharded the cluster from {} to {} shards: every shard is node {}'s at epoch "
+               "{}, in {}{}; the old shards are in retired/\n"
+               "next: start node {} with --data-dir {}, then the other nodes, then run "
+               "shardctl cluster rebalance\n",
+               plan.from, plan.to, plan.node, plan.epoch, options.data_dirs[0],
+               keys ? fmt::format(" ({} idempotency keys kept in every shard)", *keys) : "",
+               plan.node, options.data_dirs[0]);
+  }
+  return ExitCode::kOk;
+}
+
+// --etcd, --timeout, --json and, for commands that talk to the nodes,
+// --token-file.
+void AddEtcdOptions(CLI::App& command, ClusterOptions& options, bool talks_to_nodes = true) {
   command.add_option("--etcd", options.etcd, "etcd's client URL (several: comma-separated)")
       ->type_name("URL")
       ->envname("SHARDCTL_ETCD")
@@ -287,6 +449,7 @@ void AddEtcdOptions(CLI::App& command, ClusterOptions& options) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   command.add_flag("--json", options.json, "Print JSON instead of text");
+  if (!talks_to_nodes) return;
   command.add_option("--token-file", options.token_file,
                      "A file holding the nodes' bearer token (default: $SHARDCTL_TOKEN)")
       ->type_name("FILE");
@@ -311,8 +474,8 @@ void SetupCluster(CLI::App& app, Runner& runner) {
   CLI::App* init = cluster->add_subcommand("init", "Make a cluster of N shards in etcd");
   AddEtcdOptions(*init, *options);
   init->add_option("--shards", options->shards,
-                   "Number of shards, fixed for the cluster's life: make more than you have "
-                   "nodes to be able to grow")
+                   "Number of shards: make more than you have nodes to be able to grow "
+                   "online (changing it is offline: cluster reshard)")
       ->type_name("N")
       ->check(StrictInteger())
       ->check(CLI::Range(1, core::kMaxClusterShards))
@@ -348,6 +511,39 @@ void SetupCluster(CLI::App& app, Runner& runner) {
   AddCopyTimeout(*drain, *options);
   drain->add_option("node", options->node, "The node to empty")->required();
   drain->callback([options, &runner] { runner = [options] { return RunDrain(*options); }; });
+
+  CLI::App* reshard = cluster->add_subcommand(
+      "reshard", "Change a stopped cluster's shard count, keeping every count and key");
+  AddEtcdOptions(*reshard, *options, /*talks_to_nodes=*/false);
+  reshard
+      ->add_option("--shards", options->new_shards,
+                   "The new number of shards; every counter keeps its total")
+      ->type_name("N")
+      ->required()
+      ->check(StrictInteger())
+      ->check(CLI::Range(1, core::kMaxClusterShards));
+  reshard
+      ->add_option("--data-dir", options->data_dirs,
+                   "A data directory holding old shards (repeat for several); the new shards "
+                   "go to the first")
+      ->type_name("DIR")
+      ->required();
+  reshard
+      ->add_option("--node-id", options->node_id,
+                   "The node that owns every new shard: the one started on the first --data-dir")
+      ->type_name("ID")
+      ->required();
+  reshard->footer(
+      "Offline: every node must be stopped. Drain the shards to one node first (shardctl\n"
+      "cluster drain), stop every node, run this with that node's data directory and id,\n"
+      "start it, start the others, then run shardctl cluster rebalance. Running the same\n"
+      "command again finishes a reshard that stopped half-way.\n"
+      "Exits 0 when done; 1 refused (a node alive, a move under way, the same count, a\n"
+      "shard missing); 2 bad usage; 3 etcd unreachable; 4 a failure reading or writing the\n"
+      "data; 5 a shard directory in use by a running shardctl.\n"
+      "Example: shardctl cluster reshard --shards 12 --data-dir /var/lib/shardctl "
+      "--node-id n1");
+  reshard->callback([options, &runner] { runner = [options] { return RunReshard(*options); }; });
 }
 
 }  // namespace shardctl::cmd

@@ -47,6 +47,7 @@
 #include "net/url.h"
 #include "store/file_journal.h"
 #include "store/node_storage.h"
+#include "store/reshard_storage.h"
 #include "store/shard_store.h"
 #include "topo/etcd_store.h"
 
@@ -402,6 +403,12 @@ ExitCode Serve(ServeOptions options) {
       return Fail(ExitCode::kCannotServe, fits.message());
     }
   }
+  if (options.role != "aggregator" && !options.in_memory) {
+    if (core::Status whole = store::CheckNoReshardUnderWay(data_dir, options.etcd);
+        !whole.ok()) {
+      return Fail(ExitCode::kCannotServe, whole.message());
+    }
+  }
 
   net::HttpServerOptions server_options;
   server_options.threads = options.threads.value_or(DefaultThreads(options));
@@ -454,6 +461,9 @@ ExitCode Serve(ServeOptions options) {
                   fmt::format("cannot read the cluster from etcd at {}: {}", options.etcd,
                               read.message()));
     }
+    // Shards and shard clients are made for this count: a reshard while this
+    // runs ends it (below), never routes by the old count.
+    running.view->PinShardCount(running.view->Get()->shards);
   }
   std::atomic<core::NodeAgent*> agent_ready{nullptr};
 
@@ -592,14 +602,22 @@ ExitCode Serve(ServeOptions options) {
   // A cluster's processes follow its topology; a node also keeps its lease
   // and takes back shards sealed by moves that did not finish.
   std::atomic<bool> stop_following{false};
+  std::atomic<bool> resharded{false};
   std::thread follower;
   std::optional<Periodic> lease_keeper;
   if (running.view) {
     core::NodeAgent* agent = agent_ready.load();
-    follower = std::thread([&running, &stop_following, agent] {
+    follower = std::thread([&running, &stop_following, &resharded, agent] {
       running.view->Follow(stop_following, [agent](const core::Topology& topology) {
         if (agent != nullptr) agent->OnTopology(topology);
       });
+      if (std::string why = running.view->resharded(); !why.empty()) {
+        // Requests are refused (503) from now on; exiting non-zero lets
+        // systemd or Kubernetes start it again with the new count.
+        Log(LogLevel::kError, "{}", why);
+        resharded = true;
+        ::kill(::getpid(), SIGTERM);
+      }
     });
     if (agent != nullptr) {
       lease_keeper.emplace(std::chrono::milliseconds(options.lease_seconds * 1000 / 3),
@@ -650,7 +668,7 @@ ExitCode Serve(ServeOptions options) {
   }
   lease_keeper.reset();
   if (running.agent) running.agent->Leave();  // shown as gone at once
-  return ExitCode::kOk;
+  return resharded ? ExitCode::kServerFailed : ExitCode::kOk;
 }
 
 }  // namespace

@@ -8,11 +8,11 @@
 # fails when a command or an option is missing here.
 
 _shardctl_commands="serve inc total counters reset status stop bench cluster"
-_shardctl_cluster_commands="init status move rebalance drain"
+_shardctl_cluster_commands="init status move rebalance drain reshard"
 
 # The options of each command ("cluster move" as cluster_move). The client
 # commands share --url, --timeout, --json and --token-file; the cluster
-# commands --etcd, --timeout, --json and --token-file.
+# commands --etcd, --timeout, --json and (but reshard) --token-file.
 _shardctl_global_options="--help -h --version --config"
 _shardctl_client_options="--url --timeout --json --token-file --help -h"
 _shardctl_counter_options="--counter -k --window"
@@ -35,6 +35,7 @@ _shardctl_options_cluster_status="$_shardctl_etcd_options"
 _shardctl_options_cluster_move="--to --copy-timeout $_shardctl_etcd_options"
 _shardctl_options_cluster_rebalance="--copy-timeout $_shardctl_etcd_options"
 _shardctl_options_cluster_drain="--copy-timeout $_shardctl_etcd_options"
+_shardctl_options_cluster_reshard="--shards --data-dir --node-id --etcd --timeout --json --help -h"
 
 # Options that take a value (in the next word, or after "=").
 _shardctl_value_options="--config --role --shards --port --shard-base-port --bind --shard-id

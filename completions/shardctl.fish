@@ -9,7 +9,7 @@
 
 set -l commands serve inc total counters reset status stop bench cluster
 set -l clients inc total counters reset status bench
-set -l cluster_commands init status move rebalance drain
+set -l cluster_commands init status move rebalance drain reshard
 
 # No file names where none are wanted: options that take files say so.
 complete -c shardctl -f
@@ -114,15 +114,21 @@ complete -c shardctl -n $cluster_none -a status -d 'Show the nodes, the shards (
 complete -c shardctl -n $cluster_none -a move -d 'Move one shard to another node, online'
 complete -c shardctl -n $cluster_none -a rebalance -d 'Spread the shards evenly over the live nodes'
 complete -c shardctl -n $cluster_none -a drain -d 'Move every shard off a node, so that it can be stopped'
+complete -c shardctl -n $cluster_none -a reshard -d "Change a stopped cluster's shard count, keeping every count and key"
 
 # The options of every cluster subcommand.
 set -l cluster_any "$cluster; and __fish_seen_subcommand_from $cluster_commands"
 complete -c shardctl -n $cluster_any -l etcd -x -d "etcd's client URL (default \$SHARDCTL_ETCD)"
 complete -c shardctl -n $cluster_any -l timeout -x -d 'Seconds to wait for etcd and for each node'
 complete -c shardctl -n $cluster_any -l json -d 'Print JSON instead of text'
-complete -c shardctl -n $cluster_any -l token-file -r -F -d "File holding the nodes' bearer token"
+complete -c shardctl -n "$cluster; and __fish_seen_subcommand_from init status move rebalance drain" -l token-file -r -F -d "File holding the nodes' bearer token"
 
 # cluster init; cluster move; each of cluster move, rebalance and drain, which move shards
-complete -c shardctl -n "$cluster; and __fish_seen_subcommand_from init" -l shards -x -d "Number of shards, fixed for the cluster's life"
+complete -c shardctl -n "$cluster; and __fish_seen_subcommand_from init" -l shards -x -d "Number of shards (changing it later: cluster reshard)"
 complete -c shardctl -n "$cluster; and __fish_seen_subcommand_from move" -l to -x -d 'The id of the node to move it to'
 complete -c shardctl -n "$cluster; and __fish_seen_subcommand_from move rebalance drain" -l copy-timeout -x -d 'Seconds a node may take to copy one shard'
+# cluster reshard
+set -l reshard "$cluster; and __fish_seen_subcommand_from reshard"
+complete -c shardctl -n $reshard -l shards -x -d 'The new number of shards'
+complete -c shardctl -n $reshard -l data-dir -x -a '(__fish_complete_directories)' -d 'A data directory holding old shards'
+complete -c shardctl -n $reshard -l node-id -x -d 'The node that owns every new shard'

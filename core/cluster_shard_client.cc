@@ -15,6 +15,9 @@ Result<std::shared_ptr<ClusterShardClient::Route>> ClusterShardClient::CurrentRo
     int64_t* revision) {
   std::shared_ptr<const Topology> topology = view_.Get();
   if (!topology) {
+    if (std::string resharded = view_.resharded(); !resharded.empty()) {
+      return Unavailable(fmt::format("shard {}: {}", shard_, resharded));
+    }
     return Unavailable(fmt::format("shard {}: the cluster's topology has not been read yet ({})",
                                    shard_, view_.store_error()));
   }

@@ -50,6 +50,13 @@ struct CasResult {
   int64_t revision = 0;
 };
 
+// One change of a multi-key commit: a put, or a delete when `value` is unset.
+struct KeyWrite {
+  std::string key;
+  std::optional<std::string> value;
+  bool operator==(const KeyWrite&) const = default;
+};
+
 struct WatchEvent {
   enum class Type { kPut, kDelete };
   Type type = Type::kPut;
@@ -89,6 +96,15 @@ class CoordStore {
   // Deletes `key` if its mod revision is `expected_revision`.
   virtual Result<CasResult> CompareAndDelete(const std::string& key,
                                              int64_t expected_revision) = 0;
+
+  // Applies every write at one revision, all or none, if no key that starts
+  // with `prefix` was created or changed after `revision` (a key deleted
+  // since is not noticed). Returns true if applied, false if the compare
+  // failed (nothing applied); Status failures are transport only. REQUIRES:
+  // no key written twice. (A store may bound the number of writes: etcd's
+  // --max-txn-ops, 128 by default; more fails with kUnavailable.)
+  virtual Result<bool> CommitIfUnchanged(const std::string& prefix, int64_t revision,
+                                         const std::vector<KeyWrite>& writes) = 0;
 
   // Grants a lease that expires `ttl_seconds` after its last refresh.
   // REQUIRES: ttl_seconds >= 1.

@@ -94,8 +94,10 @@ Status HostedShards::Load(std::string me) {
   if (!found.ok()) return found.status();
   for (const ShardStorage::Found& kept : *found) {
     if (Status valid = CheckShard(kept.shard); !valid.ok()) {
-      return InvalidArgument(fmt::format("the data directory holds shard {}, but {}", kept.shard,
-                                         valid.message()));
+      return InvalidArgument(fmt::format(
+          "the data directory holds shard {}, but {} (was the cluster resharded without this "
+          "directory? Its counts are not the cluster's: move shard-{} away)",
+          kept.shard, valid.message(), kept.shard));
     }
     Result<std::unique_ptr<KeptShard>> opened = storage_.Open(kept.shard);
     if (!opened.ok()) return opened.status();

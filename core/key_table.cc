@@ -24,7 +24,7 @@ Result<std::optional<IncrementReply>> KeyTable::Begin(const IncrementRequest& re
     entry = {request.value, request.counter, now, {}, Entry::State::kReserved};
     return std::optional<IncrementReply>();
   }
-  if (entry.value != request.value || entry.counter != request.counter) {
+  if ((!entry.any_value && entry.value != request.value) || entry.counter != request.counter) {
     IncrementRequest first{entry.value, entry.counter, {}};
     return Status(Code::kKeyReused,
                   fmt::format("the Idempotency-Key \"{}\" was already used for another increment, "
@@ -63,8 +63,8 @@ void KeyTable::Abandon(const std::string& key) {
 }
 
 void KeyTable::Restore(const IncrementRequest& request, int64_t time, const IncrementReply& reply,
-                       int64_t now) {
-  Entry entry{request.value, request.counter, time, reply, Entry::State::kAnswered};
+                       int64_t now, bool any_value) {
+  Entry entry{request.value, request.counter, time, reply, Entry::State::kAnswered, any_value};
   if (Expired(entry, now)) return;
   Stripe& stripe = StripeOf(request.idempotency_key);
   std::lock_guard lock(stripe.mutex);
@@ -80,11 +80,11 @@ std::vector<Record> KeyTable::Checkpoint(int64_t now) const {
       // journaled after the snapshot's point, with its key.
       if (entry.state == Entry::State::kReserved || Expired(entry, now)) continue;
       int64_t window = entry.counter.window;
-      records.push_back({.kind = Record::Kind::kKey,
+      records.push_back({.kind = entry.any_value ? Record::Kind::kAnyValueKey : Record::Kind::kKey,
                          .name = entry.counter.name,
                          .window = window,
                          .window_start = window > 0 ? entry.reply.window_end - window : 0,
-                         .amount = entry.value,
+                         .amount = entry.any_value ? 0 : entry.value,
                          .key = key,
                          .key_time = entry.time,
                          .count = entry.reply.count});

@@ -37,8 +37,9 @@ class KeyTable {
   // - a key not seen within the window is reserved for this request; returns
   //   nullopt, and the caller applies the increment and then calls Applied
   //   and Finish, or Abandon if it did not apply it;
-  // - a key answered before for the same increment (value, counter, window):
-  //   returns that first answer;
+  // - a key answered before for the same increment (value, counter, window),
+  //   or restored as "any value" for the same counter and window: returns
+  //   that first answer;
   // - a key seen for a different increment: kKeyReused (HTTP 422);
   // - a key whose first request is still being served: kInProgress (HTTP 409).
   // REQUIRES: !request.idempotency_key.empty().
@@ -55,11 +56,14 @@ class KeyTable {
 
   // Remembers `request`'s key as answered with `reply`, first seen at `time`,
   // unless that is longer ago than the window (replay of a journal or snapshot).
+  // With `any_value`, a later increment with the key answers `reply` whatever
+  // its value, as long as its counter and window are request's
+  // (Record::Kind::kAnyValueKey, after a reshard).
   void Restore(const IncrementRequest& request, int64_t time, const IncrementReply& reply,
-               int64_t now);
+               int64_t now, bool any_value = false);
 
   // Every applied key still within the window, as Record::Kind::kKey records
-  // (for a snapshot).
+  // (kAnyValueKey for keys restored so; for a snapshot).
   std::vector<Record> Checkpoint(int64_t now) const;
 
   // Forgets keys first seen a window or more before `now`. Returns how many.
@@ -76,6 +80,7 @@ class KeyTable {
     int64_t time = 0;  // when the key was first seen
     IncrementReply reply;
     State state = State::kReserved;
+    bool any_value = false;  // a retry's value is not compared (after a reshard)
   };
   struct KeyHash {
     using is_transparent = void;

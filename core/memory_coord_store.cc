@@ -44,11 +44,13 @@ struct MemoryCoordStore::State {
   LeaseId next_lease = 1;
   std::vector<WatchEvent> history;  // every change, in revision order
 
-  // Records a put of `key` at a new revision.
-  void Put(const std::string& key, const std::string& value, LeaseId lease) {
+  // Records a put of `key` at a new revision, or at the current one when
+  // `same_revision` (the caller bumped it, once for several changes).
+  void Put(const std::string& key, const std::string& value, LeaseId lease,
+           bool same_revision = false) {
     KeyValue& kv = kvs[key];
     if (kv.lease != 0) leases[kv.lease].keys.erase(key);
-    kv = KeyValue{key, value, ++revision, lease};
+    kv = KeyValue{key, value, same_revision ? revision : ++revision, lease};
     if (lease != 0) leases[lease].keys.insert(key);
     history.push_back({WatchEvent::Type::kPut, kv});
     changed.notify_all();
@@ -187,6 +189,25 @@ Result<CasResult> MemoryCoordStore::CompareAndDelete(const std::string& key,
     state_->Erase(key);
   }
   return CasResult{true, state_->revision};
+}
+
+Result<bool> MemoryCoordStore::CommitIfUnchanged(const std::string& prefix, int64_t revision,
+                                                  const std::vector<KeyWrite>& writes) {
+  std::lock_guard lock(state_->mutex);
+  if (Status status = state_->Begin(); !status.ok()) return status;
+  for (auto it = state_->kvs.lower_bound(prefix);
+       it != state_->kvs.end() && it->first.starts_with(prefix); ++it) {
+    if (it->second.mod_revision > revision) return false;
+  }
+  ++state_->revision;  // every write at one revision, as etcd's txn
+  for (const KeyWrite& write : writes) {
+    if (write.value) {
+      state_->Put(write.key, *write.value, 0, /*same_revision=*/true);
+    } else if (state_->kvs.contains(write.key)) {
+      state_->Erase(write.key);
+    }
+  }
+  return true;
 }
 
 Result<LeaseId> MemoryCoordStore::GrantLease(int64_t ttl_seconds) {

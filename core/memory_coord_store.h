@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/coord_store.h"
 
@@ -37,6 +38,8 @@ class MemoryCoordStore : public CoordStore {
   Result<CasResult> CompareAndSet(const std::string& key, int64_t expected_revision,
                                   const std::string& value, LeaseId lease = 0) override;
   Result<CasResult> CompareAndDelete(const std::string& key, int64_t expected_revision) override;
+  Result<bool> CommitIfUnchanged(const std::string& prefix, int64_t revision,
+                                 const std::vector<KeyWrite>& writes) override;
   Result<LeaseId> GrantLease(int64_t ttl_seconds) override;
   Status KeepAlive(LeaseId lease) override;
   Status RevokeLease(LeaseId lease) override;

@@ -43,13 +43,14 @@ T Get(const char* at) {
   return value;
 }
 
-bool ValidKind(uint8_t kind) { return kind >= 1 && kind <= 4; }
+bool ValidKind(uint8_t kind) { return kind >= 1 && kind <= 5; }
 
 // Whether a record of `kind` may, or must, carry a key.
 bool KeyFits(Record::Kind kind, bool has_key) {
   switch (kind) {
     case Record::Kind::kAdd: return true;
-    case Record::Kind::kKey: return has_key;
+    case Record::Kind::kKey:
+    case Record::Kind::kAnyValueKey: return has_key;
     default: return !has_key;
   }
 }

@@ -11,7 +11,7 @@
 // The bracketed part, added in store format 2, is there exactly when the
 // record carries an idempotency key; the payload length tells. Records of
 // format 1 (no key) are encoded as they always were, so old journals and
-// snapshots read as before.
+// snapshots read as before. Store format 3 added the kind kAnyValueKey.
 #ifndef SHARDCTL_CORE_RECORD_H_
 #define SHARDCTL_CORE_RECORD_H_
 
@@ -30,14 +30,19 @@ struct Record {
     kRemove = 2,  // add `amount` (minus what the counter held), then forget it if at 0
     kSet = 3,     // the counter holds `amount` (snapshots)
     kKey = 4,     // remember `key` for an earlier increment of `amount` (snapshots)
+    // Remember `key` for an earlier increment of the counter, whatever its
+    // value: a retry with any value gets the first answer (`count`). What
+    // `cluster reshard` leaves in every new shard, where a retry's value may
+    // be split otherwise than the first time. `amount` is unused (0).
+    kAnyValueKey = 5,
   };
   Kind kind = Kind::kAdd;
   std::string name;
   int64_t window = 0;
   int64_t window_start = 0;
   int64_t amount = 0;
-  // An increment's idempotency key: optional for kAdd, required for kKey,
-  // never on the others. With it, when the key was first seen (seconds since
+  // An increment's idempotency key: optional for kAdd, required for kKey and
+  // kAnyValueKey, never on the others. With it, when the key was first seen (seconds since
   // the Unix epoch) and the count right after the increment: its answer.
   std::string key = {};  // (each new field has a default: older code leaves it out)
   int64_t key_time = 0;

@@ -200,9 +200,10 @@ Status Shard::Replay(const Record& record) {
   if (!record.key.empty()) {
     IncrementReply reply{id_, record.count,
                          record.window > 0 ? record.window_start + record.window : 0};
-    keys_.Restore({record.amount, counter, record.key}, record.key_time, reply, now_());
+    const bool any_value = record.kind == Record::Kind::kAnyValueKey;
+    keys_.Restore({record.amount, counter, record.key}, record.key_time, reply, now_(), any_value);
   }
-  if (record.kind == Record::Kind::kKey) return {};
+  if (record.kind == Record::Kind::kKey || record.kind == Record::Kind::kAnyValueKey) return {};
   std::string key = KeyOf(counter);
   Stripe& stripe = StripeOf(key);
   std::lock_guard lock(stripe.mutex);

@@ -2,6 +2,8 @@
 
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "core/topology_store.h"
 
 namespace shardctl::core {
@@ -13,12 +15,31 @@ std::shared_ptr<const Topology> TopologyView::Get() const {
 
 std::string TopologyView::store_error() const {
   std::lock_guard lock(mutex_);
-  return store_error_;
+  return resharded_.empty() ? store_error_ : resharded_;
+}
+
+void TopologyView::PinShardCount(int shards) {
+  std::lock_guard lock(mutex_);
+  pinned_shards_ = shards;
+}
+
+std::string TopologyView::resharded() const {
+  std::lock_guard lock(mutex_);
+  return resharded_;
 }
 
 bool TopologyView::Install(Topology topology) {
   std::lock_guard lock(mutex_);
   store_error_.clear();
+  if (!resharded_.empty()) return false;
+  if (pinned_shards_ > 0 && topology.shards != pinned_shards_) {
+    resharded_ = fmt::format(
+        "the cluster was resharded from {} to {} shards while this process ran; it routes by "
+        "{} and serves nothing more: restart it",
+        pinned_shards_, topology.shards, pinned_shards_);
+    current_.reset();
+    return false;
+  }
   if (current_ && current_->revision >= topology.revision) return false;
   current_ = std::make_shared<const Topology>(std::move(topology));
   return true;
@@ -59,7 +80,9 @@ void TopologyView::Follow(const std::atomic<bool>& stop,
       std::lock_guard refreshing(refresh_mutex_);
       Install(std::move(*topology));
     }
-    changed(*Get());
+    std::shared_ptr<const Topology> now = Get();
+    if (!now) return;  // resharded: nothing more to follow
+    changed(*now);
     Result<std::unique_ptr<Watch>> watch =
         store_.WatchPrefix(std::string(kTopologyPrefix), revision + 1);
     if (!watch.ok()) {

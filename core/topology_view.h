@@ -2,7 +2,8 @@
 // and how it stays current: Follow() reads the store and then watches it,
 // and Refresh() reads it again at once (after a node answered kMoved). When
 // the store cannot be reached, the last topology read stays in use: reads
-// and writes go on; only changes of the topology wait. Thread-safe.
+// and writes go on; only changes of the topology wait. A change of the shard
+// count is not followed (PinShardCount). Thread-safe.
 #ifndef SHARDCTL_CORE_TOPOLOGY_VIEW_H_
 #define SHARDCTL_CORE_TOPOLOGY_VIEW_H_
 
@@ -39,8 +40,19 @@ class TopologyView {
   void Follow(const std::atomic<bool>& stop, const std::function<void(const Topology&)>& changed,
               std::chrono::milliseconds retry = std::chrono::milliseconds(500));
 
-  // Whether the last attempt to read or watch the store failed, and how.
+  // Whether the last attempt to read or watch the store failed, and how (or
+  // resharded()'s message).
   std::string store_error() const;
+
+  // For a process whose shards or shard clients were made for `shards`
+  // shards (a node, an aggregator): from now on a topology with another
+  // shard count (after `shardctl cluster reshard`) is never installed. The
+  // view drops the one it had instead, so that nothing is routed by the old
+  // count: Get() returns null (callers answer kUnavailable with
+  // store_error()), Follow returns, and resharded() says what to do.
+  void PinShardCount(int shards);
+  // "" until a topology with another count than the pinned one was read.
+  std::string resharded() const;
 
  private:
   // Installs `topology` if newer; returns true if it was.
@@ -50,6 +62,8 @@ class TopologyView {
   mutable std::mutex mutex_;
   std::shared_ptr<const Topology> current_;
   std::string store_error_;
+  int pinned_shards_ = 0;  // 0: any count
+  std::string resharded_;
   std::mutex refresh_mutex_;  // one read at a time
 };
 

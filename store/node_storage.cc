@@ -133,7 +133,7 @@ core::Result<std::vector<core::ShardStorage::Found>> NodeStorage::Scan() {
 core::Result<std::unique_ptr<core::KeptShard>> NodeStorage::Open(int shard) {
   core::Result<std::unique_ptr<ShardStore>> store = ShardStore::Open(
       {.data_dir = options_.data_dir, .shard_id = shard, .shard_count = options_.shard_count,
-       .fsync = options_.fsync});
+       .fsync = options_.fsync, .cluster_node = true});
   if (!store.ok()) return store.status();
   auto kept = std::make_unique<DiskShard>(std::move(*store), shard,
                                           KeyWindow(options_.key_window_seconds),

@@ -20,7 +20,7 @@ namespace {
 
 constexpr std::string_view kSnapshotMagic = "SHCS";
 constexpr std::string_view kSnapshotEnd = "END!";
-constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kFormatVersion = 3;
 constexpr uint32_t kOldestReadableVersion = 1;
 
 core::Status SystemError(std::string_view what, const std::string& path) {
@@ -47,35 +47,6 @@ core::Result<std::optional<std::string>> ReadFile(const std::string& path) {
   return std::optional<std::string>(std::move(data));
 }
 
-// Writes `data` to `path` atomically: a temporary file, fsync, rename, fsync
-// of the directory.
-core::Status WriteFileAtomically(const std::string& path, std::string_view data) {
-  std::string temporary = path + ".tmp";
-  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return SystemError("cannot create", temporary);
-  bool ok = true;
-  for (std::string_view rest = data; ok && !rest.empty();) {
-    ssize_t n = ::write(fd, rest.data(), rest.size());
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) rest.remove_prefix(static_cast<size_t>(n));
-  }
-  ok = ok && ::fsync(fd) == 0;
-  int error = errno;
-  ::close(fd);
-  if (!ok || ::rename(temporary.c_str(), path.c_str()) != 0) {
-    if (ok) error = errno;
-    ::unlink(temporary.c_str());
-    errno = error;
-    return SystemError("cannot write", path);
-  }
-  int dir = ::open(path.substr(0, path.rfind('/')).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
-  return {};
-}
 
 // mkdir -p.
 core::Status MakeDirectories(const std::string& path) {
@@ -124,6 +95,34 @@ std::string MetaText(int shard_id, int shard_count, uint32_t version = kFormatVe
 }
 
 }  // namespace
+
+core::Status WriteFileAtomically(const std::string& path, std::string_view data) {
+  std::string temporary = path + ".tmp";
+  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return SystemError("cannot create", temporary);
+  bool ok = true;
+  for (std::string_view rest = data; ok && !rest.empty();) {
+    ssize_t n = ::write(fd, rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) rest.remove_prefix(static_cast<size_t>(n));
+  }
+  ok = ok && ::fsync(fd) == 0;
+  int error = errno;
+  ::close(fd);
+  if (!ok || ::rename(temporary.c_str(), path.c_str()) != 0) {
+    if (ok) error = errno;
+    ::unlink(temporary.c_str());
+    errno = error;
+    return SystemError("cannot write", path);
+  }
+  int dir = ::open(path.substr(0, path.rfind('/')).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+  return {};
+}
 
 std::string DefaultDataDir() {
   if (const char* state = std::getenv("XDG_STATE_HOME"); state != nullptr && *state == '/') {
@@ -178,10 +177,13 @@ core::Result<std::unique_ptr<ShardStore>> ShardStore::Open(const StoreOptions& o
   if (!meta.ok()) return meta.status();
   std::string expected_meta = MetaText(options.shard_id, options.shard_count);
   auto journals = NumberedEntries(dir, "journal-");
-  bool upgrade = false;  // a format 1 directory, upgraded once it has been read
-  if (meta->has_value() &&
-      **meta == MetaText(options.shard_id, options.shard_count, kOldestReadableVersion)) {
-    upgrade = true;
+  bool upgrade = false;  // an older format's directory, upgraded once it has been read
+  for (uint32_t version = kOldestReadableVersion; version < kFormatVersion; ++version) {
+    upgrade = upgrade || (meta->has_value() &&
+                          **meta == MetaText(options.shard_id, options.shard_count, version));
+  }
+  if (upgrade) {
+    // Read as it is below.
   } else if (!meta->has_value()) {
     if (!journals.empty() || ::access((dir + "/snapshot").c_str(), F_OK) == 0) {
       return core::Internal(
@@ -203,6 +205,13 @@ core::Result<std::unique_ptr<ShardStore>> ShardStore::Open(const StoreOptions& o
     if (id != options.shard_id) {
       return core::InvalidArgument(
           fmt::format("{} belongs to shard {}, not shard {}", dir, id, options.shard_id));
+    }
+    if (options.cluster_node) {
+      return core::InvalidArgument(fmt::format(
+          "{} was made for a cluster of {} shards, but the cluster in etcd has {}: the cluster "
+          "was resharded (shardctl cluster reshard) without this directory, so its counts are "
+          "not the cluster's; move it away, or start this node with another --data-dir",
+          dir, count, options.shard_count));
     }
     return core::InvalidArgument(fmt::format(
         "{} was made with {} shards, not {}. With value mod N routing, a different shard count "
@@ -282,8 +291,9 @@ core::Result<std::unique_ptr<ShardStore>> ShardStore::Open(const StoreOptions& o
     }
   }
 
-  // A format 1 directory, read without a problem: from now on it holds
-  // format 2, which an older shardctl refuses rather than misreads.
+  // An older format's directory, read without a problem: from now on it
+  // holds the current format, which an older shardctl refuses rather than
+  // misreads.
   if (upgrade) {
     if (core::Status written = WriteFileAtomically(dir + "/meta", expected_meta); !written.ok()) {
       return written;

@@ -3,7 +3,7 @@
 // (a new snapshot, a fresh journal) so that a restart stays fast however long
 // the history. Layout of DIR/shard-K/:
 //   LOCK         flock'ed while a shardctl uses the shard; holds its pid
-//   meta         "shardctl store 2" and "shard K of N": the format version
+//   meta         "shardctl store 3" and "shard K of N": the format version
 //                and what the directory was made for
 //   snapshot     every counter (and idempotency key within its window) at the
 //                start of journal generation G
@@ -11,7 +11,11 @@
 // Format 2 added idempotency keys to records. A format 1 directory is read
 // as it is, then upgraded: its meta says 2 and appends go to a new journal,
 // so a format 1 file never holds a format 2 record (and an older shardctl
-// refuses the directory instead of misreading it).
+// refuses the directory instead of misreading it). Format 3 added the record
+// kind kAnyValueKey (core/record.h), which `cluster reshard` writes; its
+// records are encoded as format 2's, so a format 2 directory is read as it
+// is and its meta then says 3, which a shardctl that knows only format 2
+// refuses (instead of taking the new kind for corruption).
 // Not thread-safe, except journal(), whose FileJournal is.
 #ifndef SHARDCTL_STORE_SHARD_STORE_H_
 #define SHARDCTL_STORE_SHARD_STORE_H_
@@ -20,6 +24,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/record.h"
@@ -36,6 +41,9 @@ struct StoreOptions {
   FsyncPolicy fsync = FsyncPolicy::kEverySecond;
   // Compact once the journal is this large and larger than twice the snapshot.
   size_t compact_min_bytes = 4u << 20;
+  // A cluster node's shard: a directory made for another shard count is
+  // explained in the cluster's words (its count is etcd's, not --shards).
+  bool cluster_node = false;
 };
 
 class ShardStore {
@@ -82,6 +90,10 @@ class ShardStore {
 // shards (with value mod N routing, dropping a shard would silently drop its
 // counts from every total). Returns kInvalidArgument naming what was found.
 core::Status CheckNoExtraShards(const std::string& data_dir, int shard_count);
+
+// Writes `data` to `path` atomically: a temporary file (path + ".tmp"),
+// fsync, rename, fsync of the directory. Returns kInternal naming the file.
+core::Status WriteFileAtomically(const std::string& path, std::string_view data);
 
 // The default data directory: $XDG_STATE_HOME/shardctl, else
 // $HOME/.local/state/shardctl.

@@ -149,6 +149,26 @@ std::string CompareAndDeleteRequest(const std::string& key, int64_t expected_rev
   return Txn(key, expected_revision, {{"requestDeleteRange", {{"key", EncodeBase64(key)}}}});
 }
 
+std::string CommitIfUnchangedRequest(const std::string& prefix, int64_t revision,
+                                     const std::vector<core::KeyWrite>& writes) {
+  json compare = PrefixRange(prefix);
+  compare["target"] = "MOD";
+  compare["result"] = "LESS";
+  compare["mod_revision"] = std::to_string(revision + 1);
+  json success = json::array();
+  for (const core::KeyWrite& write : writes) {
+    json key = EncodeBase64(write.key);
+    if (write.value) {
+      success.push_back(
+          {{"requestPut", {{"key", std::move(key)}, {"value", EncodeBase64(*write.value)}}}});
+    } else {
+      success.push_back({{"requestDeleteRange", {{"key", std::move(key)}}}});
+    }
+  }
+  return json{{"compare", json::array({std::move(compare)})}, {"success", std::move(success)}}
+      .dump();
+}
+
 std::string GrantRequest(int64_t ttl_seconds) {
   return json{{"TTL", std::to_string(ttl_seconds)}}.dump();
 }
@@ -170,11 +190,12 @@ core::Result<core::KeyRange> ParseRange(std::string_view body) {
   });
 }
 
-core::Result<core::CasResult> ParseTxn(std::string_view body) {
-  return ReadAnswer(body, [](const json& answer) -> core::Result<core::CasResult> {
+core::Result<core::CasResult> ParseTxn(std::string_view body, bool read_on_failure) {
+  return ReadAnswer(body, [read_on_failure](const json& answer) -> core::Result<core::CasResult> {
     if (answer.value("succeeded", false)) {
       return core::CasResult{true, Int(answer.at("header"), "revision")};
     }
+    if (!read_on_failure) return core::CasResult{false, 0};
     // The failure branch read the key: its revision, or no kvs if absent.
     const json& range = answer.at("responses").at(0).at("response_range");
     json kvs = range.value("kvs", json::array());

@@ -35,6 +35,11 @@ std::string ListRequest(const std::string& prefix);  // /v3/kv/range
 std::string CompareAndSetRequest(const std::string& key, int64_t expected_revision,
                                  const std::string& value, core::LeaseId lease);
 std::string CompareAndDeleteRequest(const std::string& key, int64_t expected_revision);
+// /v3/kv/txn: compares that every key under `prefix` has a mod revision
+// below revision + 1 (a range compare, which an empty range passes), then
+// puts or deletes every write; reads nothing on failure.
+std::string CommitIfUnchangedRequest(const std::string& prefix, int64_t revision,
+                                     const std::vector<core::KeyWrite>& writes);
 std::string GrantRequest(int64_t ttl_seconds);  // /v3/lease/grant
 // /v3/lease/keepalive and /v3/lease/revoke.
 std::string LeaseRequest(core::LeaseId lease);
@@ -43,7 +48,9 @@ std::string WatchRequest(const std::string& prefix, int64_t start_revision);  //
 // Answers: the body of an HTTP 200. Each returns what it carries, or
 // kUnavailable when it is not the answer expected.
 core::Result<core::KeyRange> ParseRange(std::string_view body);
-core::Result<core::CasResult> ParseTxn(std::string_view body);
+// With `read_on_failure` (the requests above that read the key when the
+// compare fails), a failure carries the key's current revision.
+core::Result<core::CasResult> ParseTxn(std::string_view body, bool read_on_failure = true);
 core::Result<core::LeaseId> ParseGrant(std::string_view body);
 // OK while the lease lives; kInvalidArgument when it has expired or never
 // existed (etcd answers a keepalive for it with no TTL).

@@ -148,6 +148,16 @@ core::Result<core::CasResult> EtcdStore::CompareAndDelete(const std::string& key
   return ParseTxn(*answer);
 }
 
+core::Result<bool> EtcdStore::CommitIfUnchanged(const std::string& prefix, int64_t revision,
+                                                const std::vector<core::KeyWrite>& writes) {
+  core::Result<std::string> answer =
+      Call("/v3/kv/txn", CommitIfUnchangedRequest(prefix, revision, writes));
+  if (!answer.ok()) return answer.status();
+  core::Result<core::CasResult> txn = ParseTxn(*answer, /*read_on_failure=*/false);
+  if (!txn.ok()) return txn.status();
+  return txn->succeeded;
+}
+
 core::Result<core::LeaseId> EtcdStore::GrantLease(int64_t ttl_seconds) {
   if (ttl_seconds < 1) return core::InvalidArgument("a lease needs a TTL of at least 1 second");
   core::Result<std::string> answer = Call("/v3/lease/grant", GrantRequest(ttl_seconds));

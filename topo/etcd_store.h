@@ -48,6 +48,8 @@ class EtcdStore : public core::CoordStore {
                                               core::LeaseId lease = 0) override;
   core::Result<core::CasResult> CompareAndDelete(const std::string& key,
                                                  int64_t expected_revision) override;
+  core::Result<bool> CommitIfUnchanged(const std::string& prefix, int64_t revision,
+                                       const std::vector<core::KeyWrite>& writes) override;
   core::Result<core::LeaseId> GrantLease(int64_t ttl_seconds) override;
   core::Status KeepAlive(core::LeaseId lease) override;
   core::Status RevokeLease(core::LeaseId lease) override;

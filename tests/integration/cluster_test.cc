@@ -27,19 +27,6 @@ using Json = nlohmann::json;
 
 class ClusterTest : public EtcdClusterTest {
  protected:
-  void Init(int shards) {
-    RunResult made = Shardctl({"cluster", "init", "--shards", std::to_string(shards)});
-    ASSERT_EQ(made.exit_code, 0) << made.err;
-  }
-
-  void StartAggregator() {
-    aggregator_ = std::make_unique<ServerProcess>(std::vector<std::string>{
-        "serve", "--role", "aggregator", "--etcd", etcd_.url(), "--port", "0"});
-    auto listeners = aggregator_->WaitForListeners(1, 20s);
-    ASSERT_EQ(listeners.size(), 1u) << aggregator_->Stderr();
-    aggregator_address_ = listeners["aggregator"];
-  }
-
   Json Status() {
     RunResult status = Shardctl({"cluster", "status", "--json"});
     Json json = Json::parse(status.out, nullptr, false);
@@ -64,9 +51,6 @@ class ClusterTest : public EtcdClusterTest {
     Json json = Json::parse(reply.body, nullptr, false);
     return json.is_object() ? json.value("total", int64_t{-1}) : -1;
   }
-
-  std::unique_ptr<ServerProcess> aggregator_;
-  std::string aggregator_address_;
 };
 
 // Increments through the aggregator from several connections until stopped,

@@ -265,7 +265,7 @@ TEST(DocsTest, HelpParsingFindsTheCommandsAndTheirOptions) {
                                           "cluster init", "cluster move", "cluster drain"}));
   EXPECT_THAT(cli.subcommands.at(""), IsSupersetOf({"serve", "inc", "cluster"}));
   EXPECT_THAT(cli.subcommands.at("cluster"),
-              UnorderedElementsAre("init", "status", "move", "rebalance", "drain"));
+              UnorderedElementsAre("init", "status", "move", "rebalance", "drain", "reshard"));
   EXPECT_THAT(cli.subcommands.at("cluster move"), ::testing::IsEmpty());
   EXPECT_THAT(cli.global_options, IsSupersetOf({"--help", "--version", "--config"}));
   EXPECT_THAT(cli.options.at("serve"),

@@ -153,4 +153,17 @@ void EtcdClusterTest::StartNode(int n) {
   ports_[n] = addresses_[n].substr(addresses_[n].rfind(':') + 1);
 }
 
+void EtcdClusterTest::Init(int shards) {
+  RunResult made = Shardctl({"cluster", "init", "--shards", std::to_string(shards)});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+}
+
+void EtcdClusterTest::StartAggregator() {
+  aggregator_ = std::make_unique<ServerProcess>(std::vector<std::string>{
+      "serve", "--role", "aggregator", "--etcd", etcd_.url(), "--port", "0"});
+  auto listeners = aggregator_->WaitForListeners(1, 20s);
+  ASSERT_EQ(listeners.size(), 1u) << aggregator_->Stderr();
+  aggregator_address_ = listeners["aggregator"];
+}
+
 }  // namespace shardctl::testing

@@ -64,12 +64,19 @@ class EtcdClusterTest : public ::testing::Test {
   // Starts (or restarts, on the same port and data) node `n` as "n<n>", with
   // a 2 s lease; returns once it has joined.
   void StartNode(int n);
+  // Makes a cluster of `shards` shards (shardctl cluster init).
+  void Init(int shards);
+  // Starts an aggregator that follows the cluster, on a free port of
+  // 127.0.0.1 (aggregator_address_); returns once it listens.
+  void StartAggregator();
 
   EtcdServer etcd_;
   std::map<int, std::unique_ptr<TempDir>> data_;
   std::map<int, std::unique_ptr<ServerProcess>> nodes_;
   std::map<int, std::string> addresses_;  // host:port
   std::map<int, std::string> ports_;
+  std::unique_ptr<ServerProcess> aggregator_;
+  std::string aggregator_address_;  // host:port
 };
 
 }  // namespace shardctl::testing

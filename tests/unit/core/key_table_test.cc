@@ -187,5 +187,34 @@ TEST(KeyTableTest, CheckpointHoldsAppliedKeysWithinTheWindowAsKeyRecords) {
                      }));
 }
 
+TEST(KeyTableTest, AnyValueKeyAnswersEveryValueOfItsCounterAndRefusesOtherCounters) {
+  KeyTable table(kWindow);
+  table.Restore(Keyed("order-1", 0, Windowed("api", 60)), kT0, {3, 9, kT0 + 60}, kT0,
+                /*any_value=*/true);
+  for (int64_t value : {int64_t{9}, int64_t{3}, int64_t{-1}, test::kMax}) {
+    Result<std::optional<IncrementReply>> retry =
+        table.Begin(Keyed("order-1", value, Windowed("api", 60)), kT0 + 1);
+    ASSERT_TRUE(retry.ok() && retry->has_value()) << value;
+    EXPECT_EQ(**retry, (IncrementReply{3, 9, kT0 + 60})) << value;
+  }
+  Result<std::optional<IncrementReply>> other =
+      table.Begin(Keyed("order-1", 9, Windowed("api", 3600)), kT0 + 1);
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), Code::kKeyReused);
+  Result<std::optional<IncrementReply>> plain = table.Begin(Keyed("order-1", 9), kT0 + 1);
+  EXPECT_EQ(plain.status().code(), Code::kKeyReused);
+}
+
+TEST(KeyTableTest, CheckpointKeepsAnAnyValueKeyAsAnyValue) {
+  KeyTable table(kWindow);
+  table.Restore(Keyed("order-1", 0, Plain("hits")), kT0, {3, 9, 0}, kT0, /*any_value=*/true);
+  std::vector<Record> records = table.Checkpoint(kT0);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].kind, Record::Kind::kAnyValueKey);
+  EXPECT_EQ(records[0].key, "order-1");
+  EXPECT_EQ(records[0].count, 9);
+  EXPECT_EQ(records[0].key_time, kT0);
+}
+
 }  // namespace
 }  // namespace shardctl::core

@@ -364,6 +364,17 @@ TEST(RecordTest, KeyedRecordsRoundTripAmongUnkeyedOnes) {
   EXPECT_FALSE(scan->torn_tail);
 }
 
+TEST(RecordTest, AnyValueKeyRecordIsKindFiveAndRoundTrips) {
+  const Record any = Keyed(Record::Kind::kAnyValueKey, "hits", 0, "order-1", 1'700'000'000, 9,
+                           60, 1'700'000'040);
+  std::string out;
+  EncodeRecord(any, &out);
+  EXPECT_EQ(out[kHeaderBytes], '\x05');
+  Result<Scan> scan = ScanRecords(out);
+  ASSERT_TRUE(scan.ok()) << scan.status().message();
+  EXPECT_EQ(scan->records, std::vector<Record>{any});
+}
+
 TEST(ScanRecordsTest, KeyedLastRecordCutAtEveryByteIsATornTail) {
   std::string first = Encode({Make(Record::Kind::kAdd, "a", 0, 0, 1)});
   std::string keyed = Encode({Keyed(Record::Kind::kAdd, "a", 2, "retry-me", kMax, 3)});
@@ -397,6 +408,8 @@ TEST(ScanRecordsTest, KeyPartThatDoesNotFitIsCorruptionEvenWithAValidChecksum) {
       {"a key on a kSet", with_kind(3) + key_part(3, "key")},
       {"a key on a kRemove", with_kind(2) + key_part(3, "key")},
       {"a kKey without a key", with_kind(4)},
+      {"a kAnyValueKey without a key", with_kind(5)},
+      {"a kind no shardctl writes", with_kind(6) + key_part(3, "key")},
   };
   const std::string good = Encode(ThreeRecords());
   for (const auto& [what, payload] : cases) {

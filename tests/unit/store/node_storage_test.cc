@@ -10,6 +10,8 @@
 
 #include "tests/unit/core/builders.h"
 
+#include "store/shard_store.h"
+
 namespace shardctl::store {
 namespace {
 
@@ -77,6 +79,23 @@ TEST_F(NodeStorageTest, ARetiredShardIsSetAsideAtOnceAndItsPlaceIsFreeForANewCop
     retired += entry.path().filename().string().starts_with("shard-2.") ? 1 : 0;
   }
   EXPECT_EQ(retired, 1u);
+}
+
+TEST_F(NodeStorageTest, AShardMadeForAnotherShardCountIsRefusedInTheClustersWords) {
+  {
+    core::Result<std::unique_ptr<ShardStore>> old = ShardStore::Open(
+        {.data_dir = tmp_ + "/data", .shard_id = 0, .shard_count = 3});
+    ASSERT_TRUE(old.ok()) << old.status().message();
+  }
+  NodeStorage storage = Storage();  // a cluster of 8 shards
+  core::Result<std::unique_ptr<core::KeptShard>> opened = storage.Open(0);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.status().code(), core::Code::kInvalidArgument);
+  EXPECT_NE(opened.status().message().find(
+                "was made for a cluster of 3 shards, but the cluster in etcd has 8"),
+            std::string::npos)
+      << opened.status().message();
+  EXPECT_NE(opened.status().message().find("shardctl cluster reshard"), std::string::npos);
 }
 
 }  // namespace

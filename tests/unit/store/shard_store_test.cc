@@ -158,6 +158,17 @@ class ShardStoreTest : public ::testing::Test {
     return shard;
   }
 
+  // A directory with a snapshot of one round of Work and a journal of a
+  // second (journal-2).
+  void WriteSnapshotAndJournal(const StoreOptions& options) {
+    std::unique_ptr<ShardStore> store = OpenOrDie(options);
+    ASSERT_NE(store, nullptr);
+    Shard shard(0, Clock(), store->journal());
+    Work(shard, 0);
+    ASSERT_TRUE(store->Compact(shard).ok());
+    Work(shard, 1);
+  }
+
   // The state of a shard that did `rounds` rounds of Work, in memory only.
   Observed Expected(int rounds) {
     Shard shard(0, Clock());
@@ -191,7 +202,7 @@ TEST_F(ShardStoreTest, OpenOnANewDirectoryCreatesMetaLockAndAnEmptyJournal) {
   EXPECT_EQ(store->dir(), ShardDir(2));
   EXPECT_TRUE(store->recovered().empty());
   EXPECT_EQ(NamesIn(ShardDir(2)), (std::vector<std::string>{"LOCK", "journal-1", "meta"}));
-  EXPECT_EQ(ReadFile(ShardDir(2) + "/meta"), "shardctl store 2\nshard 2 of 3\n");
+  EXPECT_EQ(ReadFile(ShardDir(2) + "/meta"), "shardctl store 3\nshard 2 of 3\n");
   EXPECT_EQ(ReadFile(ShardDir(2) + "/LOCK"), std::to_string(::getpid()) + "\n");
   EXPECT_EQ(ReadFile(ShardDir(2) + "/journal-1"), kJournalHeader);
   EXPECT_FALSE(store->NeedsCompaction());
@@ -219,7 +230,7 @@ TEST_F(ShardStoreTest, OtherShardsOfTheSameDataDirectoryOpenSideBySide) {
   std::unique_ptr<ShardStore> one = OpenOrDie(Options(1, 2));
   ASSERT_NE(zero, nullptr);
   ASSERT_NE(one, nullptr);
-  EXPECT_EQ(ReadFile(ShardDir(1) + "/meta"), "shardctl store 2\nshard 1 of 2\n");
+  EXPECT_EQ(ReadFile(ShardDir(1) + "/meta"), "shardctl store 3\nshard 1 of 2\n");
 }
 
 TEST_F(ShardStoreTest, UnwritableDataDirectoryFailsNamingIt) {
@@ -557,14 +568,7 @@ TEST_F(ShardStoreTest, FormatOneDirectoryIsReadThenUpgradedWithoutTouchingItsJou
   // journal (records without keys are encoded as format 1 encoded them),
   // the journal ending in a torn record.
   StoreOptions options = Options();
-  {
-    std::unique_ptr<ShardStore> store = OpenOrDie(options);
-    ASSERT_NE(store, nullptr);
-    Shard shard(0, Clock(), store->journal());
-    Work(shard, 0);
-    ASSERT_TRUE(store->Compact(shard).ok());
-    Work(shard, 1);
-  }
+  WriteSnapshotAndJournal(options);
   WriteFile(ShardDir() + "/meta", "shardctl store 1\nshard 0 of 1\n");
   SetSnapshotVersion(ShardDir() + "/snapshot", 1);
   std::string journal = ReadFile(ShardDir() + "/journal-2");
@@ -579,7 +583,7 @@ TEST_F(ShardStoreTest, FormatOneDirectoryIsReadThenUpgradedWithoutTouchingItsJou
     ASSERT_NE(store, nullptr);
     std::unique_ptr<Shard> shard = Recover(*store);
     EXPECT_EQ(Observe(*shard), Expected(2));
-    EXPECT_EQ(ReadFile(ShardDir() + "/meta"), "shardctl store 2\nshard 0 of 1\n");
+    EXPECT_EQ(ReadFile(ShardDir() + "/meta"), "shardctl store 3\nshard 0 of 1\n");
     EXPECT_EQ(ReadFile(ShardDir() + "/journal-2"), journal);  // the torn tail cut, nothing else
     EXPECT_EQ(ReadFile(ShardDir() + "/journal-3"), kJournalHeader);
     ASSERT_TRUE(shard->Increment(Keyed("k1", 5, {"c", 0})).ok());
@@ -601,8 +605,45 @@ TEST_F(ShardStoreTest, SnapshotOfAnUnknownVersionIsRefused) {
     Work(shard, 0);
     ASSERT_TRUE(store->Compact(shard).ok());
   }
-  SetSnapshotVersion(ShardDir() + "/snapshot", 3);
-  ExpectOpenRefused(Options(), core::Code::kInternal, "unknown format version 3");
+  SetSnapshotVersion(ShardDir() + "/snapshot", 4);
+  ExpectOpenRefused(Options(), core::Code::kInternal, "unknown format version 4");
+}
+
+TEST_F(ShardStoreTest, FormatTwoDirectoryIsReadAsItIsThenSaysThree) {
+  StoreOptions options = Options();
+  WriteSnapshotAndJournal(options);
+  WriteFile(ShardDir() + "/meta", "shardctl store 2\nshard 0 of 1\n");
+  SetSnapshotVersion(ShardDir() + "/snapshot", 2);
+  const std::string journal = ReadFile(ShardDir() + "/journal-2");
+  std::unique_ptr<ShardStore> store = OpenOrDie(options);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(Observe(*Recover(*store)), Expected(2));
+  EXPECT_EQ(ReadFile(ShardDir() + "/meta"), "shardctl store 3\nshard 0 of 1\n");
+  EXPECT_EQ(ReadFile(ShardDir() + "/journal-2").substr(0, journal.size()), journal);
+}
+
+TEST_F(ShardStoreTest, AnyValueKeysSurviveASnapshot) {
+  StoreOptions options = Options();
+  core::Record any{.kind = core::Record::Kind::kAnyValueKey,
+                   .name = "a",
+                   .key = "k1",
+                   .key_time = now_,
+                   .count = 42};
+  {
+    std::unique_ptr<ShardStore> store = OpenOrDie(options);
+    ASSERT_NE(store, nullptr);
+    Shard shard(0, Clock(), store->journal());
+    ASSERT_TRUE(shard.Replay(any).ok());
+    ASSERT_TRUE(store->Compact(shard).ok());
+  }
+  std::unique_ptr<ShardStore> store = OpenOrDie(options);
+  ASSERT_NE(store, nullptr);
+  EXPECT_THAT(store->recovered(), ::testing::Contains(any));
+  std::unique_ptr<Shard> shard = Recover(*store);
+  core::Result<core::IncrementReply> retry = shard->Increment(Keyed("k1", 999, {"a", 0}));
+  ASSERT_TRUE(retry.ok()) << retry.status().message();
+  EXPECT_EQ(retry->count, 42);
+  EXPECT_EQ(shard->Count({"a", 0}).count, 0);
 }
 
 TEST_F(ShardStoreTest, KeysSurviveCompactionAndRestartsWithinTheirWindow) {
@@ -665,7 +706,7 @@ TEST_F(ShardStoreTest, MetaOfAnotherShardIdIsRefused) {
 
 TEST_F(ShardStoreTest, MetaOfAnUnknownFormatIsRefused) {
   { ASSERT_NE(OpenOrDie(Options()), nullptr); }
-  WriteFile(ShardDir() + "/meta", "shardctl store 3\nshard 0 of 1\n");
+  WriteFile(ShardDir() + "/meta", "shardctl store 4\nshard 0 of 1\n");
   ExpectOpenRefused(Options(), core::Code::kInternal, "not one this shardctl can read");
 }
 

@@ -72,6 +72,20 @@ TEST(EtcdJsonTest, RequestsAreWhatEtcdAccepts) {
             json::parse(R"({"ID":"2324035759005887243"})"));
 }
 
+TEST(EtcdJsonTest, CommitIfUnchangedIsARangeCompareAndAllTheWrites) {
+  EXPECT_EQ(json::parse(CommitIfUnchangedRequest("a", 7, {{"a1", "v"}, {"a2", std::nullopt}})),
+            json::parse(R"({
+    "compare":[{"key":"YQ==","range_end":"Yg==","target":"MOD","result":"LESS",
+                "mod_revision":"8"}],
+    "success":[{"requestPut":{"key":"YTE=","value":"dg=="}},
+               {"requestDeleteRange":{"key":"YTI="}}]})"));
+  // A failed compare reads nothing: no key revision to report.
+  core::Result<core::CasResult> failed =
+      ParseTxn(R"({"header":{"revision":"9"}})", /*read_on_failure=*/false);
+  ASSERT_TRUE(failed.ok()) << failed.status().message();
+  EXPECT_FALSE(failed->succeeded);
+}
+
 TEST(EtcdJsonTest, ParsesARange) {
   core::Result<core::KeyRange> range = ParseRange(Answer(
       R"("kvs":[{"key":"YQ==","create_revision":"2","mod_revision":"2","version":"1",)"
