@@ -494,10 +494,12 @@ ExitCode Serve(ServeOptions options) {
               return agent ? agent->ReconcileShard(shard)
                            : core::Unavailable("the node is still joining the cluster");
             },
-        // A copy may be large: it gets far longer than a request.
+        // A copy may be large: it gets far longer than a request, and a
+        // body as large as the shard's snapshot (some 50 bytes a counter).
         .peer = {.connect_timeout = timeout,
                  .request_timeout = std::max(timeout, std::chrono::milliseconds(300000)),
-                 .bearer_token = server_options.bearer_token}};
+                 .bearer_token = server_options.bearer_token,
+                 .max_answer_bytes = size_t{4} << 30}};
     core::HostedShards& hosted = *running.hosted;
     status = listen("node", options.port.value_or(options.shard_base_port),
                     [&](net::HttpServer& server) {

@@ -38,8 +38,8 @@ using Clock = std::chrono::steady_clock;
 // sent on a connection the server is closing fails with an unknown outcome.
 constexpr auto kMaxIdle = std::chrono::milliseconds(500);
 constexpr size_t kMaxIdleConnections = 256;
-// An answer larger than this is not a shardctl answer.
-constexpr size_t kMaxAnswerBytes = 64 * 1024 * 1024;
+// An answer header larger than this is not a shardctl answer.
+constexpr size_t kMaxHeadBytes = 64 * 1024 * 1024;
 
 class Socket {
  public:
@@ -128,7 +128,7 @@ struct AnswerHead {
 
 // Parses an answer's status line and header lines (`header` ends with its
 // blank line). Returns nullopt if it is not an HTTP/1.x answer.
-std::optional<AnswerHead> ParseAnswerHead(std::string_view header) {
+std::optional<AnswerHead> ParseAnswerHead(std::string_view header, size_t max_body_bytes) {
   AnswerHead head;
   size_t line_end = header.find("\r\n");
   std::string_view status_line = header.substr(0, line_end);
@@ -149,7 +149,7 @@ std::optional<AnswerHead> ParseAnswerHead(std::string_view header) {
       auto [end_of_number, error] =
           std::from_chars(value.data(), value.data() + value.size(), length);
       if (error != std::errc() || end_of_number != value.data() + value.size() ||
-          length > kMaxAnswerBytes) {
+          length > max_body_bytes) {
         return std::nullopt;
       }
       head.content_length = length;
@@ -241,17 +241,19 @@ core::Status NotHttp(const Url& url) {
 // answers) is in `*received`, and removes it from there: what remains is the
 // start of the body.
 core::Result<AnswerHead> ReadHead(int fd, std::string* received, Clock::time_point deadline,
-                                  const Url& url, std::chrono::milliseconds timeout) {
+                                  const Url& url, const HttpClientOptions& options) {
+  const std::chrono::milliseconds timeout = options.request_timeout;
+  const size_t max_body_bytes = options.max_answer_bytes;
   for (;;) {
     if (size_t header_end = FindHeaderEnd(*received); header_end != std::string::npos) {
       std::optional<AnswerHead> head =
-          ParseAnswerHead(std::string_view(*received).substr(0, header_end));
+          ParseAnswerHead(std::string_view(*received).substr(0, header_end), max_body_bytes);
       if (!head) return NotHttp(url);
       received->erase(0, header_end);
       if (head->status < 100 || head->status >= 200) return *head;
       continue;  // interim: the real one follows
     }
-    if (received->size() > kMaxAnswerBytes || Receive(fd, received, deadline) != Receipt::kBytes) {
+    if (received->size() > kMaxHeadBytes || Receive(fd, received, deadline) != Receipt::kBytes) {
       return UnknownOutcome(url, timeout);
     }
   }
@@ -396,7 +398,7 @@ core::Result<HttpReply> HttpClient::Send(bool post, const std::string& path,
 
   std::string received;
   core::Result<AnswerHead> head =
-      ReadHead(socket.fd(), &received, deadline, url_, options_.request_timeout);
+      ReadHead(socket.fd(), &received, deadline, url_, options_);
   if (!head.ok()) return head.status();
   BodyReader reader(*head);
   HttpReply reply{head->status, {}};
@@ -404,7 +406,9 @@ core::Result<HttpReply> HttpClient::Send(bool post, const std::string& path,
   for (;;) {
     if (!reader.Feed(received, &reply.body)) return NotHttp(url_);
     if (reader.complete()) break;
-    if (reply.body.size() > kMaxAnswerBytes) return UnknownOutcome(url_, options_.request_timeout);
+    if (reply.body.size() > options_.max_answer_bytes) {
+      return UnknownOutcome(url_, options_.request_timeout);
+    }
     received.clear();
     Receipt receipt = Receive(socket.fd(), &received, deadline);
     if (receipt == Receipt::kClosed && reader.EndsWithConnection()) {
@@ -428,7 +432,7 @@ core::Result<std::unique_ptr<HttpStream>> HttpClient::PostStream(const std::stri
   }
   std::string received;
   core::Result<AnswerHead> head =
-      ReadHead(socket->fd(), &received, deadline, url_, options_.request_timeout);
+      ReadHead(socket->fd(), &received, deadline, url_, options_);
   if (!head.ok()) return head.status();
   auto impl = std::unique_ptr<HttpStream::Impl>(
       new HttpStream::Impl{std::move(socket).value(), BodyReader(*head), {}, url_});
@@ -623,13 +627,14 @@ struct AsyncHttpClient::Impl final : EventLoop::Watcher {
     while (!c.head) {
       size_t header_end = FindHeaderEnd(c.in);
       if (header_end == std::string::npos) {
-        if (c.in.size() > kMaxAnswerBytes) {
+        if (c.in.size() > kMaxHeadBytes) {
           Fail(c, UnknownOutcome(url, options.request_timeout));
           return true;
         }
         return false;
       }
-      std::optional<AnswerHead> head = ParseAnswerHead(std::string_view(c.in).substr(0, header_end));
+      std::optional<AnswerHead> head =
+          ParseAnswerHead(std::string_view(c.in).substr(0, header_end), options.max_answer_bytes);
       if (!head) {
         Fail(c, NotHttp(url));
         return true;
@@ -649,7 +654,7 @@ struct AsyncHttpClient::Impl final : EventLoop::Watcher {
       Finish(c, !c.head->close && !c.reader->extra());
       return true;
     }
-    if (c.reply.body.size() > kMaxAnswerBytes) {
+    if (c.reply.body.size() > options.max_answer_bytes) {
       Fail(c, UnknownOutcome(url, options.request_timeout));
       return true;
     }

@@ -27,6 +27,9 @@ struct HttpClientOptions {
   std::chrono::milliseconds request_timeout{5000};
   // When not empty, every request carries "Authorization: Bearer <token>".
   std::string bearer_token;
+  // A larger answer body is not taken: the call fails as kTimeout does
+  // (a body announced larger, as kBadGateway).
+  size_t max_answer_bytes = 64 * 1024 * 1024;
 };
 
 // Extra request headers: name, value.

@@ -103,6 +103,17 @@ TEST(HttpClientTest, ReadsAnAnswerAfterAnInterimOneAndReusesTheConnection) {
   EXPECT_EQ(server.connections(), 1);
 }
 
+TEST(HttpClientTest, AnAnswerLargerThanTheClientTakesIsRefused) {
+  const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{\"total\":1}";
+  ScriptedServer server({{answer}, {answer}});
+  HttpClientOptions small = Quick();
+  small.max_answer_bytes = 10;
+  EXPECT_EQ(HttpClient(server.url(), small).Get("/total").status().code(),
+            core::Code::kBadGateway);
+  small.max_answer_bytes = 11;
+  EXPECT_TRUE(HttpClient(server.url(), small).Get("/total").ok());
+}
+
 TEST(HttpClientTest, AnAnswerWithoutLengthEndsWithTheConnection) {
   ScriptedServer server({{"HTTP/1.0 200 OK\r\n\r\n{\"total\":3}", true}});
   HttpClient client(server.url(), Quick());
