@@ -179,6 +179,16 @@ struct Awaiting {
   bool head_only;
 };
 
+// Makes `answer` say what the request asked of the connection: closed when
+// the client or a stopping server wants it, kept (and said so to HTTP/1.0),
+// without a body for HEAD.
+void FitAnswerToRequest(const Awaiting& request, bool stopping, Answer* answer) {
+  if (request.close || stopping) answer->close = true;
+  // An HTTP/1.0 client keeps the connection only when told it may.
+  if (!answer->close && request.http10) answer->extra_headers += "Connection: keep-alive\r\n";
+  answer->head_only = request.head_only;
+}
+
 // Tags of epoll_event.data.u64 besides a Connection*: the stop descriptor
 // (0), the mailbox (kMailboxTag), or an EventLoop::Watcher* with its low bit set.
 constexpr uint64_t kMailboxTag = 2;
@@ -339,7 +349,7 @@ struct HttpServer::Impl {
   // `request` is the whole request, its header `header_length` bytes long.
   std::optional<Answer> Dispatch(Loop& loop, Connection& c, const RequestHead& head,
                                  std::string_view request, size_t header_length,
-                                 size_t pending_index, Awaiting later);
+                                 size_t pending_index, const Awaiting& later);
   // Takes the answers left in the loop's mailbox.
   void TakeAnswers(Loop& loop);
   // Waits for the pass's journal writes, then puts every pending answer in
@@ -352,6 +362,9 @@ struct HttpServer::Impl {
   void Touch(Loop& loop, Connection& c);
   // Returns false if epoll refused.
   bool SetInterest(Loop& loop, Connection& c, bool writing);
+  // Stops (or starts again) reading from a connection that waits for an
+  // answer to come later. Returns false if epoll refused.
+  bool SetParked(Loop& loop, Connection& c, bool parked);
   void Sweep(Loop& loop);
   void Close(Loop& loop, Connection* c);
 };
@@ -490,22 +503,15 @@ void HttpServer::Impl::TakeAnswers(Loop& loop) {
     loop.awaiting.erase(found);
     Connection& c = *later.connection;
     c.awaiting = 0;
-    Answer answer{response.status, std::move(response.body), "", later.close || stopping,
-                  later.head_only};
-    if (!answer.close && later.http10) answer.extra_headers = "Connection: keep-alive\r\n";
+    Answer answer;
+    answer.status = response.status;
+    answer.body = std::move(response.body);
+    FitAnswerToRequest(later, stopping, &answer);
     if (answer.close) c.closing = true;
     loop.pending.push_back({&c, std::move(answer), "", std::move(later.log_line_start),
                             later.started});
     Touch(loop, c);
-    if (c.parked) {
-      c.parked = false;
-      if (!c.end_of_input) {
-        epoll_event event{};
-        event.events = EPOLLIN | EPOLLRDHUP;
-        event.data.ptr = &c;
-        if (::epoll_ctl(loop.epoll_fd, EPOLL_CTL_MOD, c.fd, &event) != 0) c.closing = true;
-      }
-    }
+    if (c.parked && !SetParked(loop, c, false)) c.closing = true;
     // The requests that came in behind it.
     ServeReceived(loop, c);
   }
@@ -557,11 +563,9 @@ void HttpServer::Impl::Read(Loop& loop, Connection& c) {
   if (c.awaiting != 0) {
     // Waiting for an answer: stop reading once there is nothing more to
     // read, or no room for it, or epoll would report it again and again.
-    if ((c.end_of_input || c.received.size() >= max_buffered) && !c.parked) {
-      c.parked = true;
-      epoll_event event{};
-      event.data.ptr = &c;
-      if (::epoll_ctl(loop.epoll_fd, EPOLL_CTL_MOD, c.fd, &event) != 0) c.closing = true;
+    if ((c.end_of_input || c.received.size() >= max_buffered) && !c.parked &&
+        !SetParked(loop, c, true)) {
+      c.closing = true;
     }
     return;
   }
@@ -626,22 +630,18 @@ void HttpServer::Impl::ServeReceived(Loop& loop, Connection& c) {
           std::string_view path = head.target.substr(0, head.target.find('?'));
           log_line_start = fmt::format("{} \"{} {}\"", c.remote, head.method, path);
         }
+        const Awaiting how{&c, std::move(log_line_start), started, !keep_alive,
+                           head.minor_version == 0, head.method == "HEAD"};
         std::optional<Answer> dispatched =
-            Dispatch(loop, c, head, request, header_end, loop.pending.size(),
-                     Awaiting{&c, log_line_start, started, !keep_alive, head.minor_version == 0,
-                              head.method == "HEAD"});
+            Dispatch(loop, c, head, request, header_end, loop.pending.size(), how);
         if (!dispatched) {
           // Answered later (TakeAnswers), and the requests behind it after that.
           ForgetRequest(c, frame.length);
           break;
         }
         answer = std::move(*dispatched);
-        if (!keep_alive || stopping) answer.close = true;
-        // An HTTP/1.0 client keeps the connection only when told it may.
-        if (!answer.close && head.minor_version == 0) {
-          answer.extra_headers += "Connection: keep-alive\r\n";
-        }
-        answer.head_only = head.method == "HEAD";
+        FitAnswerToRequest(how, stopping, &answer);
+        log_line_start = how.log_line_start;
       }
       if (answer.close) c.closing = true;
       loop.pending.push_back({&c, std::move(answer), "", std::move(log_line_start), started});
@@ -689,7 +689,8 @@ void HttpServer::Impl::ServeReceived(Loop& loop, Connection& c) {
 
 std::optional<Answer> HttpServer::Impl::Dispatch(Loop& loop, Connection& c, const RequestHead& head,
                                                  std::string_view request, size_t header_length,
-                                                 size_t pending_index, Awaiting later) {
+                                                 size_t pending_index,
+                                                 const Awaiting& later) {
   const std::string_view body = request.substr(header_length);
   // Guards that run before the request is routed. A refused request's body
   // may not have been read as the client meant it, so its connection closes.
@@ -749,7 +750,7 @@ std::optional<Answer> HttpServer::Impl::Dispatch(Loop& loop, Connection& c, cons
   if (route_to.kind != Route::Kind::kInline) {
     uint64_t id = ++loop.last_request_id;
     HttpResponder respond(std::make_shared<HttpResponder::State>(loop.mailbox, id));
-    loop.awaiting.emplace(id, std::move(later));
+    loop.awaiting.emplace(id, later);
     c.awaiting = id;
     if (route_to.kind == Route::Kind::kAsync) {
       try {
@@ -885,6 +886,15 @@ bool HttpServer::Impl::SetInterest(Loop& loop, Connection& c, bool writing) {
   c.writing = writing;
   epoll_event event{};
   event.events = writing ? EPOLLOUT : EPOLLIN | EPOLLRDHUP;
+  event.data.ptr = &c;
+  return ::epoll_ctl(loop.epoll_fd, EPOLL_CTL_MOD, c.fd, &event) == 0;
+}
+
+bool HttpServer::Impl::SetParked(Loop& loop, Connection& c, bool parked) {
+  c.parked = parked;
+  if (!parked && c.end_of_input) return true;  // nothing more to read: stays parked in epoll
+  epoll_event event{};
+  event.events = parked ? 0 : EPOLLIN | EPOLLRDHUP;
   event.data.ptr = &c;
   return ::epoll_ctl(loop.epoll_fd, EPOLL_CTL_MOD, c.fd, &event) == 0;
 }
