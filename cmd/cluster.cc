@@ -18,6 +18,7 @@
 
 #include "cmd/commands.h"
 #include "cmd/common.h"
+#include "core/protocol.h"
 #include "core/reshard.h"
 #include "core/shard_move.h"
 #include "core/topology.h"
@@ -39,6 +40,7 @@ struct ClusterOptions {
   bool json = false;
   std::string token_file;
   int shards = 3;            // init
+  int replicas = 1;          // init
   int shard = -1;            // move
   std::string to;            // move
   std::string node;          // drain
@@ -97,11 +99,82 @@ ExitCode RunInit(const ClusterOptions& options) {
   ExitCode code = ExitCode::kOk;
   std::unique_ptr<topo::EtcdStore> store = OpenStore(options, &code);
   if (!store) return code;
-  if (core::Status made = core::InitCluster(*store, options.shards); !made.ok()) {
+  if (core::Status made = core::InitCluster(*store, options.shards, options.replicas);
+      !made.ok()) {
     return StoreFailure(options, made);
   }
-  fmt::print("made a cluster of {} shards in {}; join nodes with: shardctl serve --etcd {}\n",
-             options.shards, options.etcd, options.etcd);
+  fmt::print("made a cluster of {} shards{} in {}; join nodes with: shardctl serve --etcd {}\n",
+             options.shards,
+             options.replicas > 1 ? fmt::format(", {} copies of each", options.replicas) : "",
+             options.etcd, options.etcd);
+  return ExitCode::kOk;
+}
+
+// From the primary's /node: each follower's changes behind, by node id.
+Json PrimaryLag(const core::NodeInfo& owner, const core::ShardPlacement& placement,
+                const net::HttpClientOptions& client) {
+  Json lag = Json::object();
+  core::Result<net::Url> url = net::ParseUrl(owner.address);
+  if (!url.ok()) return lag;
+  net::HttpClient node(*url, client);
+  core::Result<net::HttpReply> reply = node.Get("/node");
+  if (!reply.ok() || reply->status != 200) return lag;
+  Json json = Json::parse(reply->body, nullptr, false);
+  if (!json.is_object() || !json.contains("shards")) return lag;
+  for (const Json& shard : json["shards"]) {
+    if (shard.value("shard", -1) != placement.shard || !shard.contains("followers")) continue;
+    for (const Json& follower : shard["followers"]) {
+      lag[follower.value("node", "")] = follower.value("behind", int64_t{0});
+    }
+  }
+  return lag;
+}
+
+ExitCode RunPromote(const ClusterOptions& options) {
+  ExitCode code = ExitCode::kOk;
+  std::unique_ptr<topo::EtcdStore> store = OpenStore(options, &code);
+  if (!store) return code;
+  net::HttpClientOptions client = NodeClientOptions(options, options.timeout_seconds, &code);
+  if (code != ExitCode::kOk) return code;
+  core::Result<core::Topology> topology = core::ReadTopology(*store);
+  if (!topology.ok()) return StoreFailure(options, topology.status());
+  if (options.shard >= topology->shards) {
+    return Fail(ExitCode::kRefused, fmt::format("there is no shard {}: the cluster has shards 0..{}",
+                                                options.shard, topology->shards - 1));
+  }
+  const core::ShardPlacement& placement = topology->shard[options.shard];
+  std::string to = options.to;
+  if (to.empty()) {
+    for (const std::string& follower : placement.in_sync) {
+      if (topology->FindNode(follower) != nullptr) {
+        to = follower;
+        break;
+      }
+    }
+    if (to.empty()) {
+      return Fail(ExitCode::kRefused,
+                  fmt::format("shard {} has no live in-sync follower to promote", options.shard));
+    }
+  }
+  const core::NodeInfo* node = topology->FindNode(to);
+  if (node == nullptr) return Fail(ExitCode::kRefused, fmt::format("node {} is not alive", to));
+  core::Result<net::Url> url = net::ParseUrl(node->address);
+  if (!url.ok()) return Fail(ExitCode::kServerFailed, url.status().message());
+  net::HttpClient http(*url, client);
+  core::Result<net::HttpReply> reply =
+      http.Post(fmt::format("/shards/{}/promote", options.shard), "");
+  if (!reply.ok()) return Fail(ExitCode::kUnreachable, reply.status().message());
+  if (reply->status != 200) {
+    return Fail(reply->status < 500 ? ExitCode::kRefused : ExitCode::kServerFailed,
+                fmt::format("node {} refused: {}", to, core::ParseErrorMessage(reply->body)));
+  }
+  Json answer = Json::parse(reply->body, nullptr, false);
+  const int64_t epoch = answer.is_object() ? answer.value("epoch", int64_t{0}) : 0;
+  if (options.json) {
+    fmt::print("{}\n", Json{{"shard", options.shard}, {"primary", to}, {"epoch", epoch}}.dump());
+  } else {
+    fmt::print("shard {}: node {} is its primary now, at epoch {}\n", options.shard, to, epoch);
+  }
   return ExitCode::kOk;
 }
 
@@ -148,7 +221,24 @@ ExitCode RunStatus(const ClusterOptions& options) {
                   {"epoch", placement.epoch},
                   {"movingTo",
                    placement.moving_to.empty() ? Json(nullptr) : Json(placement.moving_to)},
+                  {"followers", placement.followers},
+                  {"inSync", placement.in_sync},
                   {"count", nullptr}};
+    if (topology->replicas > 1) {
+      // Every copy, its role, and how far behind the primary it is.
+      Json copies = Json::array();
+      Json lag = owner != nullptr ? PrimaryLag(*owner, placement, client) : Json::object();
+      copies.push_back({{"node", placement.owner}, {"role", "primary"}, {"inSync", true},
+                        {"alive", owner != nullptr}, {"behind", 0}});
+      for (const std::string& follower : placement.followers) {
+        copies.push_back({{"node", follower},
+                          {"role", "follower"},
+                          {"inSync", placement.IsInSync(follower)},
+                          {"alive", topology->FindNode(follower) != nullptr},
+                          {"behind", lag.contains(follower) ? lag[follower] : Json(nullptr)}});
+      }
+      shard["copies"] = std::move(copies);
+    }
     if (owner == nullptr) {
       ++homeless;
       shard["error"] = placement.owner.empty() ? "no node has claimed it"
@@ -165,6 +255,7 @@ ExitCode RunStatus(const ClusterOptions& options) {
     shards.push_back(std::move(shard));
   }
   Json status = {{"shards", topology->shards},
+                 {"replicas", topology->replicas},
                  {"revision", topology->revision},
                  {"nodes", nodes},
                  {"shardPlacements", shards}};
@@ -185,6 +276,7 @@ ExitCode RunStatus(const ClusterOptions& options) {
                held.empty() ? "-" : held);
   }
   fmt::print("\n{:<5}  {:<20}  {:>6}  {:>20}  {}\n", "SHARD", "OWNER", "EPOCH", "COUNT", "STATE");
+  const bool replicated = topology->replicas > 1;
   for (const Json& shard : shards) {
     std::string state = shard.contains("error") ? shard["error"].get<std::string>()
                         : shard["movingTo"].is_null()
@@ -195,6 +287,16 @@ ExitCode RunStatus(const ClusterOptions& options) {
                shard["epoch"].get<int64_t>(),
                shard["count"].is_null() ? "-" : std::to_string(shard["count"].get<int64_t>()),
                state);
+    if (!replicated) continue;
+    for (const Json& copy : shard["copies"]) {
+      if (copy["role"] == "primary") continue;
+      std::string behind = copy["behind"].is_null() ? "?" : copy["behind"].dump();
+      fmt::print("{:<5}  {:<20}  follower, {}{}, {} change{} behind\n", "",
+                 copy["node"].get<std::string>(),
+                 copy["inSync"].get<bool>() ? Colored("in sync", 32) : Colored("out of sync", 33),
+                 copy["alive"].get<bool>() ? "" : " (" + Colored("dead", 31) + ")", behind,
+                 behind == "1" ? "" : "s");
+    }
   }
   if (homeless > 0) {
     fmt::print(stderr, "shardctl: {} shard{} without a live node\n", homeless,
@@ -278,6 +380,14 @@ ExitCode RunDrain(const ClusterOptions& options) {
   if (!topology.ok()) return StoreFailure(options, topology.status());
   core::Result<std::vector<core::PlannedMove>> moves = core::PlanDrain(*topology, options.node);
   if (!moves.ok()) return Fail(ExitCode::kRefused, moves.status().message());
+  // Follower copies go too: each primary picks another node for them.
+  for (const core::ShardPlacement& placement : topology->shard) {
+    if (!placement.IsFollower(options.node)) continue;
+    std::vector<std::string> followers = placement.followers;
+    std::erase(followers, options.node);
+    core::PlacementChange changed = core::SetFollowers(*store, placement, followers);
+    if (!changed.ok()) return StoreFailure(options, changed.status());
+  }
   ExitCode moved = RunMoves(options, *store, *moves);
   if (moved == ExitCode::kOk && !options.json) {
     fmt::print("node {} holds no shard now; it can be stopped\n", options.node);
@@ -481,6 +591,28 @@ void SetupCluster(CLI::App& app, Runner& runner) {
       ->check(CLI::Range(1, core::kMaxClusterShards))
       ->capture_default_str();
   init->callback([options, &runner] { runner = [options] { return RunInit(*options); }; });
+
+  init->add_option("--replicas", options->replicas,
+                   "Copies of each shard, on different nodes: a primary and R-1 followers that "
+                   "take over when it dies")
+      ->type_name("R")
+      ->check(StrictInteger())
+      ->check(CLI::Range(1, core::kMaxReplicas))
+      ->capture_default_str();
+
+  CLI::App* promote = cluster->add_subcommand(
+      "promote", "Make an in-sync follower the primary of a shard (a failover by hand)");
+  AddEtcdOptions(*promote, *options);
+  promote->add_option("shard", options->shard, "The shard")
+      ->required()
+      ->check(StrictInteger())
+      ->check(CLI::Range(0, core::kMaxClusterShards - 1));
+  promote->add_option("--to", options->to, "The follower to promote (default: the first live "
+                                           "in-sync one)")
+      ->type_name("NODE");
+  promote->footer("Exits 0 when promoted; 1 refused (not an in-sync follower, none alive); 3 "
+                  "etcd or the node unreachable.");
+  promote->callback([options, &runner] { runner = [options] { return RunPromote(*options); }; });
 
   CLI::App* status = cluster->add_subcommand(
       "status", "Show the nodes, the shards (owner, epoch, count) and moves under way");

@@ -43,6 +43,7 @@
 #include "net/http_shard_client.h"
 #include "net/node_count_client.h"
 #include "net/node_server.h"
+#include "net/replica_client.h"
 #include "net/shard_server.h"
 #include "net/url.h"
 #include "store/file_journal.h"
@@ -80,11 +81,13 @@ struct ServeOptions {
   std::string etcd;        // "": no cluster; else its etcd endpoints
   std::string node_id;     // "": the advertised host:port
   std::string advertise;   // "": http://BIND:PORT
-  int lease_seconds = 5;
+  int lease_seconds = 2;
+  std::string ack = "all";  // with replication: when an increment is acknowledged
   bool shards_given = false;
   bool routing_given = false;
   bool idempotency_window_given = false;
   bool lease_given = false;
+  bool ack_given = false;
 };
 
 // One shard and, unless in memory, the store that keeps it. The store is
@@ -102,6 +105,7 @@ struct Running {
   std::unique_ptr<core::TopologyView> view;
   std::unique_ptr<core::ShardStorage> storage;
   std::unique_ptr<core::HostedShards> hosted;
+  std::unique_ptr<net::HttpReplicaSource> replicas;  // a follower's way to its primaries
   std::unique_ptr<core::NodeAgent> agent;
   std::vector<ShardHolder> shards;
   std::unique_ptr<core::Aggregator> aggregator;
@@ -233,6 +237,9 @@ std::string Validate(const ServeOptions& o) {
   if (!o.node_id.empty() || !o.advertise.empty() || o.lease_given) {
     return "--node-id, --advertise and --lease are for a cluster node: add --etcd URL";
   }
+  if (o.ack_given && (o.etcd.empty() || o.role == "aggregator")) {
+    return "--ack is for a node of a replicated cluster: add --etcd URL";
+  }
   if (o.role == "shard") {
     if (!o.shard_id) return "--role shard needs --shard-id K (0 <= K < --shards)";
     if (*o.shard_id >= o.shards) {
@@ -318,7 +325,8 @@ core::Status JoinCluster(const ServeOptions& options, Running& running,
                              .lease_ttl_seconds = options.lease_seconds,
                              .log = [](const std::string& line) {
                                Log(LogLevel::kInfo, "{}", line);
-                             }});
+                             },
+                             .replicas = running.replicas.get()});
   if (core::Status joined =
           running.agent->Join(std::chrono::seconds(options.lease_seconds + 2));
       !joined.ok()) {
@@ -486,6 +494,20 @@ ExitCode Serve(ServeOptions options) {
     running.hosted = std::make_unique<core::HostedShards>(*running.storage, shard_count);
     auto timeout =
         std::chrono::milliseconds(static_cast<int64_t>(options.shard_timeout_seconds * 1000));
+    const bool replicated = running.view->Get()->replicas > 1;
+    if (replicated) {
+      core::Result<core::AckPolicy> ack = core::ParseAckPolicy(options.ack);
+      if (!ack.ok()) return Fail(ExitCode::kUsage, ack.status().message());
+      running.hosted->EnableReplication({.ack = *ack});
+      // A fetch waits up to half a second for a change; a snapshot may be large.
+      running.replicas = std::make_unique<net::HttpReplicaSource>(net::HttpClientOptions{
+          .connect_timeout = timeout,
+          .request_timeout = std::max(timeout, std::chrono::milliseconds(300000)),
+          .bearer_token = server_options.bearer_token,
+          .max_answer_bytes = size_t{4} << 30});
+      // Increments wait for the followers on these threads.
+      server_options.blocking_threads = std::max(server_options.blocking_threads, 64);
+    }
     net::NodeRoutesOptions routes{
         .shard_count = shard_count,
         .reconcile =
@@ -499,7 +521,13 @@ ExitCode Serve(ServeOptions options) {
         .peer = {.connect_timeout = timeout,
                  .request_timeout = std::max(timeout, std::chrono::milliseconds(300000)),
                  .bearer_token = server_options.bearer_token,
-                 .max_answer_bytes = size_t{4} << 30}};
+                 .max_answer_bytes = size_t{4} << 30},
+        .replicated = replicated,
+        .promote = [&agent_ready](int shard) -> core::Result<int64_t> {
+          core::NodeAgent* agent = agent_ready.load();
+          if (agent == nullptr) return core::Unavailable("the node is still joining the cluster");
+          return agent->Promote(shard);
+        }};
     core::HostedShards& hosted = *running.hosted;
     status = listen("node", options.port.value_or(options.shard_base_port),
                     [&](net::HttpServer& server) {
@@ -607,6 +635,7 @@ ExitCode Serve(ServeOptions options) {
   std::atomic<bool> resharded{false};
   std::thread follower;
   std::optional<Periodic> lease_keeper;
+  std::optional<Periodic> replication;
   if (running.view) {
     core::NodeAgent* agent = agent_ready.load();
     follower = std::thread([&running, &stop_following, &resharded, agent] {
@@ -624,6 +653,9 @@ ExitCode Serve(ServeOptions options) {
     if (agent != nullptr) {
       lease_keeper.emplace(std::chrono::milliseconds(options.lease_seconds * 1000 / 3),
                            [agent] { agent->Tick(); });
+      if (running.replicas) {
+        replication.emplace(std::chrono::milliseconds(100), [agent] { agent->TickReplication(); });
+      }
     }
   }
   // Shards marked down are asked again five times a second, so that one that
@@ -663,6 +695,9 @@ ExitCode Serve(ServeOptions options) {
       Log(LogLevel::kError, "received SIGHUP: {}", reopened.message());
     }
   }
+  // Increments waiting for followers answer now (their outcome unknown).
+  if (running.hosted) running.hosted->FenceAll("the node is stopping");
+  replication.reset();
   running.StopAll();
   if (follower.joinable()) {
     stop_following = true;
@@ -794,11 +829,18 @@ void SetupServe(CLI::App& app, Runner& runner) {
   command
       ->add_option("--lease", options->lease_seconds,
                    "With --etcd: seconds after which a node that stopped answering etcd is taken "
-                   "for dead")
+                   "for dead (with replication, its shards' followers then take over)")
       ->type_name("SECONDS")
       ->check(StrictInteger())
       ->check(CLI::Range(2, 600))
       ->capture_default_str();
+  command
+      ->add_option("--ack", options->ack,
+                   "With --etcd in a replicated cluster: acknowledge an increment once every "
+                   "in-sync follower has it (all), or once this node's journal has it (primary: "
+                   "sooner, and a failover may lose the last ones)")
+      ->type_name("all|primary")
+      ->check(CLI::IsMember({"all", "primary"}));
   command->footer(
       "Every option can also come from a TOML file, in its [serve] section, e.g.\n"
       "  [serve]\n  shards = 3\n  fsync = \"always\"\n"
@@ -814,6 +856,7 @@ void SetupServe(CLI::App& app, Runner& runner) {
     options->routing_given = command->count("--routing") > 0;
     options->idempotency_window_given = command->count("--idempotency-window") > 0;
     options->lease_given = command->count("--lease") > 0;
+    options->ack_given = command->count("--ack") > 0;
     runner = [options] { return RunServe(*options); };
   });
 }

@@ -10,6 +10,7 @@ std::string_view HoldStateName(HoldState state) {
     case HoldState::kActive: return "active";
     case HoldState::kSealed: return "sealed";
     case HoldState::kStaged: return "staged";
+    case HoldState::kFollowing: return "following";
   }
   return "unknown";
 }
@@ -17,8 +18,10 @@ std::string_view HoldStateName(HoldState state) {
 ShardAction DecideShard(HoldState state, int64_t epoch, const ShardPlacement& placement,
                         const std::string& me, bool durable) {
   const bool mine = placement.owner == me;
+  const bool follower = placement.IsFollower(me);
   switch (state) {
     case HoldState::kAbsent:
+      if (follower) return ShardAction::kFollow;
       if (!mine) return ShardAction::kNothing;
       // A shard claimed at epoch 1 was never served anywhere before; at a
       // later epoch it was, and its data should be here.
@@ -28,8 +31,10 @@ ShardAction DecideShard(HoldState state, int64_t epoch, const ShardPlacement& pl
     case HoldState::kSealed:
       if (!mine) {
         // Every change of owner raises the epoch: an owner at a later epoch
-        // took the shard from this node (a move it sealed for).
-        return placement.epoch > epoch ? ShardAction::kRelease : ShardAction::kNothing;
+        // took the shard from this node (a move it sealed for, or a
+        // promotion of a follower; this node may be a follower now).
+        if (placement.epoch <= epoch) return ShardAction::kNothing;
+        return follower ? ShardAction::kFollow : ShardAction::kRelease;
       }
       if (!placement.moving_to.empty()) return ShardAction::kNothing;  // a move under way
       // Still this node's: at a later epoch after a move that did not
@@ -41,8 +46,18 @@ ShardAction DecideShard(HoldState state, int64_t epoch, const ShardPlacement& pl
         // Handed over: the commit raised the epoch it was copied at by one.
         return placement.epoch == epoch + 1 ? ShardAction::kActivate : ShardAction::kDropStaged;
       }
-      return placement.moving_to == me && placement.epoch == epoch ? ShardAction::kNothing
-                                                                   : ShardAction::kDropStaged;
+      if (placement.moving_to == me && placement.epoch == epoch) return ShardAction::kNothing;
+      // A follower's copy cut short, or what is left of a move: start again.
+      return follower ? ShardAction::kFollow : ShardAction::kDropStaged;
+    case HoldState::kFollowing:
+      if (mine) {
+        // Promoted: only a follower in sync at the epoch before may be, and
+        // every promotion raises the epoch by one.
+        return placement.epoch == epoch + 1 ? ShardAction::kActivate
+                                            : ShardAction::kRefuseMissing;
+      }
+      if (follower) return placement.epoch == epoch ? ShardAction::kNothing : ShardAction::kFollow;
+      return ShardAction::kRelease;
   }
   return ShardAction::kNothing;
 }
@@ -103,8 +118,15 @@ Status HostedShards::Load(std::string me) {
     if (!opened.ok()) return opened.status();
     auto slot = std::make_shared<Slot>();
     slot->kept = std::move(*opened);
-    slot->state = kept.staged_from ? HoldState::kStaged : HoldState::kSealed;
-    slot->epoch = kept.staged_from.value_or(0);
+    if (kept.following_at) {
+      // Its position in the primary's log is lost with the process: the
+      // first fetch tells it to start again (keeping this copy until then).
+      slot->state = HoldState::kFollowing;
+      slot->epoch = *kept.following_at;
+    } else {
+      slot->state = kept.staged_from ? HoldState::kStaged : HoldState::kSealed;
+      slot->epoch = kept.staged_from.value_or(0);
+    }
     slot->sealed_at = std::chrono::steady_clock::now();
     Put(kept.shard, std::move(slot));
   }
@@ -120,16 +142,39 @@ std::string HostedShards::Reconcile(const ShardPlacement& placement) {
   HoldState state = slot ? slot->state : HoldState::kAbsent;
   int64_t epoch = slot ? slot->epoch : 0;
   switch (DecideShard(state, epoch, placement, me(), storage_.durable())) {
-    case ShardAction::kNothing: return {};
+    case ShardAction::kNothing:
+      // The in-sync set may have changed.
+      if (state == HoldState::kActive && slot->log) {
+        slot->log->SetFollowers(placement.followers, placement.in_sync, placement.revision);
+      }
+      return {};
     case ShardAction::kActivate: {
-      if (state == HoldState::kStaged) {
+      if (state == HoldState::kStaged || state == HoldState::kFollowing) {
         if (Status marked = slot->kept->MarkActive(); !marked.ok()) {
           return fmt::format("shard {}: cannot take it over: {}", shard, marked.message());
         }
       }
       slot->state = HoldState::kActive;
       slot->epoch = placement.epoch;
-      return fmt::format("shard {}: serving it at epoch {}", shard, placement.epoch);
+      StartLog(shard, *slot, &placement);
+      return fmt::format("shard {}: serving it at epoch {}{}", shard, placement.epoch,
+                         state == HoldState::kFollowing ? " (promoted from follower)" : "");
+    }
+    case ShardAction::kFollow: {
+      if (state == HoldState::kActive || state == HoldState::kSealed) {
+        // A primary no more: what it took at its epoch that the new
+        // primary lacks was never acknowledged; set it aside.
+        StartLog(shard, *slot, nullptr);
+        slot->kept->Retire();
+        slot->state = HoldState::kAbsent;
+        Put(shard, nullptr);
+      } else if (slot) {
+        // A copy of an earlier epoch stays (not served) until the new one
+        // is made: BeginFollowing replaces it.
+        slot->follow_log = 0;
+      }
+      return fmt::format("shard {}: following node {} at epoch {}", shard, placement.owner,
+                         placement.epoch);
     }
     case ShardAction::kCreate: {
       Result<std::unique_ptr<KeptShard>> created = storage_.Create(shard, std::nullopt);
@@ -138,6 +183,7 @@ std::string HostedShards::Reconcile(const ShardPlacement& placement) {
       fresh->kept = std::move(*created);
       fresh->state = HoldState::kActive;
       fresh->epoch = placement.epoch;
+      StartLog(shard, *fresh, &placement);
       Put(shard, std::move(fresh));
       return fmt::format("shard {}: serving it (new) at epoch {}", shard, placement.epoch);
     }
@@ -148,6 +194,7 @@ std::string HostedShards::Reconcile(const ShardPlacement& placement) {
           shard, placement.epoch);
     case ShardAction::kRelease:
     case ShardAction::kDropStaged: {
+      StartLog(shard, *slot, nullptr);
       slot->kept->Retire();
       slot->state = HoldState::kAbsent;  // requests that held a pointer see it gone
       Put(shard, nullptr);
@@ -259,6 +306,148 @@ void HostedShards::TendAll() {
 
 Result<CountReply> HostedShards::Count(int shard, int64_t epoch, const CounterRef& counter) {
   return Serve<CountReply>(shard, epoch, [&counter](Shard& held) { return held.Count(counter); });
+}
+
+void HostedShards::EnableReplication(ReplicaLogOptions options) { replication_ = options; }
+
+void HostedShards::StartLog(int shard, Slot& slot, const ShardPlacement* placement) {
+  if (slot.log) slot.log->Fence(fmt::format("node {} no longer serves it at epoch {}", me(),
+                                            slot.log->epoch()));
+  slot.log.reset();
+  if (placement != nullptr && replication_) {
+    slot.log = std::make_shared<ReplicaLog>(shard, placement->epoch, *replication_);
+    slot.log->SetFollowers(placement->followers, placement->in_sync, placement->revision);
+  }
+  slot.kept->journal().Replicate(slot.log);
+}
+
+Result<HostedShards::FollowerStart> HostedShards::StartFollower(int shard, int64_t epoch,
+                                                                const std::string& follower) {
+  return WithActive<FollowerStart>(shard, epoch, [&](Slot& slot) -> Result<FollowerStart> {
+    if (!slot.log) return InvalidArgument(fmt::format("shard {} is not replicated", shard));
+    FollowerStart start{.snapshot = {}, .log_id = slot.log->id(), .next = 0};
+    Result<std::vector<Record>> snapshot = slot.kept->shard().Checkpoint([&] {
+      start.next = slot.log->StartFollower(follower);
+      return Status();
+    });
+    if (!snapshot.ok()) return snapshot.status();
+    start.snapshot = std::move(*snapshot);
+    return start;
+  });
+}
+
+void HostedShards::Fetch(int shard, int64_t epoch, const std::string& follower, uint64_t log_id,
+                         uint64_t from, std::chrono::milliseconds wait,
+                         ReplicaLog::FetchDone done) {
+  std::shared_ptr<ReplicaLog> log;
+  Status refused = WithActive<bool>(shard, epoch, [&](Slot& slot) -> Result<bool> {
+    if (!slot.log) return InvalidArgument(fmt::format("shard {} is not replicated", shard));
+    log = slot.log;
+    return true;
+  }).status();
+  if (!refused.ok()) {
+    done(refused);
+    return;
+  }
+  log->Fetch(follower, log_id, from, wait, std::move(done));
+}
+
+std::vector<HostedShards::PrimaryLog> HostedShards::PrimaryLogs() const {
+  std::vector<PrimaryLog> logs;
+  for (int shard = 0; shard < shard_count_; ++shard) {
+    std::shared_ptr<Slot> slot = Get(shard);
+    if (!slot) continue;
+    std::shared_lock lock(slot->gate);
+    if (slot->state == HoldState::kActive && slot->log) logs.push_back({shard, slot->log});
+  }
+  return logs;
+}
+
+void HostedShards::FenceAll(const std::string& why) {
+  for (int shard = 0; shard < shard_count_; ++shard) {
+    std::shared_ptr<Slot> slot = Get(shard);
+    if (!slot) continue;
+    std::shared_lock lock(slot->gate);
+    if (slot->log) slot->log->Fence(why);
+  }
+}
+
+std::optional<HostedShards::FollowerPosition> HostedShards::Position(int shard) const {
+  if (!CheckShard(shard).ok()) return std::nullopt;
+  std::shared_ptr<Slot> slot = Get(shard);
+  if (!slot) return std::nullopt;
+  std::shared_lock lock(slot->gate);
+  if (slot->state != HoldState::kFollowing) return std::nullopt;
+  return FollowerPosition{slot->epoch, slot->follow_log, slot->follow_next};
+}
+
+Status HostedShards::BeginFollowing(int shard, int64_t epoch, const FollowerStart& start) {
+  if (Status valid = CheckShard(shard); !valid.ok()) return valid;
+  if (std::shared_ptr<Slot> old = Get(shard)) {
+    std::unique_lock lock(old->gate);
+    if (old->state != HoldState::kStaged && old->state != HoldState::kFollowing &&
+        old->state != HoldState::kAbsent) {
+      return InvalidArgument(fmt::format("node {} holds shard {} {} at epoch {}", me(), shard,
+                                         HoldStateName(old->state), old->epoch));
+    }
+    old->state = HoldState::kAbsent;
+    old->kept.reset();  // closes its files; Create replaces them
+    Put(shard, nullptr);
+  }
+  Result<std::unique_ptr<KeptShard>> created = storage_.Create(shard, epoch);
+  if (!created.ok()) return created.status();
+  Shard& target = (*created)->shard();
+  TapJournal& journal = (*created)->journal();
+  for (const Record& record : start.snapshot) {
+    if (Status replayed = target.Replay(record); !replayed.ok()) return replayed;
+    journal.Append(record);
+  }
+  if (Status synced = (*created)->Sync(); !synced.ok()) return synced;
+  if (Status marked = (*created)->MarkFollowing(epoch); !marked.ok()) return marked;
+  auto slot = std::make_shared<Slot>();
+  slot->kept = std::move(*created);
+  slot->state = HoldState::kFollowing;
+  slot->epoch = epoch;
+  slot->follow_log = start.log_id;
+  slot->follow_next = start.next;
+  Put(shard, std::move(slot));
+  return {};
+}
+
+void HostedShards::ForgetPosition(int shard) {
+  if (!CheckShard(shard).ok()) return;
+  std::shared_ptr<Slot> slot = Get(shard);
+  if (!slot) return;
+  std::unique_lock lock(slot->gate);
+  if (slot->state == HoldState::kFollowing) slot->follow_log = 0;
+}
+
+Status HostedShards::ApplyReplicated(int shard, int64_t epoch, uint64_t log_id,
+                                     const ReplicaBatch& batch) {
+  if (Status valid = CheckShard(shard); !valid.ok()) return valid;
+  std::shared_ptr<Slot> slot = Get(shard);
+  if (!slot) return Moved(shard, epoch, nullptr);
+  std::shared_lock lock(slot->gate);  // one follower thread per shard applies
+  if (slot->state != HoldState::kFollowing || slot->epoch != epoch || slot->follow_log != log_id) {
+    return Moved(shard, epoch, slot.get());
+  }
+  if (batch.first != slot->follow_next) {
+    return OutOfRange(fmt::format("shard {}: a batch from change {}, but the copy is at {}", shard,
+                                  batch.first, slot->follow_next));
+  }
+  Shard& target = slot->kept->shard();
+  TapJournal& journal = slot->kept->journal();
+  std::vector<std::shared_ptr<Journal::Ticket>> tickets;
+  tickets.reserve(batch.records.size());
+  for (const Record& record : batch.records) {
+    if (Status replayed = target.Replay(record); !replayed.ok()) return replayed;
+    tickets.push_back(journal.Append(record));
+  }
+  for (const auto& ticket : tickets) {
+    if (Status written = journal.Wait(ticket); !written.ok()) return written;
+  }
+  slot->follow_next += batch.records.size();
+  return {};
 }
 
 }  // namespace shardctl::core

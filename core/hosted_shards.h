@@ -5,10 +5,14 @@
 // owner, can never have a write acknowledged. It also runs both ends of a
 // move (copy, seal, stage, catch up) and applies the topology's word on each
 // shard (Reconcile). Where shards are kept is a ShardStorage: on disk
-// (store/node_storage.h) or in memory. Thread-safe.
+// (store/node_storage.h) or in memory. With replication it is both ends of
+// that too: a primary's shards keep a ReplicaLog their followers fetch from
+// (core/replica_log.h), and a follower's copies apply what they fetched.
+// Thread-safe.
 #ifndef SHARDCTL_CORE_HOSTED_SHARDS_H_
 #define SHARDCTL_CORE_HOSTED_SHARDS_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -19,6 +23,7 @@
 #include <vector>
 
 #include "core/record.h"
+#include "core/replica_log.h"
 #include "core/shard.h"
 #include "core/status.h"
 #include "core/tap_journal.h"
@@ -40,6 +45,9 @@ class KeptShard {
   // The shard is complete and served from now on: it is opened as active
   // after a restart (a staged shard is not).
   virtual Status MarkActive() = 0;
+  // The shard is a follower's copy of the primary's at `epoch`, complete as
+  // of its snapshot: it is opened as following after a restart.
+  virtual Status MarkFollowing(int64_t epoch) = 0;
   // The shard is not this node's any more: its data is set aside, never
   // served again. Called once, just before the KeptShard is destroyed.
   virtual void Retire() = 0;
@@ -53,6 +61,7 @@ class ShardStorage {
   struct Found {
     int shard = 0;
     std::optional<int64_t> staged_from = {};
+    std::optional<int64_t> following_at = {};  // a follower's copy, of that epoch
   };
   virtual Result<std::vector<Found>> Scan() = 0;
   // Opens a shard Scan() found.
@@ -75,15 +84,17 @@ enum class ShardAction {
   kRefuseMissing,    // owned, but its data is missing here: serve nothing, say so
   kRelease,          // another node owns it now: stop serving, set the data aside
   kDropStaged,       // a staged copy whose move did not complete
+  kFollow,           // a follower: (re)start its copy from the primary's snapshot
 };
 
 // The state of one shard on a node.
-enum class HoldState { kAbsent, kActive, kSealed, kStaged };
+enum class HoldState { kAbsent, kActive, kSealed, kStaged, kFollowing };
 std::string_view HoldStateName(HoldState state);
 
 // The rule each node applies to each shard whenever it reads the topology.
 // `epoch` is the epoch the node holds it at (active, sealed), or for a
-// staged copy the epoch it was copied from.
+// staged copy the epoch it was copied from, or for a follower's copy the
+// epoch of the primary it follows.
 ShardAction DecideShard(HoldState state, int64_t epoch, const ShardPlacement& placement,
                         const std::string& me, bool durable);
 
@@ -145,11 +156,59 @@ class HostedShards {
   // The shard's count of `counter` if held active at `epoch` (as Serve).
   Result<CountReply> Count(int shard, int64_t epoch, const CounterRef& counter);
 
+  // Replication. Shards made primary from now on keep a ReplicaLog with
+  // these options. REQUIRES: called before Load.
+  void EnableReplication(ReplicaLogOptions options);
+
+  // On the primary: a follower's start, a snapshot of the shard (held active
+  // at `epoch`) with the position in its log right after it.
+  struct FollowerStart {
+    std::vector<Record> snapshot;
+    uint64_t log_id = 0;
+    uint64_t next = 0;
+  };
+  Result<FollowerStart> StartFollower(int shard, int64_t epoch, const std::string& follower);
+  // On the primary: a follower's fetch (ReplicaLog::Fetch); kMoved when the
+  // shard is not held active at `epoch`, kInvalidArgument unreplicated.
+  void Fetch(int shard, int64_t epoch, const std::string& follower, uint64_t log_id,
+             uint64_t from, std::chrono::milliseconds wait, ReplicaLog::FetchDone done);
+  // On the primary: the log of every shard held active, for the agent to
+  // tend (in-sync set, expired fetches).
+  struct PrimaryLog {
+    int shard = 0;
+    std::shared_ptr<ReplicaLog> log;
+  };
+  std::vector<PrimaryLog> PrimaryLogs() const;
+  // Fails every wait and fetch of every log (the node is stopping).
+  void FenceAll(const std::string& why);
+
+  // On a follower: where its copy of `shard` stands.
+  struct FollowerPosition {
+    int64_t epoch = 0;
+    uint64_t log_id = 0;  // 0: unknown (after a restart): start again
+    uint64_t next = 0;
+  };
+  std::optional<FollowerPosition> Position(int shard) const;
+  // On a follower: makes its copy of `shard` anew from `start`, following
+  // the primary at `epoch`. Refused (kInvalidArgument) if the node holds the
+  // shard otherwise than following or staged.
+  Status BeginFollowing(int shard, int64_t epoch, const FollowerStart& start);
+  // On a follower: applies `batch` and makes it durable (by the node's
+  // fsync policy). kMoved when the copy no longer follows at `epoch` in that
+  // log, kOutOfRange when the batch does not start where the copy is.
+  Status ApplyReplicated(int shard, int64_t epoch, uint64_t log_id, const ReplicaBatch& batch);
+  // On a follower: its copy must start again from a snapshot (kept, not
+  // served, until then).
+  void ForgetPosition(int shard);
+
  private:
   struct Slot {
     std::unique_ptr<KeptShard> kept;
     HoldState state = HoldState::kAbsent;
     int64_t epoch = 0;
+    std::shared_ptr<ReplicaLog> log;  // a replicated primary's, while active
+    uint64_t follow_log = 0;          // a follower's position in the primary's log
+    std::atomic<uint64_t> follow_next{0};  // written by the one thread that applies
     std::chrono::steady_clock::time_point sealed_at;
     mutable std::shared_mutex gate;  // shared: a request; exclusive: a change of state
   };
@@ -162,9 +221,13 @@ class HostedShards {
   void Put(int shard, std::shared_ptr<Slot> slot);
   Status Moved(int shard, int64_t epoch, const Slot* slot) const;
   Status CheckShard(int shard) const;
+  // Starts a log for the slot, now active at its epoch as `placement` says
+  // (when replicating), or ends the one it had. REQUIRES: gate held exclusively.
+  void StartLog(int shard, Slot& slot, const ShardPlacement* placement);
 
   ShardStorage& storage_;
   const int shard_count_;
+  std::optional<ReplicaLogOptions> replication_;  // set before Load
   std::string me_;  // guarded by mutex_
   mutable std::mutex mutex_;  // guards slots_ (the pointers, not the slots)
   std::vector<std::shared_ptr<Slot>> slots_;

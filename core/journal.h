@@ -29,7 +29,10 @@ class Journal {
 
   // Blocks until the write holding the ticket's record is as durable as the
   // journal's policy asks. Returns OK, or the I/O failure (e.g. a full disk),
-  // in which case the record is not in the journal and the shard must undo it.
+  // in which case the record is not in the journal and the shard must undo
+  // it; or kTimeout, when the record is written but its replication could
+  // not be confirmed (core/tap_journal.h): the change stands, its outcome
+  // is unknown to the client.
   virtual Status Wait(const std::shared_ptr<Ticket>& ticket) = 0;
 
   // How many appended records have failed to be written so far, counted

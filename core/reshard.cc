@@ -36,11 +36,12 @@ Result<ReshardPlan> PlanReshard(const Topology& topology, int to, const std::str
     }
     epoch = std::max(epoch, placement.epoch);
   }
-  return ReshardPlan{.from = topology.shards, .to = to, .node = node, .epoch = epoch + 1};
+  return ReshardPlan{
+      .from = topology.shards, .to = to, .node = node, .replicas = topology.replicas, .epoch = epoch + 1};
 }
 
 std::vector<KeyWrite> ReshardWrites(const ReshardPlan& plan) {
-  std::vector<KeyWrite> writes = {{ClusterKey(), EncodeClusterSpec(plan.to)}};
+  std::vector<KeyWrite> writes = {{ClusterKey(), EncodeClusterSpec(plan.to, plan.replicas)}};
   for (int shard = 0; shard < plan.to; ++shard) {
     writes.push_back({ShardKey(shard), EncodePlacement({.shard = shard,
                                                         .owner = plan.node,

@@ -31,6 +31,7 @@ struct ReshardPlan {
   int from = 0;
   int to = 0;
   std::string node;
+  int replicas = 1;  // kept: followers are chosen again once nodes start
   int64_t epoch = 0;
   bool operator==(const ReshardPlan&) const = default;
 };

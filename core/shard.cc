@@ -14,6 +14,10 @@ Status JournalFailure(int shard_id, const Status& status, std::string_view what)
                               shard_id, what, status.message()));
 }
 
+// A journal's kTimeout: the record is written here, but whether it reached
+// the shard's followers is unknown (core/journal.h). Nothing is undone.
+bool Unconfirmed(const Status& written) { return written.code() == Code::kTimeout; }
+
 }  // namespace
 
 Shard::Shard(int id, NowFn now, Journal* journal, int64_t key_window_seconds)
@@ -89,6 +93,7 @@ Result<IncrementReply> Shard::Increment(const IncrementRequest& request) {
       batch->Defer(journal_, std::move(ticket),
                    [this, key = std::string(key), window_start, value = request.value,
                     created](const Status& written) {
+                     if (Unconfirmed(written)) return written;  // the change stands
                      Undo(key, window_start, value, created);
                      undone_records_.fetch_add(1, std::memory_order_acq_rel);
                      return JournalFailure(id_, written, "increment");
@@ -96,6 +101,12 @@ Result<IncrementReply> Shard::Increment(const IncrementRequest& request) {
       return reply;
     }
     if (Status written = journal_->Wait(ticket); !written.ok()) {
+      if (Unconfirmed(written)) {
+        // Written here, its replication unknown: the change stands, and a
+        // retry with the key gets this answer wherever the change is.
+        if (keyed) keys_.Finish(idempotency_key);
+        return written;
+      }
       Undo(std::string(key), window_start, request.value, created);
       if (keyed) keys_.Abandon(idempotency_key);
       undone_records_.fetch_add(1, std::memory_order_acq_rel);
@@ -176,6 +187,7 @@ Result<int64_t> Shard::Reset(std::string_view name) {
     if (entry.ticket) {
       if (Status written = journal_->Wait(entry.ticket); !written.ok()) {
         failure = written;
+        if (Unconfirmed(written)) continue;  // the removal stands
         // Put the part back: its removal is not in the journal.
         Stripe& stripe = StripeOf(entry.key);
         std::lock_guard lock(stripe.mutex);
@@ -191,6 +203,7 @@ Result<int64_t> Shard::Reset(std::string_view name) {
     }
     if (entry.cell.window == 0) plain = entry.cell.count;
   }
+  if (Unconfirmed(failure)) return failure;
   if (!failure.ok()) return JournalFailure(id_, failure, "reset");
   return plain;
 }

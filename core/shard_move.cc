@@ -59,6 +59,12 @@ Result<MoveReport> MoveShard(CoordStore& store, MoveSteps& steps, int shard, con
   if (placement.owner == to) {
     return InvalidArgument(fmt::format("shard {} is on node {} already", shard, to));
   }
+  if (placement.IsFollower(to)) {
+    return InvalidArgument(fmt::format(
+        "node {} keeps a follower copy of shard {}: make it the primary with shardctl cluster "
+        "promote {} --to {}",
+        to, shard, shard, to));
+  }
   const NodeInfo from = *source;
   const NodeInfo dest = *target;
 

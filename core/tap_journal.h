@@ -1,7 +1,10 @@
 // TapJournal: a Journal in front of another (or of none, for shards kept in
 // memory) that can also keep a copy of every record appended while a tap is
 // open: the changes a shard takes while it is being copied to another node,
-// sent after its snapshot when the move hands it over. Thread-safe.
+// sent after its snapshot when the move hands it over; and, on a replicated
+// shard's primary, passes every record to the shard's ReplicaLog, so that
+// Wait returns only once the record is on the followers the log's ack
+// policy asks for. Thread-safe.
 #ifndef SHARDCTL_CORE_TAP_JOURNAL_H_
 #define SHARDCTL_CORE_TAP_JOURNAL_H_
 
@@ -12,6 +15,7 @@
 
 #include "core/journal.h"
 #include "core/record.h"
+#include "core/replica_log.h"
 #include "core/status.h"
 
 namespace shardctl::core {
@@ -37,9 +41,15 @@ class TapJournal : public Journal {
   // sealed), so the list is complete.
   std::vector<Record> CloseTap();
 
+  // Sends every record appended from now on to `log` too (null: to none).
+  // Call while no change can happen, as OpenTap.
+  void Replicate(std::shared_ptr<ReplicaLog> log);
+  std::shared_ptr<ReplicaLog> replica_log() const;
+
  private:
   Journal* const inner_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<ReplicaLog> log_;
   bool tapping_ = false;
   std::vector<std::pair<Record, std::shared_ptr<Ticket>>> tapped_;
 };

@@ -38,12 +38,13 @@ struct Loads {
       if (it != by_node.end()) ++it->second;
     }
   }
-  // The least loaded node other than `except` (lowest id on a tie).
-  std::string Lightest(std::string_view except) const {
+  // The least loaded node other than `except` that holds no copy of
+  // `placement` (lowest id on a tie).
+  std::string Lightest(std::string_view except, const ShardPlacement& placement) const {
     std::string best;
     int best_load = 0;
     for (const auto& [id, load] : by_node) {
-      if (id == except) continue;
+      if (id == except || placement.HoldsCopy(id)) continue;
       if (best.empty() || load < best_load) best = id, best_load = load;
     }
     return best;
@@ -85,24 +86,42 @@ Status ValidateNodeId(std::string_view id) {
   return {};
 }
 
-std::string EncodeClusterSpec(int shards) { return Json{{"shards", shards}}.dump(); }
+bool ShardPlacement::IsFollower(std::string_view node) const {
+  return std::find(followers.begin(), followers.end(), node) != followers.end();
+}
+
+bool ShardPlacement::IsInSync(std::string_view node) const {
+  return std::find(in_sync.begin(), in_sync.end(), node) != in_sync.end();
+}
+
+std::string EncodeClusterSpec(int shards, int replicas) {
+  Json json = {{"shards", shards}};
+  if (replicas > 1) json["replicas"] = replicas;  // an R = 1 cluster reads as before
+  return json.dump();
+}
 
 std::string EncodeNode(const NodeInfo& node) { return Json{{"address", node.address}}.dump(); }
 
 std::string EncodePlacement(const ShardPlacement& placement) {
   Json json = {{"owner", placement.owner}, {"epoch", placement.epoch}};
   if (!placement.moving_to.empty()) json["movingTo"] = placement.moving_to;
+  if (!placement.followers.empty()) json["followers"] = placement.followers;
+  if (!placement.in_sync.empty()) json["inSync"] = placement.in_sync;
   return json.dump();
 }
 
-Result<int> DecodeClusterSpec(std::string_view value) {
+Result<ClusterSpec> DecodeClusterSpec(std::string_view value) {
   Json json = ParseObject(value);
-  if (json.is_discarded() || !json.contains("shards") || !json["shards"].is_number_integer()) {
+  if (json.is_discarded() || !json.contains("shards") || !json["shards"].is_number_integer() ||
+      (json.contains("replicas") && !json["replicas"].is_number_integer())) {
     return Unreadable(kClusterKey, value);
   }
   auto shards = json["shards"].get<int64_t>();
-  if (shards < 1 || shards > kMaxClusterShards) return Unreadable(kClusterKey, value);
-  return static_cast<int>(shards);
+  auto replicas = json.value("replicas", int64_t{1});
+  if (shards < 1 || shards > kMaxClusterShards || replicas < 1 || replicas > kMaxReplicas) {
+    return Unreadable(kClusterKey, value);
+  }
+  return ClusterSpec{static_cast<int>(shards), static_cast<int>(replicas)};
 }
 
 Result<NodeInfo> DecodeNode(std::string_view node_id, std::string_view value) {
@@ -118,15 +137,24 @@ Result<ShardPlacement> DecodePlacement(int shard, std::string_view value, int64_
   auto string_field = [&json](const char* name) {
     return json.contains(name) && json[name].is_string();
   };
+  auto string_list = [&json](const char* name) {
+    if (!json.contains(name)) return true;
+    if (!json[name].is_array()) return false;
+    return std::all_of(json[name].begin(), json[name].end(),
+                       [](const Json& item) { return item.is_string(); });
+  };
   if (json.is_discarded() || !string_field("owner") || !json.contains("epoch") ||
       !json["epoch"].is_number_integer() || json["epoch"].get<int64_t>() < 0 ||
-      (json.contains("movingTo") && !string_field("movingTo"))) {
+      (json.contains("movingTo") && !string_field("movingTo")) || !string_list("followers") ||
+      !string_list("inSync")) {
     return Unreadable(ShardKey(shard), value);
   }
   ShardPlacement placement{.shard = shard,
                            .owner = json["owner"].get<std::string>(),
                            .epoch = json["epoch"].get<int64_t>(),
                            .moving_to = json.value("movingTo", std::string()),
+                           .followers = json.value("followers", std::vector<std::string>()),
+                           .in_sync = json.value("inSync", std::vector<std::string>()),
                            .revision = revision};
   return placement;
 }
@@ -139,9 +167,10 @@ Result<Topology> ParseTopology(const KeyRange& range) {
   for (const KeyValue& kv : range.kvs) {
     std::string_view key = kv.key;
     if (key == kClusterKey) {
-      Result<int> shards = DecodeClusterSpec(kv.value);
-      if (!shards.ok()) return shards.status();
-      topology.shards = *shards;
+      Result<ClusterSpec> spec = DecodeClusterSpec(kv.value);
+      if (!spec.ok()) return spec.status();
+      topology.shards = spec->shards;
+      topology.replicas = spec->replicas;
       has_cluster = true;
     } else if (key.starts_with(kNodesPrefix)) {
       Result<NodeInfo> node = DecodeNode(key.substr(kNodesPrefix.size()), kv.value);
@@ -190,7 +219,8 @@ std::vector<PlannedMove> PlanRebalance(const Topology& topology) {
       bool already = std::any_of(moves.begin(), moves.end(), [&](const PlannedMove& move) {
         return move.shard == placement.shard;
       });
-      if (placement.owner == heaviest->first && placement.moving_to.empty() && !already) {
+      if (placement.owner == heaviest->first && placement.moving_to.empty() && !already &&
+          !placement.IsFollower(lightest->first)) {
         pick = &placement;
         break;
       }
@@ -201,6 +231,47 @@ std::vector<PlannedMove> PlanRebalance(const Topology& topology) {
     ++lightest->second;
   }
   return moves;
+}
+
+std::vector<std::string> PlanFollowers(const Topology& topology, const ShardPlacement& placement) {
+  std::vector<std::string> followers = placement.followers;
+  const size_t wanted = static_cast<size_t>(std::max(topology.replicas - 1, 0));
+  if (placement.owner.empty()) return followers;
+  // Copies of any shard each live node holds.
+  std::map<std::string, int> copies;
+  for (const NodeInfo& node : topology.nodes) copies[node.id] = 0;
+  for (const ShardPlacement& other : topology.shard) {
+    if (auto it = copies.find(other.owner); it != copies.end()) ++it->second;
+    for (const std::string& follower : other.followers) {
+      if (auto it = copies.find(follower); it != copies.end()) ++it->second;
+    }
+  }
+  auto free_node = [&]() -> std::string {
+    std::string best;
+    for (const auto& [id, count] : copies) {
+      if (id == placement.owner ||
+          std::find(followers.begin(), followers.end(), id) != followers.end()) {
+        continue;
+      }
+      if (best.empty() || count < copies[best]) best = id;
+    }
+    return best;
+  };
+  // Dead followers out of sync give way to live nodes.
+  for (std::string& follower : followers) {
+    if (topology.FindNode(follower) != nullptr || placement.IsInSync(follower)) continue;
+    std::string spare = free_node();
+    if (spare.empty()) break;
+    follower = spare;
+    ++copies[spare];
+  }
+  while (followers.size() < wanted) {
+    std::string spare = free_node();
+    if (spare.empty()) break;
+    followers.push_back(spare);
+    ++copies[spare];
+  }
+  return followers;
 }
 
 Result<std::vector<PlannedMove>> PlanDrain(const Topology& topology, std::string_view node) {
@@ -217,7 +288,12 @@ Result<std::vector<PlannedMove>> PlanDrain(const Topology& topology, std::string
   std::vector<PlannedMove> moves;
   for (const ShardPlacement& placement : topology.shard) {
     if (placement.owner != node) continue;
-    std::string to = placement.moving_to.empty() ? loads.Lightest(node) : placement.moving_to;
+    std::string to =
+        placement.moving_to.empty() ? loads.Lightest(node, placement) : placement.moving_to;
+    if (to.empty()) {
+      return InvalidArgument(fmt::format(
+          "shard {} has a copy on every other live node: there is nowhere to move it", placement.shard));
+    }
     if (placement.moving_to.empty()) ++loads.by_node[to];
     moves.push_back({placement.shard, std::string(node), to});
   }

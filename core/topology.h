@@ -11,10 +11,18 @@
 //   epoch it routed by: a node serves a shard only at the epoch it holds it
 //   at, so a stale router, or an old owner, is refused (core/hosted_shards.h).
 //
+// - With replication (R > 1 copies of each shard), the owner is the shard's
+//   primary: it alone serves it, and sends every change to its followers,
+//   R - 1 other nodes that keep a copy. The followers that have every change
+//   the primary acknowledged are the in-sync set (as Kafka's ISR): only one
+//   of them may be promoted when the primary dies, and every promotion
+//   raises the epoch (core/replica_log.h).
+//
 // Keys (values are JSON):
-//   /shardctl/cluster          {"shards":N}
+//   /shardctl/cluster          {"shards":N[,"replicas":R]}
 //   /shardctl/nodes/<id>       {"address":"http://host:port"}, under the node's lease
-//   /shardctl/shards/<k>       {"owner":"<id>","epoch":E[,"movingTo":"<id>"]}
+//   /shardctl/shards/<k>       {"owner":"<id>","epoch":E[,"movingTo":"<id>"]
+//                               [,"followers":["<id>",...]][,"inSync":["<id>",...]]}
 #ifndef SHARDCTL_CORE_TOPOLOGY_H_
 #define SHARDCTL_CORE_TOPOLOGY_H_
 
@@ -31,6 +39,7 @@ namespace shardctl::core {
 
 inline constexpr std::string_view kTopologyPrefix = "/shardctl/";
 inline constexpr int kMaxClusterShards = 1024;
+inline constexpr int kMaxReplicas = 3;
 
 std::string ClusterKey();
 std::string NodeKey(std::string_view node_id);
@@ -47,12 +56,30 @@ struct ShardPlacement {
   std::string owner = {};  // a node id; "" while no node has claimed the shard
   int64_t epoch = 0;      // 0 until first claimed; then grows with every change
   std::string moving_to = {};  // while a move is under way: the node it goes to
+  // With replication: the nodes that keep a copy besides the owner, and
+  // those of them that have every change the owner acknowledged (in the
+  // order they were added; in_sync is a subset of followers). Every change
+  // of epoch empties in_sync: a follower starts each epoch from a snapshot.
+  std::vector<std::string> followers = {};
+  std::vector<std::string> in_sync = {};
   int64_t revision = 0;   // the key's mod revision in the store (not encoded)
+
+  bool IsFollower(std::string_view node) const;
+  bool IsInSync(std::string_view node) const;
+  // The owner or a follower.
+  bool HoldsCopy(std::string_view node) const { return owner == node || IsFollower(node); }
   bool operator==(const ShardPlacement&) const = default;
+};
+
+struct ClusterSpec {
+  int shards = 0;
+  int replicas = 1;  // copies of each shard: the owner and replicas - 1 followers
+  bool operator==(const ClusterSpec&) const = default;
 };
 
 struct Topology {
   int shards = 0;
+  int replicas = 1;
   std::vector<NodeInfo> nodes;           // the live nodes, by id
   std::vector<ShardPlacement> shard;     // shard[k] is shard k
   int64_t revision = 0;                  // the store revision it was read at
@@ -67,12 +94,12 @@ struct Topology {
 // saying what is wrong.
 Status ValidateNodeId(std::string_view id);
 
-std::string EncodeClusterSpec(int shards);
+std::string EncodeClusterSpec(int shards, int replicas = 1);
 std::string EncodeNode(const NodeInfo& node);
 std::string EncodePlacement(const ShardPlacement& placement);
 // Decoders return kInvalidArgument naming the key when a value is not what
 // shardctl writes.
-Result<int> DecodeClusterSpec(std::string_view value);
+Result<ClusterSpec> DecodeClusterSpec(std::string_view value);
 Result<NodeInfo> DecodeNode(std::string_view node_id, std::string_view value);
 Result<ShardPlacement> DecodePlacement(int shard, std::string_view value, int64_t revision);
 
@@ -80,6 +107,13 @@ Result<ShardPlacement> DecodePlacement(int shard, std::string_view value, int64_
 // kInvalidArgument when there is no cluster there (with what to run), or a
 // key is unreadable.
 Result<Topology> ParseTopology(const KeyRange& range);
+
+// The followers `placement` should have: its followers, then, while there
+// are fewer than replicas - 1 of them, live nodes holding no copy of it,
+// each the one holding fewest copies of any shard (lowest id on a tie). A
+// follower that is not alive and not in sync is replaced when another live
+// node is free. Returns placement.followers when nothing changes.
+std::vector<std::string> PlanFollowers(const Topology& topology, const ShardPlacement& placement);
 
 // One shard to move from a node to another.
 struct PlannedMove {

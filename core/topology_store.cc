@@ -17,8 +17,9 @@ PlacementChange Replace(CoordStore& store, const ShardPlacement& current, ShardP
 
 }  // namespace
 
-Status InitCluster(CoordStore& store, int shards) {
-  Result<CasResult> cas = store.CompareAndSet(ClusterKey(), 0, EncodeClusterSpec(shards));
+Status InitCluster(CoordStore& store, int shards, int replicas) {
+  Result<CasResult> cas =
+      store.CompareAndSet(ClusterKey(), 0, EncodeClusterSpec(shards, replicas));
   if (!cas.ok()) return cas.status();
   if (cas->succeeded) return {};
   Result<Topology> existing = ReadTopology(store);
@@ -65,6 +66,7 @@ PlacementChange CommitMove(CoordStore& store, const ShardPlacement& current) {
   next.owner = current.moving_to;
   next.epoch = current.epoch + 1;
   next.moving_to.clear();
+  next.in_sync.clear();
   return Replace(store, current, std::move(next));
 }
 
@@ -72,6 +74,34 @@ PlacementChange Refence(CoordStore& store, const ShardPlacement& current) {
   ShardPlacement next = current;
   next.epoch = current.epoch + 1;
   next.moving_to.clear();
+  next.in_sync.clear();
+  return Replace(store, current, std::move(next));
+}
+
+PlacementChange SetFollowers(CoordStore& store, const ShardPlacement& current,
+                             std::vector<std::string> followers) {
+  ShardPlacement next = current;
+  next.followers = std::move(followers);
+  std::erase_if(next.in_sync, [&next](const std::string& node) { return !next.IsFollower(node); });
+  return Replace(store, current, std::move(next));
+}
+
+PlacementChange SetInSync(CoordStore& store, const ShardPlacement& current,
+                          std::vector<std::string> in_sync) {
+  ShardPlacement next = current;
+  next.in_sync = std::move(in_sync);
+  return Replace(store, current, std::move(next));
+}
+
+PlacementChange Promote(CoordStore& store, const ShardPlacement& current,
+                        const std::string& node) {
+  ShardPlacement next = current;
+  next.owner = node;
+  next.epoch = current.epoch + 1;
+  next.moving_to.clear();
+  std::erase(next.followers, node);
+  if (!current.owner.empty()) next.followers.push_back(current.owner);
+  next.in_sync.clear();
   return Replace(store, current, std::move(next));
 }
 

@@ -18,7 +18,7 @@ namespace shardctl::core {
 // Makes a cluster of `shards` shards, none claimed yet. Returns
 // kInvalidArgument when a cluster exists already (saying with how many
 // shards), or the store's failure.
-Status InitCluster(CoordStore& store, int shards);
+Status InitCluster(CoordStore& store, int shards, int replicas = 1);
 
 // Reads every topology key at one revision. Returns the topology,
 // kInvalidArgument when there is no cluster, or the store's failure.
@@ -41,13 +41,27 @@ PlacementChange ClaimShard(CoordStore& store, const ShardPlacement& current,
 // Marks a move of the shard to `to` as under way (same owner, same epoch).
 PlacementChange BeginMove(CoordStore& store, const ShardPlacement& current,
                           const std::string& to);
-// Hands the shard to current.moving_to, at epoch current.epoch + 1.
-// REQUIRES: !current.moving_to.empty().
+// Hands the shard to current.moving_to, at epoch current.epoch + 1 (its
+// followers stay, out of sync: they follow the new owner from a snapshot).
+// REQUIRES: !current.moving_to.empty(), and it is not a follower.
 PlacementChange CommitMove(CoordStore& store, const ShardPlacement& current);
 // Ends a move that will not complete: the owner keeps the shard, at epoch
 // current.epoch + 1, so that nothing done at the old epoch (a seal, a copy)
 // can count any more.
 PlacementChange Refence(CoordStore& store, const ShardPlacement& current);
+
+// Replication (same epoch: who serves the shard does not change).
+// Sets the followers (in_sync keeps those that stay).
+PlacementChange SetFollowers(CoordStore& store, const ShardPlacement& current,
+                             std::vector<std::string> followers);
+// Sets the in-sync followers. REQUIRES: each is a follower.
+PlacementChange SetInSync(CoordStore& store, const ShardPlacement& current,
+                          std::vector<std::string> in_sync);
+// Makes the in-sync follower `node` the owner at epoch current.epoch + 1;
+// the old owner becomes a follower (out of sync, as every follower at a new
+// epoch). REQUIRES: current.IsInSync(node).
+PlacementChange Promote(CoordStore& store, const ShardPlacement& current,
+                        const std::string& node);
 
 }  // namespace shardctl::core
 

@@ -1,6 +1,7 @@
 #include "net/node_server.h"
 
 #include <charconv>
+#include <map>
 #include <memory>
 
 #include <fmt/format.h>
@@ -11,6 +12,7 @@
 #include "core/protocol.h"
 #include "core/record.h"
 #include "net/http_shard_client.h"
+#include "net/replica_client.h"
 #include "net/url.h"
 
 namespace shardctl::net {
@@ -87,6 +89,23 @@ HttpResponse Records(const core::Result<std::vector<core::Record>>& records) {
   return {200, EncodeRecords(*records)};
 }
 
+// A query parameter that must be a non-negative integer.
+core::Result<uint64_t> NumberParam(const HttpRequest& request, const char* name) {
+  std::optional<std::string> text = request.Param(name);
+  uint64_t value = 0;
+  if (text) {
+    auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (error == std::errc() && end == text->data() + text->size()) return value;
+  }
+  return core::InvalidArgument(fmt::format("{} must be a non-negative integer", name));
+}
+
+HttpResponse ReplicationError(const core::Status& status) {
+  HttpResponse response = ErrorResponse(status);
+  if (status.code() == core::Code::kOutOfRange) response.status = 409;  // start from a snapshot
+  return response;
+}
+
 HttpResponse Done(const core::Status& status, const std::string& body) {
   if (!status.ok()) return ErrorResponse(status);
   return {200, body};
@@ -99,7 +118,16 @@ void RegisterNodeRoutes(core::HostedShards& shards, NodeRoutesOptions options,
   auto shared = std::make_shared<NodeRoutesOptions>(std::move(options));
   for (int k = 0; k < shared->shard_count; ++k) {
     const std::string base = fmt::format("/shards/{}", k);
-    server.Handle("POST", base + "/increment", [&shards, k](const HttpRequest& request) {
+    // With replication a change waits for the followers' fetches: never on a loop.
+    auto handle_change = [&server, replicated = shared->replicated](const std::string& path,
+                                                                    HttpHandler handler) {
+      if (replicated) {
+        server.HandleBlocking("POST", path, std::move(handler));
+      } else {
+        server.Handle("POST", path, std::move(handler));
+      }
+    };
+    handle_change(base + "/increment", [&shards, k](const HttpRequest& request) {
       core::Result<int64_t> epoch = EpochOf(request);
       if (!epoch.ok()) return ErrorResponse(epoch.status());
       core::Result<core::IncrementRequest> parsed = core::ParseIncrementRequest(
@@ -131,7 +159,7 @@ void RegisterNodeRoutes(core::HostedShards& shards, NodeRoutesOptions options,
                        return core::FormatCounterParts(k, parts);
                      });
     });
-    server.Handle("POST", base + "/reset", [&shards, k](const HttpRequest& request) {
+    handle_change(base + "/reset", [&shards, k](const HttpRequest& request) {
       core::Result<int64_t> epoch = EpochOf(request);
       if (!epoch.ok()) return ErrorResponse(epoch.status());
       core::Result<std::string> name = core::ParseResetRequest(request.body());
@@ -173,6 +201,50 @@ void RegisterNodeRoutes(core::HostedShards& shards, NodeRoutesOptions options,
     server.HandleBlocking("POST", base + "/reconcile", [k, shared](const HttpRequest&) {
       return Done(shared->reconcile(k), Json{{"shard", k}}.dump());
     });
+    // Replication, on the primary: a follower starts from a snapshot (a
+    // while, for a large shard), then fetches.
+    server.HandleBlocking("POST", base + "/follow", [&shards, k](const HttpRequest& request) {
+      core::Result<int64_t> epoch = EpochOf(request);
+      if (!epoch.ok()) return ErrorResponse(epoch.status());
+      Json json = Json::parse(request.body(), nullptr, /*allow_exceptions=*/false);
+      if (!json.is_object() || !json.contains("node") || !json["node"].is_string()) {
+        return ErrorResponse(core::InvalidArgument(R"(a follow's body is {"node":"ID"})"));
+      }
+      core::Result<core::HostedShards::FollowerStart> start =
+          shards.StartFollower(k, *epoch, json["node"].get<std::string>());
+      if (!start.ok()) return ReplicationError(start.status());
+      return HttpResponse{200, FormatFollowerStart(start->log_id, start->next) +
+                                   EncodeRecords(start->snapshot)};
+    });
+    server.HandleAsync("GET", base + "/replicate",
+                       [&shards, k](const HttpRequest& request, HttpResponder respond) {
+      core::Result<int64_t> epoch = EpochOf(request);
+      core::Result<uint64_t> log = NumberParam(request, "log");
+      core::Result<uint64_t> from = NumberParam(request, "from");
+      core::Result<uint64_t> wait = NumberParam(request, "wait");
+      std::optional<std::string> node = request.Param("node");
+      for (const core::Status& status : {epoch.status(), log.status(), from.status(), wait.status()}) {
+        if (!status.ok()) return respond(ErrorResponse(status));
+      }
+      if (!node || node->empty()) {
+        return respond(ErrorResponse(core::InvalidArgument("a fetch names its node: node=ID")));
+      }
+      shards.Fetch(k, *epoch, *node, *log, *from,
+                   std::chrono::milliseconds(std::min<uint64_t>(*wait, 10000)),
+                   [respond](core::Result<core::ReplicaBatch> batch) {
+                     if (!batch.ok()) return respond(ReplicationError(batch.status()));
+                     respond(HttpResponse{200, FormatBatchStart(batch->first) +
+                                                   EncodeRecords(batch->records)});
+                   });
+    });
+    server.HandleBlocking("POST", base + "/promote", [k, shared](const HttpRequest&) {
+      if (!shared->promote) {
+        return ErrorResponse(core::InvalidArgument("this node's cluster is not replicated"));
+      }
+      core::Result<int64_t> epoch = shared->promote(k);
+      if (!epoch.ok()) return ErrorResponse(epoch.status());
+      return HttpResponse{200, Json{{"shard", k}, {"epoch", *epoch}}.dump()};
+    });
   }
   // Every shard the request names, with the epoch it was routed by
   // ("Shardctl-Epoch: 0=3,4=2"), at once: a total asks each node once.
@@ -199,11 +271,25 @@ void RegisterNodeRoutes(core::HostedShards& shards, NodeRoutesOptions options,
     return HttpResponse{200, Json{{"parts", parts}}.dump()};
   });
   server.Handle("GET", "/node", [&shards](const HttpRequest&) {
+    std::map<int, Json> followers;  // a primary's, with how far behind each is
+    for (const core::HostedShards::PrimaryLog& primary : shards.PrimaryLogs()) {
+      Json list = Json::array();
+      for (const core::FollowerProgress& follower : primary.log->Progress()) {
+        list.push_back({{"node", follower.node},
+                        {"behind", follower.behind},
+                        {"required", follower.required}});
+      }
+      followers[primary.shard] = std::move(list);
+    }
     Json held = Json::array();
     for (const core::HeldShard& shard : shards.List()) {
-      held.push_back({{"shard", shard.shard},
-                      {"state", std::string(core::HoldStateName(shard.state))},
-                      {"epoch", shard.epoch}});
+      Json entry = {{"shard", shard.shard},
+                    {"state", std::string(core::HoldStateName(shard.state))},
+                    {"epoch", shard.epoch}};
+      if (auto it = followers.find(shard.shard); it != followers.end()) {
+        entry["followers"] = it->second;
+      }
+      held.push_back(std::move(entry));
     }
     return HttpResponse{200, Json{{"id", shards.me()}, {"shards", held}}.dump()};
   });

@@ -3,7 +3,10 @@
 // named by the Shardctl-Epoch header (421 otherwise, core/hosted_shards.h);
 // the steps of a move (snapshot and seal on the node the shard leaves; fetch
 // and catch-up on the node it goes to, which pull from the other); reconcile
-// (read the shard's placement from the topology now); and GET /node.
+// (read the shard's placement from the topology now); replication (follow:
+// a follower's start from a snapshot; replicate: a follower's fetch, a long
+// poll; promote: make this node the primary, as `cluster promote`); and
+// GET /node.
 #ifndef SHARDCTL_NET_NODE_SERVER_H_
 #define SHARDCTL_NET_NODE_SERVER_H_
 
@@ -23,6 +26,11 @@ struct NodeRoutesOptions {
   std::function<core::Status(int shard)> reconcile;
   // How this node reaches another during a move (timeouts, token).
   HttpClientOptions peer;
+  // A cluster with replication: increments and resets wait for followers,
+  // so they run on the server's blocking threads.
+  bool replicated = false;
+  // Makes this node the primary of the shard (NodeAgent::Promote).
+  std::function<core::Result<int64_t>(int shard)> promote = nullptr;
 };
 
 // REQUIRES: `shards` outlives the server.

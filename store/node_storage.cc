@@ -17,6 +17,8 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kStagedFile = "staged";
+// A follower's copy, complete as of its snapshot: the epoch it follows.
+constexpr const char* kFollowingFile = "following";
 
 int64_t KeyWindow(int64_t seconds) {
   return seconds > 0 ? seconds : core::kDefaultIdempotencyWindowSeconds;
@@ -51,6 +53,28 @@ class DiskShard : public core::KeptShard {
     if (store_->NeedsCompaction()) store_->Compact(*shard_);
   }
   core::Status MarkActive() override {
+    for (const char* marker : {kStagedFile, kFollowingFile}) {
+      std::error_code error;
+      fs::remove(fs::path(store_->dir()) / marker, error);
+      if (error) {
+        return core::Internal(fmt::format("cannot remove {}/{}: {}", store_->dir(), marker,
+                                          error.message()));
+      }
+    }
+    return {};
+  }
+  core::Status MarkFollowing(int64_t epoch) override {
+    // Written before the staged marker goes: a crash between leaves a copy
+    // that is either staged (made again) or following, never active.
+    {
+      std::ofstream marker(fs::path(store_->dir()) / kFollowingFile);
+      marker << epoch << "\n";
+      marker.flush();
+      if (!marker) {
+        return core::Internal(fmt::format("cannot write {}/{}: {}", store_->dir(),
+                                          kFollowingFile, std::strerror(errno)));
+      }
+    }
     std::error_code error;
     fs::remove(fs::path(store_->dir()) / kStagedFile, error);
     if (error) {
@@ -93,6 +117,7 @@ class MemoryShard : public core::KeptShard {
     shard_.DropExpiredKeys();
   }
   core::Status MarkActive() override { return {}; }
+  core::Status MarkFollowing(int64_t) override { return {}; }
   void Retire() override {}
 
  private:
@@ -122,6 +147,11 @@ core::Result<std::vector<core::ShardStorage::Found>> NodeStorage::Scan() {
     std::ifstream staged(entry.path() / kStagedFile);
     int64_t epoch = 0;
     if (staged && staged >> epoch) kept.staged_from = epoch;
+    std::ifstream following(entry.path() / kFollowingFile);
+    if (following && following >> epoch) {
+      kept.following_at = epoch;
+      kept.staged_from.reset();
+    }
     found.push_back(kept);
   }
   if (error) {
