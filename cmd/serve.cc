@@ -481,6 +481,9 @@ ExitCode Serve(ServeOptions options) {
       count_every_shard;
   if (cluster_node) {
     const int shard_count = running.view->Get()->shards;
+    // Bound to one address, a node talks to the others and to etcd from it
+    // too: cut off at that address, it is cut off entirely.
+    if (options.bind != "0.0.0.0" && options.bind != "::") net::SetSourceAddress(options.bind);
     if (options.in_memory) {
       running.storage =
           std::make_unique<store::MemoryShardStorage>(options.idempotency_window_seconds);

@@ -138,7 +138,18 @@ std::string HostedShards::Reconcile(const ShardPlacement& placement) {
   if (!CheckShard(shard).ok()) return {};
   std::shared_ptr<Slot> slot = Get(shard);
   std::unique_lock<std::shared_mutex> lock;
-  if (slot) lock = std::unique_lock(slot->gate);
+  if (slot) {
+    // Before the gate, which requests waiting for their followers hold: a
+    // change of the in-sync set, or a later epoch, is what ends their wait.
+    if (std::shared_ptr<ReplicaLog> log = slot->Log()) {
+      if (placement.epoch > log->epoch()) {
+        log->Fence(fmt::format("shard {} is at epoch {} now", shard, placement.epoch));
+      } else if (placement.epoch == log->epoch() && placement.owner == me()) {
+        log->SetFollowers(placement.followers, placement.in_sync, placement.revision);
+      }
+    }
+    lock = std::unique_lock(slot->gate);
+  }
   HoldState state = slot ? slot->state : HoldState::kAbsent;
   int64_t epoch = slot ? slot->epoch : 0;
   switch (DecideShard(state, epoch, placement, me(), storage_.durable())) {
@@ -311,14 +322,18 @@ Result<CountReply> HostedShards::Count(int shard, int64_t epoch, const CounterRe
 void HostedShards::EnableReplication(ReplicaLogOptions options) { replication_ = options; }
 
 void HostedShards::StartLog(int shard, Slot& slot, const ShardPlacement* placement) {
-  if (slot.log) slot.log->Fence(fmt::format("node {} no longer serves it at epoch {}", me(),
-                                            slot.log->epoch()));
-  slot.log.reset();
+  std::shared_ptr<ReplicaLog> log;
   if (placement != nullptr && replication_) {
-    slot.log = std::make_shared<ReplicaLog>(shard, placement->epoch, *replication_);
-    slot.log->SetFollowers(placement->followers, placement->in_sync, placement->revision);
+    log = std::make_shared<ReplicaLog>(shard, placement->epoch, *replication_);
+    log->SetFollowers(placement->followers, placement->in_sync, placement->revision);
   }
-  slot.kept->journal().Replicate(slot.log);
+  std::shared_ptr<ReplicaLog> old;
+  {
+    std::lock_guard lock(slot.log_mutex);
+    old = std::exchange(slot.log, log);
+  }
+  if (old) old->Fence(fmt::format("node {} no longer serves it at epoch {}", me(), old->epoch()));
+  slot.kept->journal().Replicate(log);
 }
 
 Result<HostedShards::FollowerStart> HostedShards::StartFollower(int shard, int64_t epoch,
@@ -357,8 +372,7 @@ std::vector<HostedShards::PrimaryLog> HostedShards::PrimaryLogs() const {
   for (int shard = 0; shard < shard_count_; ++shard) {
     std::shared_ptr<Slot> slot = Get(shard);
     if (!slot) continue;
-    std::shared_lock lock(slot->gate);
-    if (slot->state == HoldState::kActive && slot->log) logs.push_back({shard, slot->log});
+    if (std::shared_ptr<ReplicaLog> log = slot->Log()) logs.push_back({shard, std::move(log)});
   }
   return logs;
 }
@@ -367,8 +381,7 @@ void HostedShards::FenceAll(const std::string& why) {
   for (int shard = 0; shard < shard_count_; ++shard) {
     std::shared_ptr<Slot> slot = Get(shard);
     if (!slot) continue;
-    std::shared_lock lock(slot->gate);
-    if (slot->log) slot->log->Fence(why);
+    if (std::shared_ptr<ReplicaLog> log = slot->Log()) log->Fence(why);
   }
 }
 

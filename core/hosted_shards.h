@@ -206,7 +206,15 @@ class HostedShards {
     std::unique_ptr<KeptShard> kept;
     HoldState state = HoldState::kAbsent;
     int64_t epoch = 0;
-    std::shared_ptr<ReplicaLog> log;  // a replicated primary's, while active
+    // A replicated primary's log, while active. Read without the gate (a
+    // request waiting for its followers holds the gate shared), written
+    // under both.
+    std::shared_ptr<ReplicaLog> log;
+    mutable std::mutex log_mutex;
+    std::shared_ptr<ReplicaLog> Log() const {
+      std::lock_guard lock(log_mutex);
+      return log;
+    }
     uint64_t follow_log = 0;          // a follower's position in the primary's log
     std::atomic<uint64_t> follow_next{0};  // written by the one thread that applies
     std::chrono::steady_clock::time_point sealed_at;

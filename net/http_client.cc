@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <netdb.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -66,6 +67,30 @@ class Socket {
 
 enum class ConnectError { kNone, kRefused, kTimedOut };
 
+// SetSourceAddress's address, its family 0 while unset.
+sockaddr_storage source_address{};
+
+bool IsLoopback(const sockaddr* address) {
+  if (address->sa_family == AF_INET) {
+    return (ntohl(reinterpret_cast<const sockaddr_in*>(address)->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (address->sa_family == AF_INET6) {
+    return IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr);
+  }
+  return false;
+}
+
+// Binds `fd` to the source address before it connects to `to`, if one is
+// set and fits (see SetSourceAddress). A failure leaves the choice to the
+// system.
+void BindSource(int fd, const sockaddr* to) {
+  const auto* source = reinterpret_cast<const sockaddr*>(&source_address);
+  if (source->sa_family == 0 || source->sa_family != to->sa_family) return;
+  if (IsLoopback(source) && !IsLoopback(to)) return;
+  socklen_t length = source->sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  ::bind(fd, source, length);
+}
+
 // The addresses of url's host and port (a list to free with freeaddrinfo),
 // or nullptr if the name does not resolve.
 addrinfo* Resolve(const Url& url) {
@@ -89,6 +114,7 @@ std::pair<Socket, ConnectError> Connect(const Url& url, std::chrono::millisecond
     Socket socket(
         ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol));
     if (!socket.valid()) continue;
+    BindSource(socket.fd(), a->ai_addr);
     if (::connect(socket.fd(), a->ai_addr, a->ai_addrlen) != 0) {
       if (errno != EINPROGRESS) continue;
       if (!Await(socket.fd(), POLLOUT, deadline)) {
@@ -274,6 +300,19 @@ core::Result<Socket> Open(const Url& url, std::chrono::milliseconds timeout) {
 }
 
 }  // namespace
+
+void SetSourceAddress(const std::string& ip) {
+  source_address = {};
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&source_address);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&source_address);
+  if (::inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+  } else if (::inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+  } else {
+    source_address = {};
+  }
+}
 
 struct HttpClient::Pool {
   struct Idle {
@@ -516,6 +555,7 @@ struct AsyncHttpClient::Impl final : EventLoop::Watcher {
     }
     int yes = 1;
     ::setsockopt(conn->socket.fd(), IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
+    BindSource(conn->socket.fd(), reinterpret_cast<const sockaddr*>(&*address));
     Conn& c = *conn;
     conns.push_back(std::move(conn));
     if (::connect(c.socket.fd(), reinterpret_cast<const sockaddr*>(&*address), address_length) ==

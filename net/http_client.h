@@ -32,6 +32,14 @@ struct HttpClientOptions {
   size_t max_answer_bytes = 64 * 1024 * 1024;
 };
 
+// Makes every connection this process opens from now on leave from `ip`
+// (as Redis's bind-source-addr), where it can: to a loopback destination
+// always, to another only when `ip` is not a loopback address itself. A
+// node bound to one address then talks to the others, and to etcd, from
+// that address alone, so that cutting it off cuts all of its traffic.
+// "" (the default): the system picks. Call before any connection is made.
+void SetSourceAddress(const std::string& ip);
+
 // Extra request headers: name, value.
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 

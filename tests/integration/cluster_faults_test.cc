@@ -26,6 +26,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/integration/checker.h"
 #include "tests/integration/etcd_harness.h"
 #include "tests/integration/harness.h"
 
@@ -36,91 +37,6 @@ using Clock = std::chrono::steady_clock;
 using Json = nlohmann::json;
 
 constexpr int kShards = 6;
-constexpr int kClients = 8;
-
-std::chrono::milliseconds Dwell() {
-  const char* text = std::getenv("SHARDCTL_CHECKER_SECONDS");
-  int seconds = text != nullptr ? std::atoi(text) : 0;
-  return seconds > 0 ? std::chrono::milliseconds(seconds * 1000 / 6) : 1500ms;
-}
-
-struct Tally {
-  std::atomic<int64_t> increments{0};
-  std::atomic<int64_t> acknowledged{0};  // the sum of their values
-  std::atomic<int64_t> unknown{0};
-  std::atomic<int64_t> refused{0};
-  std::atomic<int64_t> retries{0};
-};
-
-class Checker {
- public:
-  Checker(const std::string& address, Tally& tally) : tally_(tally) {
-    const std::string host = address.substr(0, address.rfind(':'));
-    const int port = std::stoi(address.substr(address.rfind(':') + 1));
-    for (int c = 0; c < kClients; ++c) {
-      threads_.emplace_back([this, host, port, c] { Run(host, port, c); });
-    }
-  }
-  ~Checker() { Stop(); }
-  void Stop() {
-    stop_ = true;
-    for (std::thread& thread : threads_) {
-      if (thread.joinable()) thread.join();
-    }
-  }
-
- private:
-  void Run(const std::string& host, int port, int c) {
-    httplib::Client http(host, port);
-    http.set_tcp_nodelay(true);
-    http.set_keep_alive(true);
-    http.set_connection_timeout(2, 0);
-    http.set_read_timeout(4, 0);
-    for (int64_t i = 0; !stop_.load(); ++i) {
-      const int64_t value = 1 + (c * 13 + i) % 60;
-      const std::string body = "{\"value\":" + std::to_string(value) + "}";
-      const httplib::Headers key = {
-          {"Idempotency-Key", "c" + std::to_string(c) + "-" + std::to_string(i)}};
-      ++tally_.increments;
-      bool maybe_applied = false;
-      // Retried with its key until acknowledged; after the load stops, for
-      // a few seconds more (a fault may still be healing).
-      const auto give_up_after = 8s;
-      Clock::time_point stop_seen{};
-      for (int attempt = 0;; ++attempt) {
-        if (attempt > 0) {
-          ++tally_.retries;
-          std::this_thread::sleep_for(std::chrono::milliseconds(std::min(20 * attempt, 200)));
-        }
-        httplib::Result result = http.Post("/increment", key, body, "application/json");
-        const int status = result ? result->status : 0;
-        if (status == 200) {
-          tally_.acknowledged += value;
-          break;
-        }
-        if (status == 400 || status == 422) {
-          ADD_FAILURE() << status << " " << result->body;
-          tally_.refused += value;
-          break;
-        }
-        // No answer, 409 (a copy still in flight), 502, 503 (refused before
-        // it was applied) or 504 (unknown): try again with the same key.
-        maybe_applied = maybe_applied || status != 503;
-        if (stop_.load()) {
-          if (stop_seen == Clock::time_point{}) stop_seen = Clock::now();
-          if (Clock::now() - stop_seen > give_up_after) {
-            (maybe_applied ? tally_.unknown : tally_.refused) += value;
-            break;
-          }
-        }
-      }
-    }
-  }
-
-  Tally& tally_;
-  std::atomic<bool> stop_{false};
-  std::vector<std::thread> threads_;
-};
 
 class ClusterFaultsTest : public EtcdClusterTest {
  protected:
@@ -163,7 +79,7 @@ TEST_F(ClusterFaultsTest, CheckerHoldsThroughMovesKillsPausesAndAnEtcdRestart) {
   int moves = 0;
   {
     Checker checker(address, tally);
-    auto dwell = [] { std::this_thread::sleep_for(Dwell()); };  // load runs between faults
+    auto dwell = [] { std::this_thread::sleep_for(Dwell(6)); };  // load runs between faults
     dwell();
 
     RunResult rebalance = Shardctl({"cluster", "rebalance"});
@@ -216,8 +132,8 @@ TEST_F(ClusterFaultsTest, CheckerHoldsThroughMovesKillsPausesAndAnEtcdRestart) {
   ASSERT_TRUE(total && total->status == 200) << (total ? total->body : "no answer");
   const int64_t counted = Json::parse(total->body)["total"].get<int64_t>();
 
-  const int64_t lost = std::max<int64_t>(0, tally.acknowledged - counted);
-  const int64_t doubled = std::max<int64_t>(0, counted - tally.acknowledged - tally.unknown);
+  const int64_t lost = tally.Lost(counted);
+  const int64_t doubled = tally.Doubled(counted);
   std::string fault_list;
   for (const auto& [kind, count] : faults) {
     fault_list += (fault_list.empty() ? "" : ", ") + kind + " x" + std::to_string(count);

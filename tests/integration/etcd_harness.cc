@@ -144,9 +144,13 @@ void EtcdClusterTest::StartNode(int n) {
   if (!data_.count(n)) data_[n] = std::make_unique<TempDir>();
   const std::string bind = "127.0.0." + std::to_string(10 + n);
   std::string port = ports_.count(n) ? ports_[n] : "0";
-  nodes_[n] = std::make_unique<ServerProcess>(std::vector<std::string>{
-      "serve", "--etcd", etcd_.url(), "--bind", bind, "--port", port, "--node-id",
-      "n" + std::to_string(n), "--data-dir", data_[n]->path(), "--lease", "2"});
+  std::vector<std::string> args = {"serve",     "--etcd",           etcd_.url(),
+                                    "--bind",    bind,               "--port",
+                                    port,        "--node-id",        "n" + std::to_string(n),
+                                    "--data-dir", data_[n]->path(), "--lease",
+                                    "2"};
+  args.insert(args.end(), node_args_.begin(), node_args_.end());
+  nodes_[n] = std::make_unique<ServerProcess>(args);
   auto listeners = nodes_[n]->WaitForListeners(1, std::chrono::seconds(20));
   ASSERT_EQ(listeners.size(), 1u) << nodes_[n]->Stderr();
   addresses_[n] = listeners["node"];

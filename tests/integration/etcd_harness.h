@@ -71,6 +71,7 @@ class EtcdClusterTest : public ::testing::Test {
   void StartAggregator();
 
   EtcdServer etcd_;
+  std::vector<std::string> node_args_;  // more options for every node StartNode starts
   std::map<int, std::unique_ptr<TempDir>> data_;
   std::map<int, std::unique_ptr<ServerProcess>> nodes_;
   std::map<int, std::string> addresses_;  // host:port
