@@ -337,7 +337,7 @@ TEST(HelpTest, SaysDefaultsInWords) {
            {"bench", "-n,--requests N", "(default: 100000; not with --duration)"},
            {"bench", "-d,--duration SECONDS", "(not with --requests)"},
            {"", "--config FILE", "(command-line options win)"},
-           {"serve", "--lease SECONDS", "(default: 5)"},
+           {"serve", "--lease SECONDS", "(default: 2)"},
            {"cluster status", "--etcd URL",
             "(default: $SHARDCTL_ETCD, else http://127.0.0.1:2379)"},
            {"cluster move", "--copy-timeout SECONDS", "(default: 300)"},
