@@ -264,8 +264,9 @@ TEST(DocsTest, HelpParsingFindsTheCommandsAndTheirOptions) {
   EXPECT_THAT(cli.commands, IsSupersetOf({"serve", "inc", "total", "stop", "cluster",
                                           "cluster init", "cluster move", "cluster drain"}));
   EXPECT_THAT(cli.subcommands.at(""), IsSupersetOf({"serve", "inc", "cluster"}));
-  EXPECT_THAT(cli.subcommands.at("cluster"),
-              UnorderedElementsAre("init", "status", "move", "rebalance", "drain", "reshard"));
+  EXPECT_THAT(
+      cli.subcommands.at("cluster"),
+      UnorderedElementsAre("init", "status", "move", "rebalance", "drain", "promote", "reshard"));
   EXPECT_THAT(cli.subcommands.at("cluster move"), ::testing::IsEmpty());
   EXPECT_THAT(cli.global_options, IsSupersetOf({"--help", "--version", "--config"}));
   EXPECT_THAT(cli.options.at("serve"),
