@@ -8,7 +8,7 @@
 # fails when a command or an option is missing here.
 
 _shardctl_commands="serve inc total counters reset status stop bench cluster"
-_shardctl_cluster_commands="init status move rebalance drain reshard"
+_shardctl_cluster_commands="init status move rebalance drain promote reshard"
 
 # The options of each command ("cluster move" as cluster_move). The client
 # commands share --url, --timeout, --json and --token-file; the cluster
@@ -19,7 +19,7 @@ _shardctl_counter_options="--counter -k --window"
 _shardctl_options_serve="--role --shards --port --shard-base-port --bind --shard-id --shard
   --shard-timeout --routing --threads --data-dir --in-memory --fsync --idempotency-window
   --token-file --daemon --pid-file --log-file --log-level --access-log --etcd --node-id
-  --advertise --lease --config --help -h"
+  --advertise --lease --ack --config --help -h"
 _shardctl_options_inc="$_shardctl_counter_options --retries --idempotency-key --quiet -q --stdin $_shardctl_client_options"
 _shardctl_options_total="$_shardctl_counter_options --per-shard --partial $_shardctl_client_options"
 _shardctl_options_counters="--prefix --top --limit --after $_shardctl_client_options"
@@ -30,11 +30,12 @@ _shardctl_options_bench="--connections -c --requests -n --duration -d --op --bat
   $_shardctl_counter_options $_shardctl_client_options"
 _shardctl_etcd_options="--etcd --timeout --json --token-file --help -h"
 _shardctl_options_cluster="--help -h"
-_shardctl_options_cluster_init="--shards $_shardctl_etcd_options"
+_shardctl_options_cluster_init="--shards --replicas $_shardctl_etcd_options"
 _shardctl_options_cluster_status="$_shardctl_etcd_options"
 _shardctl_options_cluster_move="--to --copy-timeout $_shardctl_etcd_options"
 _shardctl_options_cluster_rebalance="--copy-timeout $_shardctl_etcd_options"
 _shardctl_options_cluster_drain="--copy-timeout $_shardctl_etcd_options"
+_shardctl_options_cluster_promote="--to $_shardctl_etcd_options"
 _shardctl_options_cluster_reshard="--shards --data-dir --node-id --etcd --timeout --json --help -h"
 
 # Options that take a value (in the next word, or after "=").
@@ -42,7 +43,8 @@ _shardctl_value_options="--config --role --shards --port --shard-base-port --bin
   --shard --shard-timeout --routing --threads --data-dir --fsync --idempotency-window
   --token-file --pid-file --log-file --log-level --url --timeout --counter -k --window
   --retries --idempotency-key --prefix --top --limit --after --connections -c --requests -n
-  --duration -d --op --batch --etcd --node-id --advertise --lease --to --copy-timeout"
+  --duration -d --op --batch --etcd --node-id --advertise --lease --ack --replicas --to
+  --copy-timeout"
 
 # Succeeds when the word $1 is one of the words in $2.
 _shardctl_has() {
@@ -120,6 +122,7 @@ _shardctl() {
       --routing) words="value round-robin random" ;;
       --log-level) words="debug info warning error" ;;
       --op) words="inc total" ;;
+      --ack) words="all primary" ;;
       --data-dir)
         _shardctl_files "$cur" dirs
         return
@@ -154,9 +157,11 @@ _shardctl() {
     fi
     local options_variable="_shardctl_options_${command}"
     words=${!options_variable}
-    # inc VALUE, reset NAME, cluster move SHARD and cluster drain NODE take a
-    # word of their own: offer options only once one is begun with "-".
-    if [[ $cur != -* ]] && _shardctl_has "$command" "inc reset cluster_move cluster_drain"; then
+    # inc VALUE, reset NAME, cluster move SHARD, cluster drain NODE and
+    # cluster promote SHARD take a word of their own: offer options only once
+    # one is begun with "-".
+    if [[ $cur != -* ]] &&
+      _shardctl_has "$command" "inc reset cluster_move cluster_drain cluster_promote"; then
       return
     fi
   fi

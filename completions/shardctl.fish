@@ -9,7 +9,7 @@
 
 set -l commands serve inc total counters reset status stop bench cluster
 set -l clients inc total counters reset status bench
-set -l cluster_commands init status move rebalance drain reshard
+set -l cluster_commands init status move rebalance drain promote reshard
 
 # No file names where none are wanted: options that take files say so.
 complete -c shardctl -f
@@ -57,6 +57,7 @@ complete -c shardctl -n $serve -l etcd -x -d 'Join the cluster in this etcd, or 
 complete -c shardctl -n $serve -l node-id -x -d "With --etcd: this node's name in the cluster"
 complete -c shardctl -n $serve -l advertise -x -d 'With --etcd: the URL others reach this node at'
 complete -c shardctl -n $serve -l lease -x -d 'With --etcd: seconds after which a silent node is taken for dead'
+complete -c shardctl -n $serve -l ack -x -a 'all primary' -d 'With --etcd, replicated: when an increment is acknowledged'
 
 # The options of every client command ("cluster status" is not one).
 set -l client "__fish_seen_subcommand_from $clients; and not __fish_seen_subcommand_from cluster"
@@ -114,6 +115,7 @@ complete -c shardctl -n $cluster_none -a status -d 'Show the nodes, the shards (
 complete -c shardctl -n $cluster_none -a move -d 'Move one shard to another node, online'
 complete -c shardctl -n $cluster_none -a rebalance -d 'Spread the shards evenly over the live nodes'
 complete -c shardctl -n $cluster_none -a drain -d 'Move every shard off a node, so that it can be stopped'
+complete -c shardctl -n $cluster_none -a promote -d 'Make an in-sync follower the primary of a shard (a failover by hand)'
 complete -c shardctl -n $cluster_none -a reshard -d "Change a stopped cluster's shard count, keeping every count and key"
 
 # The options of every cluster subcommand.
@@ -121,12 +123,15 @@ set -l cluster_any "$cluster; and __fish_seen_subcommand_from $cluster_commands"
 complete -c shardctl -n $cluster_any -l etcd -x -d "etcd's client URL (default \$SHARDCTL_ETCD)"
 complete -c shardctl -n $cluster_any -l timeout -x -d 'Seconds to wait for etcd and for each node'
 complete -c shardctl -n $cluster_any -l json -d 'Print JSON instead of text'
-complete -c shardctl -n "$cluster; and __fish_seen_subcommand_from init status move rebalance drain" -l token-file -r -F -d "File holding the nodes' bearer token"
+complete -c shardctl -n "$cluster; and __fish_seen_subcommand_from init status move rebalance drain promote" -l token-file -r -F -d "File holding the nodes' bearer token"
 
 # cluster init; cluster move; each of cluster move, rebalance and drain, which move shards
 complete -c shardctl -n "$cluster; and __fish_seen_subcommand_from init" -l shards -x -d "Number of shards (changing it later: cluster reshard)"
+complete -c shardctl -n "$cluster; and __fish_seen_subcommand_from init" -l replicas -x -d 'Copies of each shard: a primary and R-1 followers'
 complete -c shardctl -n "$cluster; and __fish_seen_subcommand_from move" -l to -x -d 'The id of the node to move it to'
 complete -c shardctl -n "$cluster; and __fish_seen_subcommand_from move rebalance drain" -l copy-timeout -x -d 'Seconds a node may take to copy one shard'
+# cluster promote
+complete -c shardctl -n "$cluster; and __fish_seen_subcommand_from promote" -l to -x -d 'The in-sync follower to promote (default: the first alive)'
 # cluster reshard
 set -l reshard "$cluster; and __fish_seen_subcommand_from reshard"
 complete -c shardctl -n $reshard -l shards -x -d 'The new number of shards'

@@ -264,8 +264,9 @@ TEST(DocsTest, HelpParsingFindsTheCommandsAndTheirOptions) {
   EXPECT_THAT(cli.commands, IsSupersetOf({"serve", "inc", "total", "stop", "cluster",
                                           "cluster init", "cluster move", "cluster drain"}));
   EXPECT_THAT(cli.subcommands.at(""), IsSupersetOf({"serve", "inc", "cluster"}));
-  EXPECT_THAT(cli.subcommands.at("cluster"),
-              UnorderedElementsAre("init", "status", "move", "rebalance", "drain", "reshard"));
+  EXPECT_THAT(
+      cli.subcommands.at("cluster"),
+      UnorderedElementsAre("init", "status", "move", "rebalance", "drain", "promote", "reshard"));
   EXPECT_THAT(cli.subcommands.at("cluster move"), ::testing::IsEmpty());
   EXPECT_THAT(cli.global_options, IsSupersetOf({"--help", "--version", "--config"}));
   EXPECT_THAT(cli.options.at("serve"),
@@ -337,7 +338,7 @@ TEST(HelpTest, SaysDefaultsInWords) {
            {"bench", "-n,--requests N", "(default: 100000; not with --duration)"},
            {"bench", "-d,--duration SECONDS", "(not with --requests)"},
            {"", "--config FILE", "(command-line options win)"},
-           {"serve", "--lease SECONDS", "(default: 5)"},
+           {"serve", "--lease SECONDS", "(default: 2)"},
            {"cluster status", "--etcd URL",
             "(default: $SHARDCTL_ETCD, else http://127.0.0.1:2379)"},
            {"cluster move", "--copy-timeout SECONDS", "(default: 300)"},
