@@ -843,7 +843,8 @@ void SetupServe(CLI::App& app, Runner& runner) {
                    "in-sync follower has it (all), or once this node's journal has it (primary: "
                    "sooner, and a failover may lose the last ones)")
       ->type_name("all|primary")
-      ->check(CLI::IsMember({"all", "primary"}));
+      ->check(CLI::IsMember({"all", "primary"}))
+      ->capture_default_str();
   command->footer(
       "Every option can also come from a TOML file, in its [serve] section, e.g.\n"
       "  [serve]\n  shards = 3\n  fsync = \"always\"\n"

@@ -437,7 +437,27 @@ INSTANTIATE_TEST_SUITE_P(
                    ShardAction::kNothing},
         DecideCase{HoldState::kStaged, 2, {.owner = "a", .epoch = 3}, ShardAction::kDropStaged},
         DecideCase{HoldState::kStaged, 2, {.owner = "me", .epoch = 5}, ShardAction::kDropStaged},
-        DecideCase{HoldState::kAbsent, 0, {.owner = "b", .epoch = 5}, ShardAction::kNothing}));
+        DecideCase{HoldState::kAbsent, 0, {.owner = "b", .epoch = 5}, ShardAction::kNothing},
+        // Replication: a follower copies from its primary, and starts again
+        // at every new epoch.
+        DecideCase{HoldState::kAbsent, 0, {.owner = "a", .epoch = 5, .followers = {"me"}},
+                   ShardAction::kFollow},
+        DecideCase{HoldState::kFollowing, 5, {.owner = "a", .epoch = 5, .followers = {"me"}},
+                   ShardAction::kNothing},
+        DecideCase{HoldState::kFollowing, 4, {.owner = "a", .epoch = 5, .followers = {"me"}},
+                   ShardAction::kFollow},
+        DecideCase{HoldState::kStaged, 5, {.owner = "a", .epoch = 5, .followers = {"me"}},
+                   ShardAction::kFollow},
+        // Promoted: only from the epoch before; no longer a follower: drop it.
+        DecideCase{HoldState::kFollowing, 5, {.owner = "me", .epoch = 6, .followers = {"a"}},
+                   ShardAction::kActivate},
+        DecideCase{HoldState::kFollowing, 4, {.owner = "me", .epoch = 6, .followers = {"a"}},
+                   ShardAction::kRefuseMissing},
+        DecideCase{HoldState::kFollowing, 5, {.owner = "a", .epoch = 5, .followers = {"b"}},
+                   ShardAction::kRelease},
+        // A primary whose follower took over follows it (from a snapshot).
+        DecideCase{HoldState::kActive, 5, {.owner = "a", .epoch = 6, .followers = {"me"}},
+                   ShardAction::kFollow}));
 
 }  // namespace
 }  // namespace shardctl::core

@@ -37,6 +37,56 @@ TEST(TopologyTest, PlacementRoundTripsThroughItsEncoding) {
   EXPECT_EQ(*decoded, placement);
 }
 
+TEST(TopologyTest, FollowersAndTheInSyncSetRoundTripAndAreLeftOutWhenEmpty) {
+  ShardPlacement placement{
+      .shard = 1, .owner = "n1", .epoch = 3, .followers = {"n2", "n3"}, .in_sync = {"n3"}};
+  Result<ShardPlacement> decoded = DecodePlacement(1, EncodePlacement(placement), 5);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().message();
+  placement.revision = 5;
+  EXPECT_EQ(*decoded, placement);
+  EXPECT_EQ(EncodePlacement({.shard = 0, .owner = "n1", .epoch = 1}), R"({"epoch":1,"owner":"n1"})");
+  EXPECT_FALSE(DecodePlacement(0, R"({"owner":"a","epoch":1,"followers":"b"})", 1).ok());
+  EXPECT_FALSE(DecodePlacement(0, R"({"owner":"a","epoch":1,"inSync":[1]})", 1).ok());
+}
+
+TEST(TopologyTest, TheReplicationFactorIsInTheClusterKeyOnlyWhenAboveOne) {
+  EXPECT_EQ(EncodeClusterSpec(4), R"({"shards":4})");
+  EXPECT_EQ(*DecodeClusterSpec(EncodeClusterSpec(4, 3)), (ClusterSpec{4, 3}));
+  EXPECT_EQ(*DecodeClusterSpec(R"({"shards":4})"), (ClusterSpec{4, 1}));
+  EXPECT_FALSE(DecodeClusterSpec(R"({"shards":4,"replicas":4})").ok());
+  EXPECT_FALSE(DecodeClusterSpec(R"({"shards":4,"replicas":0})").ok());
+}
+
+TEST(TopologyTest, FollowersGoToTheLiveNodesHoldingFewestCopies) {
+  Topology topology = Make({"a", "a", "b"}, {"a", "b", "c"});
+  topology.replicas = 2;
+  topology.shard[1].followers = {"c"};
+  // c holds one copy, b one (its own shard): b and c tie, b has the lower id;
+  // a holds the shard itself.
+  EXPECT_EQ(PlanFollowers(topology, topology.shard[0]), (std::vector<std::string>{"b"}));
+  EXPECT_EQ(PlanFollowers(topology, topology.shard[1]), (std::vector<std::string>{"c"}));
+  topology.replicas = 3;
+  EXPECT_EQ(PlanFollowers(topology, topology.shard[2]), (std::vector<std::string>{"c", "a"}));
+  // Never more copies than nodes.
+  EXPECT_EQ(PlanFollowers(Make({"a"}, {"a"}), Make({"a"}, {"a"}).shard[0]).size(), 0u);
+}
+
+TEST(TopologyTest, ADeadFollowerOutOfSyncGivesWayButOneInSyncKeepsItsPlace) {
+  Topology topology = Make({"a"}, {"a", "c"});
+  topology.replicas = 2;
+  topology.shard[0].followers = {"b"};  // b is not alive
+  EXPECT_EQ(PlanFollowers(topology, topology.shard[0]), (std::vector<std::string>{"c"}));
+  topology.shard[0].in_sync = {"b"};  // it may be the only copy of what a acknowledged
+  EXPECT_EQ(PlanFollowers(topology, topology.shard[0]), (std::vector<std::string>{"b"}));
+}
+
+TEST(TopologyTest, NoMoveTargetsANodeThatKeepsAFollowerCopy) {
+  Topology topology = Make({"a", "a", "a", "a"}, {"a", "b"});
+  for (ShardPlacement& placement : topology.shard) placement.followers = {"b"};
+  EXPECT_TRUE(PlanRebalance(topology).empty());
+  EXPECT_FALSE(PlanDrain(topology, "a").ok());
+}
+
 TEST(TopologyTest, DecodersRefuseWhatShardctlDoesNotWrite) {
   for (const char* bad : {"", "[]", "{}", R"({"owner":1,"epoch":1})", R"({"owner":"a"})",
                           R"({"owner":"a","epoch":-1})", R"({"owner":"a","epoch":1,"movingTo":2})"}) {

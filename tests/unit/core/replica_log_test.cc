@@ -1,0 +1,193 @@
+#include "core/replica_log.h"
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/tap_journal.h"
+#include "core/topology_store.h"
+#include "core/memory_coord_store.h"
+
+namespace shardctl::core {
+namespace {
+
+using std::chrono::milliseconds;
+
+Record Add(int64_t amount) { return {.kind = Record::Kind::kAdd, .name = "c", .amount = amount}; }
+
+// Fetches from `from` with no wait; returns the answer.
+Result<ReplicaBatch> FetchNow(ReplicaLog& log, const std::string& follower, uint64_t from,
+                              std::optional<uint64_t> log_id = std::nullopt) {
+  std::optional<Result<ReplicaBatch>> answer;
+  log.Fetch(follower, log_id.value_or(log.id()), from, milliseconds(0),
+            [&answer](Result<ReplicaBatch> batch) { answer = std::move(batch); });
+  EXPECT_TRUE(answer.has_value());
+  return answer.value_or(Result<ReplicaBatch>(Internal("no answer")));
+}
+
+TEST(ReplicaLogTest, AChangeWaitsUntilEveryInSyncFollowerFetchedPastIt) {
+  ReplicaLog log(0, 1, {});
+  EXPECT_EQ(log.StartFollower("b"), 0u);
+  EXPECT_EQ(log.StartFollower("c"), 0u);
+  log.SetFollowers({"b", "c"}, {"b", "c"}, 1);
+  const uint64_t seq = log.Append(Add(5));
+  std::future<Status> waited = std::async(std::launch::async, [&] { return log.WaitReplicated(seq); });
+  Result<ReplicaBatch> batch = FetchNow(log, "b", 0);
+  ASSERT_TRUE(batch.ok());
+  ASSERT_EQ(batch->records.size(), 1u);
+  EXPECT_EQ(batch->records[0], Add(5));
+  ASSERT_TRUE(FetchNow(log, "b", 1).ok());  // b has it
+  EXPECT_EQ(waited.wait_for(milliseconds(50)), std::future_status::timeout);  // c has not
+  ASSERT_TRUE(FetchNow(log, "c", 1).ok());
+  EXPECT_TRUE(waited.get().ok());
+}
+
+TEST(ReplicaLogTest, FollowersOutOfSyncAndAckPrimaryAreNotWaitedFor) {
+  ReplicaLog log(0, 1, {});
+  log.StartFollower("b");
+  log.SetFollowers({"b"}, {}, 1);
+  EXPECT_TRUE(log.WaitReplicated(log.Append(Add(1))).ok());
+  ReplicaLog primary(0, 1, {.ack = AckPolicy::kPrimary});
+  primary.StartFollower("b");
+  primary.SetFollowers({"b"}, {"b"}, 1);
+  EXPECT_TRUE(primary.WaitReplicated(primary.Append(Add(1))).ok());
+}
+
+TEST(ReplicaLogTest, AFetchWithNothingNewWaitsForTheNextChangeOrItsTime) {
+  ReplicaLog log(0, 1, {});
+  log.StartFollower("b");
+  std::optional<Result<ReplicaBatch>> answer;
+  log.Fetch("b", log.id(), 0, milliseconds(60000),
+            [&answer](Result<ReplicaBatch> batch) { answer = std::move(batch); });
+  EXPECT_FALSE(answer.has_value());
+  log.Append(Add(2));
+  ASSERT_TRUE(answer.has_value() && answer->ok());
+  EXPECT_EQ((*answer)->records.size(), 1u);
+
+  answer.reset();
+  log.Fetch("b", log.id(), 1, milliseconds(1),
+            [&answer](Result<ReplicaBatch> batch) { answer = std::move(batch); });
+  std::this_thread::sleep_for(milliseconds(5));  // past the fetch's wait
+  log.Expire();
+  ASSERT_TRUE(answer.has_value() && answer->ok());
+  EXPECT_EQ((*answer)->first, 1u);
+  EXPECT_TRUE((*answer)->records.empty());
+}
+
+TEST(ReplicaLogTest, AFollowerNotInThisLogStartsAgainAndIsOutOfSyncAtOnce) {
+  ReplicaLog log(0, 1, {});
+  log.StartFollower("b");
+  log.SetFollowers({"b"}, {"b"}, 1);
+  EXPECT_EQ(FetchNow(log, "b", 0, log.id() + 1).status().code(), Code::kOutOfRange);
+  EXPECT_EQ(log.Lagging(), (std::vector<std::string>{"b"}));
+  EXPECT_EQ(FetchNow(log, "x", 0).status().code(), Code::kOutOfRange);  // never started
+  EXPECT_EQ(FetchNow(log, "b", 7).status().code(), Code::kOutOfRange);  // beyond the log
+}
+
+TEST(ReplicaLogTest, AFollowerBehindForLongerThanTheLagIsOutAndOneCaughtUpIsIn) {
+  ReplicaLog log(0, 1, {.lag_max = milliseconds(20)});
+  log.StartFollower("b");
+  log.StartFollower("c");
+  log.SetFollowers({"b", "c"}, {"b"}, 1);
+  log.Append(Add(1));
+  EXPECT_TRUE(log.Lagging().empty());
+  std::this_thread::sleep_for(milliseconds(30));  // past the lag
+  EXPECT_EQ(log.Lagging(), (std::vector<std::string>{"b"}));  // c is not required
+  ASSERT_TRUE(FetchNow(log, "c", 1).ok());
+  EXPECT_EQ(log.CaughtUp(), (std::vector<std::string>{"c"}));
+}
+
+TEST(ReplicaLogTest, ExpectInSyncRequiresAFollowerBeforeTheStoreListsIt) {
+  ReplicaLog log(0, 1, {});
+  log.StartFollower("b");
+  log.Append(Add(1));
+  EXPECT_FALSE(log.ExpectInSync("b"));  // it lacks a change
+  ASSERT_TRUE(FetchNow(log, "b", 1).ok());
+  EXPECT_TRUE(log.ExpectInSync("b"));
+  const uint64_t seq = log.Append(Add(1));
+  std::future<Status> waited = std::async(std::launch::async, [&] { return log.WaitReplicated(seq); });
+  EXPECT_EQ(waited.wait_for(milliseconds(50)), std::future_status::timeout);
+  // A read of the store from before the change lists nothing: b stays required.
+  log.SetFollowers({"b"}, {}, 1);
+  EXPECT_EQ(waited.wait_for(milliseconds(20)), std::future_status::timeout);
+  log.AbandonExpect("b");
+  EXPECT_TRUE(waited.get().ok());
+}
+
+TEST(ReplicaLogTest, AnOlderPlacementNeverDropsAFollowerTheStoreListsInSync) {
+  ReplicaLog log(0, 1, {});
+  log.StartFollower("b");
+  log.SetFollowers({"b"}, {"b"}, 10);
+  log.SetFollowers({"b"}, {}, 9);  // read before: ignored
+  const uint64_t seq = log.Append(Add(1));
+  std::future<Status> waited = std::async(std::launch::async, [&] { return log.WaitReplicated(seq); });
+  EXPECT_EQ(waited.wait_for(milliseconds(50)), std::future_status::timeout);
+  log.SetFollowers({"b"}, {}, 11);  // the store took it out: the wait ends
+  EXPECT_TRUE(waited.get().ok());
+}
+
+TEST(ReplicaLogTest, AFencedLogFailsWaitsAsUnknownAndFetchesAsMoved) {
+  ReplicaLog log(0, 1, {});
+  log.StartFollower("b");
+  log.StartFollower("c");
+  log.SetFollowers({"b", "c"}, {"b"}, 1);
+  const uint64_t seq = log.Append(Add(1));
+  std::optional<Result<ReplicaBatch>> parked;  // c's, which has the change; b has not
+  log.Fetch("c", log.id(), 1, milliseconds(60000),
+            [&parked](Result<ReplicaBatch> batch) { parked = std::move(batch); });
+  std::future<Status> waited = std::async(std::launch::async, [&] { return log.WaitReplicated(seq); });
+  log.Fence("a new epoch");
+  EXPECT_EQ(waited.get().code(), Code::kTimeout);
+  ASSERT_TRUE(parked.has_value());
+  EXPECT_EQ(parked->status().code(), Code::kMoved);
+  EXPECT_EQ(FetchNow(log, "b", 1).status().code(), Code::kMoved);
+}
+
+// A journal in front of a log: Wait covers the followers too, and a change
+// whose replication ends unknown stands (kTimeout, nothing to undo).
+TEST(ReplicaLogTest, ATapJournalWaitsForTheLogToo) {
+  TapJournal journal(nullptr);
+  auto log = std::make_shared<ReplicaLog>(0, 1, ReplicaLogOptions{});
+  log->StartFollower("b");
+  log->SetFollowers({"b"}, {"b"}, 1);
+  journal.Replicate(log);
+  std::shared_ptr<Journal::Ticket> ticket = journal.Append(Add(3));
+  std::future<Status> waited =
+      std::async(std::launch::async, [&] { return journal.Wait(ticket); });
+  EXPECT_EQ(waited.wait_for(milliseconds(50)), std::future_status::timeout);
+  ASSERT_TRUE(FetchNow(*log, "b", 1).ok());
+  EXPECT_TRUE(waited.get().ok());
+  ticket = journal.Append(Add(4));
+  log->Fence("stopping");
+  EXPECT_EQ(journal.Wait(ticket).code(), Code::kTimeout);
+}
+
+TEST(ReplicaLogTest, PromotionRaisesTheEpochAndTheOldPrimaryFollows) {
+  MemoryCoordStore store;
+  ASSERT_TRUE(InitCluster(store, 1, 2).ok());
+  ShardPlacement placement = ReadTopology(store)->shard[0];
+  placement = **ClaimShard(store, placement, "a");
+  placement = **SetFollowers(store, placement, {"b"});
+  EXPECT_EQ(ReadTopology(store)->replicas, 2);
+  PlacementChange promoted = Promote(store, placement, "b");
+  ASSERT_TRUE(promoted.ok() && *promoted);
+  EXPECT_EQ((*promoted)->owner, "b");
+  EXPECT_EQ((*promoted)->epoch, placement.epoch + 1);
+  EXPECT_EQ((*promoted)->followers, (std::vector<std::string>{"a"}));
+  EXPECT_TRUE((*promoted)->in_sync.empty());
+  // A compare on the old revision fails: two promoters, one winner.
+  EXPECT_FALSE(*Promote(store, placement, "b"));
+  placement = **SetInSync(store, **promoted, {"a"});
+  EXPECT_EQ(placement.in_sync, (std::vector<std::string>{"a"}));
+  // Dropping a follower drops it from the in-sync set too.
+  EXPECT_TRUE((**SetFollowers(store, placement, {})).in_sync.empty());
+}
+
+}  // namespace
+}  // namespace shardctl::core
