@@ -7,6 +7,7 @@
 #define SHARDCTL_CORE_JOURNAL_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "core/record.h"
@@ -34,6 +35,13 @@ class Journal {
   // not be confirmed (core/tap_journal.h): the change stands, its outcome
   // is unknown to the client.
   virtual Status Wait(const std::shared_ptr<Ticket>& ticket) = 0;
+
+  // Wait, answering through `done` (which may run later, on another
+  // thread) instead of blocking for what comes after the write itself.
+  virtual void WaitThen(const std::shared_ptr<Ticket>& ticket,
+                        std::function<void(Status)> done) {
+    done(Wait(ticket));
+  }
 
   // How many appended records have failed to be written so far, counted
   // before Wait reports their failure. A shard compares it with the changes

@@ -57,20 +57,57 @@ const ReplicaLog::Entry* ReplicaLog::Oldest(uint64_t acknowledged) const {
   return &kept_[acknowledged - base_];
 }
 
-Status ReplicaLog::WaitReplicated(uint64_t seq) {
-  if (options_.ack == AckPolicy::kPrimary) return {};
-  std::unique_lock lock(mutex_);
-  replicated_.wait(lock, [&] {
-    if (!fenced_.empty()) return true;
-    return std::all_of(followers_.begin(), followers_.end(), [seq, this](const auto& entry) {
-      return !Required(entry.second) || entry.second.acknowledged > seq;
-    });
-  });
-  if (fenced_.empty()) return {};
+uint64_t ReplicaLog::Replicated() const {
+  uint64_t lowest = next_;
+  for (const auto& [node, state] : followers_) {
+    if (Required(state)) lowest = std::min(lowest, state.acknowledged);
+  }
+  return lowest;
+}
+
+ReplicaLog::Due ReplicaLog::TakeDue() {
+  Due due;
+  if (waiting_.empty()) return due;
+  const uint64_t replicated = Replicated();
+  auto end = waiting_.lower_bound(replicated);  // changes before `replicated` are due
+  for (auto it = waiting_.begin(); it != end; ++it) due.push_back(std::move(it->second));
+  waiting_.erase(waiting_.begin(), end);
+  return due;
+}
+
+Status ReplicaLog::FencedStatus() const {
   return Status(Code::kTimeout,
                 fmt::format("shard {}: the change was not confirmed on its in-sync followers "
                             "({}); its outcome is unknown: retry with the same Idempotency-Key",
                             shard_, fenced_));
+}
+
+Status ReplicaLog::WaitReplicated(uint64_t seq) {
+  if (options_.ack == AckPolicy::kPrimary) return {};
+  std::unique_lock lock(mutex_);
+  replicated_.wait(lock, [&] { return !fenced_.empty() || Replicated() > seq; });
+  if (fenced_.empty()) return {};
+  return FencedStatus();
+}
+
+void ReplicaLog::WhenReplicated(uint64_t seq, std::function<void(Status)> done) {
+  if (options_.ack == AckPolicy::kPrimary) {
+    done(Status());
+    return;
+  }
+  std::unique_lock lock(mutex_);
+  if (!fenced_.empty()) {
+    Status fenced = FencedStatus();
+    lock.unlock();
+    done(fenced);
+    return;
+  }
+  if (Replicated() > seq) {
+    lock.unlock();
+    done(Status());
+    return;
+  }
+  waiting_.emplace(seq, std::move(done));
 }
 
 uint64_t ReplicaLog::StartFollower(const std::string& follower) {
@@ -103,19 +140,24 @@ void ReplicaLog::Fetch(const std::string& follower, uint64_t log_id, uint64_t fr
     return;
   }
   Follower& state = it->second;
+  Due due;
   if (from > state.acknowledged) {
     state.acknowledged = from;
     Trim();
     replicated_.notify_all();
+    due = TakeDue();
   }
   state.last_fetch = Clock::now();
   if (from < next_ || wait.count() <= 0) {
     ReplicaBatch batch = From(from);
     lock.unlock();
+    for (auto& one : due) one(Status());
     done(std::move(batch));
     return;
   }
   parked_.push_back({follower, from, Clock::now() + wait, std::move(done)});
+  lock.unlock();
+  for (auto& one : due) one(Status());
 }
 
 void ReplicaLog::Expire() {
@@ -146,7 +188,17 @@ void ReplicaLog::Trim() {
 
 void ReplicaLog::SetFollowers(const std::vector<std::string>& followers,
                               const std::vector<std::string>& in_sync, int64_t revision) {
-  std::lock_guard lock(mutex_);
+  Due due;
+  {
+    std::lock_guard lock(mutex_);
+    SetFollowersLocked(followers, in_sync, revision);
+    due = TakeDue();
+  }
+  for (auto& one : due) one(Status());
+}
+
+void ReplicaLog::SetFollowersLocked(const std::vector<std::string>& followers,
+                                    const std::vector<std::string>& in_sync, int64_t revision) {
   if (revision < revision_) return;  // an older read: the store has moved on since
   revision_ = revision;
   std::erase_if(followers_, [&](const auto& entry) {
@@ -178,11 +230,16 @@ bool ReplicaLog::ExpectInSync(const std::string& follower) {
 }
 
 void ReplicaLog::AbandonExpect(const std::string& follower) {
-  std::lock_guard lock(mutex_);
-  auto it = followers_.find(follower);
-  if (it == followers_.end()) return;
-  it->second.expected = false;
-  replicated_.notify_all();
+  Due due;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = followers_.find(follower);
+    if (it == followers_.end()) return;
+    it->second.expected = false;
+    replicated_.notify_all();
+    due = TakeDue();
+  }
+  for (auto& one : due) one(Status());
 }
 
 std::vector<std::string> ReplicaLog::Lagging() const {
@@ -226,13 +283,19 @@ std::vector<FollowerProgress> ReplicaLog::Progress() const {
 
 void ReplicaLog::Fence(const std::string& why) {
   std::vector<Parked> parked;
+  Due due;
+  Status fenced;
   {
     std::lock_guard lock(mutex_);
     if (!fenced_.empty()) return;
     fenced_ = why.empty() ? "fenced" : why;
     parked.swap(parked_);
+    for (auto& [seq, one] : waiting_) due.push_back(std::move(one));
+    waiting_.clear();
+    fenced = FencedStatus();
     replicated_.notify_all();
   }
+  for (auto& one : due) one(fenced);
   for (Parked& one : parked) {
     one.done(Status(Code::kMoved, fmt::format("shard {}: {}", shard_, why)));
   }

@@ -88,6 +88,10 @@ class ReplicaLog {
   // journaled here but its outcome is unknown: it is on no copy that may be
   // promoted, or it is: a retry with the same Idempotency-Key tells).
   Status WaitReplicated(uint64_t seq);
+  // The same, calling `done` with what WaitReplicated would return, once
+  // it would return (at once when it would not wait): on the thread that
+  // takes the fetch which completes it, so `done` must be cheap.
+  void WhenReplicated(uint64_t seq, std::function<void(Status)> done);
 
   // Starts (or starts again) `follower` at the next change, for a snapshot
   // taken at this moment. Call while no change can happen (inside
@@ -152,6 +156,14 @@ class ReplicaLog {
   };
 
   bool Required(const Follower& follower) const { return follower.listed || follower.expected; }
+  // Every change before this is on every required follower.
+  uint64_t Replicated() const;  // REQUIRES: mutex_ held
+  // Takes the WhenReplicated calls now due, to call once mutex_ is released.
+  using Due = std::vector<std::function<void(Status)>>;
+  Due TakeDue();  // REQUIRES: mutex_ held
+  Status FencedStatus() const;  // REQUIRES: mutex_ held, fenced
+  void SetFollowersLocked(const std::vector<std::string>& followers,
+                          const std::vector<std::string>& in_sync, int64_t revision);
   // The lowest change any required or started follower still needs.
   void Trim();  // REQUIRES: mutex_ held
   ReplicaBatch From(uint64_t from) const;  // REQUIRES: mutex_ held
@@ -170,6 +182,7 @@ class ReplicaLog {
   uint64_t next_ = 0;
   std::map<std::string, Follower> followers_;
   std::vector<Parked> parked_;
+  std::multimap<uint64_t, std::function<void(Status)>> waiting_;  // by change
   int64_t revision_ = 0;  // of the placement SetFollowers applied last
   std::string fenced_;  // why, once fenced
 };

@@ -31,7 +31,8 @@ std::string Shard::KeyOf(const CounterRef& counter) {
   return fmt::format("{}@{}", counter.name, counter.window);
 }
 
-Result<IncrementReply> Shard::Increment(const IncrementRequest& request) {
+std::variant<Result<IncrementReply>, Shard::Pending> Shard::Apply(
+    const IncrementRequest& request) {
   const CounterRef& counter = request.counter;
   const std::string& idempotency_key = request.idempotency_key;
   const bool keyed = !idempotency_key.empty();
@@ -39,82 +40,108 @@ Result<IncrementReply> Shard::Increment(const IncrementRequest& request) {
   if (keyed) {
     Result<std::optional<IncrementReply>> begun = keys_.Begin(request, now);
     if (!begun.ok()) {
-      return Status(begun.status().code(),
-                    fmt::format("shard {}: {}", id_, begun.status().message()));
+      return Result<IncrementReply>(
+          Status(begun.status().code(), fmt::format("shard {}: {}", id_, begun.status().message())));
     }
-    if (begun->has_value()) return **begun;  // a retry: the first answer, nothing applied
+    if (begun->has_value()) return Result<IncrementReply>(**begun);  // a retry: the first answer
   }
-  int64_t window_start = counter.window > 0 ? WindowStart(now, counter.window) : 0;
+  Pending pending;
+  pending.keyed = keyed;
+  pending.window_start = counter.window > 0 ? WindowStart(now, counter.window) : 0;
+  pending.value = request.value;
   // The plain counter's key is its name; a windowed key is built here.
-  std::string windowed_key = counter.window > 0 ? KeyOf(counter) : std::string();
-  std::string_view key = counter.window > 0 ? std::string_view(windowed_key) : counter.name;
-
-  std::shared_ptr<Journal::Ticket> ticket;
-  bool created = false;
-  IncrementReply reply{id_, 0, counter.window > 0 ? window_start + counter.window : 0};
+  pending.key = counter.window > 0 ? KeyOf(counter) : counter.name;
+  pending.reply = {id_, 0, counter.window > 0 ? pending.window_start + counter.window : 0};
   {
-    Stripe& stripe = StripeOf(key);
+    Stripe& stripe = StripeOf(pending.key);
     std::lock_guard lock(stripe.mutex);
-    auto it = stripe.cells.find(key);
+    auto it = stripe.cells.find(pending.key);
     int64_t current = 0;
-    created = it == stripe.cells.end() || it->second.window_start != window_start;
-    if (!created) current = it->second.count;
+    pending.created = it == stripe.cells.end() || it->second.window_start != pending.window_start;
+    if (!pending.created) current = it->second.count;
     Result<int64_t> next = CheckedAdd(current, request.value);
     if (!next.ok()) {
       if (keyed) keys_.Abandon(idempotency_key);
-      return OutOfRange(
+      return Result<IncrementReply>(OutOfRange(
           fmt::format("shard {}: adding {} to the count {} of '{}' would overflow a 64-bit count",
-                      id_, request.value, current, counter.name));
+                      id_, request.value, current, counter.name)));
     }
-    if (it == stripe.cells.end()) it = stripe.cells.emplace(std::string(key), Cell{}).first;
-    it->second = {*next, counter.window, window_start};
-    reply.count = *next;
+    if (it == stripe.cells.end()) it = stripe.cells.emplace(pending.key, Cell{}).first;
+    it->second = {*next, counter.window, pending.window_start};
+    pending.reply.count = *next;
     // Under the stripe lock, so that a checkpoint sees the key with the
     // change it answers.
-    if (keyed) keys_.Applied(idempotency_key, reply);
+    if (keyed) keys_.Applied(idempotency_key, pending.reply);
     // Appended under the stripe lock, so one counter's records keep its order.
     // The key goes in the same record: the change and the key that guards it
     // are durable together or not at all.
     if (journal_ != nullptr) {
-      ticket = journal_->Append({.kind = Record::Kind::kAdd,
-                                 .name = counter.name,
-                                 .window = counter.window,
-                                 .window_start = window_start,
-                                 .amount = request.value,
-                                 .key = idempotency_key,
-                                 .key_time = keyed ? now : 0,
-                                 .count = keyed ? *next : 0});
+      pending.ticket = journal_->Append({.kind = Record::Kind::kAdd,
+                                         .name = counter.name,
+                                         .window = counter.window,
+                                         .window_start = pending.window_start,
+                                         .amount = request.value,
+                                         .key = idempotency_key,
+                                         .key_time = keyed ? now : 0,
+                                         .count = keyed ? *next : 0});
     }
   }
-  if (ticket) {
-    // A keyed increment finishes its key only once durable, so it always
-    // waits here; others may leave the wait to the thread's DurableBatch.
-    if (DurableBatch* batch = DurableBatch::Active(); batch != nullptr && !keyed) {
-      batch->Defer(journal_, std::move(ticket),
-                   [this, key = std::string(key), window_start, value = request.value,
-                    created](const Status& written) {
-                     if (Unconfirmed(written)) return written;  // the change stands
-                     Undo(key, window_start, value, created);
-                     undone_records_.fetch_add(1, std::memory_order_acq_rel);
-                     return JournalFailure(id_, written, "increment");
-                   });
-      return reply;
+  if (keyed) pending.idempotency_key = idempotency_key;
+  return pending;
+}
+
+Result<IncrementReply> Shard::Complete(const Pending& pending, const Status& written) {
+  if (!written.ok()) {
+    if (Unconfirmed(written)) {
+      // Written here, its replication unknown: the change stands, and a
+      // retry with the key gets this answer wherever the change is.
+      if (pending.keyed) keys_.Finish(pending.idempotency_key);
+      return written;
     }
-    if (Status written = journal_->Wait(ticket); !written.ok()) {
-      if (Unconfirmed(written)) {
-        // Written here, its replication unknown: the change stands, and a
-        // retry with the key gets this answer wherever the change is.
-        if (keyed) keys_.Finish(idempotency_key);
-        return written;
-      }
-      Undo(std::string(key), window_start, request.value, created);
-      if (keyed) keys_.Abandon(idempotency_key);
-      undone_records_.fetch_add(1, std::memory_order_acq_rel);
-      return JournalFailure(id_, written, "increment");
-    }
+    Undo(pending.key, pending.window_start, pending.value, pending.created);
+    if (pending.keyed) keys_.Abandon(pending.idempotency_key);
+    undone_records_.fetch_add(1, std::memory_order_acq_rel);
+    return JournalFailure(id_, written, "increment");
   }
-  if (keyed) keys_.Finish(idempotency_key);
-  return reply;
+  if (pending.keyed) keys_.Finish(pending.idempotency_key);
+  return pending.reply;
+}
+
+Result<IncrementReply> Shard::Increment(const IncrementRequest& request) {
+  auto applied = Apply(request);
+  if (auto* done = std::get_if<Result<IncrementReply>>(&applied)) return std::move(*done);
+  Pending& pending = std::get<Pending>(applied);
+  if (!pending.ticket) return Complete(pending, Status());
+  // A keyed increment finishes its key only once durable, so it always
+  // waits here; others may leave the wait to the thread's DurableBatch.
+  if (DurableBatch* batch = DurableBatch::Active(); batch != nullptr && !pending.keyed) {
+    batch->Defer(journal_, std::move(pending.ticket),
+                 [this, key = pending.key, window_start = pending.window_start,
+                  value = pending.value, created = pending.created](const Status& written) {
+                   if (Unconfirmed(written)) return written;  // the change stands
+                   Undo(key, window_start, value, created);
+                   undone_records_.fetch_add(1, std::memory_order_acq_rel);
+                   return JournalFailure(id_, written, "increment");
+                 });
+    return pending.reply;
+  }
+  return Complete(pending, journal_->Wait(pending.ticket));
+}
+
+void Shard::IncrementThen(const IncrementRequest& request, IncrementDone done) {
+  auto applied = Apply(request);
+  if (auto* now = std::get_if<Result<IncrementReply>>(&applied)) {
+    done(std::move(*now));
+    return;
+  }
+  auto pending = std::make_shared<Pending>(std::move(std::get<Pending>(applied)));
+  if (!pending->ticket) {
+    done(Complete(*pending, Status()));
+    return;
+  }
+  journal_->WaitThen(pending->ticket, [this, pending, done = std::move(done)](Status written) {
+    done(Complete(*pending, written));
+  });
 }
 
 void Shard::Undo(const std::string& key, int64_t window_start, int64_t amount, bool created) {

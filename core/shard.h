@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "core/idempotency_key.h"
@@ -56,6 +57,12 @@ class Shard {
   // returns kKeyReused, and a retry while the first is still being served
   // kInProgress. A refused increment (kOutOfRange, kInternal) keeps no key.
   Result<IncrementReply> Increment(const IncrementRequest& request);
+  // The same, answering through `done` once the journal's wait ends, which
+  // on a replicated primary is when its followers fetched the change: no
+  // thread waits meanwhile. `done` may run on another thread (the one that
+  // took the followers' fetch), and must outlive nothing but itself.
+  using IncrementDone = std::function<void(Result<IncrementReply>)>;
+  void IncrementThen(const IncrementRequest& request, IncrementDone done);
 
   // This shard's part of `counter`: 0 for a counter it never saw, and for a
   // windowed counter, the count of the current window.
@@ -117,6 +124,23 @@ class Shard {
   static std::string KeyOf(const CounterRef& counter);
   Stripe& StripeOf(std::string_view key) { return stripes_[KeyHash{}(key) % kStripes]; }
   const Stripe& StripeOf(std::string_view key) const { return stripes_[KeyHash{}(key) % kStripes]; }
+
+  // An increment applied and appended to the journal, its wait to come.
+  struct Pending {
+    IncrementReply reply;
+    std::shared_ptr<Journal::Ticket> ticket;
+    std::string key;  // the cell's
+    int64_t window_start = 0;
+    int64_t value = 0;
+    bool created = false;
+    bool keyed = false;
+    std::string idempotency_key;
+  };
+  // Applies an increment: its reply at once (a retry's first answer, a
+  // refusal), or what waits for the journal.
+  std::variant<Result<IncrementReply>, Pending> Apply(const IncrementRequest& request);
+  // Ends an applied increment once its journal wait ended with `written`.
+  Result<IncrementReply> Complete(const Pending& pending, const Status& written);
 
   // Undoes an increment of `amount` whose journal write failed; forgets the
   // cell if the increment `created` it and nothing else has counted since.

@@ -35,6 +35,22 @@ Status TapJournal::Wait(const std::shared_ptr<Ticket>& ticket) {
   return inner_ ? inner_->Wait(ticket) : Status();
 }
 
+void TapJournal::WaitThen(const std::shared_ptr<Ticket>& ticket,
+                          std::function<void(Status)> done) {
+  auto* replicated = dynamic_cast<ReplicatedTicket*>(ticket.get());
+  if (replicated == nullptr) {
+    done(Wait(ticket));
+    return;
+  }
+  if (inner_) {
+    if (Status written = inner_->Wait(replicated->inner); !written.ok()) {
+      done(written);
+      return;
+    }
+  }
+  replicated->log->WhenReplicated(replicated->seq, std::move(done));
+}
+
 void TapJournal::Replicate(std::shared_ptr<ReplicaLog> log) {
   std::lock_guard lock(mutex_);
   log_ = std::move(log);

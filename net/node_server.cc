@@ -127,18 +127,41 @@ void RegisterNodeRoutes(core::HostedShards& shards, NodeRoutesOptions options,
         server.Handle("POST", path, std::move(handler));
       }
     };
-    handle_change(base + "/increment", [&shards, k](const HttpRequest& request) {
-      core::Result<int64_t> epoch = EpochOf(request);
-      if (!epoch.ok()) return ErrorResponse(epoch.status());
-      core::Result<core::IncrementRequest> parsed = core::ParseIncrementRequest(
-          request.body(), request.HeaderValues(std::string(core::kIdempotencyKeyHeader)));
-      if (!parsed.ok()) return ErrorResponse(parsed.status());
-      return Respond(shards.Serve<core::IncrementReply>(
-                         k, *epoch, [&](core::Shard& shard) { return shard.Increment(*parsed); }),
-                     [&](const core::IncrementReply& reply) {
-                       return core::FormatIncrementReply(reply, parsed->counter);
-                     });
-    });
+    if (shared->replicated) {
+      // On a replicated primary an increment is answered once its followers
+      // fetched it: no thread waits meanwhile (Shard::IncrementThen).
+      server.HandleAsync("POST", base + "/increment",
+                         [&shards, k](const HttpRequest& request, HttpResponder respond) {
+        core::Result<int64_t> epoch = EpochOf(request);
+        if (!epoch.ok()) return respond(ErrorResponse(epoch.status()));
+        core::Result<core::IncrementRequest> parsed = core::ParseIncrementRequest(
+            request.body(), request.HeaderValues(std::string(core::kIdempotencyKeyHeader)));
+        if (!parsed.ok()) return respond(ErrorResponse(parsed.status()));
+        auto counter = std::make_shared<core::CounterRef>(parsed->counter);
+        core::Result<bool> served = shards.Serve<bool>(k, *epoch, [&](core::Shard& shard) {
+          shard.IncrementThen(*parsed, [respond, counter](core::Result<core::IncrementReply> reply) {
+            respond(Respond(reply, [&](const core::IncrementReply& done) {
+              return core::FormatIncrementReply(done, *counter);
+            }));
+          });
+          return true;
+        });
+        if (!served.ok()) respond(ErrorResponse(served.status()));
+      });
+    } else {
+      server.Handle("POST", base + "/increment", [&shards, k](const HttpRequest& request) {
+        core::Result<int64_t> epoch = EpochOf(request);
+        if (!epoch.ok()) return ErrorResponse(epoch.status());
+        core::Result<core::IncrementRequest> parsed = core::ParseIncrementRequest(
+            request.body(), request.HeaderValues(std::string(core::kIdempotencyKeyHeader)));
+        if (!parsed.ok()) return ErrorResponse(parsed.status());
+        return Respond(shards.Serve<core::IncrementReply>(
+                           k, *epoch, [&](core::Shard& shard) { return shard.Increment(*parsed); }),
+                       [&](const core::IncrementReply& reply) {
+                         return core::FormatIncrementReply(reply, parsed->counter);
+                       });
+      });
+    }
     server.Handle("GET", base + "/count", [&shards, k](const HttpRequest& request) {
       core::Result<int64_t> epoch = EpochOf(request);
       if (!epoch.ok()) return ErrorResponse(epoch.status());

@@ -48,6 +48,28 @@ TEST(ReplicaLogTest, AChangeWaitsUntilEveryInSyncFollowerFetchedPastIt) {
   EXPECT_TRUE(waited.get().ok());
 }
 
+TEST(ReplicaLogTest, WhenReplicatedAnswersOnTheFetchThatCompletesItAndOnAFence) {
+  ReplicaLog log(0, 1, {});
+  log.StartFollower("b");
+  log.SetFollowers({"b"}, {"b"}, 1);
+  std::vector<std::pair<uint64_t, Code>> answered;
+  const uint64_t first = log.Append(Add(1));
+  const uint64_t second = log.Append(Add(2));
+  log.WhenReplicated(second, [&](Status s) { answered.emplace_back(second, s.code()); });
+  log.WhenReplicated(first, [&](Status s) { answered.emplace_back(first, s.code()); });
+  EXPECT_TRUE(answered.empty());
+  ASSERT_TRUE(FetchNow(log, "b", 1).ok());  // b has the first only
+  EXPECT_EQ(answered, (std::vector<std::pair<uint64_t, Code>>{{first, Code::kOk}}));
+  ASSERT_TRUE(FetchNow(log, "b", 2).ok());
+  ASSERT_EQ(answered.size(), 2u);
+  EXPECT_EQ(answered[1], std::make_pair(second, Code::kOk));
+  log.WhenReplicated(second, [&](Status s) { answered.emplace_back(9, s.code()); });  // at once
+  EXPECT_EQ(answered.size(), 3u);
+  log.WhenReplicated(log.Append(Add(3)), [&](Status s) { answered.emplace_back(3, s.code()); });
+  log.Fence("a new epoch");
+  EXPECT_EQ(answered.back(), std::make_pair(uint64_t{3}, Code::kTimeout));
+}
+
 TEST(ReplicaLogTest, FollowersOutOfSyncAndAckPrimaryAreNotWaitedFor) {
   ReplicaLog log(0, 1, {});
   log.StartFollower("b");
