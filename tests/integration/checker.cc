@@ -13,6 +13,9 @@ using Clock = std::chrono::steady_clock;
 
 int64_t Now() { return Clock::now().time_since_epoch().count(); }
 
+// Checkers made so far in this process: each one's keys are its own.
+std::atomic<int> generations{0};
+
 }  // namespace
 
 int64_t Tally::Lost(int64_t total) const { return std::max<int64_t>(0, acknowledged - total); }
@@ -29,7 +32,7 @@ std::chrono::milliseconds Dwell(int faults) {
 }
 
 Checker::Checker(const std::string& address, Tally& tally, int clients)
-    : tally_(tally), last_ack_(clients) {
+    : tally_(tally), generation_(++generations), last_ack_(clients) {
   const std::string host = address.substr(0, address.rfind(':'));
   const int port = std::stoi(address.substr(address.rfind(':') + 1));
   for (int c = 0; c < clients; ++c) {
@@ -78,8 +81,9 @@ void Checker::Run(const std::string& host, int port, int c) {
   for (int64_t i = 0; !stop_.load(); ++i) {
     const int64_t value = 1 + (c * 13 + i) % 60;
     const std::string body = "{\"value\":" + std::to_string(value) + "}";
-    const httplib::Headers key = {
-        {"Idempotency-Key", "c" + std::to_string(c) + "-" + std::to_string(i)}};
+    const httplib::Headers key = {{"Idempotency-Key", "g" + std::to_string(generation_) + "c" +
+                                                          std::to_string(c) + "-" +
+                                                          std::to_string(i)}};
     ++tally_.increments;
     bool maybe_applied = false;
     const auto give_up_after = std::chrono::seconds(8);

@@ -49,6 +49,7 @@ class Checker {
   void Run(const std::string& host, int port, int c);
 
   Tally& tally_;
+  const int generation_;  // in every Idempotency-Key it sends
   std::atomic<bool> stop_{false};
   // Per client: when its last increment was acknowledged (steady clock, ns).
   std::vector<std::atomic<int64_t>> last_ack_;
