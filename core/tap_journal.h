@@ -27,7 +27,8 @@ class TapJournal : public Journal {
 
   std::shared_ptr<Ticket> Append(const Record& record) override;
   Status Wait(const std::shared_ptr<Ticket>& ticket) override;
-  // The write here is waited for; the followers' fetch is not.
+  // Nothing is waited for here: `done` runs once the followers have the
+  // record and then its write here is done.
   void WaitThen(const std::shared_ptr<Ticket>& ticket, std::function<void(Status)> done) override;
   uint64_t failed_records() const override { return inner_ ? inner_->failed_records() : 0; }
   bool syncs_each_write() const override { return inner_ && inner_->syncs_each_write(); }
