@@ -319,6 +319,24 @@ Result<CountReply> HostedShards::Count(int shard, int64_t epoch, const CounterRe
   return Serve<CountReply>(shard, epoch, [&counter](Shard& held) { return held.Count(counter); });
 }
 
+Status HostedShards::IncrementThen(int shard, int64_t epoch, const IncrementRequest& request,
+                                   Shard::IncrementDone done) {
+  if (Status valid = CheckShard(shard); !valid.ok()) return valid;
+  std::shared_ptr<Slot> slot = Get(shard);
+  if (!slot) return Moved(shard, epoch, nullptr);
+  std::shared_lock lock(slot->gate);
+  if (slot->state != HoldState::kActive || slot->epoch != epoch) {
+    return Moved(shard, epoch, slot.get());
+  }
+  // The answer may come after the gate is released, and after a release of
+  // the shard: `slot` keeps it (and its journal) alive until then.
+  slot->kept->shard().IncrementThen(
+      request, [slot, done = std::move(done)](Result<IncrementReply> reply) {
+        done(std::move(reply));
+      });
+  return {};
+}
+
 void HostedShards::EnableReplication(ReplicaLogOptions options) { replication_ = options; }
 
 void HostedShards::StartLog(int shard, Slot& slot, const ShardPlacement* placement) {

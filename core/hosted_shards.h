@@ -153,6 +153,12 @@ class HostedShards {
   // Tend() on every shard held.
   void TendAll();
 
+  // Shard::IncrementThen on shard `shard` held active at `epoch`; kMoved as
+  // Serve. The shard stays alive until `done` has run, even if the node
+  // lets it go meanwhile.
+  Status IncrementThen(int shard, int64_t epoch, const IncrementRequest& request,
+                       Shard::IncrementDone done);
+
   // The shard's count of `counter` if held active at `epoch` (as Serve).
   Result<CountReply> Count(int shard, int64_t epoch, const CounterRef& counter);
 

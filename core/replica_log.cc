@@ -15,6 +15,10 @@ uint64_t NewLogId() {
   return id == 0 ? 1 : id;
 }
 
+// How long a follower out of sync may go without fetching before it is
+// forgotten (and starts again from a snapshot).
+constexpr std::chrono::seconds kForgetAfter{30};
+
 }  // namespace
 
 Result<AckPolicy> ParseAckPolicy(std::string_view text) {
@@ -171,11 +175,18 @@ void ReplicaLog::Expire() {
     parked_.erase(split, parked_.end());
     // A follower waiting on a fetch is in touch, not lagging.
     for (const Parked& parked : parked_) followers_[parked.follower].last_fetch = now;
+    Trim();  // also bounds what is kept while no follower fetches
   }
   for (Parked& parked : due) parked.done(ReplicaBatch{.first = parked.from, .records = {}});
 }
 
 void ReplicaLog::Trim() {
+  // A follower out of sync that stopped fetching long ago (a dead node) no
+  // longer holds changes here: if it comes back, it starts from a snapshot.
+  const auto gone = Clock::now() - kForgetAfter;
+  std::erase_if(followers_, [&](const auto& entry) {
+    return !Required(entry.second) && entry.second.last_fetch < gone;
+  });
   uint64_t lowest = next_;
   for (const auto& [node, state] : followers_) lowest = std::min(lowest, state.acknowledged);
   // Bounded: a follower far behind starts again from a snapshot.

@@ -138,15 +138,13 @@ void RegisterNodeRoutes(core::HostedShards& shards, NodeRoutesOptions options,
             request.body(), request.HeaderValues(std::string(core::kIdempotencyKeyHeader)));
         if (!parsed.ok()) return respond(ErrorResponse(parsed.status()));
         auto counter = std::make_shared<core::CounterRef>(parsed->counter);
-        core::Result<bool> served = shards.Serve<bool>(k, *epoch, [&](core::Shard& shard) {
-          shard.IncrementThen(*parsed, [respond, counter](core::Result<core::IncrementReply> reply) {
-            respond(Respond(reply, [&](const core::IncrementReply& done) {
-              return core::FormatIncrementReply(done, *counter);
-            }));
-          });
-          return true;
-        });
-        if (!served.ok()) respond(ErrorResponse(served.status()));
+        core::Status served = shards.IncrementThen(
+            k, *epoch, *parsed, [respond, counter](core::Result<core::IncrementReply> reply) {
+              respond(Respond(reply, [&](const core::IncrementReply& done) {
+                return core::FormatIncrementReply(done, *counter);
+              }));
+            });
+        if (!served.ok()) respond(ErrorResponse(served));
       });
     } else {
       server.Handle("POST", base + "/increment", [&shards, k](const HttpRequest& request) {

@@ -70,6 +70,18 @@ TEST(ReplicaLogTest, WhenReplicatedAnswersOnTheFetchThatCompletesItAndOnAFence) 
   EXPECT_EQ(answered.back(), std::make_pair(uint64_t{3}, Code::kTimeout));
 }
 
+TEST(ReplicaLogTest, ChangesAreKeptOnlyWhileAFollowerLacksThemAndAtMostMaxKept) {
+  ReplicaLog log(0, 1, {.max_kept = 3});
+  log.StartFollower("b");
+  for (int i = 0; i < 5; ++i) log.Append(Add(i));
+  log.Expire();  // trims to the last 3: b, 5 behind, must start again
+  EXPECT_EQ(FetchNow(log, "b", 0).status().code(), Code::kOutOfRange);
+  ASSERT_TRUE(FetchNow(log, "b", 2).ok());
+  Result<ReplicaBatch> rest = FetchNow(log, "b", 2);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(rest->records.size(), 3u);
+}
+
 TEST(ReplicaLogTest, FollowersOutOfSyncAndAckPrimaryAreNotWaitedFor) {
   ReplicaLog log(0, 1, {});
   log.StartFollower("b");
