@@ -95,6 +95,28 @@ net::HttpClientOptions NodeClientOptions(const ClusterOptions& options, double t
   return client;
 }
 
+// What status and promote start from: the topology, and how to reach the
+// nodes.
+struct ClusterRead {
+  net::HttpClientOptions client;
+  core::Topology topology;
+};
+
+// Reads the topology from etcd; std::nullopt after saying why, the exit
+// code in *code.
+std::optional<ClusterRead> ReadCluster(const ClusterOptions& options, ExitCode* code) {
+  std::unique_ptr<topo::EtcdStore> store = OpenStore(options, code);
+  if (!store) return std::nullopt;
+  net::HttpClientOptions client = NodeClientOptions(options, options.timeout_seconds, code);
+  if (*code != ExitCode::kOk) return std::nullopt;
+  core::Result<core::Topology> topology = core::ReadTopology(*store);
+  if (!topology.ok()) {
+    *code = StoreFailure(options, topology.status());
+    return std::nullopt;
+  }
+  return ClusterRead{std::move(client), std::move(*topology)};
+}
+
 ExitCode RunInit(const ClusterOptions& options) {
   ExitCode code = ExitCode::kOk;
   std::unique_ptr<topo::EtcdStore> store = OpenStore(options, &code);
@@ -132,12 +154,10 @@ Json PrimaryLag(const core::NodeInfo& owner, const core::ShardPlacement& placeme
 
 ExitCode RunPromote(const ClusterOptions& options) {
   ExitCode code = ExitCode::kOk;
-  std::unique_ptr<topo::EtcdStore> store = OpenStore(options, &code);
-  if (!store) return code;
-  net::HttpClientOptions client = NodeClientOptions(options, options.timeout_seconds, &code);
-  if (code != ExitCode::kOk) return code;
-  core::Result<core::Topology> topology = core::ReadTopology(*store);
-  if (!topology.ok()) return StoreFailure(options, topology.status());
+  std::optional<ClusterRead> read = ReadCluster(options, &code);
+  if (!read) return code;
+  const net::HttpClientOptions& client = read->client;
+  const core::Topology* topology = &read->topology;
   if (options.shard >= topology->shards) {
     return Fail(ExitCode::kRefused, fmt::format("there is no shard {}: the cluster has shards 0..{}",
                                                 options.shard, topology->shards - 1));
@@ -180,12 +200,10 @@ ExitCode RunPromote(const ClusterOptions& options) {
 
 ExitCode RunStatus(const ClusterOptions& options) {
   ExitCode code = ExitCode::kOk;
-  std::unique_ptr<topo::EtcdStore> store = OpenStore(options, &code);
-  if (!store) return code;
-  net::HttpClientOptions client = NodeClientOptions(options, options.timeout_seconds, &code);
-  if (code != ExitCode::kOk) return code;
-  core::Result<core::Topology> topology = core::ReadTopology(*store);
-  if (!topology.ok()) return StoreFailure(options, topology.status());
+  std::optional<ClusterRead> read = ReadCluster(options, &code);
+  if (!read) return code;
+  const net::HttpClientOptions& client = read->client;
+  const core::Topology* topology = &read->topology;
 
   Json nodes = Json::array();
   std::vector<int> load = topology->Load();

@@ -154,11 +154,7 @@ std::string HostedShards::Reconcile(const ShardPlacement& placement) {
   int64_t epoch = slot ? slot->epoch : 0;
   switch (DecideShard(state, epoch, placement, me(), storage_.durable())) {
     case ShardAction::kNothing:
-      // The in-sync set may have changed.
-      if (state == HoldState::kActive && slot->log) {
-        slot->log->SetFollowers(placement.followers, placement.in_sync, placement.revision);
-      }
-      return {};
+      return {};  // a change of the in-sync set reached the log above, before the gate
     case ShardAction::kActivate: {
       if (state == HoldState::kStaged || state == HoldState::kFollowing) {
         if (Status marked = slot->kept->MarkActive(); !marked.ok()) {
@@ -321,20 +317,14 @@ Result<CountReply> HostedShards::Count(int shard, int64_t epoch, const CounterRe
 
 Status HostedShards::IncrementThen(int shard, int64_t epoch, const IncrementRequest& request,
                                    Shard::IncrementDone done) {
-  if (Status valid = CheckShard(shard); !valid.ok()) return valid;
-  std::shared_ptr<Slot> slot = Get(shard);
-  if (!slot) return Moved(shard, epoch, nullptr);
-  std::shared_lock lock(slot->gate);
-  if (slot->state != HoldState::kActive || slot->epoch != epoch) {
-    return Moved(shard, epoch, slot.get());
-  }
-  // The answer may come after the gate is released, and after a release of
-  // the shard: `slot` keeps it (and its journal) alive until then.
-  slot->kept->shard().IncrementThen(
-      request, [slot, done = std::move(done)](Result<IncrementReply> reply) {
-        done(std::move(reply));
-      });
-  return {};
+  return WithActive<bool>(shard, epoch, [&](Slot& slot) {
+    // The answer may come after the gate is released, and after a release
+    // of the shard: the slot keeps it (and its journal) alive until then.
+    slot.kept->shard().IncrementThen(
+        request, [keep = slot.shared_from_this(), done = std::move(done)](
+                     Result<IncrementReply> reply) { done(std::move(reply)); });
+    return true;
+  }).status();
 }
 
 void HostedShards::EnableReplication(ReplicaLogOptions options) { replication_ = options; }

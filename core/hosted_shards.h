@@ -208,7 +208,8 @@ class HostedShards {
   void ForgetPosition(int shard);
 
  private:
-  struct Slot {
+  // Shared: an answer that comes later (IncrementThen) keeps its slot alive.
+  struct Slot : std::enable_shared_from_this<Slot> {
     std::unique_ptr<KeptShard> kept;
     HoldState state = HoldState::kAbsent;
     int64_t epoch = 0;
