@@ -38,6 +38,7 @@
 #include "core/shard.h"
 #include "core/topology_store.h"
 #include "core/topology_view.h"
+#include "cmd/serve_metrics.h"
 #include "net/aggregator_server.h"
 #include "net/http_server.h"
 #include "net/http_shard_client.h"
@@ -74,6 +75,7 @@ struct ServeOptions {
   int64_t idempotency_window_seconds = core::kDefaultIdempotencyWindowSeconds;
   bool daemon = false;
   bool access_log = false;
+  bool no_metrics = false;
   std::string pid_file;  // "": none, or DefaultPidFile() with --daemon
   std::string log_file;  // "": stderr
   std::string log_level = "info";
@@ -432,6 +434,9 @@ ExitCode Serve(ServeOptions options) {
     server_options.bearer_token = *token;
   }
   server_options.cors_origins = options.cors_origins;
+  // Before `running`: its servers count into it until they stop.
+  core::Registry metrics;
+  if (!options.no_metrics) server_options.metrics = &metrics;
   Running running;
   auto announce = [&](const std::string& name, const net::HttpServer& server) {
     fmt::print("{} listening on {}\n", name, net::JoinHostPort(options.bind, server.port()));
@@ -440,8 +445,16 @@ ExitCode Serve(ServeOptions options) {
   // Listens; says so at once unless `later` (a node says so once it joined).
   auto listen = [&](const std::string& name, int port,
                     const std::function<void(net::HttpServer&)>& routes, bool later = false) {
-    auto server = std::make_unique<net::HttpServer>(server_options);
+    net::HttpServerOptions listener_options = server_options;
+    listener_options.listener = name;
+    std::erase(listener_options.listener, ' ');  // "shard 0" -> "shard0"
+    auto server = std::make_unique<net::HttpServer>(listener_options);
     routes(*server);
+    if (!options.no_metrics) {
+      server->Handle("GET", "/metrics", [&metrics](const net::HttpRequest&) {
+        return net::HttpResponse{200, metrics.Render(), core::kMetricsContentType};
+      });
+    }
     core::Status status = server->Listen(options.bind, port);
     if (!status.ok()) return status;
     if (!later) announce(name, *server);
@@ -628,6 +641,14 @@ ExitCode Serve(ServeOptions options) {
     running.StopAll();
     return Fail(ExitCode::kCannotServe, status.message());
   }
+  if (!options.no_metrics) {
+    ServeMetricsSources sources{.role = cluster_node ? "node" : options.role,
+                                .shards = {},
+                                .hosted = running.hosted.get(),
+                                .aggregator = running.aggregator.get()};
+    for (const ShardHolder& holder : running.shards) sources.shards.push_back(holder.shard.get());
+    AddServeMetrics(metrics, sources);
+  }
 
   const bool sync_every_second = *fsync == store::FsyncPolicy::kEverySecond;
   Periodic maintenance(std::chrono::seconds(1), [&running, sync_every_second] {
@@ -802,6 +823,8 @@ void SetupServe(CLI::App& app, Runner& runner) {
       ->add_option("--log-file", options->log_file,
                    "Once ready, append the log (and all output) here; SIGHUP reopens it")
       ->type_name("FILE");
+  command->add_flag("--no-metrics", options->no_metrics,
+                    "Count nothing for GET /metrics (which then answers 404)");
   command->add_flag("--access-log", options->access_log,
                     "Log one line per request: peer, method and path, status, bytes, time");
   OneOf(command->add_option("--log-level", options->log_level, "Lowest level logged"),

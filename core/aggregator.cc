@@ -60,6 +60,12 @@ class Aggregator::Health {
     up_.store(false, std::memory_order_release);
   }
 
+  // Counts one call by its outcome.
+  void Count(const Status& outcome) {
+    int kind = outcome.code() == Code::kUnavailable ? 1 : outcome.code() == Code::kTimeout ? 2 : 0;
+    calls_[kind].fetch_add(1, std::memory_order_relaxed);
+  }
+
   void MarkUp(int64_t now) {
     std::lock_guard lock(mutex_);
     if (!up_.load(std::memory_order_relaxed)) since_ = now;
@@ -72,6 +78,9 @@ class Aggregator::Health {
     state.up = up_.load(std::memory_order_relaxed);
     state.since = since_;
     state.last_error = last_error_;
+    state.calls_ok = calls_[0].load(std::memory_order_relaxed);
+    state.calls_refused = calls_[1].load(std::memory_order_relaxed);
+    state.calls_timeout = calls_[2].load(std::memory_order_relaxed);
   }
 
   std::string last_error() const {
@@ -81,6 +90,7 @@ class Aggregator::Health {
 
  private:
   std::atomic<bool> up_{true};
+  std::atomic<uint64_t> calls_[3] = {};  // ok, refused, timeout
   mutable std::mutex mutex_;
   int64_t since_ = 0;
   std::string last_error_;
@@ -111,8 +121,12 @@ Status Aggregator::Down(int i) const {
 template <typename T, typename Call>
 Result<T> Aggregator::CallShard(int i, const Call& call) {
   Health& health = health_[i];
-  if (!health.up()) return Down(i);
+  if (!health.up()) {
+    health.Count(Unavailable(""));
+    return Down(i);
+  }
   Result<T> result = call(*shards_[i]);
+  health.Count(result.status());
   if (!result.ok() && IsTransportFailure(result.status())) health.MarkDown(result.status(), now_());
   return result;
 }
@@ -198,12 +212,14 @@ void Aggregator::IncrementAsync(const IncrementRequest& request,
   }
   const int i = ShardFor(request.value, shard_count());
   if (!health_[i].up()) {
+    health_[i].Count(Unavailable(""));
     done(Down(i));
     return;
   }
   shards_[i]->IncrementAsync(
       request,
       [this, i, done = std::move(done)](Result<IncrementReply> reply) {
+        health_[i].Count(reply.status());
         if (!reply.ok() && IsTransportFailure(reply.status())) {
           health_[i].MarkDown(reply.status(), now_());
         }
@@ -411,6 +427,16 @@ std::vector<ShardState> Aggregator::Shards() {
     state.address = shards_[i]->Address();
     health_[i].Describe(state);
     if (counts[i].ok()) state.count = counts[i]->count;
+  }
+  return states;
+}
+
+std::vector<ShardState> Aggregator::ShardHealth() const {
+  std::vector<ShardState> states(shards_.size());
+  for (int i = 0; i < shard_count(); ++i) {
+    states[i].id = i;
+    states[i].address = shards_[i]->Address();
+    health_[i].Describe(states[i]);
   }
   return states;
 }

@@ -70,6 +70,11 @@ struct ShardState {
   int64_t since = 0;             // when it last went up or down (Unix seconds)
   std::string last_error;        // the last failure that marked it down; "" if none
   std::optional<int64_t> count;  // its part of the default counter, when it answered
+  // Calls to it since the start, by outcome: it answered (whatever it
+  // answered); not reached (refused, or not asked while down); no answer in time.
+  uint64_t calls_ok = 0;
+  uint64_t calls_refused = 0;
+  uint64_t calls_timeout = 0;
 };
 
 struct AggregatorOptions {
@@ -166,6 +171,8 @@ class Aggregator {
   // Every shard's state, with its count of the default counter (shards that
   // are up are asked for it).
   std::vector<ShardState> Shards();
+  // The same without asking the shards (no count): for metrics.
+  std::vector<ShardState> ShardHealth() const;
 
   // Asks every shard marked down for its count, in parallel, and marks up
   // those that answer. Meant to be called a few times a second.

@@ -288,6 +288,20 @@ std::vector<HeldShard> HostedShards::List() const {
   return held;
 }
 
+std::vector<HeldShardStats> HostedShards::Stats() const {
+  std::vector<HeldShardStats> stats;
+  for (int shard = 0; shard < shard_count_; ++shard) {
+    std::shared_ptr<Slot> slot = Get(shard);
+    if (!slot) continue;
+    std::shared_lock lock(slot->gate);
+    if (slot->state == HoldState::kAbsent) continue;
+    const Shard& held = slot->kept->shard();
+    stats.push_back({shard, slot->state, held.size(), held.key_count(), held.increments_applied(),
+                     held.key_replays()});
+  }
+  return stats;
+}
+
 std::vector<HeldShard> HostedShards::StaleSeals(std::chrono::steady_clock::duration after) const {
   std::vector<HeldShard> stale;
   const auto now = std::chrono::steady_clock::now();

@@ -106,6 +106,16 @@ struct HeldShard {
   bool operator==(const HeldShard&) const = default;
 };
 
+// One held shard's figures, for metrics.
+struct HeldShardStats {
+  int shard = 0;
+  HoldState state = HoldState::kAbsent;
+  size_t counters = 0;
+  size_t keys = 0;
+  uint64_t applied = 0;      // Shard::increments_applied() of this copy
+  uint64_t key_replays = 0;  // Shard::key_replays() of this copy
+};
+
 class HostedShards {
  public:
   // REQUIRES: `storage` outlives this; 1 <= shard_count.
@@ -148,6 +158,8 @@ class HostedShards {
 
   // Every shard held, by shard number.
   std::vector<HeldShard> List() const;
+  // Every shard held, with its figures.
+  std::vector<HeldShardStats> Stats() const;
   // Shards sealed for longer than `after` (a move that stalled), with their epoch.
   std::vector<HeldShard> StaleSeals(std::chrono::steady_clock::duration after) const;
   // Tend() on every shard held.

@@ -43,7 +43,10 @@ std::variant<Result<IncrementReply>, Shard::Pending> Shard::Apply(
       return Result<IncrementReply>(
           Status(begun.status().code(), fmt::format("shard {}: {}", id_, begun.status().message())));
     }
-    if (begun->has_value()) return Result<IncrementReply>(**begun);  // a retry: the first answer
+    if (begun->has_value()) {  // a retry: the first answer
+      key_replays_.fetch_add(1, std::memory_order_relaxed);
+      return Result<IncrementReply>(**begun);
+    }
   }
   Pending pending;
   pending.keyed = keyed;
@@ -87,6 +90,7 @@ std::variant<Result<IncrementReply>, Shard::Pending> Shard::Apply(
     }
   }
   if (keyed) pending.idempotency_key = idempotency_key;
+  applied_.fetch_add(1, std::memory_order_relaxed);
   return pending;
 }
 

@@ -100,6 +100,11 @@ class Shard {
   size_t size() const;
   // How many idempotency keys it remembers.
   size_t key_count() const { return keys_.size(); }
+  // Increments applied since it was made (a batch's share is one), not
+  // counting those replayed from its journal or a primary.
+  uint64_t increments_applied() const { return applied_.load(std::memory_order_relaxed); }
+  // Retries with an idempotency key answered from the key, not applied again.
+  uint64_t key_replays() const { return key_replays_.load(std::memory_order_relaxed); }
 
  private:
   struct Cell {
@@ -154,6 +159,8 @@ class Shard {
   // fully undone (key forgotten included); compared with the journal's
   // failed_records() by Checkpoint.
   std::atomic<uint64_t> undone_records_{0};
+  std::atomic<uint64_t> applied_{0};
+  std::atomic<uint64_t> key_replays_{0};
   KeyTable keys_;
 };
 

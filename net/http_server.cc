@@ -98,6 +98,61 @@ std::pair<std::string, int> AddressOf(const sockaddr_storage& address) {
   return {text, port};
 }
 
+// One route's requests, for metrics: by status code, and how long each took.
+struct RouteStats {
+  static constexpr int kCodes = 600;
+  std::string label;
+  std::unique_ptr<std::atomic<uint64_t>[]> codes =
+      std::make_unique<std::atomic<uint64_t>[]>(kCodes);
+  core::Histogram latency{core::LatencyBuckets()};
+
+  void Count(int status, Clock::duration took) {
+    codes[status >= 0 && status < kCodes ? status : 0].fetch_add(1, std::memory_order_relaxed);
+    latency.Observe(std::chrono::duration<double>(took).count());
+  }
+};
+
+// A server's counts, shared with the registry's collector (which may run
+// after the server went).
+struct ServerStats {
+  std::string listener;
+  std::map<std::string, std::unique_ptr<RouteStats>, std::less<>> routes;  // by label
+  RouteStats other;
+  std::atomic<size_t> open_connections{0};
+
+  ServerStats() { other.label = "other"; }
+  RouteStats* ForPath(std::string_view path) {
+    std::string label = RouteLabel(path);
+    auto found = routes.find(label);
+    if (found == routes.end()) {
+      auto stats = std::make_unique<RouteStats>();
+      stats->label = label;
+      found = routes.emplace(label, std::move(stats)).first;
+    }
+    return found->second.get();
+  }
+  void Collect(core::MetricSink& sink) const {
+    auto collect = [&](const RouteStats& route) {
+      for (int code = 0; code < RouteStats::kCodes; ++code) {
+        uint64_t n = route.codes[code].load(std::memory_order_relaxed);
+        if (n == 0) continue;
+        sink.Sample("shardctl_http_requests_total",
+                    {{"listener", listener}, {"route", route.label}, {"code", std::to_string(code)}},
+                    static_cast<double>(n));
+      }
+      core::Histogram::Snapshot latency = route.latency.Read();
+      if (latency.cumulative.back() > 0) {
+        sink.Histogram("shardctl_http_request_duration_seconds",
+                       {{"listener", listener}, {"route", route.label}}, latency);
+      }
+    };
+    for (const auto& [label, route] : routes) collect(*route);
+    collect(other);
+    sink.Sample("shardctl_http_connections_open", {{"listener", listener}},
+                static_cast<double>(open_connections.load(std::memory_order_relaxed)));
+  }
+};
+
 // One answer, before it is written out.
 struct Answer {
   int status = 200;
@@ -106,10 +161,15 @@ struct Answer {
   std::string content_type;   // empty: JSON
   bool close = false;         // the connection closes after it
   bool head_only = false;     // a HEAD request: no body
+  struct RouteStats* stats = nullptr;  // counted here when sent; nullptr: "other"
 };
 
 Answer ErrorAnswer(int status, std::string_view message, bool close = false) {
-  return {status, core::FormatError(message), "", "", close, false};
+  Answer answer;
+  answer.status = status;
+  answer.body = core::FormatError(message);
+  answer.close = close;
+  return answer;
 }
 
 void AppendAnswer(const Answer& answer, std::string* out) {
@@ -186,6 +246,7 @@ struct Awaiting {
   bool http10;         // an HTTP/1.0 client, told when the connection stays
   bool head_only;
   std::string cors_headers;  // for a listed Origin: the lines that let its page read the answer
+  RouteStats* stats = nullptr;
 };
 
 // Makes `answer` say what the request asked of the connection: closed when
@@ -284,6 +345,21 @@ HttpResponse ErrorResponse(const core::Status& status) {
 
 EventLoop* EventLoop::Current() { return current_loop; }
 
+std::string RouteLabel(std::string_view path) {
+  std::string label;
+  size_t at = 0;
+  while (at < path.size()) {
+    size_t end = path.find('/', at + 1);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view segment = path.substr(at, end - at);  // "/3", "/shards"
+    bool digits = segment.size() > 1 && std::all_of(segment.begin() + 1, segment.end(),
+                                                    [](char c) { return c >= '0' && c <= '9'; });
+    label += digits ? std::string_view("/{k}") : segment;
+    at = end;
+  }
+  return label;
+}
+
 struct HttpResponder::State {
   State(std::shared_ptr<Mailbox> mailbox, uint64_t request)
       : mailbox(std::move(mailbox)), request(request) {}
@@ -335,12 +411,15 @@ struct HttpServer::Impl {
   HttpServerOptions options;
   // path -> method -> handler; fixed before Listen(), read-only afterwards.
   std::map<std::string, std::map<std::string, Route>, std::less<>> routes;
+  // path -> its counts (shared by paths of one label); fixed before Listen().
+  std::map<std::string, RouteStats*, std::less<>> route_stats;
+  std::shared_ptr<ServerStats> stats = std::make_shared<ServerStats>();
   std::unique_ptr<core::WorkerPool> blocking;  // made by Listen() if a route needs it
   int listen_fd = -1;
   int stop_fd = -1;  // readable once stopping: wakes the acceptor
   int port = 0;
   std::atomic<bool> stopping{false};
-  std::atomic<size_t> open_connections{0};
+  std::atomic<size_t>& open_connections = stats->open_connections;
   size_t next_loop = 0;  // the acceptor's only
   std::vector<std::unique_ptr<Loop>> loops;
   std::thread acceptor;
@@ -562,6 +641,7 @@ void HttpServer::Impl::TakeAnswers(Loop& loop) {
     answer.status = response.status;
     answer.body = std::move(response.body);
     answer.content_type = std::move(response.content_type);
+    answer.stats = later.stats;
     FitAnswerToRequest(later, stopping, &answer);
     if (answer.close) c.closing = true;
     loop.pending.push_back({&c, std::move(answer), "", std::move(later.log_line_start),
@@ -805,6 +885,7 @@ std::optional<Answer> HttpServer::Impl::Dispatch(Loop& loop, Connection& c, cons
 
   auto route = routes.find(path);
   if (route == routes.end()) return ErrorAnswer(404, fmt::format("no such path: {}", path));
+  RouteStats* stats = route_stats.find(path)->second;
   bool head_only = head.method == "HEAD";
   auto handler = route->second.find(head_only ? std::string("GET") : std::string(head.method));
   if (handler == route->second.end()) {
@@ -812,6 +893,7 @@ std::optional<Answer> HttpServer::Impl::Dispatch(Loop& loop, Connection& c, cons
     Answer answer = ErrorAnswer(
         405, fmt::format("{} is not allowed on {}; use {}", head.method, path, allowed));
     answer.extra_headers = fmt::format("Allow: {}\r\n", allowed);
+    answer.stats = stats;
     return answer;
   }
 
@@ -819,7 +901,8 @@ std::optional<Answer> HttpServer::Impl::Dispatch(Loop& loop, Connection& c, cons
   if (route_to.kind != Route::Kind::kInline) {
     uint64_t id = ++loop.last_request_id;
     HttpResponder respond(std::make_shared<HttpResponder::State>(loop.mailbox, id));
-    loop.awaiting.emplace(id, later);
+    Awaiting& awaiting = loop.awaiting.emplace(id, later).first->second;
+    awaiting.stats = stats;
     c.awaiting = id;
     if (route_to.kind == Route::Kind::kAsync) {
       try {
@@ -856,6 +939,7 @@ std::optional<Answer> HttpServer::Impl::Dispatch(Loop& loop, Connection& c, cons
     answer.status = response.status;
     answer.body = std::move(response.body);
     answer.content_type = std::move(response.content_type);
+    answer.stats = stats;
   } catch (const std::exception&) {
     // Never a leaked message.
     answer = ErrorAnswer(500, "internal error while serving the request");
@@ -878,6 +962,10 @@ void HttpServer::Impl::WritePending(Loop& loop) {
       continue;
     }
     AppendAnswer(pending.answer, &pending.connection->out);
+    if (options.metrics != nullptr) {
+      RouteStats* route = pending.answer.stats ? pending.answer.stats : &stats->other;
+      route->Count(pending.answer.status, Clock::now() - pending.started);
+    }
     if (options.access_log) {
       auto took = Clock::now() - pending.started;
       options.access_log(fmt::format("{} {} {} {:.2f}ms", pending.log_line_start,
@@ -1020,11 +1108,13 @@ HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Handle(const std::string& method, const std::string& path, HttpHandler handler) {
   impl_->routes[path][method] = Route{Route::Kind::kInline, std::move(handler), {}};
+  impl_->route_stats[path] = impl_->stats->ForPath(path);
 }
 
 void HttpServer::HandleBlocking(const std::string& method, const std::string& path,
                                 HttpHandler handler) {
   impl_->routes[path][method] = Route{Route::Kind::kBlocking, std::move(handler), {}};
+  impl_->route_stats[path] = impl_->stats->ForPath(path);
   if (!impl_->blocking) {
     impl_->blocking = std::make_unique<core::WorkerPool>(std::max(1, impl_->options.blocking_threads));
   }
@@ -1033,6 +1123,7 @@ void HttpServer::HandleBlocking(const std::string& method, const std::string& pa
 void HttpServer::HandleAsync(const std::string& method, const std::string& path,
                              AsyncHttpHandler handler) {
   impl_->routes[path][method] = Route{Route::Kind::kAsync, {}, std::move(handler)};
+  impl_->route_stats[path] = impl_->stats->ForPath(path);
 }
 
 core::Status HttpServer::Listen(const std::string& host, int port) {
@@ -1107,6 +1198,17 @@ core::Status HttpServer::Listen(const std::string& host, int port) {
   }
   for (auto& loop : impl_->loops) {
     loop->thread = std::thread([this, &loop = *loop] { impl_->Run(loop); });
+  }
+  if (impl_->options.metrics != nullptr) {
+    impl_->stats->listener = impl_->options.listener;
+    core::Registry& registry = *impl_->options.metrics;
+    registry.Declare("shardctl_http_requests_total", core::Registry::Type::kCounter,
+                     "HTTP requests answered, by listener, route and status code.");
+    registry.Declare("shardctl_http_request_duration_seconds", core::Registry::Type::kHistogram,
+                     "Time from a request's first byte to its answer, by listener and route.");
+    registry.Declare("shardctl_http_connections_open", core::Registry::Type::kGauge,
+                     "Client connections open, by listener.");
+    registry.AddCollector([stats = impl_->stats](core::MetricSink& sink) { stats->Collect(sink); });
   }
   impl_->acceptor = std::thread([this] { impl_->Accept(); });
   return {};

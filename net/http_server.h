@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/metrics.h"
 #include "core/status.h"
 
 namespace shardctl::net {
@@ -70,7 +71,19 @@ struct HttpServerOptions {
   // 403. Answers to a listed Origin carry Access-Control-Allow-Origin; to
   // any other, nothing, so the browser keeps them from the page.
   std::vector<std::string> cors_origins;
+  // When set, every answered request is counted in it, by route and status
+  // (shardctl_http_requests_total) with its time to answer
+  // (shardctl_http_request_duration_seconds), and the open connections
+  // shown (shardctl_http_connections_open), all labelled listener=`listener`.
+  // A route's label is its path with a shard number as {k}
+  // ("/shards/{k}/increment"); a path with no route is "other".
+  // REQUIRES: outlives the server's Listen() to its Stop().
+  core::Registry* metrics = nullptr;
+  std::string listener;
 };
+
+// A route's label in metrics: `path` with every segment of digits as {k}.
+std::string RouteLabel(std::string_view path);
 
 // A request as handlers see it. Valid only during the handler call.
 class HttpRequest {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -145,9 +146,33 @@ void FileJournal::Flush(std::unique_lock<std::mutex>& lock) {
   written_.notify_all();
 }
 
+void StoreMetrics::Compacted(int shard) {
+  std::lock_guard lock(mutex_);
+  ++compactions_[shard];
+}
+
+std::map<int, uint64_t> StoreMetrics::Compactions() const {
+  std::lock_guard lock(mutex_);
+  return compactions_;
+}
+
+StoreMetrics& ProcessStoreMetrics() {
+  static StoreMetrics metrics;
+  return metrics;
+}
+
 core::Status FileJournal::WriteBatch(const std::string& bytes) {
   size_t before = bytes_.load(std::memory_order_relaxed);
-  bool ok = WriteAll(fd_, bytes) && (policy_ != FsyncPolicy::kAlways || ::fdatasync(fd_) == 0);
+  StoreMetrics& metrics = ProcessStoreMetrics();
+  auto started = std::chrono::steady_clock::now();
+  bool ok = WriteAll(fd_, bytes);
+  auto written = std::chrono::steady_clock::now();
+  metrics.journal_write.Observe(std::chrono::duration<double>(written - started).count());
+  if (ok && policy_ == FsyncPolicy::kAlways) {
+    ok = ::fdatasync(fd_) == 0;
+    metrics.journal_fsync.Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - written).count());
+  }
   if (ok) {
     bytes_.store(before + bytes.size(), std::memory_order_relaxed);
     return {};
@@ -169,7 +194,11 @@ core::Status FileJournal::WriteBatch(const std::string& bytes) {
 
 core::Status FileJournal::Sync() {
   std::lock_guard sync_lock(sync_mutex_);
-  if (::fdatasync(fd_) != 0) return IoError("cannot sync the journal", path_);
+  auto started = std::chrono::steady_clock::now();
+  int synced = ::fdatasync(fd_);
+  ProcessStoreMetrics().journal_fsync.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  if (synced != 0) return IoError("cannot sync the journal", path_);
   return {};
 }
 

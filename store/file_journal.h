@@ -8,12 +8,14 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 
 #include "core/journal.h"
+#include "core/metrics.h"
 #include "core/status.h"
 
 namespace shardctl::store {
@@ -23,6 +25,21 @@ enum class FsyncPolicy {
   kEverySecond,  // written before every answer (survives a crash), fsync once a second
   kNo,           // written before every answer, fsync when the OS decides
 };
+
+// What the process's shard stores did, for metrics: how long journal writes
+// and fsyncs took (every journal of the process together) and how many
+// compactions each shard made. Thread-safe.
+struct StoreMetrics {
+  core::Histogram journal_write{core::DiskBuckets()};
+  core::Histogram journal_fsync{core::DiskBuckets()};
+  void Compacted(int shard);
+  std::map<int, uint64_t> Compactions() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<int, uint64_t> compactions_;  // shard -> compactions
+};
+StoreMetrics& ProcessStoreMetrics();
 
 // Parses "always", "everysec" or "no"; kInvalidArgument otherwise.
 core::Result<FsyncPolicy> ParseFsyncPolicy(std::string_view text);

@@ -352,6 +352,7 @@ core::Status ShardStore::Compact(core::Shard& shard) {
   }
   generation_ = next_generation;
   snapshot_bytes_ = data.size();
+  ProcessStoreMetrics().Compacted(options_.shard_id);
   return {};
 }
 

@@ -217,6 +217,36 @@ TEST_F(HttpServerTest, PlainOptionsListsTheMethodsAndUnknownPathsAre404) {
                   .starts_with("HTTP/1.1 404 "));
 }
 
+TEST(RouteLabelTest, NumberedSegmentsBecomeK) {
+  EXPECT_EQ(RouteLabel("/shards/12/increment"), "/shards/{k}/increment");
+  EXPECT_EQ(RouteLabel("/increment"), "/increment");
+  EXPECT_EQ(RouteLabel("/"), "/");
+  EXPECT_EQ(RouteLabel("/v2x/3"), "/v2x/{k}");
+}
+
+TEST(HttpServerMetricsTest, CountsAnswersByRouteAndStatus) {
+  core::Registry registry;
+  HttpServerOptions options;
+  options.metrics = &registry;
+  options.listener = "test";
+  HttpServer server(options);
+  core::Shard shard(0);
+  RegisterShardRoutes(shard, server);
+  ASSERT_TRUE(server.Listen("127.0.0.1", 0).ok());
+  server.ServeBytesForTesting(Post(R"({"value":2})") + Post(R"({"value":"x"})") +
+                              "GET /nope HTTP/1.1\r\n\r\n");
+  std::string text = registry.Render();
+  for (const char* line :
+       {"shardctl_http_requests_total{listener=\"test\",route=\"/increment\",code=\"200\"} 1\n",
+        "shardctl_http_requests_total{listener=\"test\",route=\"/increment\",code=\"400\"} 1\n",
+        "shardctl_http_requests_total{listener=\"test\",route=\"other\",code=\"404\"} 1\n",
+        "shardctl_http_request_duration_seconds_count{listener=\"test\",route=\"/increment\"} 2\n",
+        "shardctl_http_connections_open{listener=\"test\"} 0\n"}) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << text;
+  }
+  server.Stop();
+}
+
 TEST(HttpServerContentTypeTest, AHandlerMayAnswerWithAnotherContentType) {
   HttpServer server;
   server.Handle("GET", "/page", [](const HttpRequest&) {
