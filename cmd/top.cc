@@ -100,8 +100,8 @@ class Reader {
     sample.at = Clock::now();
     sample.wall = std::chrono::system_clock::now();
 
-    // GET /metrics first: what it counts is the aggregator's own requests,
-    // and none of top's requests is an increment.
+    // Always the same four reads in the same order, so that each rate is
+    // over the same span of time as `at` to `at` of the next sample.
     core::Result<net::HttpReply> metrics = client_.Get("/metrics");
     if (std::optional<Outcome> failed = Check("/metrics", metrics, {404})) return *failed;
     if (metrics->status == 404) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "tests/integration/harness.h"
@@ -218,6 +219,114 @@ TEST_F(TopTest, PipedKeepsTryingWhileTheServerIsAwayAndSaysSoOnce) {
   EXPECT_EQ(Lines(ReadFile(out)).size(), lines);  // no lines without a reading
   top.Signal(SIGTERM);
   EXPECT_EQ(top.WaitForExit(5s), 0) << top.Stderr();
+}
+
+// A stand-in for an aggregator with GET /metrics, whose numbers grow by the
+// same amount at every reading: each GET /metrics adds 100 increment
+// requests answered (none within 0.1 ms, 60 within 1 ms, 40 more within
+// 2.5 ms) and 7 that
+// failed, each GET /counters 50 to "hot". Shard 1 is down.
+class FakeAggregator {
+ public:
+  FakeAggregator() {
+    server_.set_tcp_nodelay(true);
+    auto json = [](httplib::Response& res, const std::string& body) {
+      res.set_content(body, "application/json");
+    };
+    server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      int n = ++metrics_reads_;
+      const std::string labels = "listener=\"aggregator\",route=\"/increment\"";
+      std::string text =
+          "# HELP shardctl_http_requests_total Requests answered.\n"
+          "# TYPE shardctl_http_requests_total counter\n"
+          "shardctl_http_requests_total{" + labels + ",code=\"200\"} " + std::to_string(100 * n) +
+          "\n"
+          "shardctl_http_requests_total{" + labels + ",code=\"503\"} " + std::to_string(7 * n) +
+          "\n"
+          "shardctl_http_requests_total{listener=\"shard0\",route=\"/increment\",code=\"200\"} " +
+          std::to_string(999 * n) + "\n"
+          "# TYPE shardctl_http_request_duration_seconds histogram\n";
+      for (const auto& [le, count] : std::vector<std::pair<std::string, int>>{
+               {"0.0001", 0}, {"0.001", 60}, {"0.0025", 100}, {"0.005", 100}, {"+Inf", 100}}) {
+        text += "shardctl_http_request_duration_seconds_bucket{" + labels + ",le=\"" + le +
+                "\"} " + std::to_string(count * n) + "\n";
+      }
+      text += "shardctl_http_request_duration_seconds_count{" + labels + "} " +
+              std::to_string(100 * n) + "\nprocess_open_fds 12\n";
+      res.set_content(text, "text/plain; version=0.0.4");
+    });
+    server_.Get("/total", [json](const httplib::Request&, httplib::Response& res) {
+      res.status = 503;
+      json(res, R"({"error":"shard 1 (http://127.0.0.1:9) cannot be reached"})");
+    });
+    server_.Get("/shards", [json](const httplib::Request&, httplib::Response& res) {
+      json(res, R"({"routing":"value","shards":[)"
+                R"({"address":"http://127.0.0.1:8","count":10,"lastError":null,"shardId":0,"since":1,"state":"up"},)"
+                R"({"address":"http://127.0.0.1:9","count":null,"lastError":"connection refused","shardId":1,"since":1,"state":"down"}]})");
+    });
+    server_.Get("/counters", [this, json](const httplib::Request& req, httplib::Response& res) {
+      top_asked_ = req.get_param_value("top");
+      json(res, R"({"counters":[{"counter":"hot","total":)" + std::to_string(50 * ++counter_reads_) +
+                    "}]}");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::sleep_for(1ms);
+  }
+  ~FakeAggregator() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+  std::atomic<int> metrics_reads_{0}, counter_reads_{0};
+  std::string top_asked_;
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST(TopMetricsTest, RatesAndLatencyComeFromTheChangeOfTheMetrics) {
+  FakeAggregator server;
+  RunResult result =
+      RunShardctl({"top", "--url", server.url(), "--interval", "0.2", "--count", "2", "--top", "3"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(server.top_asked_, "3");
+  std::vector<std::string> lines = Lines(result.out);
+  ASSERT_EQ(lines.size(), 2u) << result.out;
+  for (const std::string& line : lines) {
+    std::smatch fields;
+    ASSERT_TRUE(std::regex_match(line, fields, kLine)) << line;
+    double seconds = std::stod(line.substr(line.find("seconds=") + 8));
+    ASSERT_GT(seconds, 0) << line;
+    // 100 answered 2xx per reading: the 503s and the shard's own do not count.
+    EXPECT_NEAR(std::stod(fields[3]) * seconds, 100, 0.5) << line;
+    // Of each 100: 60 in (0.1 ms, 1 ms], 40 in (1 ms, 2.5 ms]. p50 is at
+    // rank 50 of the first's 60, p99 at 39 of the second's 40, as
+    // histogram_quantile interpolates; the slowest is at most 2.5 ms.
+    EXPECT_EQ(fields[4], "0.850") << line;  // 0.1 + 0.9 * 50 / 60
+    EXPECT_NEAR(std::stod(fields[5]), 1 + 1.5 * 39 / 40, 0.0015) << line;
+    EXPECT_EQ(fields[6], "2.500") << line;
+    EXPECT_NE(line.find(" total=- total/s=- "), std::string::npos) << line;
+    EXPECT_NE(line.find(" shards_up=1 shards=2 "), std::string::npos) << line;
+    ASSERT_NE(line.find(" top=hot:"), std::string::npos) << line;
+    EXPECT_NEAR(std::stod(line.substr(line.find(" top=hot:") + 9)) * seconds, 50, 0.5) << line;
+  }
+}
+
+TEST(TopMetricsTest, JsonHasTheLatencyInMilliseconds) {
+  FakeAggregator server;
+  RunResult result =
+      RunShardctl({"top", "--url", server.url(), "--interval", "0.2", "--count", "1", "--json"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  nlohmann::json json = nlohmann::json::parse(Lines(result.out).at(0));
+  EXPECT_EQ(json["latencyMs"]["p50"], 0.85);
+  EXPECT_EQ(json["latencyMs"]["max"], 2.5);
+  EXPECT_GT(json["incrementsPerSecond"].get<double>(), 0);
+  EXPECT_TRUE(json["total"].is_null());
+  EXPECT_EQ(json["shards"][1]["state"], "down");
 }
 
 TEST(TopNoServerTest, UnreachableServerExits3WithAHint) {
@@ -482,6 +591,33 @@ TEST_F(TopTerminalTest, ShowsALostServerAndRestoresTheTerminalOnSigterm) {
   EXPECT_EQ(tmux.Format("#{alternate_on}"), "0");
   EXPECT_EQ(tmux.Format("#{cursor_flag}"), "1");
   ExpectTerminalRestored(screen);
+}
+
+// The screen with metrics: the rate and the latency of the last interval.
+TEST(TopTerminalMetricsTest, ShowsIncrementsPerSecondAndLatency) {
+  FakeAggregator server;
+  TempDir dir;
+  Tmux tmux(TopInTerminal("--interval 0.2 --url " + server.url(), dir.path() + "/pid"), 100, 30);
+  ASSERT_TRUE(tmux.ok());
+  std::string screen;
+  EXPECT_TRUE(tmux.WaitForScreen(
+      [](const std::string& s) {
+        return std::regex_search(
+            s, std::regex("increments/s  \\d+ +latency  p50 0\\.850 ms  p99 2\\.4\\d ms  "
+                          "max <= 2\\.50 ms"));
+      },
+      &screen))
+      << screen;
+  EXPECT_NE(screen.find("total         -  (shard 1 (http://127.0.0.1:9) cannot be reached)"),
+            std::string::npos)
+      << screen;
+  EXPECT_NE(screen.find("shards        1 of 2 up"), std::string::npos) << screen;
+  tmux.SendKeys("q");
+  EXPECT_TRUE(tmux.WaitForScreen(
+      [](const std::string& s) { return s.find("settings shown") != std::string::npos; }, &screen,
+      5s))
+      << screen;
+  EXPECT_NE(screen.find("top exited 0"), std::string::npos) << screen;
 }
 
 }  // namespace
