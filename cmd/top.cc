@@ -24,10 +24,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
-#include <memory>
-#include <mutex>
 #include <initializer_list>
 #include <iterator>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -105,7 +105,8 @@ class Reader {
     core::Result<net::HttpReply> metrics = client_.Get("/metrics");
     if (std::optional<Outcome> failed = Check("/metrics", metrics, {404})) return *failed;
     if (metrics->status == 404) {
-      sample.metrics_error = "the server has no GET /metrics: it runs with --no-metrics, or is older";
+      sample.metrics_error =
+          "the server has no GET /metrics: it runs with --no-metrics, or is older";
     } else if (!Is2xx(*metrics)) {
       sample.metrics_error = fmt::format("GET /metrics answered {}: {}", metrics->status,
                                          core::ParseErrorMessage(metrics->body));
@@ -136,8 +137,7 @@ class Reader {
     if (!states.ok()) return Failure(ExitCode::kServerFailed, states.status().message());
     sample.shards = std::move(*states);
 
-    core::Result<net::HttpReply> counters =
-        client_.Get(fmt::format("/counters?top={}", top_));
+    core::Result<net::HttpReply> counters = client_.Get(fmt::format("/counters?top={}", top_));
     if (std::optional<Outcome> failed = Check("/counters", counters)) return *failed;
     if (!Is2xx(*counters)) {
       sample.counters_error = core::ParseErrorMessage(counters->body);
@@ -164,7 +164,8 @@ class Reader {
       return outcome;
     }
     int status = reply->status;
-    if (status < 400 || status >= 500 || std::find(allowed.begin(), allowed.end(), status) != allowed.end()) {
+    if (status < 400 || status >= 500 ||
+        std::find(allowed.begin(), allowed.end(), status) != allowed.end()) {
       return std::nullopt;
     }
     std::string message = core::ParseErrorMessage(reply->body);
@@ -391,7 +392,9 @@ class Screen {
     }
     // Not after a line that ends in the last column: there "erase below"
     // would take that line's last character.
-    if (static_cast<int>(lines.size()) < rows) frame += fmt::format("\x1b[{};1H\x1b[J", lines.size() + 1);
+    if (static_cast<int>(lines.size()) < rows) {
+      frame += fmt::format("\x1b[{};1H\x1b[J", lines.size() + 1);
+    }
     WriteAll(frame);
   }
 
@@ -419,7 +422,8 @@ class Top {
   Ending Run(std::unique_ptr<Reader> reader, TopSample first) {
     int pipe_fds[2];
     if (!MakePipe(pipe_fds)) {
-      return {ExitCode::kServerFailed, "cannot create a pipe: " + std::system_category().message(errno)};
+      return {ExitCode::kServerFailed,
+              "cannot create a pipe: " + std::system_category().message(errno)};
     }
     struct Closer {
       int* fds;
@@ -534,8 +538,7 @@ class Top {
   std::optional<Ending> Handle(Outcome& outcome) {
     if (!outcome.sample) {
       if (outcome.failure == ExitCode::kRefused) return Ending{outcome.failure, outcome.message};
-      const std::string retry =
-          fmt::format("retrying every {:g} s", options_.interval_seconds);
+      const std::string retry = fmt::format("retrying every {:g} s", options_.interval_seconds);
       if (!failing_since_) {
         failing_since_ = std::chrono::system_clock::now();
         if (!screen_mode_) {
@@ -599,8 +602,9 @@ ExitCode RunTop(const TopOptions& options) {
   auto timeout =
       std::chrono::milliseconds(static_cast<int64_t>(options.client.timeout_seconds * 1000));
   auto reader = std::make_unique<Reader>(
-      *url, net::HttpClientOptions{.connect_timeout = timeout, .request_timeout = timeout,
-                                   .bearer_token = *token},
+      *url,
+      net::HttpClientOptions{
+          .connect_timeout = timeout, .request_timeout = timeout, .bearer_token = *token},
       options.top);
 
   // The first sample before the screen: a wrong --url or token is one
@@ -655,8 +659,7 @@ void SetupTop(CLI::App& app, Runner& runner) {
       ->type_name("N")
       ->check(StrictInteger())
       ->check(CLI::Range(int64_t{1}, int64_t{1'000'000'000}));
-  command
-      ->add_option("--top", options->top, "How many of the largest counters to show")
+  command->add_option("--top", options->top, "How many of the largest counters to show")
       ->type_name("K")
       ->check(StrictInteger())
       ->check(CLI::Range(1, kMaxTop))

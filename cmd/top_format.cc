@@ -103,7 +103,8 @@ std::vector<std::string> Summary(const TopView& view, const ScreenOptions& optio
   } else if (view.seconds <= 0) {
     increments += "-  (measuring)";
   } else {
-    increments += fmt::format("{:<10}  latency  ", FormatRate(view.increments_per_second.value_or(0)));
+    increments +=
+        fmt::format("{:<10}  latency  ", FormatRate(view.increments_per_second.value_or(0)));
     increments += view.latency ? LatencyWords(*view.latency) : "-  (no increments)";
   }
   lines.push_back(increments);
@@ -111,7 +112,8 @@ std::vector<std::string> Summary(const TopView& view, const ScreenOptions& optio
   std::string total = "total         ";
   if (view.total) {
     total += fmt::format("{:<10}", *view.total);
-    if (view.total_per_second) total += fmt::format("  {}/s", FormatRate(*view.total_per_second, true));
+    if (view.total_per_second)
+      total += fmt::format("  {}/s", FormatRate(*view.total_per_second, true));
     total += "  (the default counter)";
   } else {
     total += fmt::format("-  ({})", view.total_error);
@@ -130,13 +132,12 @@ std::vector<std::string> ShardTable(const TopView& view, const ScreenOptions& op
   // What is left after the columns, for a bar as long as the shard's part.
   const int bar_width = options.width - DisplayWidth(header) - 2;
   for (const ShardView& shard : view.shards) {
-    std::string state = shard.up ? Paint("up   ", kGreen, options.color)
-                                 : Paint("down ", kRed, options.color);
-    std::string line = fmt::format(
-        "{:<5}  {}  {:>14}  {:>6}  {:>9}", shard.id, state,
-        shard.count ? std::to_string(*shard.count) : "-",
-        shard.share ? fmt::format("{:.1f}%", *shard.share * 100) : "-",
-        shard.per_second ? FormatRate(*shard.per_second, true) : "-");
+    std::string state =
+        shard.up ? Paint("up   ", kGreen, options.color) : Paint("down ", kRed, options.color);
+    std::string line = fmt::format("{:<5}  {}  {:>14}  {:>6}  {:>9}", shard.id, state,
+                                   shard.count ? std::to_string(*shard.count) : "-",
+                                   shard.share ? fmt::format("{:.1f}%", *shard.share * 100) : "-",
+                                   shard.per_second ? FormatRate(*shard.per_second, true) : "-");
     if (!shard.up && !shard.last_error.empty()) {
       line += "  " + shard.last_error;
     } else if (shard.share && bar_width >= 4) {
@@ -161,16 +162,17 @@ std::vector<std::string> CounterTable(const TopView& view, const ScreenOptions& 
     }
   }
   name_width = std::max(7, std::min(name_width, options.width - kNumbers));
-  lines.push_back(fmt::format("{}  {:>20}  {:>9}", PadTo("COUNTER", name_width), "TOTAL", "CHANGE/S"));
+  lines.push_back(
+      fmt::format("{}  {:>20}  {:>9}", PadTo("COUNTER", name_width), "TOTAL", "CHANGE/S"));
   if (!view.counters) {
     lines.push_back(fmt::format("-  ({})", view.counters_error));
   } else if (view.counters->empty()) {
     lines.push_back("(no counters yet)");
   } else {
     for (const CounterView& counter : *view.counters) {
-      lines.push_back(fmt::format("{}  {:>20}  {:>9}", PadTo(CutName(counter.name, name_width), name_width),
-                                  counter.total,
-                                  counter.per_second ? FormatRate(*counter.per_second, true) : "-"));
+      lines.push_back(fmt::format(
+          "{}  {:>20}  {:>9}", PadTo(CutName(counter.name, name_width), name_width), counter.total,
+          counter.per_second ? FormatRate(*counter.per_second, true) : "-"));
     }
   }
   return lines;
@@ -259,11 +261,10 @@ std::string FormatTopLine(const TopView& view) {
   return fmt::format(
       "time={:%Y-%m-%dT%H:%M:%SZ} seconds={:.3f} total={} total/s={} inc/s={} p50_ms={} "
       "p99_ms={} max_ms={} shards_up={} shards={} top={}",
-      fmt::gmtime(ToTimeT(view.wall)), view.seconds,
-      view.total ? std::to_string(*view.total) : "-", Fixed(view.total_per_second, 1),
-      Fixed(view.increments_per_second, 1), latency ? Milliseconds(latency->p50) : "-",
-      latency ? Milliseconds(latency->p99) : "-", latency ? Milliseconds(latency->max_bound) : "-",
-      view.shards_up, view.shards.size(), top);
+      fmt::gmtime(ToTimeT(view.wall)), view.seconds, view.total ? std::to_string(*view.total) : "-",
+      Fixed(view.total_per_second, 1), Fixed(view.increments_per_second, 1),
+      latency ? Milliseconds(latency->p50) : "-", latency ? Milliseconds(latency->p99) : "-",
+      latency ? Milliseconds(latency->max_bound) : "-", view.shards_up, view.shards.size(), top);
 }
 
 std::string FormatTopJson(const TopView& view) {

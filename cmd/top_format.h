@@ -32,12 +32,12 @@ std::string FormatTopLine(const TopView& view);
 std::string FormatTopJson(const TopView& view);
 
 struct ScreenOptions {
-  std::string url;                // the aggregator's
+  std::string url;  // the aggregator's
   double interval_seconds = 1;
-  int width = 80;                 // columns
-  int height = 24;                // rows
-  bool color = false;             // ANSI colours for states and errors
-  std::string error;              // the last reading failed: why ("" if it did not)
+  int width = 80;      // columns
+  int height = 24;     // rows
+  bool color = false;  // ANSI colours for states and errors
+  std::string error;   // the last reading failed: why ("" if it did not)
 };
 
 // The screen for `view`: at most options.height lines of at most

@@ -115,7 +115,8 @@ IncrementMetrics ExtractIncrementMetrics(const std::vector<core::MetricSample>& 
 TopView MakeTopView(const TopSample* previous, const TopSample& current) {
   TopView view;
   view.wall = current.wall;
-  if (previous != nullptr && current.at > previous->at) view.seconds = Seconds(current.at - previous->at);
+  if (previous != nullptr && current.at > previous->at)
+    view.seconds = Seconds(current.at - previous->at);
   const bool rates = view.seconds > 0;
 
   view.total = current.total;
@@ -138,7 +139,8 @@ TopView MakeTopView(const TopSample* previous, const TopSample& current) {
       double requests = 0, highest_finite = 0;
       for (const HistogramBucket& bucket : interval) {
         requests = std::max(requests, bucket.count);
-        if (!std::isinf(bucket.upper_bound)) highest_finite = std::max(highest_finite, bucket.upper_bound);
+        if (!std::isinf(bucket.upper_bound))
+          highest_finite = std::max(highest_finite, bucket.upper_bound);
       }
       view.latency = LatencySummary{requests, *p50, *p99, *max_bound, highest_finite};
     }

@@ -87,7 +87,7 @@ struct LatencySummary {
   double requests = 0;  // increment requests answered in the interval
   double p50 = 0;       // seconds
   double p99 = 0;
-  double max_bound = 0;  // the slowest took at most this long (+Inf: above every bucket)
+  double max_bound = 0;             // the slowest took at most this long (+Inf: above every bucket)
   double highest_finite_bound = 0;  // the histogram's last bucket below +Inf
 };
 

@@ -175,8 +175,9 @@ Result<std::vector<MetricSample>> ParsePrometheusText(std::string_view text) {
       };
       std::string shown = cut(line);
       error = cut(error);
-      return Status(Code::kBadGateway, fmt::format("line {} of the metrics is not a sample ({}): {}",
-                                                   line_number, error, shown));
+      return Status(Code::kBadGateway,
+                    fmt::format("line {} of the metrics is not a sample ({}): {}", line_number,
+                                error, shown));
     }
     samples.push_back(std::move(sample));
   }

@@ -224,8 +224,7 @@ TEST_F(TopTest, PipedKeepsTryingWhileTheServerIsAwayAndSaysSoOnce) {
 // A stand-in for an aggregator with GET /metrics, whose numbers grow by the
 // same amount at every reading: each GET /metrics adds 100 increment
 // requests answered (none within 0.1 ms, 60 within 1 ms, 40 more within
-// 2.5 ms) and 7 that
-// failed, each GET /counters 50 to "hot". Shard 1 is down.
+// 2.5 ms) and 7 that failed, each GET /counters 50 to "hot". Shard 1 is down.
 class FakeAggregator {
  public:
   FakeAggregator() {
@@ -234,25 +233,26 @@ class FakeAggregator {
       res.set_content(body, "application/json");
     };
     server_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-      int n = ++metrics_reads_;
-      const std::string labels = "listener=\"aggregator\",route=\"/increment\"";
-      std::string text =
-          "# HELP shardctl_http_requests_total Requests answered.\n"
-          "# TYPE shardctl_http_requests_total counter\n"
-          "shardctl_http_requests_total{" + labels + ",code=\"200\"} " + std::to_string(100 * n) +
-          "\n"
-          "shardctl_http_requests_total{" + labels + ",code=\"503\"} " + std::to_string(7 * n) +
-          "\n"
-          "shardctl_http_requests_total{listener=\"shard0\",route=\"/increment\",code=\"200\"} " +
-          std::to_string(999 * n) + "\n"
-          "# TYPE shardctl_http_request_duration_seconds histogram\n";
+      const int n = ++metrics_reads_;
+      const std::string increment = "listener=\"aggregator\",route=\"/increment\"";
+      std::string text;
+      auto sample = [&text](const std::string& name, const std::string& labels, int value) {
+        text += name + "{" + labels + "} " + std::to_string(value) + "\n";
+      };
+      text += "# HELP shardctl_http_requests_total Requests answered.\n";
+      text += "# TYPE shardctl_http_requests_total counter\n";
+      sample("shardctl_http_requests_total", increment + ",code=\"200\"", 100 * n);
+      sample("shardctl_http_requests_total", increment + ",code=\"503\"", 7 * n);
+      sample("shardctl_http_requests_total",
+             "listener=\"shard0\",route=\"/increment\",code=\"200\"", 999 * n);
+      text += "# TYPE shardctl_http_request_duration_seconds histogram\n";
       for (const auto& [le, count] : std::vector<std::pair<std::string, int>>{
                {"0.0001", 0}, {"0.001", 60}, {"0.0025", 100}, {"0.005", 100}, {"+Inf", 100}}) {
-        text += "shardctl_http_request_duration_seconds_bucket{" + labels + ",le=\"" + le +
-                "\"} " + std::to_string(count * n) + "\n";
+        sample("shardctl_http_request_duration_seconds_bucket", increment + ",le=\"" + le + "\"",
+               count * n);
       }
-      text += "shardctl_http_request_duration_seconds_count{" + labels + "} " +
-              std::to_string(100 * n) + "\nprocess_open_fds 12\n";
+      sample("shardctl_http_request_duration_seconds_count", increment, 100 * n);
+      text += "process_open_fds 12\n";
       res.set_content(text, "text/plain; version=0.0.4");
     });
     server_.Get("/total", [json](const httplib::Request&, httplib::Response& res) {
@@ -261,13 +261,15 @@ class FakeAggregator {
     });
     server_.Get("/shards", [json](const httplib::Request&, httplib::Response& res) {
       json(res, R"({"routing":"value","shards":[)"
-                R"({"address":"http://127.0.0.1:8","count":10,"lastError":null,"shardId":0,"since":1,"state":"up"},)"
-                R"({"address":"http://127.0.0.1:9","count":null,"lastError":"connection refused","shardId":1,"since":1,"state":"down"}]})");
+                R"({"address":"http://127.0.0.1:8","count":10,"lastError":null,"shardId":0,)"
+                R"("since":1,"state":"up"},)"
+                R"({"address":"http://127.0.0.1:9","count":null,"lastError":"connection refused",)"
+                R"("shardId":1,"since":1,"state":"down"}]})");
     });
     server_.Get("/counters", [this, json](const httplib::Request& req, httplib::Response& res) {
-      top_asked_ = req.get_param_value("top");
-      json(res, R"({"counters":[{"counter":"hot","total":)" + std::to_string(50 * ++counter_reads_) +
-                    "}]}");
+      top_asked_ = std::stoi(req.get_param_value("top"));
+      json(res, R"({"counters":[{"counter":"hot","total":)" +
+                    std::to_string(50 * ++counter_reads_) + "}]}");
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
@@ -280,7 +282,7 @@ class FakeAggregator {
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
   std::atomic<int> metrics_reads_{0}, counter_reads_{0};
-  std::string top_asked_;
+  std::atomic<int> top_asked_{0};  // K of the last GET /counters?top=K
 
  private:
   httplib::Server server_;
@@ -290,10 +292,10 @@ class FakeAggregator {
 
 TEST(TopMetricsTest, RatesAndLatencyComeFromTheChangeOfTheMetrics) {
   FakeAggregator server;
-  RunResult result =
-      RunShardctl({"top", "--url", server.url(), "--interval", "0.2", "--count", "2", "--top", "3"});
+  RunResult result = RunShardctl(
+      {"top", "--url", server.url(), "--interval", "0.2", "--count", "2", "--top", "3"});
   EXPECT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_EQ(server.top_asked_, "3");
+  EXPECT_EQ(server.top_asked_, 3);
   std::vector<std::string> lines = Lines(result.out);
   ASSERT_EQ(lines.size(), 2u) << result.out;
   for (const std::string& line : lines) {
@@ -360,8 +362,8 @@ TEST(TopNoServerTest, BadOptionsExit2BeforeAnyRequest) {
     std::vector<std::string> command = {"top", "--url", url};
     command.insert(command.end(), args.begin(), args.end());
     RunResult result = RunShardctl(command);
-    EXPECT_EQ(result.exit_code, 2) << args[0] << " " << (args.size() > 1 ? args[1] : "")
-                                   << ": " << result.err;
+    EXPECT_EQ(result.exit_code, 2)
+        << args[0] << " " << (args.size() > 1 ? args[1] : "") << ": " << result.err;
     EXPECT_TRUE(result.err.starts_with("shardctl: error: ")) << result.err;
     EXPECT_EQ(result.out, "");
   }
@@ -409,10 +411,10 @@ class Tmux {
     return value;
   }
   void Resize(int width, int height) {
-    EXPECT_EQ(Run("resize-window -t top -x " + std::to_string(width) + " -y " +
-                  std::to_string(height))
-                  .exit_code,
-              0);
+    EXPECT_EQ(
+        Run("resize-window -t top -x " + std::to_string(width) + " -y " + std::to_string(height))
+            .exit_code,
+        0);
   }
   void SendKeys(const std::string& keys) {
     EXPECT_EQ(Run("send-keys -t top " + keys).exit_code, 0);
@@ -478,8 +480,7 @@ void ExpectTerminalRestored(const std::string& screen) {
   EXPECT_TRUE(std::regex_search(screen, std::regex("(^|\\s)echo(\\s|$)"))) << screen;
   EXPECT_NE(screen.find("before top"), std::string::npos) << "the normal screen is back\n"
                                                           << screen;
-  EXPECT_EQ(screen.find("SHARD  STATE"), std::string::npos) << "top's screen is gone\n"
-                                                            << screen;
+  EXPECT_EQ(screen.find("SHARD  STATE"), std::string::npos) << "top's screen is gone\n" << screen;
 }
 
 class TopTerminalTest : public ::testing::Test {
@@ -545,8 +546,7 @@ TEST_F(TopTerminalTest, ResizeAndCtrlCActAtOnceWhateverTheInterval) {
       << screen;
   EXPECT_NE(screen.find("every 60 s"), std::string::npos) << screen;
   tmux.Resize(70, 25);
-  EXPECT_TRUE(
-      tmux.WaitForScreen([](const std::string& s) { return DrawnFor(s, 70); }, &screen, 5s))
+  EXPECT_TRUE(tmux.WaitForScreen([](const std::string& s) { return DrawnFor(s, 70); }, &screen, 5s))
       << screen;
   tmux.SendKeys("C-c");
   ASSERT_TRUE(tmux.WaitForScreen(
@@ -576,8 +576,7 @@ TEST_F(TopTerminalTest, ShowsALostServerAndRestoresTheTerminalOnSigterm) {
       },
       &screen))
       << screen;
-  EXPECT_NE(screen.find("SHARD  STATE"), std::string::npos) << "the last reading stays\n"
-                                                            << screen;
+  EXPECT_NE(screen.find("SHARD  STATE"), std::string::npos) << "the last reading stays\n" << screen;
   EXPECT_EQ(tmux.Format("#{alternate_on}"), "1");
 
   std::string pid = ReadFile(PidFile());

@@ -43,8 +43,8 @@ TopView SparseView() {
   view.total_error = "shard 1 cannot be reached";
   view.metrics_error = "the server has no GET /metrics";
   view.shards_up = 1;
-  view.shards = {{0, true, 5, 1, 1, ""}, {1, false, std::nullopt, std::nullopt, std::nullopt,
-                                         "connection refused"}};
+  view.shards = {{0, true, 5, 1, 1, ""},
+                 {1, false, std::nullopt, std::nullopt, std::nullopt, "connection refused"}};
   view.counters_error = "shard 1 cannot be reached";
   return view;
 }
@@ -83,11 +83,10 @@ TEST(TopJsonTest, HoldsTheViewWithRoundedNumbers) {
   EXPECT_EQ(json["incrementsPerSecond"], 2041.0);
   EXPECT_EQ(json["latencyMs"], nlohmann::json({{"p50", 0.213}, {"p99", 1.3}, {"max", 2.5}}));
   EXPECT_EQ(json["shardsUp"], 3);
-  EXPECT_EQ(json["shards"][1], nlohmann::json({{"shardId", 1},
-                                                {"state", "up"},
-                                                {"count", 8000},
-                                                {"share", 0.5},
-                                                {"perSecond", -3.5}}));
+  EXPECT_EQ(
+      json["shards"][1],
+      nlohmann::json(
+          {{"shardId", 1}, {"state", "up"}, {"count", 8000}, {"share", 0.5}, {"perSecond", -3.5}}));
   EXPECT_EQ(json["counters"][0],
             nlohmann::json({{"counter", "page:home"}, {"total", 5120}, {"perSecond", 170.0}}));
   EXPECT_TRUE(json["counters"][1]["perSecond"].is_null());
@@ -95,7 +94,8 @@ TEST(TopJsonTest, HoldsTheViewWithRoundedNumbers) {
 
 TEST(TopJsonTest, IsNullWhereNothingIsKnown) {
   nlohmann::json json = nlohmann::json::parse(FormatTopJson(SparseView()));
-  for (const char* key : {"total", "totalPerSecond", "incrementsPerSecond", "latencyMs", "counters"}) {
+  for (const char* key :
+       {"total", "totalPerSecond", "incrementsPerSecond", "latencyMs", "counters"}) {
     EXPECT_TRUE(json[key].is_null()) << key;
   }
   EXPECT_EQ(json["shards"][1]["state"], "down");
@@ -111,15 +111,15 @@ TEST(TopNumbersTest, FormatRate) {
     std::string expected;
   };
   for (const Case& c : std::vector<Case>{{2041.4, false, "2041"},
-                                          {99.95, false, "100"},  // rounds to 100.0
-                                          {12.54, false, "12.5"},
-                                          {0.26, false, "0.3"},
-                                          {0, false, "0"},
-                                          {0.01, true, "0"},
-                                          {170, true, "+170"},
-                                          {-3.5, true, "-3.5"},
-                                          {-3.5, false, "-3.5"},
-                                          {-0.01, true, "0"}}) {
+                                         {99.95, false, "100"},  // rounds to 100.0
+                                         {12.54, false, "12.5"},
+                                         {0.26, false, "0.3"},
+                                         {0, false, "0"},
+                                         {0.01, true, "0"},
+                                         {170, true, "+170"},
+                                         {-3.5, true, "-3.5"},
+                                         {-3.5, false, "-3.5"},
+                                         {-0.01, true, "0"}}) {
     EXPECT_EQ(FormatRate(c.rate, c.signed_change), c.expected) << c.rate;
   }
 }
@@ -130,11 +130,11 @@ TEST(TopNumbersTest, FormatDuration) {
     std::string expected;
   };
   for (const Case& c : std::vector<Case>{{0.000213, "0.213 ms"},
-                                          {0.0013, "1.30 ms"},
-                                          {0.0125, "12.5 ms"},
-                                          {0.25, "250 ms"},
-                                          {2.5, "2.50 s"},
-                                          {0, "0.000 ms"}}) {
+                                         {0.0013, "1.30 ms"},
+                                         {0.0125, "12.5 ms"},
+                                         {0.25, "250 ms"},
+                                         {2.5, "2.50 s"},
+                                         {0, "0.000 ms"}}) {
     EXPECT_EQ(FormatDuration(c.seconds), c.expected) << c.seconds;
   }
 }

@@ -29,15 +29,21 @@ TEST(TopHistogramQuantileTest, InterpolatesInsideTheBucketTheRankFallsIn) {
            {"middle of the second bucket", 0.5, {{0.1, 0}, {0.2, 10}, {kInf, 10}}, 0.15},
            {"the first bucket starts at 0", 0.5, {{1, 4}, {kInf, 4}}, 0.5},
            {"a quarter into the bucket", 0.25, {{1, 0}, {2, 4}, {kInf, 4}}, 1.25},
-           {"q = 1: the top of the last bucket with observations", 1, {{1, 2}, {2, 4}, {kInf, 4}}, 2},
+           {"q = 1: the top of the last bucket with observations",
+            1,
+            {{1, 2}, {2, 4}, {kInf, 4}},
+            2},
            {"rank exactly a bucket's count: its upper bound", 0.5, {{1, 2}, {2, 4}, {kInf, 4}}, 1},
            {"a rank in +Inf: the highest finite bound", 0.5, {{1, 1}, {2, 1}, {kInf, 10}}, 2},
-           {"p99 with one slow request in a hundred", 0.99,
+           {"p99 with one slow request in a hundred",
+            0.99,
             {{0.001, 0}, {0.0025, 99}, {0.005, 99}, {0.01, 100}, {kInf, 100}},
             0.001 + 0.0015 * (99.0 / 99.0)},
            {"unsorted buckets are sorted", 0.5, {{kInf, 10}, {0.2, 10}, {0.1, 0}}, 0.15},
-           {"a count below the bucket under it is raised to it", 0.5,
-            {{1, 5}, {2, 3}, {kInf, 5}}, 0.5},
+           {"a count below the bucket under it is raised to it",
+            0.5,
+            {{1, 5}, {2, 3}, {kInf, 5}},
+            0.5},
            {"a first bucket at or below 0: its bound", 0.5, {{-1, 2}, {kInf, 2}}, -1},
            {"q = 0 in an empty first bucket: its start", 0, {{1, 0}, {2, 4}, {kInf, 4}}, 0},
            {"nothing observed", 0.5, {{1, 0}, {kInf, 0}}, std::nullopt},
@@ -67,8 +73,8 @@ TEST(TopIncreaseTest, CounterIncreaseTakesADropForARestart) {
   struct Case {
     double previous, current, expected;
   };
-  for (const Case& c : std::vector<Case>{
-           {10, 15, 5}, {10, 10, 0}, {0, 7, 7}, {100, 3, 3}, {100, 0, 0}}) {
+  for (const Case& c :
+       std::vector<Case>{{10, 15, 5}, {10, 10, 0}, {0, 7, 7}, {100, 3, 3}, {100, 0, 0}}) {
     EXPECT_EQ(CounterIncrease(c.previous, c.current), c.expected)
         << c.previous << " -> " << c.current;
   }
@@ -86,8 +92,8 @@ TEST(TopIncreaseTest, BucketIncreaseSubtractsBucketByBucket) {
 
 // --- ExtractIncrementMetrics ----------------------------------------------------
 
-core::MetricSample Sample(std::string name,
-                          std::vector<std::pair<std::string, std::string>> labels, double value) {
+core::MetricSample Sample(std::string name, std::vector<std::pair<std::string, std::string>> labels,
+                          double value) {
   return core::MetricSample{std::move(name), std::move(labels), value};
 }
 
@@ -185,7 +191,7 @@ TEST(TopViewTest, RatesAreChangesPerSecondBetweenTwoSamples) {
   EXPECT_EQ(view.increments_per_second, 100);
   ASSERT_TRUE(view.latency);
   EXPECT_EQ(view.latency->requests, 200);
-  EXPECT_DOUBLE_EQ(view.latency->p50, 0.001);              // rank 100 of 200: the first bucket's top
+  EXPECT_DOUBLE_EQ(view.latency->p50, 0.001);  // rank 100 of 200: the first bucket's top
   EXPECT_DOUBLE_EQ(view.latency->p99, 0.001 + 0.001 * 0.98);  // rank 198: 98 of 100 into the second
   EXPECT_EQ(view.latency->max_bound, 0.002);
   EXPECT_EQ(view.latency->highest_finite_bound, 0.002);

@@ -55,12 +55,12 @@ TEST(PrometheusTextTest, ReadsEveryFormOfALine) {
            {"a 1e3", "a", {}, 1000},
            {"a +Inf", "a", {}, inf},
            {"a -Inf", "a", {}, -inf},
-           {"a{x=\"1\",} 1", "a", {{"x", "1"}}, 1},              // a trailing comma
+           {"a{x=\"1\",} 1", "a", {{"x", "1"}}, 1},                          // a trailing comma
            {"a { x = \"1\" , y=\"\" } 1", "a", {{"x", "1"}, {"y", ""}}, 1},  // blanks
-           {"a{x=\"q\\\"b\\\\n\\n\"} 1", "a", {{"x", "q\"b\\n\n"}}, 1},   // escapes
-           {"a{x=\"a b,c}\"} 1", "a", {{"x", "a b,c}"}}, 1},      // anything in quotes
-           {"a 1 1700000000000", "a", {}, 1},                    // a timestamp, dropped
-           {"a\t1\t-5", "a", {}, 1},                             // tabs; a negative timestamp
+           {"a{x=\"q\\\"b\\\\n\\n\"} 1", "a", {{"x", "q\"b\\n\n"}}, 1},      // escapes
+           {"a{x=\"a b,c}\"} 1", "a", {{"x", "a b,c}"}}, 1},                 // anything in quotes
+           {"a 1 1700000000000", "a", {}, 1},                                // a timestamp, dropped
+           {"a\t1\t-5", "a", {}, 1},  // tabs; a negative timestamp
            {"  a 1  ", "a", {}, 1},
            {"a 1\r", "a", {}, 1},
        }) {
@@ -89,20 +89,20 @@ TEST(PrometheusTextTest, EmptyTextHasNoSamples) {
 
 TEST(PrometheusTextTest, RefusesWhatIsNotASampleNamingTheLine) {
   for (const std::string bad : {
-           "1a 1",              // a name cannot start with a digit
-           "{x=\"1\"} 1",       // no name
-           "a",                 // no value
-           "a{} ",              // no value
-           "a one",             // not a number
-           "a 1 2 3",           // more than a timestamp
-           "a 1 1.5",           // a timestamp is an integer
-           "a{x=1} 1",          // an unquoted label value
-           "a{x=\"1\" 1",       // no closing brace
-           "a{x=\"1} 1",        // no closing quote
-           "a{x} 1",            // no '='
-           "a{9x=\"1\"} 1",     // a label name cannot start with a digit
-           "a{x:y=\"1\"} 1",    // nor hold a colon
-           "a{x=\"\\t\"} 1",    // an unknown escape
+           "1a 1",                 // a name cannot start with a digit
+           "{x=\"1\"} 1",          // no name
+           "a",                    // no value
+           "a{} ",                 // no value
+           "a one",                // not a number
+           "a 1 2 3",              // more than a timestamp
+           "a 1 1.5",              // a timestamp is an integer
+           "a{x=1} 1",             // an unquoted label value
+           "a{x=\"1\" 1",          // no closing brace
+           "a{x=\"1} 1",           // no closing quote
+           "a{x} 1",               // no '='
+           "a{9x=\"1\"} 1",        // a label name cannot start with a digit
+           "a{x:y=\"1\"} 1",       // nor hold a colon
+           "a{x=\"\\t\"} 1",       // an unknown escape
            "a{x=\"1\"y=\"2\"} 1",  // no comma between labels
            "a ++1",
            "a 0x",
