@@ -277,10 +277,7 @@ void OnSignal(int number) {
 }
 
 // A non-blocking pipe, both ends close-on-exec: {read, write}.
-bool MakePipe(int fds[2]) {
-  if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return false;
-  return true;
-}
+bool MakePipe(int fds[2]) { return ::pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0; }
 
 // Installs OnSignal for kSignals (but SIGTSTP without `screen`); restores
 // the previous handlers when destroyed.
