@@ -19,6 +19,7 @@ void SetupTotal(CLI::App& app, Runner& runner);
 void SetupCounters(CLI::App& app, Runner& runner);
 void SetupReset(CLI::App& app, Runner& runner);
 void SetupStatus(CLI::App& app, Runner& runner);
+void SetupTop(CLI::App& app, Runner& runner);
 void SetupStop(CLI::App& app, Runner& runner);
 void SetupBench(CLI::App& app, Runner& runner);
 void SetupCluster(CLI::App& app, Runner& runner);

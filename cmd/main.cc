@@ -115,6 +115,7 @@ int main(int argc, char** argv) {
   shardctl::cmd::SetupCounters(app, runner);
   shardctl::cmd::SetupReset(app, runner);
   shardctl::cmd::SetupStatus(app, runner);
+  shardctl::cmd::SetupTop(app, runner);
   shardctl::cmd::SetupStop(app, runner);
   shardctl::cmd::SetupBench(app, runner);
   shardctl::cmd::SetupCluster(app, runner);

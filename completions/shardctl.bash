@@ -7,7 +7,7 @@
 # Keep in step with `shardctl COMMAND --help`: tests/integration/docs_test.cc
 # fails when a command or an option is missing here.
 
-_shardctl_commands="serve inc total counters reset status stop bench cluster"
+_shardctl_commands="serve inc total counters reset status top stop bench cluster"
 _shardctl_cluster_commands="init status move rebalance drain promote reshard"
 
 # The options of each command ("cluster move" as cluster_move). The client
@@ -25,6 +25,7 @@ _shardctl_options_total="$_shardctl_counter_options --per-shard --partial $_shar
 _shardctl_options_counters="--prefix --top --limit --after $_shardctl_client_options"
 _shardctl_options_reset="--yes -y $_shardctl_client_options"
 _shardctl_options_status="$_shardctl_client_options"
+_shardctl_options_top="--interval -i --count -n --top $_shardctl_client_options"
 _shardctl_options_stop="--pid-file --timeout --quiet -q --help -h"
 _shardctl_options_bench="--connections -c --requests -n --duration -d --op --batch
   $_shardctl_counter_options $_shardctl_client_options"
@@ -43,6 +44,7 @@ _shardctl_value_options="--config --role --shards --port --shard-base-port --bin
   --shard --shard-timeout --routing --threads --data-dir --fsync --idempotency-window
   --token-file --pid-file --log-file --log-level --url --timeout --counter -k --window
   --retries --idempotency-key --prefix --top --limit --after --connections -c --requests -n
+  --interval -i --count
   --duration -d --op --batch --etcd --node-id --advertise --lease --ack --replicas --to
   --copy-timeout"
 

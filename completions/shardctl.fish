@@ -7,8 +7,8 @@
 # Keep in step with `shardctl COMMAND --help`: tests/integration/docs_test.cc
 # fails when a command or an option is missing here.
 
-set -l commands serve inc total counters reset status stop bench cluster
-set -l clients inc total counters reset status bench
+set -l commands serve inc total counters reset status top stop bench cluster
+set -l clients inc total counters reset status top bench
 set -l cluster_commands init status move rebalance drain promote reshard
 
 # No file names where none are wanted: options that take files say so.
@@ -22,6 +22,7 @@ complete -c shardctl -n $none -a total -d "Print a counter's total over every sh
 complete -c shardctl -n $none -a counters -d 'List counters and their totals, or the top K'
 complete -c shardctl -n $none -a reset -d 'Set a counter to 0 on every shard'
 complete -c shardctl -n $none -a status -d 'Show every shard: up or down, last error, count'
+complete -c shardctl -n $none -a top -d 'Watch the service: increments/s, latency, shards, busiest counters'
 complete -c shardctl -n $none -a stop -d 'Stop a running serve and wait until it has exited'
 complete -c shardctl -n $none -a bench -d 'Load the server from many connections and measure it'
 complete -c shardctl -n $none -a cluster -d 'Make a cluster in etcd and move its shards between nodes'
@@ -89,6 +90,12 @@ complete -c shardctl -n $counters -l prefix -x -d 'Only counters whose name star
 complete -c shardctl -n $counters -l top -x -d 'The K highest totals, highest first'
 complete -c shardctl -n $counters -l limit -x -d 'At most this many counters, by name'
 complete -c shardctl -n $counters -l after -x -d 'Start after this name (the next page)'
+
+# top
+set -l top "__fish_seen_subcommand_from top"
+complete -c shardctl -n $top -s i -l interval -x -d 'Seconds between two readings'
+complete -c shardctl -n $top -s n -l count -x -d 'Stop after this many intervals'
+complete -c shardctl -n $top -l top -x -d 'How many of the largest counters to show'
 
 # reset
 complete -c shardctl -n "__fish_seen_subcommand_from reset" -s y -l yes -d 'Do not ask for confirmation'
