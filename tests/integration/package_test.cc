@@ -88,11 +88,14 @@ TEST(PackageTest, DebHasItsDependenciesFilesAndABinaryThatRunsFromWhereItUnpacks
   // cpp-httplib is for the tests only: the binary speaks HTTP itself.
   EXPECT_EQ(depends.out.find("httplib"), std::string::npos) << depends.out;
   RunResult contents = RunCommand("dpkg-deb -c " + deb);
-  for (const char* file : {"./usr/bin/shardctl", "./usr/lib/systemd/system/shardctl.service",
-                           "./etc/shardctl/shardctl.toml", "./usr/share/man/man1/shardctl.1",
-                           "./usr/share/bash-completion/completions/shardctl",
-                           "./usr/share/zsh/vendor-completions/_shardctl",
-                           "./usr/share/fish/vendor_completions.d/shardctl.fish"}) {
+  for (const char* file :
+       {"./usr/bin/shardctl", "./usr/lib/systemd/system/shardctl.service",
+        "./etc/shardctl/shardctl.toml", "./usr/share/man/man1/shardctl.1",
+        "./usr/share/bash-completion/completions/shardctl",
+        "./usr/share/zsh/vendor-completions/_shardctl",
+        "./usr/share/fish/vendor_completions.d/shardctl.fish",
+        "./usr/share/shardctl/grafana-dashboard.json", "./usr/share/shardctl/prometheus-rules.yml",
+        "./usr/share/shardctl/prometheus.yml"}) {
     EXPECT_NE(contents.out.find(file), std::string::npos) << contents.out;
   }
   std::string control = dir.path() + "/control";
@@ -145,7 +148,8 @@ TEST(InstallTest, APrefixOfOnesOwnHoldsEveryFileAndTheUnitNamesThem) {
                 "bin/shardctl", "etc/shardctl/shardctl.toml", "lib/systemd/system/shardctl.service",
                 "share/bash-completion/completions/shardctl",
                 "share/fish/vendor_completions.d/shardctl.fish", "share/man/man1/shardctl.1",
-                "share/zsh/vendor-completions/_shardctl"}));
+                "share/shardctl/grafana-dashboard.json", "share/shardctl/prometheus-rules.yml",
+                "share/shardctl/prometheus.yml", "share/zsh/vendor-completions/_shardctl"}));
   ExecStart exec = ExecStartOf(ReadFile(prefix + "/lib/systemd/system/shardctl.service"));
   EXPECT_EQ(exec.program, prefix + "/bin/shardctl");
   EXPECT_EQ(exec.args, "serve --config " + prefix +
