@@ -37,12 +37,11 @@ void CollectProcess(core::MetricSink& sink) {
     }
   }
   std::ifstream statm("/proc/self/statm");
-  double size_pages = 0;
+  double size_pages = 0;  // the first field, before the resident pages
   double resident_pages = 0;
   if (statm >> size_pages >> resident_pages) {
     const double page = static_cast<double>(::sysconf(_SC_PAGESIZE));
     sink.Sample("process_resident_memory_bytes", {}, resident_pages * page);
-    sink.Sample("process_virtual_memory_bytes", {}, size_pages * page);
   }
   if (DIR* fds = ::opendir("/proc/self/fd")) {
     double open = 0;
@@ -74,7 +73,6 @@ void AddServeMetrics(core::Registry& registry, const ServeMetricsSources& source
   registry.Declare("process_cpu_seconds_total", Type::kCounter,
                    "User and system CPU time spent, in seconds.");
   registry.Declare("process_resident_memory_bytes", Type::kGauge, "Resident memory, in bytes.");
-  registry.Declare("process_virtual_memory_bytes", Type::kGauge, "Virtual memory, in bytes.");
   registry.Declare("process_open_fds", Type::kGauge, "Open file descriptors.");
   registry.Declare("process_start_time_seconds", Type::kGauge,
                    "When the process started, in seconds since the Unix epoch.");
