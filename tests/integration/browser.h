@@ -1,0 +1,67 @@
+// Headless Chromium for the integration tests: loads a page, lets its
+// scripts, timers and fetches run for a budget of virtual time, and returns
+// the DOM as it then is (and a screenshot); plus a few readers for that DOM.
+// Not thread-safe; run one browser at a time (it is heavy).
+#ifndef SHARDCTL_TESTS_INTEGRATION_BROWSER_H_
+#define SHARDCTL_TESTS_INTEGRATION_BROWSER_H_
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace shardctl::testing {
+
+// $SHARDCTL_CHROMIUM if set, else Debian's /usr/bin/chromium.
+std::string ChromiumPath();
+
+// The browser window, and so the screenshot.
+inline constexpr int kWindowWidth = 1200;
+inline constexpr int kWindowHeight = 900;
+// The longest a page load may take, in real time; the browser is killed beyond it.
+inline constexpr std::chrono::milliseconds kPageLoadTimeout{45000};
+
+struct PageResult {
+  bool finished = false;  // false: killed at the timeout, or could not start
+  int exit_code = -1;
+  std::string dom;  // the serialized DOM (--dump-dom)
+  std::string err;  // what the browser said on stderr (mostly noise)
+};
+
+// Runs `chromium --headless=new` on `url` in a fresh profile (its own
+// temporary HOME), in a process group of its own, killed at the end. The
+// page gets `virtual_time` before its DOM is taken: the browser skips ahead
+// whenever the page only waits on a timer, and stops the clock while a
+// request is under way, so a 2 s poll loop runs budget/2 rounds, in much
+// less real time (--virtual-time-budget). With `screenshot_path`, a PNG of
+// the window is written there too.
+PageResult LoadPage(const std::string& url, std::chrono::milliseconds virtual_time,
+                    const std::string& screenshot_path = "");
+
+// An element of a serialized DOM: its attributes and the text right after
+// its start tag (up to the next tag).
+struct Element {
+  std::map<std::string, std::string> attributes;
+  std::string text;
+  bool Has(const std::string& name) const { return attributes.contains(name); }
+  std::string Attr(const std::string& name) const {
+    auto it = attributes.find(name);
+    return it == attributes.end() ? std::string() : it->second;
+  }
+};
+
+// The element with id="`id`", if any.
+std::optional<Element> ElementById(const std::string& dom, const std::string& id);
+
+// The <tr> elements in the <tbody> of the table with id="`table_id`", in
+// order (empty if there is no such table).
+std::vector<Element> TableRows(const std::string& dom, const std::string& table_id);
+
+// The width and height in a PNG file's header, or nullopt if `path` is not a
+// PNG file.
+std::optional<std::pair<int, int>> PngSize(const std::string& path);
+
+}  // namespace shardctl::testing
+
+#endif  // SHARDCTL_TESTS_INTEGRATION_BROWSER_H_
