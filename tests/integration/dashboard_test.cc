@@ -232,6 +232,41 @@ TEST(DashboardTest, ShowsTotalsLeaderboardAndShardsWhileIncrementsRun) {
   EXPECT_GT(std::filesystem::file_size(screenshot), 20000u);
 }
 
+// Counts beyond 2^53 (where a JavaScript number loses digits) are shown
+// exactly: a wrong total is worse than none.
+TEST(DashboardTest, ShowsInt64CountsExactly) {
+  Cluster cluster({"--in-memory"});
+  ASSERT_TRUE(cluster.ready());
+  HttpConnection connection(cluster.aggregator());
+  for (const char* body : {R"({"value":9223372036854775807})",
+                           R"({"value":9223372036854775807,"counter":"big"})",
+                           R"({"value":-9223372036854775808,"counter":"low"})"}) {
+    ASSERT_EQ(connection.Post("/increment", body).status, 200) << body;
+  }
+  PageResult page = LoadDashboard(cluster, 3000ms);
+  auto digits = [](const std::string& text) {
+    std::string kept;
+    for (char c : text) {
+      if ((c >= '0' && c <= '9') || c == '-') kept += c;
+    }
+    return kept;
+  };
+  auto total = ElementById(page.dom, "total");
+  ASSERT_TRUE(total.has_value()) << page.dom;
+  EXPECT_EQ(total->Attr("data-value"), "9223372036854775807");
+  EXPECT_EQ(digits(total->text), "9223372036854775807") << total->text;
+  std::vector<Element> leaders = TableRows(page.dom, "leaderboard");
+  ASSERT_EQ(leaders.size(), 3u) << page.dom;
+  EXPECT_EQ(leaders[0].Attr("data-counter"), "big");
+  EXPECT_EQ(leaders[0].Attr("data-total"), "9223372036854775807");
+  EXPECT_EQ(leaders[1].Attr("data-counter"), "default");
+  EXPECT_EQ(leaders[2].Attr("data-counter"), "low");
+  EXPECT_EQ(leaders[2].Attr("data-total"), "-9223372036854775808");
+  std::vector<Element> shards = TableRows(page.dom, "shards");
+  ASSERT_EQ(shards.size(), 3u);
+  EXPECT_EQ(shards[1].Attr("data-count"), "9223372036854775807");  // INT64_MAX mod 3 == 1
+}
+
 // A shard that cannot be reached: its row says down with its error, the
 // total is the other shards' sum, marked partial, and the leaderboard (which
 // needs every shard) says why it is missing.
