@@ -13,6 +13,7 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "tests/integration/harness.h"
 
@@ -20,6 +21,7 @@ namespace shardctl::testing {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using Json = nlohmann::json;
 
 std::string ReadWholeFile(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
@@ -82,6 +84,63 @@ Element ParseElement(const std::string& dom, size_t start) {
   return element;
 }
 
+// The flags of a fresh, quiet headless browser whose profile lives in `home`.
+std::vector<std::string> ChromiumArgs(const std::string& home) {
+  return {ChromiumPath(), "--headless=new", "--no-sandbox", "--disable-gpu",
+          "--user-data-dir=" + home + "/profile", "--no-first-run", "--no-default-browser-check",
+          "--disable-extensions", "--disable-background-networking", "--disable-component-update",
+          "--disable-sync", "--disable-default-apps", "--password-store=basic", "--hide-scrollbars",
+          "--window-size=" + std::to_string(kWindowWidth) + "," + std::to_string(kWindowHeight)};
+}
+
+// Starts `args` in a process group of its own (chromium starts helpers:
+// zygote, renderers, GPU; the whole group is killed at the end), with HOME
+// and the XDG directories in `home`, stdout to `stdout_fd` (/dev/null if
+// -1), stderr to home/stderr, and `fd3` and `fd4` (if >= 0) as its
+// descriptors 3 and 4. Returns its pid, or -1 (and fails the test).
+pid_t Spawn(std::vector<std::string> args, const std::string& home, int stdout_fd, int fd3,
+            int fd4) {
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  const std::string err_path = home + "/stderr";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    // Out of the way of 0..4 first (F_DUPFD leaves close-on-exec off).
+    int pipe_in = fd3 >= 0 ? ::fcntl(fd3, F_DUPFD, 10) : -1;
+    int pipe_out = fd4 >= 0 ? ::fcntl(fd4, F_DUPFD, 10) : -1;
+    int out = stdout_fd >= 0 ? ::fcntl(stdout_fd, F_DUPFD, 10) : ::open("/dev/null", O_WRONLY);
+    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int in = ::open("/dev/null", O_RDONLY);
+    ::dup2(in, STDIN_FILENO);
+    ::dup2(out, STDOUT_FILENO);
+    ::dup2(err, STDERR_FILENO);
+    if (pipe_in >= 0) ::dup2(pipe_in, 3);
+    if (pipe_out >= 0) ::dup2(pipe_out, 4);
+    ::setenv("HOME", home.c_str(), 1);
+    ::setenv("XDG_CONFIG_HOME", (home + "/config").c_str(), 1);
+    ::setenv("XDG_CACHE_HOME", (home + "/cache").c_str(), 1);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  if (pid < 0) {
+    ADD_FAILURE() << "cannot fork: " << std::strerror(errno);
+    return -1;
+  }
+  ::setpgid(pid, pid);  // also here, so that the group exists before any kill
+  return pid;
+}
+
+// Kills the process group of `pid` (the browser and its helpers), then
+// reaps `pid`. Returns its wait status.
+int KillGroupAndReap(pid_t pid) {
+  ::kill(-pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return status;
+}
+
 }  // namespace
 
 std::string ChromiumPath() {
@@ -93,49 +152,22 @@ PageResult LoadPage(const std::string& url, std::chrono::milliseconds virtual_ti
                     const std::string& screenshot_path) {
   PageResult result;
   TempDir home;
-  const std::string profile = home.path() + "/profile";
-  const std::string err_path = home.path() + "/stderr";
-  std::vector<std::string> args = {
-      ChromiumPath(), "--headless=new", "--no-sandbox", "--disable-gpu",
-      "--user-data-dir=" + profile, "--no-first-run", "--no-default-browser-check",
-      "--disable-extensions", "--disable-background-networking", "--disable-component-update",
-      "--disable-sync", "--disable-default-apps", "--password-store=basic", "--hide-scrollbars",
-      "--window-size=" + std::to_string(kWindowWidth) + "," + std::to_string(kWindowHeight),
-      "--virtual-time-budget=" + std::to_string(virtual_time.count()), "--dump-dom"};
+  std::vector<std::string> args = ChromiumArgs(home.path());
+  args.push_back("--virtual-time-budget=" + std::to_string(virtual_time.count()));
+  args.push_back("--dump-dom");
   if (!screenshot_path.empty()) args.push_back("--screenshot=" + screenshot_path);
   args.push_back(url);
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) {
     ADD_FAILURE() << "cannot create a pipe: " << std::strerror(errno);
     return result;
   }
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    // A group of its own: chromium starts helpers (zygote, renderer, GPU),
-    // and the whole group is killed at the end.
-    ::setpgid(0, 0);
-    ::dup2(out[1], STDOUT_FILENO);
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(err, STDERR_FILENO);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    ::dup2(devnull, STDIN_FILENO);
-    ::setenv("HOME", home.path().c_str(), 1);
-    ::setenv("XDG_CONFIG_HOME", (home.path() + "/config").c_str(), 1);
-    ::setenv("XDG_CACHE_HOME", (home.path() + "/cache").c_str(), 1);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
+  pid_t pid = Spawn(args, home.path(), out[1], -1, -1);
   ::close(out[1]);
   if (pid < 0) {
     ::close(out[0]);
-    ADD_FAILURE() << "cannot fork: " << std::strerror(errno);
     return result;
   }
-  ::setpgid(pid, pid);  // also here, so that the group exists before the kill below
   // Reads the DOM until the browser exits (its helpers may hold the pipe
   // open a little longer) or the time is up.
   const auto deadline = Clock::now() + kPageLoadTimeout;
@@ -171,12 +203,111 @@ PageResult LoadPage(const std::string& url, std::chrono::milliseconds virtual_ti
     result.dom.append(buffer, static_cast<size_t>(n));
   }
   ::close(out[0]);
-  ::kill(-pid, SIGKILL);  // the helpers, and the browser itself if it still runs
-  ::waitpid(pid, &status, 0);
+  status = KillGroupAndReap(pid);
   result.finished = exited;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  result.err = ReadWholeFile(err_path);
+  result.err = ReadWholeFile(home.path() + "/stderr");
   return result;
+}
+
+BrowserSession::BrowserSession(const std::string& url) : home_(std::make_unique<TempDir>()) {
+  int to[2], from[2];
+  if (::pipe2(to, O_CLOEXEC) != 0 || ::pipe2(from, O_CLOEXEC) != 0) {
+    ADD_FAILURE() << "cannot create pipes: " << std::strerror(errno);
+    return;
+  }
+  std::vector<std::string> args = ChromiumArgs(home_->path());
+  args.push_back("--remote-debugging-pipe");
+  args.push_back(url);
+  pid_ = Spawn(args, home_->path(), -1, to[0], from[1]);
+  ::close(to[0]);
+  ::close(from[1]);
+  to_browser_ = to[1];
+  from_browser_ = from[0];
+  if (pid_ < 0) return;
+  // The page the browser opened on `url`: attach to it.
+  const auto deadline = Clock::now() + 30s;
+  while (session_.empty() && Clock::now() < deadline) {
+    std::optional<std::string> targets = Call("Target.getTargets", "{}", false, 10s);
+    if (!targets) break;
+    const Json listed = Json::parse(*targets).value("targetInfos", Json::array());
+    for (const Json& target : listed) {
+      if (target.value("type", "") != "page") continue;
+      Json params = {{"targetId", target.value("targetId", "")}, {"flatten", true}};
+      std::optional<std::string> attached = Call("Target.attachToTarget", params.dump(), false, 10s);
+      if (attached) session_ = Json::parse(*attached).value("sessionId", "");
+      break;
+    }
+    // The page target appears shortly after the browser starts.
+    if (session_.empty()) std::this_thread::sleep_for(50ms);
+  }
+  if (session_.empty()) {
+    ADD_FAILURE() << "cannot attach to the page in chromium; stderr:\n"
+                  << ReadWholeFile(home_->path() + "/stderr");
+  }
+}
+
+BrowserSession::~BrowserSession() {
+  if (to_browser_ >= 0) ::close(to_browser_);
+  if (from_browser_ >= 0) ::close(from_browser_);
+  if (pid_ > 0) KillGroupAndReap(pid_);
+}
+
+std::optional<std::string> BrowserSession::Call(const std::string& method,
+                                                const std::string& params_json, bool in_page,
+                                                std::chrono::milliseconds timeout) {
+  const int id = next_id_++;
+  Json message = {{"id", id}, {"method", method}, {"params", Json::parse(params_json)}};
+  if (in_page) message["sessionId"] = session_;
+  std::string bytes = message.dump();
+  bytes.push_back('\0');  // the pipe's messages end with a NUL byte
+  for (std::string_view rest = bytes; !rest.empty();) {
+    ssize_t n = ::write(to_browser_, rest.data(), rest.size());
+    if (n <= 0) return std::nullopt;
+    rest.remove_prefix(static_cast<size_t>(n));
+  }
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    // Answers and events, each ending in NUL: skip the events and the
+    // answers to others.
+    for (size_t end; (end = received_.find('\0')) != std::string::npos;) {
+      Json reply = Json::parse(received_.substr(0, end), nullptr, false);
+      received_.erase(0, end + 1);
+      if (!reply.is_object() || !reply.contains("id") || reply["id"] != id) continue;
+      if (!reply.contains("result")) return std::nullopt;
+      return reply["result"].dump();
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    pollfd pfd{from_browser_, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) {
+      return std::nullopt;
+    }
+    char buffer[65536];
+    ssize_t n = ::read(from_browser_, buffer, sizeof(buffer));
+    if (n <= 0) return std::nullopt;
+    received_.append(buffer, static_cast<size_t>(n));
+  }
+}
+
+std::optional<std::string> BrowserSession::Evaluate(const std::string& expression,
+                                                    std::chrono::milliseconds timeout) {
+  if (!ok()) return std::nullopt;
+  Json params = {{"expression", expression}, {"returnByValue", true}, {"awaitPromise", true}};
+  std::optional<std::string> result = Call("Runtime.evaluate", params.dump(), true, timeout);
+  if (!result) return std::nullopt;
+  Json json = Json::parse(*result);
+  if (json.contains("exceptionDetails")) return std::nullopt;
+  return json["result"].contains("value") ? json["result"]["value"].dump() : "null";
+}
+
+bool BrowserSession::WaitFor(const std::string& expression, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  do {
+    if (Evaluate(expression) == "true") return true;
+    // Polling the page: its changes have no descriptor to wait on.
+    std::this_thread::sleep_for(50ms);
+  } while (Clock::now() < deadline);
+  return false;
 }
 
 std::optional<Element> ElementById(const std::string& dom, const std::string& id) {

@@ -5,11 +5,16 @@
 #ifndef SHARDCTL_TESTS_INTEGRATION_BROWSER_H_
 #define SHARDCTL_TESTS_INTEGRATION_BROWSER_H_
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "tests/integration/harness.h"
 
 namespace shardctl::testing {
 
@@ -38,6 +43,44 @@ struct PageResult {
 // the window is written there too.
 PageResult LoadPage(const std::string& url, std::chrono::milliseconds virtual_time,
                     const std::string& screenshot_path = "");
+
+// A headless Chromium driven over the DevTools protocol, on a pipe
+// (--remote-debugging-pipe), for what one page load cannot show: a user
+// typing into the page, in real time. One page; the browser's process group
+// is killed when the session ends.
+class BrowserSession {
+ public:
+  // Starts the browser on `url`. Fails the test (ADD_FAILURE) if it cannot
+  // reach the page within 30 s; ok() then says false.
+  explicit BrowserSession(const std::string& url);
+  ~BrowserSession();
+  BrowserSession(const BrowserSession&) = delete;
+  BrowserSession& operator=(const BrowserSession&) = delete;
+  bool ok() const { return !session_.empty(); }
+
+  // Evaluates the JavaScript `expression` in the page and returns its value
+  // as JSON text ("true", "\"up\"", ...), or nullopt if it threw or no answer
+  // came within `timeout`.
+  std::optional<std::string> Evaluate(const std::string& expression,
+                                      std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Evaluates `expression` every 50 ms until it is true; false if `timeout`
+  // passed first.
+  bool WaitFor(const std::string& expression,
+               std::chrono::milliseconds timeout = std::chrono::seconds(15));
+
+ private:
+  // Sends one command; returns its "result" object as JSON text, or nullopt.
+  std::optional<std::string> Call(const std::string& method, const std::string& params_json,
+                                  bool in_page, std::chrono::milliseconds timeout);
+
+  std::unique_ptr<TempDir> home_;
+  pid_t pid_ = -1;
+  int to_browser_ = -1;
+  int from_browser_ = -1;
+  std::string received_;
+  int next_id_ = 1;
+  std::string session_;
+};
 
 // An element of a serialized DOM: its attributes and the text right after
 // its start tag (up to the next tag).

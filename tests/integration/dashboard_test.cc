@@ -434,6 +434,55 @@ TEST(DashboardTest, AsksForTheTokenWhenTheServerHasOne) {
   EXPECT_TRUE(TableRows(page.dom, "leaderboard").empty());
 }
 
+// The prompt in use, driven over the DevTools protocol in real time: a wrong
+// token is refused and asked again, the right one shows the counters and is
+// kept for the tab (a reload needs no prompt), and "Forget token" drops it.
+TEST(DashboardTest, TakesTheTokenTypedIntoThePrompt) {
+  TempDir dir;
+  const std::string token = "dashboard-token-2";
+  const std::string token_file = dir.path() + "/token";
+  std::ofstream(token_file) << token << "\n";
+  Cluster cluster({"--in-memory", "--token-file", token_file});
+  ASSERT_TRUE(cluster.ready());
+  std::string increment = SendRaw(
+      cluster.aggregator(),
+      "POST /increment HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer " +
+          token + "\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"value\":5}");
+  ASSERT_TRUE(increment.starts_with("HTTP/1.1 200")) << increment;
+
+  BrowserSession browser(cluster.url() + "/");
+  ASSERT_TRUE(browser.ok());
+  const std::string state = "document.getElementById('status').dataset.state";
+  auto type_token = [&](const std::string& typed) {
+    return browser.Evaluate("document.getElementById('token').value = '" + typed +
+                            "'; document.getElementById('token-form').requestSubmit(); true");
+  };
+  ASSERT_TRUE(browser.WaitFor(state + " === 'auth'"));
+
+  ASSERT_EQ(type_token("not-the-token"), "true");
+  EXPECT_TRUE(browser.WaitFor(
+      "document.getElementById('auth-message').textContent.includes('refused') && " + state +
+      " === 'auth'"));
+  EXPECT_EQ(browser.Evaluate("sessionStorage.getItem('shardctl.token')"), "null");
+
+  ASSERT_EQ(type_token(token), "true");
+  EXPECT_TRUE(browser.WaitFor(state + " === 'ok' && document.getElementById('total').dataset" +
+                              ".value === '5' && document.getElementById('auth').hidden"));
+  EXPECT_EQ(browser.Evaluate("sessionStorage.getItem('shardctl.token')"), "\"" + token + "\"");
+
+  // A reload finds the token in the tab's sessionStorage.
+  ASSERT_EQ(browser.Evaluate("window.beforeReload = true; setTimeout(() => location.reload()); true"),
+            "true");
+  EXPECT_TRUE(browser.WaitFor("window.beforeReload === undefined && " + state +
+                              " === 'ok' && document.getElementById('auth').hidden"));
+
+  ASSERT_EQ(browser.Evaluate("window.beforeReload = true; "
+                             "document.getElementById('forget').click(); true"),
+            "true");
+  EXPECT_TRUE(browser.WaitFor("window.beforeReload === undefined && " + state + " === 'auth'"));
+  EXPECT_EQ(browser.Evaluate("sessionStorage.getItem('shardctl.token')"), "null");
+}
+
 // An open dashboard polls three endpoints every 2 s: over 20 s of the page's
 // time the server sees 3 requests a round, 11 rounds at most.
 TEST(DashboardTest, AnOpenPageCostsAtMostTwoRequestsASecond) {
