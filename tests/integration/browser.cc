@@ -266,16 +266,34 @@ std::optional<std::string> BrowserSession::Call(const std::string& method,
     if (n <= 0) return std::nullopt;
     rest.remove_prefix(static_cast<size_t>(n));
   }
-  const auto deadline = Clock::now() + timeout;
+  std::optional<std::string> answer = ReadUntil(
+      [id](const std::string& message) {
+        Json json = Json::parse(message, nullptr, false);
+        return json.is_object() && json.value("id", 0) == id;
+      },
+      Clock::now() + timeout);
+  if (!answer) return std::nullopt;
+  Json reply = Json::parse(*answer);
+  if (!reply.contains("result")) return std::nullopt;
+  return reply["result"].dump();
+}
+
+std::optional<std::string> BrowserSession::ReadUntil(
+    const std::function<bool(const std::string&)>& wanted, Clock::time_point deadline) {
+  for (auto it = unclaimed_.begin(); it != unclaimed_.end(); ++it) {
+    if (wanted(*it)) {
+      std::string message = std::move(*it);
+      unclaimed_.erase(it);
+      return message;
+    }
+  }
   for (;;) {
-    // Answers and events, each ending in NUL: skip the events and the
-    // answers to others.
+    // Answers and events, each ending in NUL.
     for (size_t end; (end = received_.find('\0')) != std::string::npos;) {
-      Json reply = Json::parse(received_.substr(0, end), nullptr, false);
+      std::string message = received_.substr(0, end);
       received_.erase(0, end + 1);
-      if (!reply.is_object() || !reply.contains("id") || reply["id"] != id) continue;
-      if (!reply.contains("result")) return std::nullopt;
-      return reply["result"].dump();
+      if (wanted(message)) return message;
+      unclaimed_.push_back(std::move(message));
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     pollfd pfd{from_browser_, POLLIN, 0};
@@ -287,6 +305,21 @@ std::optional<std::string> BrowserSession::Call(const std::string& method,
     if (n <= 0) return std::nullopt;
     received_.append(buffer, static_cast<size_t>(n));
   }
+}
+
+bool BrowserSession::RunVirtualTime(std::chrono::milliseconds budget) {
+  if (!ok()) return false;
+  // As --virtual-time-budget: the clock stops while a request is under way.
+  Json params = {{"policy", "pauseIfNetworkFetchesPending"}, {"budget", budget.count()}};
+  if (!Call("Emulation.setVirtualTimePolicy", params.dump(), true, 10s)) return false;
+  return ReadUntil(
+             [](const std::string& message) {
+               Json json = Json::parse(message, nullptr, false);
+               return json.is_object() &&
+                      json.value("method", "") == "Emulation.virtualTimeBudgetExpired";
+             },
+             Clock::now() + 30s)
+      .has_value();
 }
 
 std::optional<std::string> BrowserSession::Evaluate(const std::string& expression,

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -67,17 +68,26 @@ class BrowserSession {
   // passed first.
   bool WaitFor(const std::string& expression,
                std::chrono::milliseconds timeout = std::chrono::seconds(15));
+  // Lets `budget` of the page's time pass as fast as it can (virtual time,
+  // as LoadPage), then stops its clock; returns once it has passed, false if
+  // that takes more than 30 s of real time.
+  bool RunVirtualTime(std::chrono::milliseconds budget);
 
  private:
   // Sends one command; returns its "result" object as JSON text, or nullopt.
   std::optional<std::string> Call(const std::string& method, const std::string& params_json,
                                   bool in_page, std::chrono::milliseconds timeout);
+  // The first message (an answer or an event) for which `wanted` is true,
+  // read when needed; nullopt at `deadline`. Others are kept for later calls.
+  std::optional<std::string> ReadUntil(const std::function<bool(const std::string&)>& wanted,
+                                       std::chrono::steady_clock::time_point deadline);
 
   std::unique_ptr<TempDir> home_;
   pid_t pid_ = -1;
   int to_browser_ = -1;
   int from_browser_ = -1;
-  std::string received_;
+  std::string received_;                // bytes of messages not yet whole
+  std::vector<std::string> unclaimed_;  // messages read but not yet asked for
   int next_id_ = 1;
   std::string session_;
 };

@@ -509,6 +509,50 @@ TEST(DashboardTest, AnOpenPageCostsAtMostTwoRequestsASecond) {
   EXPECT_LE(totals + lists + shards, 33) << "more than 1.5 requests a second of page time";
 }
 
+// A hidden tab costs nothing: the page stops polling when its
+// visibilityState turns hidden and starts again once visible. (Headless
+// Chromium's tab never hides, so the test sets what the page reads and
+// sends it the event a browser would.)
+TEST(DashboardTest, AHiddenTabStopsPolling) {
+  Cluster cluster({"--in-memory", "--access-log"});
+  ASSERT_TRUE(cluster.ready());
+  auto data_requests = [&] {
+    const std::string log = cluster.process().Stderr();
+    int n = 0;
+    for (const char* request : {"\"GET /total\"", "\"GET /counters\"", "\"GET /shards\""}) {
+      for (size_t at = log.find(request); at != std::string::npos; at = log.find(request, at + 1))
+        ++n;
+    }
+    return n;
+  };
+  BrowserSession browser(cluster.url() + "/");
+  ASSERT_TRUE(browser.ok());
+  const std::string state = "document.getElementById('status').dataset.state";
+  ASSERT_TRUE(browser.WaitFor(state + " === 'ok'"));
+
+  int before = data_requests();
+  ASSERT_TRUE(browser.RunVirtualTime(10000ms));
+  const int visible = data_requests() - before;
+  EXPECT_GE(visible, 12) << "10 s of a visible page: 5 rounds of 3";
+  EXPECT_LE(visible, 18);
+
+  ASSERT_TRUE(browser.Evaluate(
+      "Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => "
+      "'hidden'}); document.dispatchEvent(new Event('visibilitychange')); true"));
+  ASSERT_TRUE(browser.WaitFor(state + " === 'paused'"));
+  before = data_requests();
+  ASSERT_TRUE(browser.RunVirtualTime(10000ms));
+  EXPECT_LE(data_requests() - before, 3) << "at most the round under way when it hid";
+
+  before = data_requests();
+  ASSERT_TRUE(browser.Evaluate(
+      "delete document.visibilityState; document.dispatchEvent(new Event('visibilitychange')); "
+      "true"));
+  EXPECT_TRUE(browser.WaitFor(state + " === 'ok'"));
+  ASSERT_TRUE(browser.RunVirtualTime(4000ms));
+  EXPECT_GE(data_requests() - before, 6) << "polling again once visible";
+}
+
 // A static page on another origin (the test's own server, on another port
 // of 127.0.0.1) that increments a counter through the API of the shardctl
 // at ?api=URL, then reads its total, and writes what happened into the DOM.
