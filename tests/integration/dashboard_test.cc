@@ -121,10 +121,19 @@ PageResult LoadDashboard(const Cluster& cluster, std::chrono::milliseconds virtu
   return page;
 }
 
-std::string StatusOf(const std::string& dom) {
-  auto status = ElementById(dom, "status");
-  return status ? status->Attr("data-state") : "(no #status)";
+// Attribute `name` of the element with id `id`; "(no #id)" if there is none.
+std::string AttrOf(const std::string& dom, const std::string& id, const std::string& name) {
+  auto element = ElementById(dom, id);
+  return element ? element->Attr(name) : "(no #" + id + ")";
 }
+
+// The text of the element with id `id`; "(no #id)" if there is none.
+std::string TextOf(const std::string& dom, const std::string& id) {
+  auto element = ElementById(dom, id);
+  return element ? element->text : "(no #" + id + ")";
+}
+
+std::string StatusOf(const std::string& dom) { return AttrOf(dom, "status", "data-state"); }
 
 TEST(DashboardTest, GetSlashAnswersTheEmbeddedPage) {
   Cluster cluster({"--in-memory"});
@@ -205,9 +214,9 @@ TEST(DashboardTest, ShowsTotalsLeaderboardAndShardsWhileIncrementsRun) {
   PageResult still =
       LoadDashboard(cluster, 4000ms, screenshot);
   EXPECT_EQ(StatusOf(still.dom), "ok");
-  EXPECT_EQ(ElementById(still.dom, "total")->Attr("data-value"),
+  EXPECT_EQ(AttrOf(still.dom, "total", "data-value"),
             std::to_string(api_total["total"].get<int64_t>()));
-  EXPECT_EQ(ElementById(still.dom, "rate")->Attr("data-value"), "0");
+  EXPECT_EQ(AttrOf(still.dom, "rate", "data-value"), "0");
   leaders = TableRows(still.dom, "leaderboard");
   ASSERT_EQ(leaders.size(), api_counters["counters"].size());
   for (size_t i = 0; i < leaders.size(); ++i) {
@@ -305,10 +314,10 @@ TEST(DashboardTest, ShowsAShardThatIsDown) {
   ASSERT_TRUE(total.has_value());
   EXPECT_EQ(total->Attr("data-value"), "7");
   EXPECT_EQ(total->Attr("data-partial"), "true");
-  EXPECT_NE(ElementById(page.dom, "total-note")->text.find("shard 2"), std::string::npos)
+  EXPECT_NE(TextOf(page.dom, "total-note").find("shard 2"), std::string::npos)
       << page.dom;
   // No rate from partial sums: a shard going down would read as a drop.
-  EXPECT_EQ(ElementById(page.dom, "rate")->Attr("data-value"), "");
+  EXPECT_EQ(AttrOf(page.dom, "rate", "data-value"), "");
 
   std::vector<Element> rows = TableRows(page.dom, "shards");
   ASSERT_EQ(rows.size(), 3u) << page.dom;
@@ -403,8 +412,8 @@ TEST(DashboardTest, SaysWhenTheServerStopsAnswering) {
   EXPECT_EQ(status->Attr("data-state"), "stale") << result.dom;
   EXPECT_NE(status->text.find("cannot reach the server"), std::string::npos) << status->text;
   EXPECT_NE(status->text.find("Last update"), std::string::npos) << status->text;
-  EXPECT_EQ(ElementById(result.dom, "total")->Attr("data-value"), "42");
-  EXPECT_EQ(ElementById(result.dom, "rate")->Attr("data-value"), "");
+  EXPECT_EQ(AttrOf(result.dom, "total", "data-value"), "42");
+  EXPECT_EQ(AttrOf(result.dom, "rate", "data-value"), "");
   EXPECT_NE(result.dom.find("<main data-stale=\"true\">"), std::string::npos);
   ASSERT_EQ(TableRows(result.dom, "leaderboard").size(), 1u);
 }
@@ -430,7 +439,7 @@ TEST(DashboardTest, AsksForTheTokenWhenTheServerHasOne) {
   auto input = ElementById(page.dom, "token");
   ASSERT_TRUE(input.has_value());
   EXPECT_EQ(input->Attr("type"), "password");
-  EXPECT_TRUE(ElementById(page.dom, "total")->Attr("data-value").empty());
+  EXPECT_TRUE(AttrOf(page.dom, "total", "data-value").empty());
   EXPECT_TRUE(TableRows(page.dom, "leaderboard").empty());
 }
 
