@@ -78,6 +78,7 @@ struct ServeOptions {
   std::string log_file;  // "": stderr
   std::string log_level = "info";
   std::string token_file;  // "": no token needed
+  std::vector<std::string> cors_origins;
   std::string etcd;        // "": no cluster; else its etcd endpoints
   std::string node_id;     // "": the advertised host:port
   std::string advertise;   // "": http://BIND:PORT
@@ -433,6 +434,7 @@ ExitCode Serve(ServeOptions options) {
     if (!token.ok()) return Fail(ExitCode::kCannotServe, token.status().message());
     server_options.bearer_token = *token;
   }
+  server_options.cors_origins = options.cors_origins;
   Running running;
   auto announce = [&](const std::string& name, const net::HttpServer& server) {
     fmt::print("{} listening on {}\n", name, net::JoinHostPort(options.bind, server.port()));
@@ -816,6 +818,15 @@ void SetupServe(CLI::App& app, Runner& runner) {
                    "Require the bearer token in FILE on every request but GET /healthz "
                    "(and send it to the shards)")
       ->type_name("FILE");
+  command
+      ->add_option("--cors-origin", options->cors_origins,
+                   "Let web pages from ORIGIN (scheme://host[:port]) call this server from a "
+                   "browser; repeat for more origins")
+      ->type_name("ORIGIN")
+      ->check([](const std::string& origin) -> std::string {
+        core::Status valid = net::CheckOrigin(origin);
+        return valid.ok() ? "" : valid.message();
+      });
   command
       ->add_option("--etcd", options->etcd,
                    "Join the cluster kept in this etcd (comma-separated URLs) as a node, or with "

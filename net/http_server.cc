@@ -103,19 +103,27 @@ struct Answer {
   int status = 200;
   std::string body;
   std::string extra_headers;  // whole lines, each ending in CRLF
+  std::string content_type;   // empty: JSON
   bool close = false;         // the connection closes after it
   bool head_only = false;     // a HEAD request: no body
 };
 
 Answer ErrorAnswer(int status, std::string_view message, bool close = false) {
-  return {status, core::FormatError(message), "", close, false};
+  return {status, core::FormatError(message), "", "", close, false};
 }
 
 void AppendAnswer(const Answer& answer, std::string* out) {
+  if (answer.status == 204) {  // no content: no body, and no length or type for one
+    fmt::format_to(std::back_inserter(*out), "HTTP/1.1 204 No Content\r\n{}{}\r\n",
+                   answer.extra_headers, answer.close ? "Connection: close\r\n" : "");
+    return;
+  }
   fmt::format_to(std::back_inserter(*out),
                  "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}{}\r\n",
-                 answer.status, ReasonPhrase(answer.status), kJson, answer.body.size(),
-                 answer.extra_headers, answer.close ? "Connection: close\r\n" : "");
+                 answer.status, ReasonPhrase(answer.status),
+                 answer.content_type.empty() ? kJson : std::string_view(answer.content_type),
+                 answer.body.size(), answer.extra_headers,
+                 answer.close ? "Connection: close\r\n" : "");
   if (!answer.head_only) out->append(answer.body);
 }
 
@@ -177,6 +185,7 @@ struct Awaiting {
   bool close;          // the connection closes after the answer
   bool http10;         // an HTTP/1.0 client, told when the connection stays
   bool head_only;
+  std::string cors_headers;  // for a listed Origin: the lines that let its page read the answer
 };
 
 // Makes `answer` say what the request asked of the connection: closed when
@@ -187,6 +196,7 @@ void FitAnswerToRequest(const Awaiting& request, bool stopping, Answer* answer) 
   // An HTTP/1.0 client keeps the connection only when told it may.
   if (!answer->close && request.http10) answer->extra_headers += "Connection: keep-alive\r\n";
   answer->head_only = request.head_only;
+  answer->extra_headers += request.cors_headers;
 }
 
 // Tags of epoll_event.data.u64 besides a Connection*: the stop descriptor
@@ -336,6 +346,11 @@ struct HttpServer::Impl {
   std::thread acceptor;
 
   std::string AllowedMethods(const std::string& path) const;
+  // For a request whose Origin is in options.cors_origins: the header lines
+  // that let that origin's page read the answer; otherwise empty.
+  std::string CorsHeaders(const RequestHead& head) const;
+  // The answer to OPTIONS on a known `path`: a CORS preflight, or the methods.
+  Answer AnswerOptions(const RequestHead& head, const std::string& path) const;
 
   void Accept();
   void Run(Loop& loop);
@@ -375,6 +390,46 @@ std::string HttpServer::Impl::AllowedMethods(const std::string& path) const {
     allowed += allowed.empty() ? method : ", " + method;
   }
   return allowed;
+}
+
+std::string HttpServer::Impl::CorsHeaders(const RequestHead& head) const {
+  if (options.cors_origins.empty()) return "";
+  const std::string_view* origin = head.Find("Origin");
+  if (origin == nullptr || head.Count("Origin") != 1 ||
+      std::find(options.cors_origins.begin(), options.cors_origins.end(), *origin) ==
+          options.cors_origins.end()) {
+    return "";
+  }
+  return fmt::format("Access-Control-Allow-Origin: {}\r\nVary: Origin\r\n", *origin);
+}
+
+Answer HttpServer::Impl::AnswerOptions(const RequestHead& head, const std::string& path) const {
+  const std::string methods = AllowedMethods(path) + ", OPTIONS";
+  const std::string_view* origin = head.Find("Origin");
+  if (origin == nullptr || head.Find("Access-Control-Request-Method") == nullptr) {
+    Answer answer;
+    answer.status = 204;
+    answer.extra_headers = fmt::format("Allow: {}\r\n", methods);
+    return answer;
+  }
+  // A browser's preflight: may a page from `origin` send this request?
+  if (CorsHeaders(head).empty()) {
+    return ErrorAnswer(
+        403, options.cors_origins.empty()
+                 ? fmt::format("pages from other origins may not call this server; start serve "
+                               "with --cors-origin {} to let them",
+                               *origin)
+                 : fmt::format("pages from {} may not call this server (not a --cors-origin)",
+                               *origin));
+  }
+  Answer answer;
+  answer.status = 204;
+  answer.extra_headers = fmt::format(
+      "Access-Control-Allow-Methods: {}\r\n"
+      "Access-Control-Allow-Headers: Content-Type, Authorization, Idempotency-Key\r\n"
+      "Access-Control-Max-Age: 600\r\n",
+      methods);
+  return answer;
 }
 
 void HttpServer::Impl::Accept() {
@@ -506,6 +561,7 @@ void HttpServer::Impl::TakeAnswers(Loop& loop) {
     Answer answer;
     answer.status = response.status;
     answer.body = std::move(response.body);
+    answer.content_type = std::move(response.content_type);
     FitAnswerToRequest(later, stopping, &answer);
     if (answer.close) c.closing = true;
     loop.pending.push_back({&c, std::move(answer), "", std::move(later.log_line_start),
@@ -630,8 +686,13 @@ void HttpServer::Impl::ServeReceived(Loop& loop, Connection& c) {
           std::string_view path = head.target.substr(0, head.target.find('?'));
           log_line_start = fmt::format("{} \"{} {}\"", c.remote, head.method, path);
         }
-        const Awaiting how{&c, std::move(log_line_start), started, !keep_alive,
-                           head.minor_version == 0, head.method == "HEAD"};
+        const Awaiting how{&c,
+                           std::move(log_line_start),
+                           started,
+                           !keep_alive,
+                           head.minor_version == 0,
+                           head.method == "HEAD",
+                           CorsHeaders(head)};
         std::optional<Answer> dispatched =
             Dispatch(loop, c, head, request, header_end, loop.pending.size(), how);
         if (!dispatched) {
@@ -719,6 +780,14 @@ std::optional<Answer> HttpServer::Impl::Dispatch(Loop& loop, Connection& c, cons
   std::string_view query =
       question == std::string_view::npos ? std::string_view() : head.target.substr(question + 1);
 
+  // OPTIONS, a CORS preflight among them, needs no token: browsers send none.
+  if (head.method == "OPTIONS") {
+    if (routes.find(path) == routes.end()) {
+      return ErrorAnswer(404, fmt::format("no such path: {}", path));
+    }
+    return AnswerOptions(head, path);
+  }
+
   if (!options.bearer_token.empty() &&
       std::find(options.open_paths.begin(), options.open_paths.end(), path) ==
           options.open_paths.end()) {
@@ -786,6 +855,7 @@ std::optional<Answer> HttpServer::Impl::Dispatch(Loop& loop, Connection& c, cons
     HttpResponse response = route_to.handler(HttpRequest(head, query, body));
     answer.status = response.status;
     answer.body = std::move(response.body);
+    answer.content_type = std::move(response.content_type);
   } catch (const std::exception&) {
     // Never a leaked message.
     answer = ErrorAnswer(500, "internal error while serving the request");

@@ -26,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -62,6 +63,13 @@ struct HttpServerOptions {
   std::function<void(const std::string& line)> access_log;
   // Threads that run the handlers registered with HandleBlocking.
   int blocking_threads = 16;
+  // Origins ("https://app.example.com") whose web pages may call this server
+  // (CORS). A preflight (OPTIONS with Origin and
+  // Access-Control-Request-Method) from one of them is answered 204 with the
+  // path's methods and the headers shardctl reads; from any other origin,
+  // 403. Answers to a listed Origin carry Access-Control-Allow-Origin; to
+  // any other, nothing, so the browser keeps them from the page.
+  std::vector<std::string> cors_origins;
 };
 
 // A request as handlers see it. Valid only during the handler call.
@@ -83,10 +91,15 @@ class HttpRequest {
   std::string_view body_;
 };
 
-// A JSON answer.
+// An answer: JSON unless `content_type` says otherwise.
 struct HttpResponse {
+  HttpResponse() = default;
+  HttpResponse(int status, std::string body, std::string content_type = "")
+      : status(status), body(std::move(body)), content_type(std::move(content_type)) {}
+
   int status = 200;
   std::string body;
+  std::string content_type;  // empty: application/json
 };
 
 // The HTTP status for a failure of kind `code`.

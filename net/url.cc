@@ -75,4 +75,31 @@ core::Result<Url> ParseUrl(std::string_view text) {
   return url;
 }
 
+core::Status CheckOrigin(std::string_view origin) {
+  auto bad = [origin](std::string_view why) {
+    return core::InvalidArgument(fmt::format(
+        "bad origin '{}': {}; expected scheme://host[:port], e.g. https://app.example.com",
+        origin, why));
+  };
+  std::string_view rest;
+  if (origin.starts_with("http://")) {
+    rest = origin.substr(7);
+  } else if (origin.starts_with("https://")) {
+    rest = origin.substr(8);
+  } else {
+    return bad("it must start with http:// or https://");
+  }
+  if (rest.find_first_of("/?#") != std::string_view::npos) {
+    return bad("an origin has no path, not even a trailing /");
+  }
+  if (rest.empty()) return bad("the host is missing");
+  for (char c : rest) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' ||
+          c == '[' || c == ']' || c == '_')) {
+      return bad(fmt::format("'{}' cannot be in a host", c));
+    }
+  }
+  return {};
+}
+
 }  // namespace shardctl::net

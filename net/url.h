@@ -25,6 +25,11 @@ struct Url {
 // port outside 1..65535, ...).
 core::Result<Url> ParseUrl(std::string_view text);
 
+// Checks a web origin as browsers send it in the Origin header:
+// "http://HOST[:PORT]" or "https://HOST[:PORT]", lower-case scheme, no path,
+// not even "/". Returns OK, or kInvalidArgument saying what is wrong.
+core::Status CheckOrigin(std::string_view origin);
+
 // Formats host and port as "host:port", bracketing IPv6 hosts.
 std::string JoinHostPort(std::string_view host, int port);
 

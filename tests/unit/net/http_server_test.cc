@@ -4,6 +4,7 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -133,6 +134,101 @@ TEST_F(TokenServerTest, NeedsTheTokenExceptForHealthz) {
   EXPECT_TRUE(
       server_.ServeBytesForTesting("GET /healthz HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200 "));
   EXPECT_EQ(Count(), 1);
+}
+
+HttpServerOptions WithCors(std::vector<std::string> origins, std::string token = "") {
+  HttpServerOptions options;
+  options.cors_origins = std::move(origins);
+  options.bearer_token = std::move(token);
+  return options;
+}
+
+class CorsServerTest : public HttpServerTest {
+ protected:
+  CorsServerTest() : HttpServerTest(WithCors({"http://app.test:8080"}, "t0ken")) {}
+};
+
+std::string Preflight(const std::string& origin) {
+  return "OPTIONS /increment HTTP/1.1\r\nOrigin: " + origin +
+         "\r\nAccess-Control-Request-Method: POST\r\n"
+         "Access-Control-Request-Headers: content-type, authorization\r\n\r\n";
+}
+
+TEST_F(CorsServerTest, APreflightFromAListedOriginIsAllowedWithoutAToken) {
+  std::string answer = server_.ServeBytesForTesting(Preflight("http://app.test:8080"));
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 204 No Content\r\n")) << answer;
+  EXPECT_NE(answer.find("Access-Control-Allow-Origin: http://app.test:8080\r\n"),
+            std::string::npos)
+      << answer;
+  EXPECT_NE(answer.find("Access-Control-Allow-Methods: POST, OPTIONS\r\n"), std::string::npos)
+      << answer;
+  EXPECT_NE(answer.find("Access-Control-Allow-Headers: Content-Type, Authorization, "
+                        "Idempotency-Key\r\n"),
+            std::string::npos)
+      << answer;
+  EXPECT_NE(answer.find("Vary: Origin\r\n"), std::string::npos) << answer;
+  EXPECT_EQ(answer.find("Content-Length"), std::string::npos) << answer;  // 204: none
+  EXPECT_EQ(Count(), 0);
+}
+
+TEST_F(CorsServerTest, APreflightFromAnotherOriginIsRefusedAndCountsNothing) {
+  for (const char* origin : {"http://evil.test:8080", "http://app.test:8081", "null"}) {
+    std::string answer = server_.ServeBytesForTesting(Preflight(origin));
+    EXPECT_TRUE(answer.starts_with("HTTP/1.1 403 ")) << answer;
+    EXPECT_EQ(answer.find("Access-Control-Allow-Origin"), std::string::npos) << answer;
+    EXPECT_NE(answer.find("not a --cors-origin"), std::string::npos) << answer;
+  }
+  EXPECT_EQ(Count(), 0);
+}
+
+TEST_F(CorsServerTest, AnswersCarryTheOriginHeaderForAListedOriginOnly) {
+  std::string allowed = server_.ServeBytesForTesting(
+      Post(R"({"value":2})", "Origin: http://app.test:8080\r\nAuthorization: Bearer t0ken\r\n"));
+  EXPECT_TRUE(allowed.starts_with("HTTP/1.1 200 ")) << allowed;
+  EXPECT_NE(allowed.find("Access-Control-Allow-Origin: http://app.test:8080\r\n"),
+            std::string::npos)
+      << allowed;
+  // An error too, so that the page can read why.
+  std::string unauthorized =
+      server_.ServeBytesForTesting(Post(R"({"value":2})", "Origin: http://app.test:8080\r\n"));
+  EXPECT_TRUE(unauthorized.starts_with("HTTP/1.1 401 ")) << unauthorized;
+  EXPECT_NE(unauthorized.find("Access-Control-Allow-Origin: http://app.test:8080\r\n"),
+            std::string::npos)
+      << unauthorized;
+
+  std::string other = server_.ServeBytesForTesting(
+      Post(R"({"value":2})", "Origin: http://evil.test\r\nAuthorization: Bearer t0ken\r\n"));
+  EXPECT_TRUE(other.starts_with("HTTP/1.1 200 ")) << other;  // a non-browser may ask anything
+  EXPECT_EQ(other.find("Access-Control-Allow-Origin"), std::string::npos) << other;
+  EXPECT_EQ(Count(), 4);
+}
+
+TEST_F(HttpServerTest, WithoutCorsOriginsAPreflightIsRefusedSayingHowToAllowIt) {
+  std::string answer = server_.ServeBytesForTesting(Preflight("http://app.test"));
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 403 ")) << answer;
+  EXPECT_NE(answer.find("--cors-origin http://app.test"), std::string::npos) << answer;
+}
+
+TEST_F(HttpServerTest, PlainOptionsListsTheMethodsAndUnknownPathsAre404) {
+  std::string answer = server_.ServeBytesForTesting("OPTIONS /count HTTP/1.1\r\n\r\n");
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 204 ")) << answer;
+  EXPECT_NE(answer.find("Allow: GET, OPTIONS\r\n"), std::string::npos) << answer;
+  EXPECT_TRUE(server_.ServeBytesForTesting("OPTIONS /nope HTTP/1.1\r\n\r\n")
+                  .starts_with("HTTP/1.1 404 "));
+}
+
+TEST(HttpServerContentTypeTest, AHandlerMayAnswerWithAnotherContentType) {
+  HttpServer server;
+  server.Handle("GET", "/page", [](const HttpRequest&) {
+    return HttpResponse{200, "<p>hi</p>", "text/html; charset=utf-8"};
+  });
+  std::string answer = server.ServeBytesForTesting("GET /page HTTP/1.1\r\n\r\n");
+  EXPECT_NE(answer.find("Content-Type: text/html; charset=utf-8\r\n"), std::string::npos)
+      << answer;
+  EXPECT_TRUE(answer.ends_with("<p>hi</p>")) << answer;
+  EXPECT_NE(server.ServeBytesForTesting("GET /nope HTTP/1.1\r\n\r\n")
+                .find("Content-Type: application/json\r\n"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -154,5 +154,18 @@ TEST(JoinHostPortTest, BracketsOnlyIpv6Hosts) {
   EXPECT_EQ(JoinHostPort("2001:db8::1", 65535), "[2001:db8::1]:65535");
 }
 
+TEST(CheckOriginTest, AcceptsWhatBrowsersSendAndRefusesTheRest) {
+  for (const char* good : {"http://127.0.0.1:8080", "https://app.example.com", "http://[::1]:3000",
+                           "http://localhost"}) {
+    EXPECT_TRUE(CheckOrigin(good).ok()) << good;
+  }
+  for (const char* bad : {"app.example.com", "https://app.example.com/", "http://a.b/path",
+                          "ftp://a.b", "http://", "http://a b", "*", "null"}) {
+    core::Status status = CheckOrigin(bad);
+    EXPECT_FALSE(status.ok()) << bad;
+    EXPECT_NE(status.message().find("expected scheme://host[:port]"), std::string::npos) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace shardctl::net
