@@ -422,6 +422,9 @@ ExitCode Serve(ServeOptions options) {
   }
 
   net::HttpServerOptions server_options;
+  // The dashboard's page (GET / on the aggregator) holds no data and asks
+  // for the token itself. Elsewhere "/" has no route: 404 with or without it.
+  server_options.open_paths.push_back("/");
   server_options.threads = options.threads.value_or(DefaultThreads(options));
   if (options.access_log) {
     server_options.access_log = [](const std::string& line) {

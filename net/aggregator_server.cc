@@ -2,6 +2,7 @@
 
 #include "core/idempotency_key.h"
 #include "core/protocol.h"
+#include "net/dashboard.h"
 
 namespace shardctl::net {
 namespace {
@@ -98,6 +99,11 @@ void RegisterAggregatorRoutes(core::Aggregator& aggregator, HttpServer& server,
   });
   handle("GET", "/shards", [&aggregator](const HttpRequest&) {
     return HttpResponse{200, core::FormatShardStates(aggregator.routing(), aggregator.Shards())};
+  });
+  // The dashboard: a static page (open without the token, see serve), which
+  // asks the routes above for its data.
+  server.Handle("GET", "/", [](const HttpRequest&) {
+    return HttpResponse{200, std::string(DashboardPage()), "text/html; charset=utf-8"};
   });
   server.Handle("GET", "/healthz", [](const HttpRequest&) {
     return HttpResponse{200, R"({"status":"ok"})"};

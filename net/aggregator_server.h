@@ -1,4 +1,5 @@
-// The HTTP face of the aggregator: POST /increment, GET /total, GET /healthz.
+// The HTTP face of the aggregator: POST /increment, GET /total, ..., GET /healthz,
+// and the dashboard page at GET /.
 #ifndef SHARDCTL_NET_AGGREGATOR_SERVER_H_
 #define SHARDCTL_NET_AGGREGATOR_SERVER_H_
 
