@@ -838,7 +838,7 @@ void SetupServe(CLI::App& app, Runner& runner) {
   command->fallthrough();
   command
       ->add_option("--token-file", options->token_file,
-                   "Require the bearer token in FILE on every request but GET /healthz "
+                   "Require the bearer token in FILE on every request but GET /healthz and GET / "
                    "(and send it to the shards)")
       ->type_name("FILE");
   command

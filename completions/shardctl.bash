@@ -18,7 +18,7 @@ _shardctl_client_options="--url --timeout --json --token-file --help -h"
 _shardctl_counter_options="--counter -k --window"
 _shardctl_options_serve="--role --shards --port --shard-base-port --bind --shard-id --shard
   --shard-timeout --routing --threads --data-dir --in-memory --fsync --idempotency-window
-  --token-file --daemon --pid-file --log-file --log-level --access-log --etcd --node-id
+  --token-file --daemon --pid-file --log-file --log-level --access-log --no-metrics --etcd --node-id
   --advertise --lease --ack --cors-origin --config --help -h"
 _shardctl_options_inc="$_shardctl_counter_options --retries --idempotency-key --quiet -q --stdin $_shardctl_client_options"
 _shardctl_options_total="$_shardctl_counter_options --per-shard --partial $_shardctl_client_options"

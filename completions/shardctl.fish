@@ -54,6 +54,7 @@ complete -c shardctl -n $serve -l pid-file -r -F -d 'Write the pid here'
 complete -c shardctl -n $serve -l log-file -r -F -d 'Append the log here once ready'
 complete -c shardctl -n $serve -l log-level -x -a 'debug info warning error' -d 'The lowest level logged'
 complete -c shardctl -n $serve -l access-log -d 'Log one line per request'
+complete -c shardctl -n $serve -l no-metrics -d 'Count nothing for GET /metrics'
 complete -c shardctl -n $serve -l cors-origin -x -d 'Let web pages from this origin call the API'
 complete -c shardctl -n $serve -l etcd -x -d 'Join the cluster in this etcd, or follow it with --role aggregator'
 complete -c shardctl -n $serve -l node-id -x -d "With --etcd: this node's name in the cluster"
