@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -132,19 +133,27 @@ ExitCode RunInit(const ClusterOptions& options) {
   return ExitCode::kOk;
 }
 
-// From the primary's /node: each follower's changes behind, by node id.
-Json PrimaryLag(const core::NodeInfo& owner, const core::ShardPlacement& placement,
-                const net::HttpClientOptions& client) {
-  Json lag = Json::object();
-  core::Result<net::Url> url = net::ParseUrl(owner.address);
-  if (!url.ok()) return lag;
-  net::HttpClient node(*url, client);
-  core::Result<net::HttpReply> reply = node.Get("/node");
-  if (!reply.ok() || reply->status != 200) return lag;
+// A node's GET /node, or null if it does not answer within a second: a
+// paused or cut-off node must not hold up `cluster status` (asked once per
+// node, not once per shard).
+Json NodeReport(const core::NodeInfo& node, net::HttpClientOptions client) {
+  core::Result<net::Url> url = net::ParseUrl(node.address);
+  if (!url.ok()) return nullptr;
+  client.connect_timeout = std::min(client.connect_timeout, std::chrono::milliseconds(1000));
+  client.request_timeout = std::min(client.request_timeout, std::chrono::milliseconds(1000));
+  net::HttpClient http(*url, client);
+  core::Result<net::HttpReply> reply = http.Get("/node");
+  if (!reply.ok() || reply->status != 200) return nullptr;
   Json json = Json::parse(reply->body, nullptr, false);
-  if (!json.is_object() || !json.contains("shards")) return lag;
-  for (const Json& shard : json["shards"]) {
-    if (shard.value("shard", -1) != placement.shard || !shard.contains("followers")) continue;
+  return json.is_object() && json.contains("shards") ? json : Json(nullptr);
+}
+
+// From the primary's /node report: each follower's changes behind, by node id.
+Json PrimaryLag(const Json& report, int shard_id) {
+  Json lag = Json::object();
+  if (!report.is_object()) return lag;
+  for (const Json& shard : report["shards"]) {
+    if (shard.value("shard", -1) != shard_id || !shard.contains("followers")) continue;
     for (const Json& follower : shard["followers"]) {
       lag[follower.value("node", "")] = follower.value("behind", int64_t{0});
     }
@@ -232,6 +241,12 @@ ExitCode RunStatus(const ClusterOptions& options) {
   }
   Json shards = Json::array();
   int homeless = 0;
+  std::map<std::string, Json> reports;  // node id -> its /node (null: no answer)
+  auto report_of = [&reports, &client](const core::NodeInfo& node) -> const Json& {
+    auto report = reports.find(node.id);
+    if (report == reports.end()) report = reports.emplace(node.id, NodeReport(node, client)).first;
+    return report->second;
+  };
   for (const core::ShardPlacement& placement : topology->shard) {
     const core::NodeInfo* owner = topology->FindNode(placement.owner);
     Json shard = {{"shard", placement.shard},
@@ -245,7 +260,7 @@ ExitCode RunStatus(const ClusterOptions& options) {
     if (topology->replicas > 1) {
       // Every copy, its role, and how far behind the primary it is.
       Json copies = Json::array();
-      Json lag = owner != nullptr ? PrimaryLag(*owner, placement, client) : Json::object();
+      Json lag = owner != nullptr ? PrimaryLag(report_of(*owner), placement.shard) : Json::object();
       copies.push_back({{"node", placement.owner}, {"role", "primary"}, {"inSync", true},
                         {"alive", owner != nullptr}, {"behind", 0}});
       for (const std::string& follower : placement.followers) {
@@ -261,6 +276,9 @@ ExitCode RunStatus(const ClusterOptions& options) {
       ++homeless;
       shard["error"] = placement.owner.empty() ? "no node has claimed it"
                                                : "its node is not alive";
+    } else if (report_of(*owner).is_null()) {
+      // Paused or cut off: asked once, not once per shard with the full timeout.
+      shard["error"] = fmt::format("its node {} does not answer at {}", owner->id, owner->address);
     } else if (core::Result<net::Url> url = net::ParseUrl(owner->address); url.ok()) {
       net::HttpShardClient node(placement.shard, *url, client, placement.epoch);
       core::Result<core::CountReply> count = node.Count(core::CounterRef());

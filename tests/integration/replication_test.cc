@@ -200,6 +200,13 @@ TEST_F(ReplicationTest, APausedPrimaryCannotAcknowledgeAtItsOldEpoch) {
 
   nodes_[n]->Signal(SIGSTOP);  // past its 2 s lease: its follower takes over
   const auto stopped = Clock::now();
+  // cluster status answers at once though a primary does not: it asked the
+  // paused node's /node once per shard with the full --timeout (5 s) each,
+  // which held it up 15 s here and made this test time out in CI once.
+  Json paused = Status();
+  EXPECT_TRUE(paused.contains("shards")) << paused.dump();
+  EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - stopped).count(),
+            5000);
   std::chrono::milliseconds recovered = Probe(1, tally);
   EXPECT_GE(recovered.count(), 0);
   EXPECT_NE(PrimaryOf(1), primary);
