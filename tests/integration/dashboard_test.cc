@@ -177,11 +177,13 @@ TEST(DashboardTest, ShowsTotalsLeaderboardAndShardsWhileIncrementsRun) {
   EXPECT_LE(shown, after);
   EXPECT_EQ(total->Attr("data-partial"), "false");
   // Two rounds or more, so a rate from the change between them; the load
-  // only adds, so it is above zero.
+  // only adds, so it is not negative. (Not "above zero": the page's 2 s
+  // run in virtual time, and under a sanitizer on a loaded machine two
+  // rounds can come before the load adds anything: seen once in CI.)
   auto rate = ElementById(live.dom, "rate");
   ASSERT_TRUE(rate.has_value());
   ASSERT_FALSE(rate->Attr("data-value").empty()) << live.dom;
-  EXPECT_GT(std::stod(rate->Attr("data-value")), 0.0);
+  EXPECT_GE(std::stod(rate->Attr("data-value")), 0.0);
   auto chart = ElementById(live.dom, "chart");
   ASSERT_TRUE(chart.has_value());
   EXPECT_GE(std::stoi(chart->Attr("data-points")), 1);
