@@ -34,18 +34,6 @@ using ::testing::UnorderedElementsAreArray;
 
 using Words = std::set<std::string>;
 
-std::string SourcePath(const std::string& relative) {
-  return std::string(SHARDCTL_SOURCE_DIR) + "/" + relative;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream file(path);
-  EXPECT_TRUE(file) << "cannot read " << path;
-  std::stringstream contents;
-  contents << file.rdbuf();
-  return contents.str();
-}
-
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> lines;
   std::istringstream stream(text);
@@ -96,8 +84,8 @@ RunResult RunProgram(const std::vector<std::string>& args, const std::string& cw
     return result;
   }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  result.out = ReadFile(out_path);
-  result.err = ReadFile(err_path);
+  result.out = ReadExistingFile(out_path);
+  result.err = ReadExistingFile(err_path);
   return result;
 }
 
@@ -399,7 +387,7 @@ bool HasWord(const std::string& text, const std::string& word) {
 class ManPageTest : public ::testing::Test {
  protected:
   const std::string path_ = SourcePath("man/shardctl.1");
-  const std::string source_ = ReadFile(path_);
+  const std::string source_ = ReadExistingFile(path_);
   const std::vector<ManSection> sections_ = ParseManPage(source_);
 
   // The tags of the OPTIONS subsections whose heading names `command`
@@ -549,7 +537,7 @@ TEST(CompletionFilesTest, NameEveryCommandAndOption) {
   const Cli& cli = TheCli();
   for (const std::string file : {"shardctl.bash", "_shardctl", "shardctl.fish"}) {
     SCOPED_TRACE(file);
-    const std::string text = ReadFile(SourcePath("completions/" + file));
+    const std::string text = ReadExistingFile(SourcePath("completions/" + file));
     const bool fish = file.ends_with(".fish");
     for (const std::string& command : cli.commands) {
       // A subcommand's own word: "move" of "cluster move".
@@ -691,7 +679,7 @@ TEST(ZshCompletionTest, Parses) {
   RunResult result = RunProgram({"zsh", "-n", SourcePath("completions/_shardctl")});
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(result.err, "");
-  EXPECT_TRUE(ReadFile(SourcePath("completions/_shardctl")).starts_with("#compdef shardctl\n"));
+  EXPECT_TRUE(ReadExistingFile(SourcePath("completions/_shardctl")).starts_with("#compdef shardctl\n"));
 }
 
 TEST(FishCompletionTest, Parses) {
@@ -790,7 +778,7 @@ TEST(CompletionFilesTest, OfferTheChoicesTheHelpLists) {
   std::vector<Words> bash = CompleteWithBash(lines);
   ASSERT_TRUE(Installed("fish")) << "fish is not installed; bash .ci/setup installs it";
   std::vector<Words> fish = CompleteWithFish(lines);
-  const std::string zsh = ReadFile(SourcePath("completions/_shardctl"));
+  const std::string zsh = ReadExistingFile(SourcePath("completions/_shardctl"));
   for (size_t i = 0; i < all.size(); ++i) {
     SCOPED_TRACE(lines[i]);
     EXPECT_THAT(bash[i], UnorderedElementsAreArray(all[i].words)) << "bash";
@@ -818,8 +806,8 @@ TEST(CompletionFilesTest, KnowWhichOptionsTakeAValue) {
   }
   TempDir empty;  // no files named "-..." to complete
   std::vector<Words> bash = CompleteWithBash(lines, empty.path());
-  const std::string zsh = ReadFile(SourcePath("completions/_shardctl"));
-  const std::vector<std::string> fish = Lines(ReadFile(SourcePath("completions/shardctl.fish")));
+  const std::string zsh = ReadExistingFile(SourcePath("completions/_shardctl"));
+  const std::vector<std::string> fish = Lines(ReadExistingFile(SourcePath("completions/shardctl.fish")));
   for (size_t i = 0; i < lines.size(); ++i) {
     const auto& [option, takes_value] = options[i];
     SCOPED_TRACE(lines[i]);

@@ -24,18 +24,6 @@ using Clock = std::chrono::steady_clock;
 // A port nobody listens on now (HeldPort closes it again).
 int FreePort() { return HeldPort().port(); }
 
-// Waits up to `timeout` for `pid` to exit. Returns true if it did.
-bool Reap(pid_t pid, std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  do {
-    int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == pid) return true;
-    // Polling waitpid: a child's exit has no file descriptor to wait on.
-    std::this_thread::sleep_for(5ms);
-  } while (Clock::now() < deadline);
-  return false;
-}
-
 }  // namespace
 
 EtcdServer::EtcdServer() : client_port_(FreePort()), peer_port_(FreePort()) {

@@ -310,6 +310,29 @@ RunResult RunCommandOnTerminal(const std::string& command,
   return RunCommand(line + "script -qec \"" + command + "\" /dev/null");
 }
 
+bool Reap(pid_t pid, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  do {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) return true;
+    // Polling waitpid: a child's exit has no file descriptor to wait on.
+    std::this_thread::sleep_for(5ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  return false;
+}
+
+std::string SourcePath(const std::string& relative) {
+  return std::string(SHARDCTL_SOURCE_DIR) + "/" + relative;
+}
+
+std::string ReadExistingFile(const std::string& path) {
+  std::ifstream file(path);
+  EXPECT_TRUE(file) << "cannot read " << path;
+  std::stringstream contents;
+  contents << file.rdbuf();
+  return contents.str();
+}
+
 HeldPort::HeldPort() {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   // Connections it accepts inherit SO_REUSEADDR, so their TIME_WAIT does not

@@ -127,6 +127,16 @@ int ConnectTo(const std::string& host_port);
 // passes.
 std::string ReadUntilClosed(int fd, std::chrono::milliseconds timeout);
 
+// Waits up to `timeout` for the child `pid` to exit (and reaps it). Returns
+// true if it did.
+bool Reap(pid_t pid, std::chrono::milliseconds timeout);
+
+// The path of `relative` (e.g. "README.md") in the source tree.
+std::string SourcePath(const std::string& relative);
+// The whole file; fails the test (EXPECT) if it cannot be read (for files that
+// must exist; a test polling for a file reads it without this).
+std::string ReadExistingFile(const std::string& path);
+
 // A TCP port on 127.0.0.1 held open (listening) until destroyed. Connections
 // wait in its backlog unless the test accepts them.
 class HeldPort {

@@ -31,18 +31,6 @@ using Labels = std::set<std::string>;
 
 constexpr char kToken[] = "metrics-token_7";
 
-std::string SourcePath(const std::string& relative) {
-  return std::string(SHARDCTL_SOURCE_DIR) + "/" + relative;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream file(path);
-  EXPECT_TRUE(file) << "cannot read " << path;
-  std::stringstream contents;
-  contents << file.rdbuf();
-  return contents.str();
-}
-
 std::string WriteFile(const TempDir& dir, const std::string& name, const std::string& contents) {
   std::string path = dir.path() + "/" + name;
   std::ofstream(path) << contents;
@@ -322,12 +310,12 @@ TEST(MetricsDistTest, SamplePrometheusConfigPassesPromtoolCheckConfig) {
   EXPECT_NE(checked.out.find("is valid prometheus config file"), std::string::npos) << checked.out;
   EXPECT_NE(checked.out.find("SUCCESS: 1 rule files found"), std::string::npos) << checked.out;
   // The token option is there, commented, for a serve with --token-file.
-  std::string config = ReadFile(SourcePath("dist/prometheus.yml"));
+  std::string config = ReadExistingFile(SourcePath("dist/prometheus.yml"));
   EXPECT_NE(config.find("#   credentials_file: "), std::string::npos) << config;
 }
 
 TEST(MetricsDistTest, AlertingRulesNameOnlyServedMetricsAndSayWhatIsWrong) {
-  std::vector<AlertRule> rules = AlertRulesIn(ReadFile(SourcePath("dist/prometheus-rules.yml")));
+  std::vector<AlertRule> rules = AlertRulesIn(ReadExistingFile(SourcePath("dist/prometheus-rules.yml")));
   std::vector<std::string> names;
   std::set<std::string> used;
   for (const AlertRule& rule : rules) {
@@ -428,7 +416,7 @@ TEST(MetricsDistTest, EachAlertFiresOnItsConditionAndNoOtherDoes) {
           "      - expr: '" +
           firing + "'\n        eval_time: 20m\n        exp_samples:\n" + expected);
   RunResult tested = Promtool::TestRules(tests);
-  EXPECT_EQ(tested.exit_code, 0) << tested.out << "\n" << ReadFile(tests);
+  EXPECT_EQ(tested.exit_code, 0) << tested.out << "\n" << ReadExistingFile(tests);
   EXPECT_NE(tested.out.find("SUCCESS"), std::string::npos) << tested.out;
 }
 
@@ -436,7 +424,7 @@ TEST(MetricsDistTest, EachAlertFiresOnItsConditionAndNoOtherDoes) {
 // never a fixed uid; every panel queries, only metrics and labels serve has,
 // and together the panels show every metric serve has.
 TEST(MetricsDistTest, GrafanaDashboardImportsAnywhereAndShowsOnlyServedMetrics) {
-  std::string text = ReadFile(SourcePath("dist/grafana-dashboard.json"));
+  std::string text = ReadExistingFile(SourcePath("dist/grafana-dashboard.json"));
   nlohmann::json dashboard = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   ASSERT_TRUE(dashboard.is_object()) << "dist/grafana-dashboard.json is not JSON";
   EXPECT_GE(dashboard.value("schemaVersion", 0), 36);
@@ -733,7 +721,7 @@ TEST(MetricsTest, PrometheusScrapesServeUnderLoadAndSeesItsRate) {
   // Every dashboard query runs on the real data while the load runs; the
   // increments panel shows it.
   nlohmann::json dashboard =
-      nlohmann::json::parse(ReadFile(SourcePath("dist/grafana-dashboard.json")));
+      nlohmann::json::parse(ReadExistingFile(SourcePath("dist/grafana-dashboard.json")));
   size_t queries = 0;
   for (const nlohmann::json& panel : dashboard["panels"]) {
     if (!panel.contains("targets")) continue;
