@@ -12,19 +12,23 @@ std::string JoinHostPort(std::string_view host, int port) {
   return fmt::format("{}:{}", host, port);
 }
 
-std::string Url::ToString() const { return "http://" + HostPort(); }
+std::string Url::ToString() const { return (tls ? "https://" : "http://") + HostPort(); }
 std::string Url::HostPort() const { return JoinHostPort(host, port); }
 
 core::Result<Url> ParseUrl(std::string_view text) {
   auto bad = [text](std::string_view why) {
     return core::InvalidArgument(
-        fmt::format("bad URL '{}': {}; expected http://HOST:PORT", text, why));
+        fmt::format("bad URL '{}': {}; expected http://HOST:PORT or https://HOST:PORT", text, why));
   };
   std::string_view rest = text;
+  bool tls = false;
   if (size_t scheme_end = rest.find("://"); scheme_end != std::string_view::npos) {
     std::string scheme(rest.substr(0, scheme_end));
     for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (scheme != "http") return bad(fmt::format("the scheme '{}' is not supported", scheme));
+    if (scheme != "http" && scheme != "https") {
+      return bad(fmt::format("the scheme '{}' is not supported", scheme));
+    }
+    tls = scheme == "https";
     rest.remove_prefix(scheme_end + 3);
   }
   if (rest.find_first_of("?#") != std::string_view::npos) {
@@ -35,6 +39,8 @@ core::Result<Url> ParseUrl(std::string_view text) {
     rest = rest.substr(0, slash);
   }
   Url url;
+  url.tls = tls;
+  if (tls) url.port = 443;
   std::string_view port_text;
   if (rest.starts_with('[')) {
     size_t close = rest.find(']');

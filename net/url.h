@@ -13,14 +13,16 @@ namespace shardctl::net {
 struct Url {
   std::string host;  // a name, an IPv4 address or an IPv6 address without brackets
   int port = 80;
+  bool tls = false;  // https: TLS on the connection (net/tls.h)
 
-  // "http://host:port", with brackets around an IPv6 host.
+  // "http://host:port" (https:// with tls), with brackets around an IPv6 host.
   std::string ToString() const;
   // "host:port", with brackets around an IPv6 host.
   std::string HostPort() const;
 };
 
-// Parses "http://HOST[:PORT][/]" or "HOST:PORT" (http assumed). Returns the
+// Parses "http://HOST[:PORT][/]", "https://HOST[:PORT][/]" (port 443 by
+// default) or "HOST:PORT" (http assumed). Returns the
 // Url, or kInvalidArgument saying what is wrong (another scheme, a path, a
 // port outside 1..65535, ...).
 core::Result<Url> ParseUrl(std::string_view text);

@@ -62,7 +62,6 @@ struct BadCase {
 
 TEST(ParseUrlTest, RefusesWhatIsNotAServerAddress) {
   const BadCase cases[] = {
-      {"https://localhost:4000", "scheme 'https'"},
       {"ftp://localhost:4000", "scheme 'ftp'"},
       {"://localhost:4000", "scheme ''"},
       {"http://localhost:4000/total", "path"},
@@ -106,10 +105,26 @@ TEST(ParseUrlTest, RefusesWhatIsNotAServerAddress) {
   }
 }
 
-TEST(ParseUrlTest, MessageQuotesTheTextAndTheExpectedForm) {
+TEST(ParseUrlTest, HttpsMeansTlsOnPort443UnlessGiven) {
   core::Result<Url> url = ParseUrl("https://localhost:4000");
+  ASSERT_TRUE(url.ok()) << url.status().message();
+  EXPECT_TRUE(url->tls);
+  EXPECT_EQ(url->port, 4000);
+  EXPECT_EQ(url->ToString(), "https://localhost:4000");
+  url = ParseUrl("HTTPS://[::1]/");
+  ASSERT_TRUE(url.ok()) << url.status().message();
+  EXPECT_TRUE(url->tls);
+  EXPECT_EQ(url->port, 443);
+  EXPECT_EQ(url->ToString(), "https://[::1]:443");
+  url = ParseUrl("127.0.0.1:4000");
+  ASSERT_TRUE(url.ok());
+  EXPECT_FALSE(url->tls);
+}
+
+TEST(ParseUrlTest, MessageQuotesTheTextAndTheExpectedForm) {
+  core::Result<Url> url = ParseUrl("ftp://localhost:4000");
   ASSERT_FALSE(url.ok());
-  EXPECT_NE(url.status().message().find("'https://localhost:4000'"), std::string::npos)
+  EXPECT_NE(url.status().message().find("'ftp://localhost:4000'"), std::string::npos)
       << url.status().message();
   EXPECT_NE(url.status().message().find("http://HOST:PORT"), std::string::npos)
       << url.status().message();
