@@ -46,6 +46,7 @@
 #include "net/node_server.h"
 #include "net/replica_client.h"
 #include "net/shard_server.h"
+#include "net/tls.h"
 #include "net/url.h"
 #include "store/file_journal.h"
 #include "store/node_storage.h"
@@ -81,6 +82,16 @@ struct ServeOptions {
   std::string log_level = "info";
   std::string token_file;  // "": no token needed
   std::vector<std::string> cors_origins;
+  // TLS on every listener ("": plain HTTP), and client certificates required
+  // when tls_client_ca is set.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  // What this process's own connections (to shards, nodes, etcd) trust and
+  // present; cert and key default to tls_cert and tls_key.
+  std::string cacert;  // "": $SHARDCTL_CACERT, else the system's CAs
+  std::string cert;
+  std::string key;
   std::string etcd;        // "": no cluster; else its etcd endpoints
   std::string node_id;     // "": the advertised host:port
   std::string advertise;   // "": http://BIND:PORT
@@ -216,6 +227,15 @@ int DefaultThreads(const ServeOptions& options) {
 
 // Checks the combination of options. Returns an empty string when it is fine.
 std::string Validate(const ServeOptions& o) {
+  if (o.tls_cert.empty() != o.tls_key.empty()) {
+    return "--tls-cert and --tls-key go together: the certificate and its private key";
+  }
+  if (!o.tls_client_ca.empty() && o.tls_cert.empty()) {
+    return "--tls-client-ca asks clients for certificates over TLS: add --tls-cert and --tls-key";
+  }
+  if (o.cert.empty() != o.key.empty()) {
+    return "--cert and --key go together: the client certificate and its private key";
+  }
   if (!o.etcd.empty()) {
     if (o.role == "shard") {
       return "--etcd joins a node, which hosts whatever shards the cluster gives it: leave out "
@@ -311,7 +331,8 @@ core::Status JoinCluster(const ServeOptions& options, Running& running,
           "with --advertise http://HOST:PORT",
           options.bind));
     }
-    address = "http://" + net::JoinHostPort(options.bind, port);
+    address = (options.tls_cert.empty() ? "http://" : "https://") +
+              net::JoinHostPort(options.bind, port);
   }
   core::Result<net::Url> url = net::ParseUrl(address);
   if (!url.ok()) return core::InvalidArgument("--advertise: " + url.status().message());
@@ -341,6 +362,37 @@ core::Status JoinCluster(const ServeOptions& options, Running& running,
   return {};
 }
 
+// Sets what this process's own connections trust and present: --cacert,
+// and --cert/--key, else the listeners' certificate.
+core::Status SetOutboundTls(const ServeOptions& options) {
+  net::TlsClientFiles files{.ca = options.cacert, .cert = options.cert, .key = options.key};
+  if (files.cert.empty()) {
+    files.cert = options.tls_cert;
+    files.key = options.tls_key;
+  }
+  if (files.ca.empty() && files.cert.empty()) return {};  // the system's CAs, made when needed
+  return net::SetTlsClientFiles(files);
+}
+
+// SIGHUP: reads the certificates again (a renewal). New connections use the
+// new ones, open connections keep theirs; files that do not load leave the
+// old ones in use.
+void ReloadTls(const ServeOptions& options, Running& running) {
+  core::Result<std::shared_ptr<const net::TlsContext>> loaded = net::TlsContext::ForServer(
+      {.cert = options.tls_cert, .key = options.tls_key, .client_ca = options.tls_client_ca});
+  if (!loaded.ok()) {
+    Log(LogLevel::kError, "received SIGHUP; kept the TLS certificate in use: {}",
+        loaded.status().message());
+    return;
+  }
+  for (const auto& server : running.servers) server->SetTls(*loaded);
+  if (core::Status set = SetOutboundTls(options); !set.ok()) {
+    Log(LogLevel::kError, "received SIGHUP; kept the client certificate in use: {}", set.message());
+  }
+  Log(LogLevel::kInfo, "received SIGHUP, reloaded the TLS certificate {} ({})", options.tls_cert,
+      (*loaded)->description());
+}
+
 ExitCode RunServe(const ServeOptions& options) {
   ExitCode code = Serve(options);
   ReportStarted(static_cast<int>(code));  // a daemon that never got ready says how it ended
@@ -360,6 +412,20 @@ ExitCode Serve(ServeOptions options) {
   options.pid_file = Absolute(options.pid_file);
   options.log_file = Absolute(options.log_file);
   if (!options.data_dir.empty()) options.data_dir = Absolute(options.data_dir);
+  for (std::string* path : {&options.tls_cert, &options.tls_key, &options.tls_client_ca,
+                            &options.cacert, &options.cert, &options.key}) {
+    *path = Absolute(*path);
+  }
+  std::shared_ptr<const net::TlsContext> tls;
+  if (!options.tls_cert.empty()) {
+    core::Result<std::shared_ptr<const net::TlsContext>> loaded = net::TlsContext::ForServer(
+        {.cert = options.tls_cert, .key = options.tls_key, .client_ca = options.tls_client_ca});
+    if (!loaded.ok()) return Fail(ExitCode::kCannotServe, "TLS: " + loaded.status().message());
+    tls = std::move(*loaded);
+  }
+  if (core::Status set = SetOutboundTls(options); !set.ok()) {
+    return Fail(ExitCode::kCannotServe, "TLS: " + set.message());
+  }
   if (!options.pid_file.empty()) {
     if (std::optional<pid_t> running = LiveShardctlPid(options.pid_file)) {
       return Fail(ExitCode::kCannotServe,
@@ -437,6 +503,7 @@ ExitCode Serve(ServeOptions options) {
     server_options.bearer_token = *token;
   }
   server_options.cors_origins = options.cors_origins;
+  server_options.tls = tls;
   // Before `running`: its servers count into it until they stop.
   core::Registry metrics;
   if (!options.no_metrics) server_options.metrics = &metrics;
@@ -716,6 +783,7 @@ ExitCode Serve(ServeOptions options) {
       Log(LogLevel::kInfo, "received {}, stopping", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
       break;
     }
+    if (tls) ReloadTls(options, running);
     if (options.log_file.empty()) {
       Log(LogLevel::kInfo, "received SIGHUP; no --log-file to reopen");
     } else if (core::Status reopened = RedirectOutputTo(options.log_file); reopened.ok()) {
@@ -850,6 +918,33 @@ void SetupServe(CLI::App& app, Runner& runner) {
         core::Status valid = net::CheckOrigin(origin);
         return valid.ok() ? "" : valid.message();
       });
+  command
+      ->add_option("--tls-cert", options->tls_cert,
+                   "Serve HTTPS on every listener with the certificate (and chain) in FILE, PEM; "
+                   "SIGHUP reads it again")
+      ->type_name("FILE");
+  command
+      ->add_option("--tls-key", options->tls_key, "The private key of --tls-cert, PEM")
+      ->type_name("FILE");
+  command
+      ->add_option("--tls-client-ca", options->tls_client_ca,
+                   "Require client certificates signed by the CA in FILE (mutual TLS)")
+      ->type_name("FILE");
+  command
+      ->add_option("--cacert", options->cacert,
+                   "Trust the CA in FILE for this process's own https:// connections (shards, "
+                   "nodes, etcd); default: the system's CAs")
+      ->type_name("FILE")
+      ->envname("SHARDCTL_CACERT");
+  command
+      ->add_option("--cert", options->cert,
+                   "The client certificate this process presents to servers that ask (default: "
+                   "--tls-cert)")
+      ->type_name("FILE")
+      ->envname("SHARDCTL_CERT");
+  command->add_option("--key", options->key, "The private key of --cert")
+      ->type_name("FILE")
+      ->envname("SHARDCTL_KEY");
   command
       ->add_option("--etcd", options->etcd,
                    "Join the cluster kept in this etcd (comma-separated URLs) as a node, or with "

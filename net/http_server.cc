@@ -32,6 +32,7 @@
 #include "net/event_loop.h"
 #include "net/request_framing.h"
 #include "net/socket_io.h"
+#include "net/tls.h"
 #include "net/url.h"
 
 namespace shardctl::net {
@@ -120,6 +121,8 @@ struct ServerStats {
   std::map<std::string, std::unique_ptr<RouteStats>, std::less<>> routes;  // by label
   RouteStats other;
   std::atomic<size_t> open_connections{0};
+  std::atomic<uint64_t> tls_failures{0};  // TLS handshakes or sessions that failed
+  bool tls = false;                       // the listener speaks TLS
 
   ServerStats() { other.label = "other"; }
   RouteStats* ForPath(std::string_view path) {
@@ -151,6 +154,10 @@ struct ServerStats {
     collect(other);
     sink.Sample("shardctl_http_connections_open", {{"listener", listener}},
                 static_cast<double>(open_connections.load(std::memory_order_relaxed)));
+    if (tls) {
+      sink.Sample("shardctl_tls_failures_total", {{"listener", listener}},
+                  static_cast<double>(tls_failures.load(std::memory_order_relaxed)));
+    }
   }
 };
 
@@ -194,6 +201,10 @@ void AppendAnswer(const Answer& answer, std::string* out) {
 struct Connection {
   int fd = -1;
   std::string remote;  // "ip:port", for the access log
+  // With TLS: the session over `fd`, and whether its last read could not go
+  // on until the socket was writable (the handshake's answer did not fit).
+  std::unique_ptr<TlsSession> tls;
+  bool read_wants_write = false;
 
   std::string received;       // bytes of requests not yet served
   size_t scanned = 0;         // bytes of `received` known to hold no header end
@@ -416,6 +427,9 @@ struct HttpServer::Impl {
   std::map<std::string, RouteStats*, std::less<>> route_stats;
   std::shared_ptr<ServerStats> stats = std::make_shared<ServerStats>();
   std::unique_ptr<core::WorkerPool> blocking;  // made by Listen() if a route needs it
+  // What new connections use for TLS (null: plain HTTP); swapped by SetTls().
+  std::mutex tls_mutex;
+  std::shared_ptr<const TlsContext> tls;  // guarded by tls_mutex
   int listen_fd = -1;
   int stop_fd = -1;  // readable once stopping: wakes the acceptor
   int port = 0;
@@ -462,6 +476,11 @@ struct HttpServer::Impl {
   bool SetParked(Loop& loop, Connection& c, bool parked);
   void Sweep(Loop& loop);
   void Close(Loop& loop, Connection* c);
+  // Reads into `data` as recv() would (bytes, 0 at the end, -1 with errno),
+  // through TLS if the connection has it.
+  ssize_t Receive(Connection& c, char* data, size_t size);
+  // Sends from `data` as send() would, through TLS if the connection has it.
+  ssize_t Send(Connection& c, const char* data, size_t size);
 };
 
 std::string HttpServer::Impl::AllowedMethods(const std::string& path) const {
@@ -539,6 +558,20 @@ void HttpServer::Impl::Accept() {
     auto [ip, remote_port] = AddressOf(address);
     connection->remote = JoinHostPort(ip, remote_port);
     connection->deadline = Clock::now() + options.keep_alive_timeout;
+    std::shared_ptr<const TlsContext> tls_context;
+    {
+      std::lock_guard lock(tls_mutex);
+      tls_context = tls;
+    }
+    if (tls_context) {
+      connection->tls = TlsSession::Accept(std::move(tls_context), fd);
+      if (!connection->tls) {
+        ::close(fd);
+        continue;
+      }
+      // The handshake, then the first request, within the read deadline.
+      connection->deadline = Clock::now() + options.read_timeout;
+    }
 
     Loop& loop = *loops[next_loop++ % loops.size()];
     std::lock_guard lock(loop.mutex);
@@ -573,6 +606,7 @@ void HttpServer::Impl::Run(Loop& loop) {
         if (c->awaiting != 0 && (events[i].events & (EPOLLERR | EPOLLHUP)) != 0) {
           Close(loop, c);  // gone before its answer came
         } else if (c->writing) {
+          c->read_wants_write = false;  // writable: a TLS read that waited goes on
           Touch(loop, *c);  // Flush() sends the rest, then reads what waits
         } else {
           Read(loop, *c);
@@ -667,7 +701,7 @@ void HttpServer::Impl::Read(Loop& loop, Connection& c) {
   while (c.received.size() < max_buffered && read_now < max_buffered &&
          !(c.refused && c.discard == 0)) {
     char chunk[kReadChunk];
-    ssize_t n = ::recv(c.fd, chunk, sizeof(chunk), 0);
+    ssize_t n = Receive(c, chunk, sizeof(chunk));
     if (n > 0) {
       auto size = static_cast<size_t>(n);
       read_now += size;
@@ -677,14 +711,16 @@ void HttpServer::Impl::Read(Loop& loop, Connection& c) {
         if (c.received.empty()) c.started = Clock::now();
         c.received.append(chunk, size);
       }
-      // A short read emptied the socket; epoll says when more comes.
-      if (size < sizeof(chunk)) break;
+      // A short read emptied the socket; epoll says when more comes. (Not
+      // so through TLS: a record is often shorter than the chunk.)
+      if (size < sizeof(chunk) && !c.tls) break;
     } else if (n == 0) {
       c.end_of_input = true;
       break;
     } else if (errno == EINTR) {
       continue;
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (c.read_wants_write && !c.writing && !SetInterest(loop, c, true)) c.closing = true;
       break;
     } else {
       c.end_of_input = true;
@@ -996,7 +1032,7 @@ void HttpServer::Impl::FinishPass(Loop& loop) {
 void HttpServer::Impl::Flush(Loop& loop, Connection& c) {
   size_t sent = 0;
   while (sent < c.out.size()) {
-    ssize_t n = ::send(c.fd, c.out.data() + sent, c.out.size() - sent, MSG_NOSIGNAL);
+    ssize_t n = Send(c, c.out.data() + sent, c.out.size() - sent);
     if (n > 0) {
       sent += static_cast<size_t>(n);
     } else if (n < 0 && errno == EINTR) {
@@ -1018,6 +1054,8 @@ void HttpServer::Impl::Flush(Loop& loop, Connection& c) {
     if (!SetInterest(loop, c, true)) Close(loop, &c);
     return;
   }
+  // A TLS read waits for the socket to be writable: Run() clears this then.
+  if (c.read_wants_write && !c.closing) return;
   if (c.awaiting != 0 && !c.closing) {
     // Its next answer is still to come; no deadline but the handler's.
     if (c.writing && !SetInterest(loop, c, false)) Close(loop, &c);
@@ -1032,8 +1070,14 @@ void HttpServer::Impl::Flush(Loop& loop, Connection& c) {
       Close(loop, &c);
       return;
     }
-    // Requests that arrived while the answers waited.
-    ServeReceived(loop, c);
+    // Requests that arrived while the answers waited. Through TLS, read
+    // first: a read that waited for the socket to be writable goes on now,
+    // and data already decrypted has no event to announce it.
+    if (c.tls) {
+      Read(loop, c);
+    } else {
+      ServeReceived(loop, c);
+    }
     if (!loop.pending.empty() || !c.out.empty()) Touch(loop, c);
   }
   c.deadline = c.received.empty() && !c.refused ? now + options.keep_alive_timeout
@@ -1078,8 +1122,7 @@ void HttpServer::Impl::Sweep(Loop& loop) {
                           options.read_timeout.count()),
               true),
           &answer);
-      [[maybe_unused]] ssize_t sent =
-          ::send(c->fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      [[maybe_unused]] ssize_t sent = Send(*c, answer.data(), answer.size());
     }
     Close(loop, c);
   }
@@ -1095,6 +1138,7 @@ void HttpServer::Impl::Close(Loop& loop, Connection* c) {
     loop.connections.erase(it);
   }
   if (owned->awaiting != 0) loop.awaiting.erase(owned->awaiting);
+  if (owned->tls) owned->tls->Shutdown();
   ::epoll_ctl(loop.epoll_fd, EPOLL_CTL_DEL, owned->fd, nullptr);
   ::close(owned->fd);
   owned->closed = true;
@@ -1102,8 +1146,62 @@ void HttpServer::Impl::Close(Loop& loop, Connection* c) {
   open_connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
+ssize_t HttpServer::Impl::Receive(Connection& c, char* data, size_t size) {
+  if (!c.tls) return ::recv(c.fd, data, size, 0);
+  size_t moved = 0;
+  switch (c.tls->Read(data, size, &moved)) {
+    case TlsIo::kDone:
+      return static_cast<ssize_t>(moved);
+    case TlsIo::kWantWrite:
+      c.read_wants_write = true;
+      [[fallthrough]];
+    case TlsIo::kWantRead:
+      errno = EAGAIN;
+      return -1;
+    case TlsIo::kClosed:
+      return 0;
+    case TlsIo::kFailed:
+      break;
+  }
+  if (c.tls->plain_http()) {
+    // As nginx does: say it in plain HTTP, which is what the client reads.
+    std::string answer;
+    AppendAnswer(ErrorAnswer(400, "this port speaks HTTPS: use an https:// URL", true), &answer);
+    [[maybe_unused]] ssize_t sent =
+        ::send(c.fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  }
+  stats->tls_failures.fetch_add(1, std::memory_order_relaxed);
+  errno = ECONNABORTED;
+  return -1;
+}
+
+ssize_t HttpServer::Impl::Send(Connection& c, const char* data, size_t size) {
+  if (!c.tls) return ::send(c.fd, data, size, MSG_DONTWAIT | MSG_NOSIGNAL);
+  size_t moved = 0;
+  switch (c.tls->Write(data, size, &moved)) {
+    case TlsIo::kDone:
+      return static_cast<ssize_t>(moved);
+    case TlsIo::kWantRead:  // never after the handshake: no renegotiation
+    case TlsIo::kWantWrite:
+      errno = EAGAIN;
+      return -1;
+    case TlsIo::kClosed:
+    case TlsIo::kFailed:
+      break;
+  }
+  errno = EPIPE;
+  return -1;
+}
+
 HttpServer::HttpServer(HttpServerOptions options)
-    : impl_(std::make_unique<Impl>(std::move(options))) {}
+    : impl_(std::make_unique<Impl>(std::move(options))) {
+  impl_->tls = impl_->options.tls;
+}
+
+void HttpServer::SetTls(std::shared_ptr<const TlsContext> tls) {
+  std::lock_guard lock(impl_->tls_mutex);
+  impl_->tls = std::move(tls);
+}
 
 HttpServer::~HttpServer() { Stop(); }
 
@@ -1209,6 +1307,10 @@ core::Status HttpServer::Listen(const std::string& host, int port) {
                      "Time from a request's first byte to its answer, by listener and route.");
     registry.Declare("shardctl_http_connections_open", core::Registry::Type::kGauge,
                      "Client connections open, by listener.");
+    registry.Declare("shardctl_tls_failures_total", core::Registry::Type::kCounter,
+                     "TLS connections that failed (handshake refused: unknown CA, no client "
+                     "certificate, plain HTTP to a TLS port, ...), by listener.");
+    impl_->stats->tls = impl_->options.tls != nullptr;
     registry.AddCollector([stats = impl_->stats](core::MetricSink& sink) { stats->Collect(sink); });
   }
   impl_->acceptor = std::thread([this] { impl_->Accept(); });

@@ -35,6 +35,7 @@
 namespace shardctl::net {
 
 struct RequestHead;
+class TlsContext;
 
 struct HttpServerOptions {
   // Event-loop threads: how many requests are handled at the same time.
@@ -80,6 +81,10 @@ struct HttpServerOptions {
   // REQUIRES: outlives the server's Listen() to its Stop().
   core::Registry* metrics = nullptr;
   std::string listener;
+  // When set, every connection speaks TLS with this context (net/tls.h):
+  // HTTPS only, and client certificates required if it says so. A plain
+  // HTTP request to it gets a plain 400 saying to use https://.
+  std::shared_ptr<const TlsContext> tls;
 };
 
 // A route's label in metrics: `path` with every segment of digits as {k}.
@@ -172,6 +177,11 @@ class HttpServer {
 
   // The bound port. REQUIRES: Listen() succeeded.
   int port() const;
+
+  // From now on, new connections use `tls` (a certificate renewed); open
+  // ones keep the context they began with. Thread-safe.
+  // REQUIRES: options.tls was set (a plain server stays plain) and `tls` is not null.
+  void SetTls(std::shared_ptr<const TlsContext> tls);
 
   // For tests and fuzzing, with no socket and no threads: serves `bytes` as if
   // one connection had sent them and then finished sending, and returns every
