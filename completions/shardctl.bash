@@ -19,7 +19,8 @@ _shardctl_counter_options="--counter -k --window"
 _shardctl_options_serve="--role --shards --port --shard-base-port --bind --shard-id --shard
   --shard-timeout --routing --threads --data-dir --in-memory --fsync --idempotency-window
   --token-file --daemon --pid-file --log-file --log-level --access-log --no-metrics --etcd --node-id
-  --advertise --lease --ack --cors-origin --config --help -h"
+  --advertise --lease --ack --cors-origin --tls-cert --tls-key --tls-client-ca --cacert --cert --key
+  --config --help -h"
 _shardctl_options_inc="$_shardctl_counter_options --retries --idempotency-key --quiet -q --stdin $_shardctl_client_options"
 _shardctl_options_total="$_shardctl_counter_options --per-shard --partial $_shardctl_client_options"
 _shardctl_options_counters="--prefix --top --limit --after $_shardctl_client_options"
@@ -46,7 +47,7 @@ _shardctl_value_options="--config --role --shards --port --shard-base-port --bin
   --retries --idempotency-key --prefix --top --limit --after --connections -c --requests -n
   --interval -i --count
   --duration -d --op --batch --etcd --node-id --advertise --lease --ack --replicas --to
-  --copy-timeout --cors-origin"
+  --copy-timeout --cors-origin --tls-cert --tls-key --tls-client-ca --cacert --cert --key"
 
 # Succeeds when the word $1 is one of the words in $2.
 _shardctl_has() {
@@ -129,7 +130,7 @@ _shardctl() {
         _shardctl_files "$cur" dirs
         return
         ;;
-      --config | --pid-file | --log-file | --token-file)
+      --config | --pid-file | --log-file | --token-file | --tls-cert | --tls-key | --tls-client-ca | --cacert | --cert | --key)
         _shardctl_files "$cur"
         return
         ;;

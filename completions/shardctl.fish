@@ -56,6 +56,12 @@ complete -c shardctl -n $serve -l log-level -x -a 'debug info warning error' -d 
 complete -c shardctl -n $serve -l access-log -d 'Log one line per request'
 complete -c shardctl -n $serve -l no-metrics -d 'Count nothing for GET /metrics'
 complete -c shardctl -n $serve -l cors-origin -x -d 'Let web pages from this origin call the API'
+complete -c shardctl -n $serve -l tls-cert -r -F -d 'Serve HTTPS with this PEM certificate'
+complete -c shardctl -n $serve -l tls-key -r -F -d 'The private key of --tls-cert'
+complete -c shardctl -n $serve -l tls-client-ca -r -F -d 'Require client certificates signed by this CA'
+complete -c shardctl -n $serve -l cacert -r -F -d "The CA trusted for this process's own https connections"
+complete -c shardctl -n $serve -l cert -r -F -d 'The client certificate presented to servers that ask'
+complete -c shardctl -n $serve -l key -r -F -d 'The private key of --cert'
 complete -c shardctl -n $serve -l etcd -x -d 'Join the cluster in this etcd, or follow it with --role aggregator'
 complete -c shardctl -n $serve -l node-id -x -d "With --etcd: this node's name in the cluster"
 complete -c shardctl -n $serve -l advertise -x -d 'With --etcd: the URL others reach this node at'
