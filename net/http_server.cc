@@ -750,15 +750,23 @@ enum class ChunkedBody { kMore, kDone, kBad, kTooLarge };
 // trailers), so that neither many tiny chunks nor long extensions keep a
 // connection reading without end.
 ChunkedBody DecodeChunkedBody(Connection& c, size_t max_body_bytes, size_t max_framing_bytes) {
-  size_t used = c.chunks.Decode(std::string_view(c.received).substr(c.chunked_header), &c.body);
+  auto too_large = [&] {
+    return c.chunks.announced_data_bytes() > max_body_bytes ||
+           c.chunks.framing_bytes() > max_framing_bytes;
+  };
+  std::string_view encoded = std::string_view(c.received).substr(c.chunked_header);
+  size_t used = 0;
+  // In pieces no longer than the data still allowed, plus a byte to see it go
+  // over, so that c.body never holds more than max_body_bytes + 1.
+  while (used < encoded.size() && c.chunks.state() == ChunkedDecoder::State::kMore &&
+         !too_large()) {
+    size_t allowed = max_body_bytes + 1 - static_cast<size_t>(c.chunks.data_bytes());
+    used += c.chunks.Decode(encoded.substr(used, allowed), &c.body);
+  }
   c.received.erase(c.chunked_header, used);
   if (c.chunks.state() == ChunkedDecoder::State::kBad) return ChunkedBody::kBad;
-  if (c.chunks.announced_data_bytes() > max_body_bytes ||
-      c.chunks.framing_bytes() > max_framing_bytes) {
-    return ChunkedBody::kTooLarge;
-  }
-  return c.chunks.state() == ChunkedDecoder::State::kDone ? ChunkedBody::kDone
-                                                           : ChunkedBody::kMore;
+  if (too_large()) return ChunkedBody::kTooLarge;
+  return c.chunks.state() == ChunkedDecoder::State::kDone ? ChunkedBody::kDone : ChunkedBody::kMore;
 }
 
 // Reads and drops what c.received holds of a refused chunked body (and
@@ -821,15 +829,16 @@ void HttpServer::Impl::ServeReceived(Loop& loop, Connection& c) {
       }
       if (body == ChunkedBody::kTooLarge) {
         refuse(ErrorAnswer(
-            413, c.chunks.announced_data_bytes() > options.max_body_bytes
-                     ? fmt::format("the request body is larger than {} bytes",
-                                   options.max_body_bytes)
-                     : fmt::format("the chunked request body has more than {} bytes of chunk "
-                                   "sizes, extensions and trailers: send fewer, larger chunks",
-                                   options.max_header_bytes)));
+            413,
+            c.chunks.announced_data_bytes() > options.max_body_bytes
+                ? fmt::format("the request body is larger than {} bytes", options.max_body_bytes)
+                : fmt::format("the chunked request body has more than {} bytes of chunk "
+                              "sizes, extensions and trailers: send fewer, larger chunks",
+                              options.max_header_bytes)));
         // The client may send the whole body before it reads the answer:
         // read and drop the rest of it, then close.
         c.received.erase(0, c.chunked_header);
+        c.body = std::string();
         c.draining = true;
         c.drain_deadline = c.started + options.read_timeout;
         c.closing = DrainChunkedBody(c) || c.end_of_input;
@@ -890,8 +899,8 @@ void HttpServer::Impl::ServeReceived(Loop& loop, Connection& c) {
                            head.minor_version == 0,
                            head.method == "HEAD",
                            CorsHeaders(head)};
-        std::optional<Answer> dispatched = Dispatch(
-            loop, c, head, request.substr(0, header_end), body, loop.pending.size(), how);
+        std::optional<Answer> dispatched =
+            Dispatch(loop, c, head, request.substr(0, header_end), body, loop.pending.size(), how);
         if (!dispatched) {
           // Answered later (TakeAnswers), and the requests behind it after that.
           ForgetRequest(c, frame.length);
@@ -952,8 +961,7 @@ void HttpServer::Impl::ServeReceived(Loop& loop, Connection& c) {
 
 std::optional<Answer> HttpServer::Impl::Dispatch(Loop& loop, Connection& c, const RequestHead& head,
                                                  std::string_view header, std::string_view body,
-                                                 size_t pending_index,
-                                                 const Awaiting& later) {
+                                                 size_t pending_index, const Awaiting& later) {
   // Guards that run before the request is routed (FrameRequest has already
   // refused the transfer codings other than chunked). A refused request's
   // body may not have been read as the client meant it, so its connection

@@ -18,8 +18,9 @@
 // handlers wait on the network gets more loops, or registers them as blocking
 // (they run on a pool of threads instead) or asynchronous (they start the
 // work, watch their own descriptors in the loop's epoll through
-// net/event_loop.h, and answer later through an HttpResponder). While a connection waits for such an answer, its next
-// requests wait behind it, so answers keep the order of the requests.
+// net/event_loop.h, and answer later through an HttpResponder). While a
+// connection waits for such an answer, its next requests wait behind it, so
+// answers keep the order of the requests.
 #ifndef SHARDCTL_NET_HTTP_SERVER_H_
 #define SHARDCTL_NET_HTTP_SERVER_H_
 

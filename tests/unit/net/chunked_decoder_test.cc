@@ -39,8 +39,8 @@ TEST(ChunkedDecoderTest, DecodesWholeOrAByteAtATime) {
       {"a bare LF after data", "1\r\nx\n0\r\n\r\n", "x", State::kBad, 0},
       {"a bare LF ending the trailer", "1\r\nx\r\n0\r\n\n", "x", State::kBad, 0},
       {"spaces before an extension", "1 \t;a=b\r\nx\r\n0 \r\n\r\n", "x", State::kDone, 18},
-      {"a quoted extension holding a semicolon", "1;a=\"x;y\"\r\nx\r\n0\r\n\r\n", "x",
-       State::kDone, 19},
+      {"a quoted extension holding a semicolon", "1;a=\"x;y\"\r\nx\r\n0\r\n\r\n", "x", State::kDone,
+       19},
       {"a space before the size", " 1\r\nx\r\n0\r\n\r\n", "", State::kBad, 0},
       {"a space inside the size", "1 0\r\n", "", State::kBad, 0},
       {"a plus sign", "+1\r\nx\r\n", "", State::kBad, 0},
@@ -61,8 +61,8 @@ TEST(ChunkedDecoderTest, DecodesWholeOrAByteAtATime) {
        State::kBad, 0},
       {"an endless extension line", "1;" + std::string(100'000, 'e'), "", State::kBad, 0},
       {"a trailer line too long",
-       "0\r\nX: " + std::string(ChunkedDecoder::kMaxLineBytes, 't') + "\r\n\r\n", "",
-       State::kBad, 0},
+       "0\r\nX: " + std::string(ChunkedDecoder::kMaxLineBytes, 't') + "\r\n\r\n", "", State::kBad,
+       0},
   };
   for (const ChunkedCase& c : cases) {
     SCOPED_TRACE(c.name);

@@ -306,7 +306,8 @@ TEST_F(HttpServerAsyncTest, AChunkedBodySentInPiecesIsDecodedAsItArrives) {
   connection.Send(PostChunked("/blocking", "", "Expect: 100-continue\r\n"));
   EXPECT_EQ(connection.ReadUntilEnd("\r\n\r\n"), "HTTP/1.1 100 Continue\r\n\r\n");
   // Split inside a size line, inside data, inside a CRLF and inside the trailer.
-  for (const char* piece : {"1", "2\r\n[\"abcdef", "ghijklmn\"]\r", "\n0\r\nX-A:", " b\r\n", "\r\n"}) {
+  for (const char* piece :
+       {"1", "2\r\n[\"abcdef", "ghijklmn\"]\r", "\n0\r\nX-A:", " b\r\n", "\r\n"}) {
     connection.Send(piece);
   }
   std::string answer = connection.ReadAnswers(1);

@@ -157,8 +157,12 @@ TEST_F(HttpServerTest, TransferEncodingChunkedIsReadInAnyCase) {
 TEST_F(HttpServerTest, AChunkedBodyAtTheLimitIsServedAndOneByteMoreIs413AndCloses) {
   std::string at_limit = R"({"value":1})";
   at_limit.resize(64 * 1024, ' ');
-  std::string answer = server_.ServeBytesForTesting(PostChunked(InChunks(at_limit, 4096)));
+  std::string chunks = InChunks(at_limit, 4096);
+  chunks.replace(chunks.size() - 2, 2, "X-Trailer: " + std::string(1000, 't') + "\r\n\r\n");
+  std::string answer =
+      server_.ServeBytesForTesting(PostChunked(chunks) + "GET /count HTTP/1.1\r\n\r\n");
   EXPECT_TRUE(answer.starts_with("HTTP/1.1 200 ")) << answer.substr(0, 300);
+  EXPECT_TRUE(answer.ends_with(R"({"shardId":0,"count":1})")) << answer;
   EXPECT_EQ(Count(), 1);
 
   std::string over = at_limit + " ";
@@ -183,12 +187,14 @@ TEST_F(HttpServerTest, TooMuchChunkFramingIs413) {
   // Long extensions.
   std::string extended;
   for (int i = 0; i < 3; ++i) extended += "1;" + std::string(8000, 'e') + "\r\n \r\n";
-  answer = server_.ServeBytesForTesting(PostChunked("b\r\n{\"value\":1}\r\n" + extended + "0\r\n\r\n"));
+  answer =
+      server_.ServeBytesForTesting(PostChunked("b\r\n{\"value\":1}\r\n" + extended + "0\r\n\r\n"));
   EXPECT_TRUE(answer.starts_with("HTTP/1.1 413 ")) << answer;
   // A long trailer section.
   std::string trailers;
   for (int i = 0; i < 3; ++i) trailers += "X-T: " + std::string(8000, 't') + "\r\n";
-  answer = server_.ServeBytesForTesting(PostChunked("b\r\n{\"value\":1}\r\n0\r\n" + trailers + "\r\n"));
+  answer =
+      server_.ServeBytesForTesting(PostChunked("b\r\n{\"value\":1}\r\n0\r\n" + trailers + "\r\n"));
   EXPECT_TRUE(answer.starts_with("HTTP/1.1 413 ")) << answer;
   EXPECT_EQ(Count(), 0);
 }
@@ -257,7 +263,8 @@ TEST_F(HttpServerTest, AMalformedChunkIs400AndCloses) {
 
 TEST_F(HttpServerTest, TransferEncodingInHttp10Is400AndCloses) {
   std::string answer = server_.ServeBytesForTesting(
-      "POST /increment HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n{\"value\":9}\r\n0\r\n\r\n");
+      "POST /increment HTTP/1.0\r\nTransfer-Encoding: "
+      "chunked\r\n\r\nb\r\n{\"value\":9}\r\n0\r\n\r\n");
   EXPECT_TRUE(answer.starts_with("HTTP/1.1 400 ")) << answer;
   EXPECT_NE(answer.find("Connection: close\r\n"), std::string::npos) << answer;
   EXPECT_NE(answer.find("HTTP/1.0"), std::string::npos) << answer;
@@ -267,15 +274,16 @@ TEST_F(HttpServerTest, TransferEncodingInHttp10Is400AndCloses) {
 TEST_F(HttpServerTest, AChunkedBodyThatExpectsContinueGetsIt) {
   std::string answer = server_.ServeBytesForTesting(PostChunked("", "Expect: 100-continue\r\n"));
   EXPECT_EQ(answer, "HTTP/1.1 100 Continue\r\n\r\n");
-  answer = server_.ServeBytesForTesting(PostChunked("b\r\n{\"value\":", "Expect: 100-continue\r\n"));
+  answer =
+      server_.ServeBytesForTesting(PostChunked("b\r\n{\"value\":", "Expect: 100-continue\r\n"));
   EXPECT_EQ(answer, "HTTP/1.1 100 Continue\r\n\r\n");
   EXPECT_EQ(Count(), 0);
 }
 
 TEST_F(HttpServerTest, AnUnfinishedChunkedBodyIsNotServed) {
-  for (const std::string& chunks : {std::string("b\r\n{\"value\":9}\r\n"),
-                                    std::string("b\r\n{\"value\":9}\r\n0\r\n"),
-                                    std::string("b\r\n{\"value\":9}\r\n0\r\nX: y\r\n")}) {
+  for (const std::string& chunks :
+       {std::string("b\r\n{\"value\":9}\r\n"), std::string("b\r\n{\"value\":9}\r\n0\r\n"),
+        std::string("b\r\n{\"value\":9}\r\n0\r\nX: y\r\n")}) {
     EXPECT_EQ(server_.ServeBytesForTesting(PostChunked(chunks)), "") << chunks;
   }
   EXPECT_EQ(Count(), 0);
