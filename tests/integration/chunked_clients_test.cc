@@ -122,8 +122,10 @@ TEST_F(ChunkedClientsTest, CurlWithTransferEncodingChunked) {
   EXPECT_NE(run.out.find(R"({"success":true,"shardId":0,"count":6})"), std::string::npos)
       << run.out;
 
-  run = RunCommand("head -c 200000 /dev/zero | tr '\\0' ' ' | curl -sS -o /dev/null -w "
-                   "'%{http_code}' -H 'Transfer-Encoding: chunked' --data-binary @- " + url);
+  run = RunCommand(
+      "head -c 200000 /dev/zero | tr '\\0' ' ' | curl -sS -o /dev/null -w "
+      "'%{http_code}' -H 'Transfer-Encoding: chunked' --data-binary @- " +
+      url);
   EXPECT_EQ(run.exit_code, 0) << run.out;
   EXPECT_EQ(run.out, "413");
   EXPECT_EQ(Total(), R"({"total":6})");

@@ -324,10 +324,12 @@ std::vector<Malformed> Barrage(bool aggregator) {
        "POST /increment HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n" + body},
       {"identity transfer coding",
        "POST /increment HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n" + body},
-      {"gzip, chunked", "POST /increment HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\nb\r\n" +
-                            body + "\r\n0\r\n\r\n"},
-      {"chunked, gzip", "POST /increment HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\nb\r\n" +
-                            body + "\r\n0\r\n\r\n"},
+      {"gzip, chunked",
+       "POST /increment HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\nb\r\n" + body +
+           "\r\n0\r\n\r\n"},
+      {"chunked, gzip",
+       "POST /increment HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\nb\r\n" + body +
+           "\r\n0\r\n\r\n"},
       {"xchunked", "POST /increment HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\nb\r\n" + body +
                        "\r\n0\r\n\r\n"},
       {"two Transfer-Encoding lines",
