@@ -29,6 +29,7 @@
 #include "core/protocol.h"
 #include "core/worker_pool.h"
 #include "net/auth.h"
+#include "net/chunked_decoder.h"
 #include "net/event_loop.h"
 #include "net/request_framing.h"
 #include "net/socket_io.h"
@@ -78,6 +79,7 @@ std::string_view ReasonPhrase(int status) {
     case 422: return "Unprocessable Content";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
@@ -213,6 +215,17 @@ struct Connection {
   bool refused = false;       // a refused body is being read and dropped
   bool continued = false;     // "100 Continue" was sent for the pending request
   uint64_t discard = 0;       // bytes of it still to come
+  // A request whose body comes in the chunked coding: `received` holds its
+  // header (`chunked_header` bytes long), then the bytes not yet decoded;
+  // `body` its body decoded so far.
+  bool chunked = false;
+  size_t chunked_header = 0;
+  ChunkedDecoder chunks;
+  std::string body;
+  // A refused chunked body is still read (and dropped) to its end, at most
+  // kMaxDrainBytes of it and until `drain_deadline`; then the connection closes.
+  bool draining = false;
+  Clock::time_point drain_deadline;
 
   std::string out;            // answer bytes not yet sent
   bool closing = false;       // close once `out` is sent
@@ -455,9 +468,10 @@ struct HttpServer::Impl {
   void ServeReceived(Loop& loop, Connection& c);
   // The answer to a request, or nullopt when it comes later: the handler got
   // an HttpResponder for `later`, and the connection waits for it.
-  // `request` is the whole request, its header `header_length` bytes long.
+  // `header`: the request's header, blank line included; `body`: its body
+  // (decoded, if it came chunked).
   std::optional<Answer> Dispatch(Loop& loop, Connection& c, const RequestHead& head,
-                                 std::string_view request, size_t header_length,
+                                 std::string_view header, std::string_view body,
                                  size_t pending_index, const Awaiting& later);
   // Takes the answers left in the loop's mailbox.
   void TakeAnswers(Loop& loop);
@@ -754,36 +768,147 @@ void ForgetRequest(Connection& c, size_t length) {
   c.needed = 0;
   c.continued = false;
   c.started = Clock::now();
+  if (c.chunked) {
+    c.chunked = false;
+    c.chunked_header = 0;
+    c.chunks = ChunkedDecoder();
+    c.body = std::string();  // up to max_body_bytes: not kept while the connection idles
+  }
+}
+
+// How far the chunked body of a connection's request has come.
+enum class ChunkedBody { kMore, kDone, kBad, kTooLarge };
+
+// Decodes into c.body the bytes that c.received holds after the header of its
+// chunked request, and drops them from c.received. Too large: more than
+// `max_body_bytes` of data (as soon as a chunk's size announces it), or more
+// than `max_framing_bytes` of the rest (size lines, extensions, CRLFs,
+// trailers), so that neither many tiny chunks nor long extensions keep a
+// connection reading without end.
+ChunkedBody DecodeChunkedBody(Connection& c, size_t max_body_bytes, size_t max_framing_bytes) {
+  auto too_large = [&] {
+    return c.chunks.announced_data_bytes() > max_body_bytes ||
+           c.chunks.framing_bytes() > max_framing_bytes;
+  };
+  std::string_view encoded = std::string_view(c.received).substr(c.chunked_header);
+  size_t used = 0;
+  // In pieces no longer than the data still allowed, plus a byte to see it go
+  // over, so that c.body never holds more than max_body_bytes + 1.
+  while (used < encoded.size() && c.chunks.state() == ChunkedDecoder::State::kMore &&
+         !too_large()) {
+    size_t allowed = max_body_bytes + 1 - static_cast<size_t>(c.chunks.data_bytes());
+    used += c.chunks.Decode(encoded.substr(used, allowed), &c.body);
+  }
+  c.received.erase(c.chunked_header, used);
+  if (c.chunks.state() == ChunkedDecoder::State::kBad) return ChunkedBody::kBad;
+  if (too_large()) return ChunkedBody::kTooLarge;
+  return c.chunks.state() == ChunkedDecoder::State::kDone ? ChunkedBody::kDone : ChunkedBody::kMore;
+}
+
+// Reads and drops what c.received holds of a refused chunked body (and
+// anything after it: the connection closes). Returns true once it is time to
+// close: the body ended (or went bad), more than kMaxDrainBytes of it came,
+// or its deadline passed.
+bool DrainChunkedBody(Connection& c) {
+  if (c.chunks.state() == ChunkedDecoder::State::kMore) c.chunks.Decode(c.received, nullptr);
+  c.received.clear();
+  return c.chunks.state() != ChunkedDecoder::State::kMore ||
+         c.chunks.data_bytes() + c.chunks.framing_bytes() > kMaxDrainBytes ||
+         Clock::now() >= c.drain_deadline;
 }
 
 }  // namespace
 
 void HttpServer::Impl::ServeReceived(Loop& loop, Connection& c) {
+  // A client that sent "Expect: 100-continue" (curl does, for larger bodies)
+  // waits for this before its body.
+  auto continue_if_expected = [&] {
+    if (c.continued || !ExpectsContinue(c.received)) return;
+    c.continued = true;
+    PendingAnswer interim{&c, {}, "", "", Clock::now()};
+    interim.interim = "HTTP/1.1 100 Continue\r\n\r\n";
+    loop.pending.push_back(std::move(interim));
+  };
+  // Refused before the request is parsed: answer, then close. Earlier
+  // answers of this connection are still pending, so this one waits behind
+  // them in the pass's list.
+  auto refuse = [&](Answer answer) {
+    answer.close = true;
+    c.closing = true;
+    loop.pending.push_back(
+        {&c, std::move(answer), "", fmt::format("{} \"-\"", c.remote), Clock::now()});
+  };
+
   while (!c.received.empty() && !c.closing && c.awaiting == 0) {
-    // Cheap tests first, so that a request dribbled in a byte at a time is
-    // not framed again from its start on every byte.
-    if (c.needed > c.received.size()) break;
-    if (c.needed == 0 && c.received.size() <= options.max_header_bytes &&
-        FindHeaderEnd(c.received, c.scanned) == std::string::npos) {
-      c.scanned = c.received.size();
+    if (c.draining) {
+      if (DrainChunkedBody(c)) {
+        c.closing = true;
+        Touch(loop, c);  // closed once its answers are out
+      }
       break;
     }
-    RequestFrame frame = FrameRequest(c.received, options.max_header_bytes, options.max_body_bytes);
+    RequestFrame frame;
+    if (c.chunked) {
+      ChunkedBody body = DecodeChunkedBody(c, options.max_body_bytes, options.max_header_bytes);
+      if (body == ChunkedBody::kMore) {
+        continue_if_expected();
+        break;
+      }
+      if (body == ChunkedBody::kBad) {
+        refuse(ErrorAnswer(
+            400, fmt::format("malformed chunked body: send chunks as a size in hex (then any "
+                             "extensions) and CRLF, that many bytes and CRLF, then 0, CRLF, "
+                             "any trailer fields and CRLF; no line over {} bytes",
+                             ChunkedDecoder::kMaxLineBytes)));
+        c.received.clear();
+        break;
+      }
+      if (body == ChunkedBody::kTooLarge) {
+        refuse(ErrorAnswer(
+            413,
+            c.chunks.announced_data_bytes() > options.max_body_bytes
+                ? fmt::format("the request body is larger than {} bytes", options.max_body_bytes)
+                : fmt::format("the chunked request body has more than {} bytes of chunk "
+                              "sizes, extensions and trailers: send fewer, larger chunks",
+                              options.max_header_bytes)));
+        // The client may send the whole body before it reads the answer:
+        // read and drop the rest of it, then close.
+        c.received.erase(0, c.chunked_header);
+        c.body = std::string();
+        c.draining = true;
+        c.drain_deadline = c.started + options.read_timeout;
+        c.closing = DrainChunkedBody(c) || c.end_of_input;
+        break;
+      }
+      // The whole body is in, and c.received holds the header and whatever
+      // came after the body.
+      frame.kind = RequestFrame::Kind::kComplete;
+      frame.length = frame.header_length = c.chunked_header;
+    } else {
+      // Cheap tests first, so that a request dribbled in a byte at a time is
+      // not framed again from its start on every byte.
+      if (c.needed > c.received.size()) break;
+      if (c.needed == 0 && c.received.size() <= options.max_header_bytes &&
+          FindHeaderEnd(c.received, c.scanned) == std::string::npos) {
+        c.scanned = c.received.size();
+        break;
+      }
+      frame = FrameRequest(c.received, options.max_header_bytes, options.max_body_bytes);
+    }
+    if (frame.kind == RequestFrame::Kind::kChunked) {
+      c.chunked = true;
+      c.chunked_header = frame.header_length;
+      continue;  // decodes as much of its body as came
+    }
     if (frame.kind == RequestFrame::Kind::kIncomplete) {
       c.needed = frame.length;
-      // A client that sent "Expect: 100-continue" (curl does, for larger
-      // bodies) waits for this before its body.
-      if (frame.length > 0 && !c.continued && ExpectsContinue(c.received)) {
-        c.continued = true;
-        PendingAnswer interim{&c, {}, "", "", Clock::now()};
-        interim.interim = "HTTP/1.1 100 Continue\r\n\r\n";
-        loop.pending.push_back(std::move(interim));
-      }
+      if (frame.length > 0) continue_if_expected();
       break;
     }
     if (frame.kind == RequestFrame::Kind::kComplete) {
       std::string_view request(c.received.data(), frame.length);
       size_t header_end = frame.header_length;
+      std::string_view body = c.chunked ? std::string_view(c.body) : request.substr(header_end);
       Clock::time_point started = Clock::now();
       Answer answer;
       std::string log_line_start;
@@ -811,7 +936,7 @@ void HttpServer::Impl::ServeReceived(Loop& loop, Connection& c) {
                            head.method == "HEAD",
                            CorsHeaders(head)};
         std::optional<Answer> dispatched =
-            Dispatch(loop, c, head, request, header_end, loop.pending.size(), how);
+            Dispatch(loop, c, head, request.substr(0, header_end), body, loop.pending.size(), how);
         if (!dispatched) {
           // Answered later (TakeAnswers), and the requests behind it after that.
           ForgetRequest(c, frame.length);
@@ -826,9 +951,6 @@ void HttpServer::Impl::ServeReceived(Loop& loop, Connection& c) {
       ForgetRequest(c, frame.length);
       continue;
     }
-    // Refused before the request is parsed: answer, then close. Earlier
-    // answers of this connection are still pending, so this one waits behind
-    // them in the pass's list.
     Answer answer;
     if (frame.kind == RequestFrame::Kind::kHeaderTooLarge) {
       answer = ErrorAnswer(
@@ -841,14 +963,22 @@ void HttpServer::Impl::ServeReceived(Loop& loop, Connection& c) {
                            "followed by a colon, no control characters, no folded lines");
     } else if (frame.kind == RequestFrame::Kind::kRange) {
       answer = ErrorAnswer(416, "range requests are not supported");
+    } else if (frame.kind == RequestFrame::Kind::kUnsupportedCoding) {
+      answer = ErrorAnswer(501,
+                           "the only transfer coding accepted is chunked, alone "
+                           "(Transfer-Encoding: chunked, once); or send a Content-Length");
+    } else if (frame.kind == RequestFrame::Kind::kCodingAndLength) {
+      answer = ErrorAnswer(
+          400, "a request may not carry both Transfer-Encoding and Content-Length: send one");
+    } else if (frame.kind == RequestFrame::Kind::kCodingInHttp10) {
+      answer = ErrorAnswer(400,
+                           "HTTP/1.0 has no Transfer-Encoding: send the body with a "
+                           "Content-Length, or use HTTP/1.1");
     } else {
       answer = ErrorAnswer(
           413, fmt::format("the request body is larger than {} bytes", options.max_body_bytes));
     }
-    answer.close = true;
-    c.closing = true;
-    loop.pending.push_back(
-        {&c, std::move(answer), "", fmt::format("{} \"-\"", c.remote), Clock::now()});
+    refuse(std::move(answer));
     if (frame.kind == RequestFrame::Kind::kBodyTooLarge && frame.body_bytes <= kMaxDrainBytes) {
       // The client sends the whole body before it reads the answer: read and
       // drop the rest of it, then close.
@@ -866,16 +996,12 @@ void HttpServer::Impl::ServeReceived(Loop& loop, Connection& c) {
 }
 
 std::optional<Answer> HttpServer::Impl::Dispatch(Loop& loop, Connection& c, const RequestHead& head,
-                                                 std::string_view request, size_t header_length,
-                                                 size_t pending_index,
-                                                 const Awaiting& later) {
-  const std::string_view body = request.substr(header_length);
-  // Guards that run before the request is routed. A refused request's body
-  // may not have been read as the client meant it, so its connection closes.
-  if (head.Find("Transfer-Encoding") != nullptr) {
-    return ErrorAnswer(
-        400, "Transfer-Encoding is not accepted; send the body with a Content-Length", true);
-  }
+                                                 std::string_view header, std::string_view body,
+                                                 size_t pending_index, const Awaiting& later) {
+  // Guards that run before the request is routed (FrameRequest has already
+  // refused the transfer codings other than chunked). A refused request's
+  // body may not have been read as the client meant it, so its connection
+  // closes.
   if (head.Find("Content-Encoding") != nullptr) {
     return ErrorAnswer(415, "compressed request bodies are not accepted", true);
   }
@@ -949,9 +1075,10 @@ std::optional<Answer> HttpServer::Impl::Dispatch(Loop& loop, Connection& c, cons
       }
       return std::nullopt;
     }
-    // Blocking: on a pool thread, with its own copy of the request.
-    blocking->Run([&handler = route_to.handler, respond, header_length,
-                   owned = std::string(request)] {
+    // Blocking: on a pool thread, with its own copy of the request (its
+    // header, then its body as the handler sees it).
+    blocking->Run([&handler = route_to.handler, respond, header_length = header.size(),
+                   owned = std::string(header).append(body)] {
       RequestHead owned_head;
       ParseRequestHead(std::string_view(owned).substr(0, header_length), &owned_head);
       size_t at = owned_head.target.find('?');

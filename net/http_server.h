@@ -6,16 +6,21 @@
 // inline, waits once for the journal writes of everything it handled in that
 // pass (core/durable_batch.h) and answers each connection with one send.
 // Idle and slow connections (slow loris) hold a descriptor each, never a
-// thread. Guards: caps on header and body size, a deadline for each request
-// to arrive, no Transfer-Encoding or Content-Encoding, bearer auth, and every
-// error (404 and 405 included) answered in JSON. Handlers run on the loop
-// threads, concurrently; one that blocks holds up the other connections of
-// its loop, so a server whose handlers wait on the network gets more loops,
-// or registers them as blocking (they run on a pool of threads instead) or
-// asynchronous (they start the work, watch their own descriptors in the
-// loop's epoll through net/event_loop.h, and answer later through an
-// HttpResponder). While a connection waits for such an answer, its next
-// requests wait behind it, so answers keep the order of the requests.
+// thread. Bodies come with a Content-Length or in the chunked transfer coding
+// (decoded as they arrive; handlers see the decoded body). Guards: caps on
+// header and body size (a chunked body's framing included), a deadline for
+// each request to arrive, no other Transfer-Encoding (501), no
+// Content-Encoding, nothing that two parsers could frame differently
+// (Transfer-Encoding with Content-Length, a malformed chunk: 400 and the
+// connection closed), bearer auth, and every error (404 and 405 included)
+// answered in JSON. Handlers run on the loop threads, concurrently; one that
+// blocks holds up the other connections of its loop, so a server whose
+// handlers wait on the network gets more loops, or registers them as blocking
+// (they run on a pool of threads instead) or asynchronous (they start the
+// work, watch their own descriptors in the loop's epoll through
+// net/event_loop.h, and answer later through an HttpResponder). While a
+// connection waits for such an answer, its next requests wait behind it, so
+// answers keep the order of the requests.
 #ifndef SHARDCTL_NET_HTTP_SERVER_H_
 #define SHARDCTL_NET_HTTP_SERVER_H_
 
@@ -41,9 +46,12 @@ struct HttpServerOptions {
   // Event-loop threads: how many requests are handled at the same time.
   // Idle and half-sent connections do not hold one.
   int threads = 2;
-  // Largest request body accepted; larger ones get 413.
+  // Largest request body accepted (decoded, for a chunked one); larger ones
+  // get 413.
   size_t max_body_bytes = 64 * 1024;
   // Largest request line plus header lines accepted; larger ones get 431.
+  // Also the most a chunked body may spend on its framing (chunk sizes,
+  // extensions, trailers); more gets 413.
   size_t max_header_bytes = 16 * 1024;
   // How long a request may take to arrive, from its first byte to its last;
   // a slower one gets 408 and its connection is closed.

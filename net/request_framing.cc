@@ -212,7 +212,9 @@ RequestFrame FrameRequest(std::string_view received, size_t max_header_bytes,
   // surrounding spaces and tabs; an empty value drops the header. Lines that
   // httplib would skip are refused instead.
   std::optional<uint64_t> length;
-  bool transfer_encoding = false;
+  size_t length_lines = 0;
+  size_t coding_lines = 0;
+  bool chunked = false;  // the one Transfer-Encoding line says "chunked"
   size_t line_start = request_line_end;
   while (line_start < header_end - 2) {
     size_t line_end = received.find('\n', line_start);  // < header_end
@@ -231,10 +233,14 @@ RequestFrame FrameRequest(std::string_view received, size_t max_header_bytes,
       frame.kind = RequestFrame::Kind::kRange;
       return frame;
     }
-    if (value.empty()) continue;
     if (EqualsIgnoringCase(name, "Transfer-Encoding")) {
-      transfer_encoding = true;
-    } else if (EqualsIgnoringCase(name, "Content-Length")) {
+      ++coding_lines;
+      chunked = EqualsIgnoringCase(value, "chunked");
+      continue;
+    }
+    if (EqualsIgnoringCase(name, "Content-Length")) ++length_lines;
+    if (value.empty()) continue;
+    if (EqualsIgnoringCase(name, "Content-Length")) {
       std::optional<uint64_t> parsed = ParseLength(value);
       // Two different lengths are as bad as none that parses.
       if (!parsed || (length && *length != *parsed)) {
@@ -245,9 +251,19 @@ RequestFrame FrameRequest(std::string_view received, size_t max_header_bytes,
     }
   }
 
-  if (transfer_encoding) {
-    frame.kind = RequestFrame::Kind::kComplete;
-    frame.length = header_end;
+  if (coding_lines > 0) {
+    // RFC 9112 section 6.1: HTTP/1.0 has no transfer codings, and a length
+    // beside one is how requests are smuggled past a proxy.
+    if (received.substr(0, request_line_end).ends_with(" HTTP/1.0\r\n")) {
+      frame.kind = RequestFrame::Kind::kCodingInHttp10;
+    } else if (length_lines > 0) {
+      frame.kind = RequestFrame::Kind::kCodingAndLength;
+    } else if (coding_lines > 1 || !chunked) {
+      frame.kind = RequestFrame::Kind::kUnsupportedCoding;
+    } else {
+      frame.kind = RequestFrame::Kind::kChunked;
+      frame.length = header_end;
+    }
     return frame;
   }
   frame.body_bytes = length.value_or(0);

@@ -1,9 +1,10 @@
 // FrameRequest: where one HTTP/1.1 request ends in the bytes received so far,
-// judged from its header alone; ParseRequestHead: its request line and
-// header lines. The server runs a handler only for a complete request, so a
-// slow or idle client never holds a thread, and refuses what lenient parsers
-// (cpp-httplib 0.11.4 among them) would read differently from a proxy.
-// Pure functions; thread-safe.
+// judged from its header alone (a chunked body, whose end its header does not
+// tell, is then decoded with net/chunked_decoder.h); ParseRequestHead: its
+// request line and header lines. The server runs a handler only for a
+// complete request, so a slow or idle client never holds a thread, and
+// refuses what lenient parsers (cpp-httplib 0.11.4 among them) would read
+// differently from a proxy. Pure functions; thread-safe.
 #ifndef SHARDCTL_NET_REQUEST_FRAMING_H_
 #define SHARDCTL_NET_REQUEST_FRAMING_H_
 
@@ -25,9 +26,15 @@ struct RequestFrame {
     kBadLength,       // Content-Length is not one plain decimal number (400)
     kBadHeader,       // a malformed request line or header line (400)
     kRange,           // a Range header: not supported (416)
+    // "Transfer-Encoding: chunked" (once, any case): the header is in and the
+    // body follows in the chunked coding, to be decoded to find its end.
+    kChunked,
+    kUnsupportedCoding,  // any other Transfer-Encoding, or more than one (501)
+    kCodingAndLength,    // both Transfer-Encoding and Content-Length (400)
+    kCodingInHttp10,     // Transfer-Encoding in an HTTP/1.0 request (400)
   };
   Kind kind = Kind::kIncomplete;
-  // kComplete: header plus body. kBodyTooLarge: the header alone.
+  // kComplete: header plus body. kBodyTooLarge, kChunked: the header alone.
   // kIncomplete: once the header is in, the length the whole request will
   // have; 0 before.
   size_t length = 0;
@@ -50,13 +57,16 @@ size_t FindHeaderEnd(std::string_view received, size_t from = 0);
 // for HTTP/1.0, which has no interim answers (RFC 9110 section 10.1.1).
 bool ExpectsContinue(std::string_view received);
 
-// Frames the request at the start of `received`. A request with a
-// Transfer-Encoding header is complete at the end of its header (the server
-// refuses it without reading a body). A header without Content-Length means
-// no body (RFC 9112 section 6.3). Strict where cpp-httplib is lenient in ways
-// that could hide a Content-Length from it (RFC 9112 sections 2.2, 5.1, 5.2):
-// a line not ending in CRLF, whitespace before a colon, a line without a
-// colon, a folded line, or a control character (NUL included) is kBadHeader.
+// Frames the request at the start of `received`. A header without
+// Content-Length or Transfer-Encoding means no body (RFC 9112 section 6.3).
+// Transfer-Encoding is accepted as "chunked" alone, on HTTP/1.1, without a
+// Content-Length (kChunked); anything else that could leave a proxy and this
+// server disagreeing about where the body ends is refused (request
+// smuggling): every Transfer-Encoding and Content-Length line counts, even
+// with an empty value. Strict where cpp-httplib is lenient in ways that could
+// hide a Content-Length from it (RFC 9112 sections 2.2, 5.1, 5.2): a line
+// not ending in CRLF, whitespace before a colon, a line without a colon, a
+// folded line, or a control character (NUL included) is kBadHeader.
 RequestFrame FrameRequest(std::string_view received, size_t max_header_bytes,
                           size_t max_body_bytes);
 

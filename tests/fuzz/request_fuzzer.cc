@@ -7,12 +7,14 @@
 //   'i' POST /increment body      'r' POST /reset body
 //   't' /total query string       'c' /counters query string
 //   'p' a shard's or aggregator's reply, to every reply parser
-//   'f' bytes received, to the HTTP request framing
+//   'f' bytes received, to the HTTP request framing (and a chunked body
+//       after its header, to the chunked decoder)
 //   'a' bytes received by the aggregator's listener   's' ... by shard 1's
 // Invariants, checked with abort() so that libFuzzer reports them: a refused
 // request changes no count; an applied increment changes exactly its own
 // counter's count by its value; what a parser accepts survives formatting
-// and parsing again; error bodies are JSON.
+// and parsing again; error bodies are JSON; a chunked body decodes the same
+// whatever pieces it arrives in.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -31,6 +33,7 @@
 #include "core/router.h"
 #include "core/shard.h"
 #include "net/aggregator_server.h"
+#include "net/chunked_decoder.h"
 #include "net/http_server.h"
 #include "net/request_framing.h"
 #include "net/shard_server.h"
@@ -237,6 +240,51 @@ void FuzzReplies(std::string_view body) {
   CheckErrorJson(core::ParseErrorMessage(body));
 }
 
+// Decodes `encoded`, a chunked body, in pieces cut at `cuts` (ascending).
+struct Decoded {
+  net::ChunkedDecoder::State state;
+  std::string data;
+  size_t used = 0;
+};
+Decoded DecodeInPieces(std::string_view encoded, const std::vector<size_t>& cuts) {
+  net::ChunkedDecoder decoder;
+  Decoded decoded;
+  size_t from = 0;
+  for (size_t cut : cuts) {
+    if (decoder.state() != net::ChunkedDecoder::State::kMore) break;
+    decoded.used += decoder.Decode(encoded.substr(from, cut - from), &decoded.data);
+    from = cut;
+  }
+  decoded.state = decoder.state();
+  Check(decoder.data_bytes() == decoded.data.size(), "data counted that was not decoded");
+  Check(decoder.announced_data_bytes() >= decoder.data_bytes(), "less announced than decoded");
+  if (decoded.state != net::ChunkedDecoder::State::kBad) {
+    Check(decoder.data_bytes() + decoder.framing_bytes() == decoded.used,
+          "bytes used that are neither data nor framing");
+  }
+  return decoded;
+}
+
+void FuzzChunkedBody(std::string_view encoded) {
+  using State = net::ChunkedDecoder::State;
+  const size_t size = encoded.size();
+  Decoded whole = DecodeInPieces(encoded, {size});
+  Check(whole.used <= size, "more used than given");
+  if (whole.state == State::kMore) Check(whole.used == size, "a body still going that left bytes");
+  for (const std::vector<size_t>& cuts :
+       {std::vector<size_t>{size / 2, size}, std::vector<size_t>{size / 3, 2 * size / 3, size}}) {
+    Decoded pieces = DecodeInPieces(encoded, cuts);
+    Check(pieces.state == whole.state, "a body decoded otherwise in pieces");
+    Check(pieces.data == whole.data, "a body whose data differs in pieces");
+    if (whole.state != State::kBad) Check(pieces.used == whole.used, "a body of another length");
+  }
+  net::ChunkedDecoder dropping;
+  size_t used = dropping.Decode(encoded, nullptr);
+  Check(dropping.state() == whole.state && dropping.data_bytes() == whole.data.size(),
+        "a body decoded otherwise when its data is dropped");
+  if (whole.state != State::kBad) Check(used == whole.used, "a dropped body of another length");
+}
+
 void FuzzFraming(std::string_view received) {
   constexpr size_t kMaxHeader = 16 * 1024;
   constexpr size_t kMaxBody = 64 * 1024;
@@ -246,6 +294,11 @@ void FuzzFraming(std::string_view received) {
     Check(end != std::string_view::npos && end <= frame.length, "a request without a header");
     Check(frame.length <= received.size(), "a request longer than what arrived");
     Check(frame.length - end <= kMaxBody, "a body over the limit");
+  }
+  if (frame.kind == net::RequestFrame::Kind::kChunked) {
+    Check(end != std::string_view::npos && frame.length == end && frame.header_length == end,
+          "a chunked request framed beyond its header");
+    FuzzChunkedBody(received.substr(end));
   }
   // Resuming the search anywhere before the end finds the same end.
   for (size_t from : {received.size() / 2, received.size() / 3, size_t{1}}) {

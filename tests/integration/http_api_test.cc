@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -137,22 +138,55 @@ TEST_F(HttpApiTest, HealthzAnswersOk) {
   EXPECT_EQ(http_.Get("/healthz").body, R"({"status":"ok"})");
 }
 
-// The guards against cpp-httplib 0.11.4's request smuggling and body bombs.
-TEST_F(HttpApiTest, ChunkedCompressedAndAmbiguousBodiesAreRefused) {
-  const std::vector<std::pair<std::string, std::string>> requests = {
-      {"chunked",
+// RFC 9112 requires every HTTP/1.1 server to read the chunked coding:
+// clients that cannot know the length in advance send it.
+TEST_F(HttpApiTest, AChunkedBodyIsCountedAndTheRequestAfterItServed) {
+  std::string answers = SendRaw(
+      cluster_.aggregator(),
+      "POST /increment HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5;ext=1\r\n{\"val\r\n6\r\nue\":9}\r\n0\r\nX-Trailer: t\r\n\r\n"
+      "POST /increment HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\nConnection: close\r\n\r\n"
+      "{\"value\":1}");
+  size_t first = answers.find(R"({"success":true,"shardId":0,"count":9})");
+  size_t second = answers.find(R"({"success":true,"shardId":1,"count":1})");
+  ASSERT_NE(first, std::string::npos) << answers;
+  ASSERT_NE(second, std::string::npos) << answers;
+  EXPECT_LT(first, second) << answers;
+  EXPECT_EQ(Total(), R"({"total":10})");
+}
+
+// The guards against request smuggling and body bombs.
+TEST_F(HttpApiTest, CompressedAndAmbiguousBodiesAreRefused) {
+  const std::vector<std::tuple<std::string, std::string, int>> requests = {
+      {"chunked with a length",
+       "POST /increment HTTP/1.1\r\nHost: x\r\nContent-Length: 22\r\n"
+       "Transfer-Encoding: chunked\r\n\r\nb\r\n{\"value\":9}\r\n0\r\n\r\n",
+       400},
+      {"malformed chunk",
        "POST /increment HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-       "b\r\n{\"value\":9}\r\n0\r\n\r\n"},
-      {"gzip",
+       "0xb\r\n{\"value\":9}\r\n0\r\n\r\n",
+       400},
+      {"chunked in HTTP/1.0",
+       "POST /increment HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "b\r\n{\"value\":9}\r\n0\r\n\r\n",
+       400},
+      {"gzip transfer coding",
+       "POST /increment HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+       "b\r\n{\"value\":9}\r\n0\r\n\r\n",
+       501},
+      {"gzip content coding",
        "POST /increment HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\n"
-       "Content-Length: 11\r\n\r\n{\"value\":9}"},
+       "Content-Length: 11\r\n\r\n{\"value\":9}",
+       415},
       {"two lengths",
        "POST /increment HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n"
-       "Content-Length: 11\r\n\r\n{\"value\":9}"},
+       "Content-Length: 11\r\n\r\n{\"value\":9}",
+       400},
   };
-  for (const auto& [name, request] : requests) {
+  for (const auto& [name, request, status] : requests) {
     std::string answer = SendRaw(cluster_.aggregator(), request);
-    EXPECT_TRUE(answer.starts_with("HTTP/1.1 4")) << name << ": " << answer;
+    EXPECT_TRUE(answer.starts_with("HTTP/1.1 " + std::to_string(status) + " "))
+        << name << ": " << answer;
     EXPECT_NE(answer.find("Connection: close"), std::string::npos) << name << ": " << answer;
     EXPECT_NE(answer.find(R"({"error":)"), std::string::npos) << name << ": " << answer;
   }

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "core/shard.h"
@@ -13,6 +14,8 @@
 
 namespace shardctl::net {
 namespace {
+
+using namespace std::string_literals;
 
 class HttpServerTest : public ::testing::Test {
  protected:
@@ -107,6 +110,182 @@ TEST_F(HttpServerTest, StopsAtTheFirstRefusal) {
 TEST_F(HttpServerTest, OversizedBodyIs413) {
   std::string answer = server_.ServeBytesForTesting(Post(std::string(70 * 1024, ' ')));
   EXPECT_TRUE(answer.starts_with("HTTP/1.1 413 ")) << answer;
+  EXPECT_EQ(Count(), 0);
+}
+
+// POST /increment with a body in the chunked coding: `chunks` as given.
+std::string PostChunked(const std::string& chunks, const std::string& extra_headers = "") {
+  return "POST /increment HTTP/1.1\r\n" + extra_headers + "Transfer-Encoding: chunked\r\n\r\n" +
+         chunks;
+}
+
+// `body` in chunks of `size` bytes, then the last chunk.
+std::string InChunks(const std::string& body, size_t size) {
+  std::string chunks;
+  for (size_t at = 0; at < body.size(); at += size) {
+    std::string chunk = body.substr(at, size);
+    chunks += fmt::format("{:x}\r\n{}\r\n", chunk.size(), chunk);
+  }
+  return chunks + "0\r\n\r\n";
+}
+
+TEST_F(HttpServerTest, DecodesAChunkedBodyWithExtensionsAndATrailerAndServesTheRequestsAfterIt) {
+  std::string answers = server_.ServeBytesForTesting(
+      PostChunked("4;name=value\r\n{\"va\r\n6\r\nlue\":2\r\n1;a;b=\"c;d\"\r\n}\r\n"
+                  "0\r\nX-Checksum: 1\r\n\r\n") +
+      PostChunked(InChunks(R"({"value":3})", 1), "Host: x\r\n") + Post(R"({"value":4})") +
+      "GET /count HTTP/1.1\r\n\r\n");
+  EXPECT_NE(answers.find(R"({"success":true,"shardId":0,"count":2})"), std::string::npos)
+      << answers;
+  EXPECT_NE(answers.find(R"({"success":true,"shardId":0,"count":5})"), std::string::npos)
+      << answers;
+  EXPECT_NE(answers.find(R"({"success":true,"shardId":0,"count":9})"), std::string::npos)
+      << answers;
+  EXPECT_TRUE(answers.ends_with(R"({"shardId":0,"count":9})")) << answers;
+  EXPECT_EQ(answers.find("Connection: close"), std::string::npos) << answers;
+  EXPECT_EQ(Count(), 9);
+}
+
+TEST_F(HttpServerTest, TransferEncodingChunkedIsReadInAnyCase) {
+  std::string answer = server_.ServeBytesForTesting(
+      "POST /increment HTTP/1.1\r\ntransfer-ENCODING:  Chunked \r\n\r\n" +
+      InChunks(R"({"value":6})", 4));
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 200 ")) << answer;
+  EXPECT_EQ(Count(), 6);
+}
+
+TEST_F(HttpServerTest, AChunkedBodyAtTheLimitIsServedAndOneByteMoreIs413AndCloses) {
+  std::string at_limit = R"({"value":1})";
+  at_limit.resize(64 * 1024, ' ');
+  std::string chunks = InChunks(at_limit, 4096);
+  chunks.replace(chunks.size() - 2, 2, "X-Trailer: " + std::string(1000, 't') + "\r\n\r\n");
+  std::string answer =
+      server_.ServeBytesForTesting(PostChunked(chunks) + "GET /count HTTP/1.1\r\n\r\n");
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 200 ")) << answer.substr(0, 300);
+  EXPECT_TRUE(answer.ends_with(R"({"shardId":0,"count":1})")) << answer;
+  EXPECT_EQ(Count(), 1);
+
+  std::string over = at_limit + " ";
+  answer = server_.ServeBytesForTesting(PostChunked(InChunks(over, 4096)) + Post(R"({"value":5})"));
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 413 Payload Too Large\r\n")) << answer;
+  EXPECT_NE(answer.find("Connection: close\r\n"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("larger than 65536 bytes"), std::string::npos) << answer;
+  EXPECT_EQ(answer.find("HTTP/1.1 200"), std::string::npos) << answer;  // nothing after it
+  // Announced in one chunk, and the data never sent.
+  answer = server_.ServeBytesForTesting(PostChunked("10001\r\n" + over.substr(0, 100)));
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 413 ")) << answer;
+  EXPECT_EQ(Count(), 1);
+}
+
+TEST_F(HttpServerTest, TooMuchChunkFramingIs413) {
+  // Many tiny chunks: 4000 one-byte chunks spend 20000 bytes on framing.
+  std::string tiny = "b\r\n{\"value\":1}\r\n";
+  for (int i = 0; i < 4000; ++i) tiny += "1\r\n \r\n";
+  std::string answer = server_.ServeBytesForTesting(PostChunked(tiny + "0\r\n\r\n"));
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 413 ")) << answer;
+  EXPECT_NE(answer.find("fewer, larger chunks"), std::string::npos) << answer;
+  // Long extensions.
+  std::string extended;
+  for (int i = 0; i < 3; ++i) extended += "1;" + std::string(8000, 'e') + "\r\n \r\n";
+  answer =
+      server_.ServeBytesForTesting(PostChunked("b\r\n{\"value\":1}\r\n" + extended + "0\r\n\r\n"));
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 413 ")) << answer;
+  // A long trailer section.
+  std::string trailers;
+  for (int i = 0; i < 3; ++i) trailers += "X-T: " + std::string(8000, 't') + "\r\n";
+  answer =
+      server_.ServeBytesForTesting(PostChunked("b\r\n{\"value\":1}\r\n0\r\n" + trailers + "\r\n"));
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 413 ")) << answer;
+  EXPECT_EQ(Count(), 0);
+}
+
+TEST_F(HttpServerTest, OtherTransferCodingsAre501AndClose) {
+  const std::string body = "b\r\n{\"value\":9}\r\n0\r\n\r\n";
+  for (const std::string& codings :
+       {std::string("Transfer-Encoding: gzip\r\n"), std::string("Transfer-Encoding: identity\r\n"),
+        std::string("Transfer-Encoding: gzip, chunked\r\n"),
+        std::string("Transfer-Encoding: chunked, gzip\r\n"),
+        std::string("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n")}) {
+    std::string answer = server_.ServeBytesForTesting("POST /increment HTTP/1.1\r\n" + codings +
+                                                      "\r\n" + body + Post(R"({"value":5})"));
+    EXPECT_TRUE(answer.starts_with("HTTP/1.1 501 Not Implemented\r\n")) << codings << answer;
+    EXPECT_NE(answer.find("Connection: close\r\n"), std::string::npos) << codings << answer;
+    EXPECT_NE(answer.find(R"({"error":")"), std::string::npos) << codings << answer;
+    EXPECT_EQ(answer.find("HTTP/1.1 200"), std::string::npos) << codings << answer;
+  }
+  EXPECT_EQ(Count(), 0);
+}
+
+TEST_F(HttpServerTest, TransferEncodingWithContentLengthIs400AndCloses) {
+  // Either framing would count a value: the request-smuggling case.
+  for (const char* request :
+       {"POST /increment HTTP/1.1\r\nContent-Length: 11\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "b\r\n{\"value\":9}\r\n0\r\n\r\n",
+        "POST /increment HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n"
+        "b\r\n{\"value\":9}\r\n0\r\n\r\n"}) {
+    std::string answer = server_.ServeBytesForTesting(request + Post(R"({"value":5})"));
+    EXPECT_TRUE(answer.starts_with("HTTP/1.1 400 ")) << answer;
+    EXPECT_NE(answer.find("Connection: close\r\n"), std::string::npos) << answer;
+    EXPECT_NE(answer.find("both Transfer-Encoding and Content-Length"), std::string::npos)
+        << answer;
+    EXPECT_EQ(answer.find("HTTP/1.1 200"), std::string::npos) << answer;
+  }
+  EXPECT_EQ(Count(), 0);
+}
+
+TEST_F(HttpServerTest, AMalformedChunkIs400AndCloses) {
+  const std::string value = "{\"value\":9}";
+  const std::pair<const char*, std::string> cases[] = {
+      {"not hex", "zz\r\n" + value + "\r\n0\r\n\r\n"},
+      {"a 0x prefix", "0xb\r\n" + value + "\r\n0\r\n\r\n"},
+      {"a sign", "+b\r\n" + value + "\r\n0\r\n\r\n"},
+      {"a space before the size", " b\r\n" + value + "\r\n0\r\n\r\n"},
+      {"no size", "\r\n" + value + "\r\n0\r\n\r\n"},
+      {"a size that overflows", "10000000000000000b\r\n" + value + "\r\n0\r\n\r\n"},
+      {"a size over 64 bits", "ffffffffffffffff\r\n" + value + "\r\n0\r\n\r\n"},
+      {"data longer than its size", "a\r\n" + value + "\r\n0\r\n\r\n"},
+      {"no CRLF after the data", "b\r\n" + value + "0\r\n\r\n"},
+      {"a bare LF after the size", "b\n" + value + "\r\n0\r\n\r\n"},
+      {"a bare LF after the data", "b\r\n" + value + "\n0\r\n\r\n"},
+      {"a bare LF ending the trailer", "b\r\n" + value + "\r\n0\r\n\n"},
+      {"a lone CR in an extension", "b;a\rb\r\n" + value + "\r\n0\r\n\r\n"},
+      {"a NUL in a trailer", "b\r\n" + value + "\r\n0\r\n" + "X: \0\r\n\r\n"s},
+  };
+  for (const auto& [name, chunks] : cases) {
+    std::string answer = server_.ServeBytesForTesting(PostChunked(chunks) + Post(R"({"value":5})"));
+    EXPECT_TRUE(answer.starts_with("HTTP/1.1 400 ")) << name << ": " << answer;
+    EXPECT_NE(answer.find("Connection: close\r\n"), std::string::npos) << name << ": " << answer;
+    EXPECT_NE(answer.find("malformed chunked body"), std::string::npos) << name << ": " << answer;
+    EXPECT_EQ(answer.find("HTTP/1.1 200"), std::string::npos) << name << ": " << answer;
+  }
+  EXPECT_EQ(Count(), 0);
+}
+
+TEST_F(HttpServerTest, TransferEncodingInHttp10Is400AndCloses) {
+  std::string answer = server_.ServeBytesForTesting(
+      "POST /increment HTTP/1.0\r\nTransfer-Encoding: "
+      "chunked\r\n\r\nb\r\n{\"value\":9}\r\n0\r\n\r\n");
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 400 ")) << answer;
+  EXPECT_NE(answer.find("Connection: close\r\n"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("HTTP/1.0"), std::string::npos) << answer;
+  EXPECT_EQ(Count(), 0);
+}
+
+TEST_F(HttpServerTest, AChunkedBodyThatExpectsContinueGetsIt) {
+  std::string answer = server_.ServeBytesForTesting(PostChunked("", "Expect: 100-continue\r\n"));
+  EXPECT_EQ(answer, "HTTP/1.1 100 Continue\r\n\r\n");
+  answer =
+      server_.ServeBytesForTesting(PostChunked("b\r\n{\"value\":", "Expect: 100-continue\r\n"));
+  EXPECT_EQ(answer, "HTTP/1.1 100 Continue\r\n\r\n");
+  EXPECT_EQ(Count(), 0);
+}
+
+TEST_F(HttpServerTest, AnUnfinishedChunkedBodyIsNotServed) {
+  for (const std::string& chunks :
+       {std::string("b\r\n{\"value\":9}\r\n"), std::string("b\r\n{\"value\":9}\r\n0\r\n"),
+        std::string("b\r\n{\"value\":9}\r\n0\r\nX: y\r\n")}) {
+    EXPECT_EQ(server_.ServeBytesForTesting(PostChunked(chunks)), "") << chunks;
+  }
   EXPECT_EQ(Count(), 0);
 }
 

@@ -52,8 +52,6 @@ TEST(FrameRequestTest, FramesRequestsAsHttplibReadsThem) {
       {"body at the limit",
        "POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'x'), Kind::kComplete,
        140},
-      {"chunked: the header only", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n",
-       Kind::kComplete, 47},
       // httplib would skip these lines, and with them a Content-Length.
       {"bare LF line", "POST / HTTP/1.1\r\nContent-Length: 5\n\r\n", Kind::kBadHeader, 0},
       {"space before colon", "POST / HTTP/1.1\r\nContent-Length : 5\r\n\r\n", Kind::kBadHeader, 0},
@@ -78,6 +76,57 @@ TEST(FrameRequestTest, FramesRequestsAsHttplibReadsThem) {
     RequestFrame frame = Frame(c.received);
     EXPECT_EQ(frame.kind, c.kind) << c.name;
     EXPECT_EQ(frame.length, c.length) << c.name;
+  }
+}
+
+TEST(FrameRequestTest, TakesChunkedAloneOnHttp11AndRefusesEveryOtherTransferEncoding) {
+  const std::string post = "POST / HTTP/1.1\r\n";
+  const Case cases[] = {
+      {"chunked: the header's length", post + "Transfer-Encoding: chunked\r\n\r\n5\r\n",
+       Kind::kChunked, 47},
+      {"chunked, any case and spacing", post + "transfer-ENCODING:  Chunked \r\nHost: x\r\n\r\n",
+       Kind::kChunked, 58},
+      {"chunked, header not ended", post + "Transfer-Encoding: chunked\r\n", Kind::kIncomplete, 0},
+      {"gzip", post + "Transfer-Encoding: gzip\r\n\r\n", Kind::kUnsupportedCoding, 0},
+      {"identity", post + "Transfer-Encoding: identity\r\n\r\n", Kind::kUnsupportedCoding, 0},
+      {"gzip, chunked", post + "Transfer-Encoding: gzip, chunked\r\n\r\n", Kind::kUnsupportedCoding,
+       0},
+      {"chunked, gzip", post + "Transfer-Encoding: chunked, gzip\r\n\r\n", Kind::kUnsupportedCoding,
+       0},
+      {"chunked twice in one line", post + "Transfer-Encoding: chunked, chunked\r\n\r\n",
+       Kind::kUnsupportedCoding, 0},
+      {"two lines", post + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+       Kind::kUnsupportedCoding, 0},
+      {"gzip line, then chunked line",
+       post + "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+       Kind::kUnsupportedCoding, 0},
+      {"empty value", post + "Transfer-Encoding:\r\n\r\n", Kind::kUnsupportedCoding, 0},
+      {"a quoted chunked", post + "Transfer-Encoding: \"chunked\"\r\n\r\n",
+       Kind::kUnsupportedCoding, 0},
+      {"chunked with a length", post + "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc",
+       Kind::kCodingAndLength, 0},
+      {"chunked, then a length",
+       post + "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc", Kind::kCodingAndLength,
+       0},
+      {"chunked with an empty length",
+       post + "Content-Length:\r\nTransfer-Encoding: chunked\r\n\r\n", Kind::kCodingAndLength, 0},
+      {"gzip with a length", post + "Content-Length: 3\r\nTransfer-Encoding: gzip\r\n\r\nabc",
+       Kind::kCodingAndLength, 0},
+      {"HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+       Kind::kCodingInHttp10, 0},
+      {"HTTP/1.0 with gzip", "POST / HTTP/1.0\r\nTransfer-Encoding: gzip\r\n\r\n",
+       Kind::kCodingInHttp10, 0},
+      {"a name that only contains it", post + "X-Transfer-Encoding: gzip\r\n\r\n", Kind::kComplete,
+       46},
+      {"space before the colon", post + "Transfer-Encoding : chunked\r\n\r\n", Kind::kBadHeader, 0},
+  };
+  for (const Case& c : cases) {
+    RequestFrame frame = Frame(c.received);
+    EXPECT_EQ(frame.kind, c.kind) << c.name;
+    EXPECT_EQ(frame.length, c.length) << c.name;
+    if (c.kind == Kind::kChunked) {
+      EXPECT_EQ(frame.header_length, c.length) << c.name;
+    }
   }
 }
 
