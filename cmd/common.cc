@@ -20,6 +20,7 @@
 #include "core/value.h"
 #include "core/window.h"
 #include "net/http_client.h"
+#include "net/tls.h"
 #include "net/url.h"
 
 namespace shardctl::cmd {
@@ -48,6 +49,39 @@ void AddClientOptions(CLI::App& command, ClientOptions& options) {
       .add_option("--token-file", options.token_file,
                   "A file holding the server's bearer token (default: $SHARDCTL_TOKEN)")
       ->type_name("FILE");
+  AddTlsFileOptions(command, options.tls);
+}
+
+void AddTlsFileOptions(CLI::App& command, TlsFileOptions& options) {
+  command
+      .add_option("--cacert", options.cacert,
+                  "Trust the CAs in FILE (PEM) for https:// URLs (default: the system's)")
+      ->type_name("FILE")
+      ->envname("SHARDCTL_CACERT");
+  command
+      .add_option("--cert", options.cert,
+                  "Present the client certificate in FILE (PEM) to servers that ask for one")
+      ->type_name("FILE")
+      ->envname("SHARDCTL_CERT");
+  command.add_option("--key", options.key, "The private key of --cert (PEM)")
+      ->type_name("FILE")
+      ->envname("SHARDCTL_KEY");
+}
+
+ExitCode LoadTlsFiles(const TlsFileOptions& options) {
+  if (options.cert.empty() != options.key.empty()) {
+    return Fail(ExitCode::kUsage,
+                "--cert and --key go together: the client certificate and its private key");
+  }
+  if (options.cacert.empty() && options.cert.empty()) return ExitCode::kOk;
+  core::Status loaded = net::SetTlsClientFiles(
+      {.ca = options.cacert, .cert = options.cert, .key = options.key});
+  if (!loaded.ok()) return Fail(ExitCode::kUsage, "TLS: " + loaded.message());
+  return ExitCode::kOk;
+}
+
+bool IsTlsFailure(const core::Status& status) {
+  return status.code() == core::Code::kUnavailable && status.message().starts_with("TLS: ");
 }
 
 core::Result<std::string> CheckToken(std::string token, std::string_view origin) {
@@ -131,7 +165,9 @@ namespace {
 
 // Whether an attempt that ended this way may be worth repeating.
 bool Retryable(const core::Result<net::HttpReply>& reply) {
-  if (!reply.ok()) return true;  // not reached, or the answer was lost or late
+  // Not reached, or the answer was lost or late; but a certificate refused
+  // stays refused.
+  if (!reply.ok()) return !IsTlsFailure(reply.status());
   int status = reply->status;
   return status == 409 || status == 502 || status == 503 || status == 504;
 }
@@ -183,10 +219,10 @@ ExitCode CallServer(const ClientOptions& options, const std::string& path,
     reply = send();
   }
   if (!reply.ok()) {
-    std::string hint = reply.status().code() == core::Code::kUnavailable
-                           ? "; is 'shardctl serve' running there? (--url or SHARDCTL_URL "
-                             "names another server)"
-                           : "";
+    std::string hint =
+        reply.status().code() == core::Code::kUnavailable && !IsTlsFailure(reply.status())
+            ? "; is 'shardctl serve' running there? (--url or SHARDCTL_URL names another server)"
+            : "";
     return Fail(ExitCode::kUnreachable, reply.status().message() + hint);
   }
   if (reply->status >= 200 && reply->status < 300) {

@@ -160,7 +160,8 @@ class Reader {
                                std::initializer_list<int> allowed = {}) {
     if (!reply.ok()) {
       Outcome outcome = Failure(ExitCode::kUnreachable, reply.status().message());
-      outcome.not_running_hint = reply.status().code() == core::Code::kUnavailable;
+      outcome.not_running_hint = reply.status().code() == core::Code::kUnavailable &&
+                                 !IsTlsFailure(reply.status());
       return outcome;
     }
     int status = reply->status;
@@ -592,6 +593,7 @@ class Top {
 };
 
 ExitCode RunTop(const TopOptions& options) {
+  if (ExitCode loaded = LoadTlsFiles(options.client.tls); loaded != ExitCode::kOk) return loaded;
   core::Result<net::Url> url = net::ParseUrl(options.client.url);
   if (!url.ok()) return Fail(ExitCode::kUsage, url.status().message());
   core::Result<std::string> token = ClientToken(options.client);
