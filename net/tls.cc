@@ -309,7 +309,11 @@ TlsIo TlsSession::Outcome(int ret) {
                          reason == SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED ||
                          reason == SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE ||
                          reason == SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN)) {
-    why_ = fmt::format("the server refused our client certificate ({})", said);
+    // Go's TLS (etcd) says bad_certificate, not certificate_required, when
+    // a client sends none.
+    why_ = SSL_get_certificate(ssl_) == nullptr
+               ? "the server requires a client certificate (pass --cert and --key)"
+               : fmt::format("the server refused our client certificate ({})", said);
   } else if (!client_ && verified != X509_V_OK) {
     why_ = fmt::format("the client's certificate: {}", VerifyFailure(verified, ""));
   } else {
