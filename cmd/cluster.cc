@@ -75,7 +75,7 @@ std::unique_ptr<topo::EtcdStore> OpenStore(const ClusterOptions& options, ExitCo
 
 // The exit code for a failure to read or change the topology.
 ExitCode StoreFailure(const ClusterOptions& options, const core::Status& status) {
-  if (IsTlsFailure(status)) return Fail(ExitCode::kUnreachable, status.message());
+  if (IsTlsFailure(status)) return FailUnreachable(status);
   switch (status.code()) {
     case core::Code::kUnavailable:
     case core::Code::kTimeout:
@@ -200,7 +200,7 @@ ExitCode RunPromote(const ClusterOptions& options) {
   net::HttpClient http(*url, client);
   core::Result<net::HttpReply> reply =
       http.Post(fmt::format("/shards/{}/promote", options.shard), "");
-  if (!reply.ok()) return Fail(ExitCode::kUnreachable, reply.status().message());
+  if (!reply.ok()) return FailUnreachable(reply.status());
   if (reply->status != 200) {
     return Fail(reply->status < 500 ? ExitCode::kRefused : ExitCode::kServerFailed,
                 fmt::format("node {} refused: {}", to, core::ParseErrorMessage(reply->body)));

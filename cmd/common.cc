@@ -55,7 +55,7 @@ void AddClientOptions(CLI::App& command, ClientOptions& options) {
 void AddTlsFileOptions(CLI::App& command, TlsFileOptions& options) {
   command
       .add_option("--cacert", options.cacert,
-                  "Trust the CAs in FILE (PEM) for https:// URLs (default: the system's)")
+                  "Trust the CAs in FILE (PEM) for https:// URLs instead of the system's")
       ->type_name("FILE")
       ->envname("SHARDCTL_CACERT");
   command
@@ -76,12 +76,20 @@ ExitCode LoadTlsFiles(const TlsFileOptions& options) {
   if (options.cacert.empty() && options.cert.empty()) return ExitCode::kOk;
   core::Status loaded = net::SetTlsClientFiles(
       {.ca = options.cacert, .cert = options.cert, .key = options.key});
-  if (!loaded.ok()) return Fail(ExitCode::kUsage, "TLS: " + loaded.message());
+  if (!loaded.ok()) return Fail(ExitCode::kUsage, loaded.message());
   return ExitCode::kOk;
 }
 
 bool IsTlsFailure(const core::Status& status) {
   return status.code() == core::Code::kUnavailable && status.message().starts_with("TLS: ");
+}
+
+ExitCode FailUnreachable(const core::Status& status, std::string_view hint) {
+  if (IsTlsFailure(status)) {
+    fmt::print(stderr, "shardctl: {}\n", status.message());
+    return ExitCode::kUnreachable;
+  }
+  return Fail(ExitCode::kUnreachable, fmt::format("{}{}", status.message(), hint));
 }
 
 core::Result<std::string> CheckToken(std::string token, std::string_view origin) {
@@ -219,11 +227,11 @@ ExitCode CallServer(const ClientOptions& options, const std::string& path,
     reply = send();
   }
   if (!reply.ok()) {
-    std::string hint =
-        reply.status().code() == core::Code::kUnavailable && !IsTlsFailure(reply.status())
-            ? "; is 'shardctl serve' running there? (--url or SHARDCTL_URL names another server)"
-            : "";
-    return Fail(ExitCode::kUnreachable, reply.status().message() + hint);
+    return FailUnreachable(reply.status(),
+                           reply.status().code() == core::Code::kUnavailable
+                               ? "; is 'shardctl serve' running there? (--url or SHARDCTL_URL "
+                                 "names another server)"
+                               : "");
   }
   if (reply->status >= 200 && reply->status < 300) {
     *reply_body = std::move(reply->body);

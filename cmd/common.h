@@ -55,6 +55,12 @@ ExitCode LoadTlsFiles(const TlsFileOptions& options);
 // nor is it a sign that no server runs there.
 bool IsTlsFailure(const core::Status& status);
 
+// Prints why a server could not be reached and returns kUnreachable: as
+// Fail does, with `hint` after the message; a TLS failure as the TLS plan
+// of issue 16 fixes it, "shardctl: TLS: cannot verify https://...: why",
+// without the hint.
+ExitCode FailUnreachable(const core::Status& status, std::string_view hint = "");
+
 struct ClientOptions {
   std::string url = "http://127.0.0.1:4000";
   double timeout_seconds = 5;

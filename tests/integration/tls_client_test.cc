@@ -471,16 +471,16 @@ TEST_F(TlsCommandsTest, ATlsFailureExits3SayingWhyAndNothingIsCounted) {
     std::string message;
   };
   const Case cases[] = {
-      {Trusted(), "shardctl: error: TLS: with " + peer +
+      {Trusted(), "shardctl: TLS: with " + peer +
                       ": the server requires a client certificate (pass --cert and --key)\n"},
       {With(Trusted(), {"--cert", pki_.other_client_cert(), "--key", pki_.other_client_key()}),
-       "shardctl: error: TLS: with " + peer + ": the server refused our client certificate ("},
+       "shardctl: TLS: with " + peer + ": the server refused our client certificate ("},
       {{"--url", url_, "--cacert", pki_.other_ca_cert(), "--cert", pki_.client_cert(), "--key",
         pki_.client_key()},
-       "shardctl: error: TLS: cannot verify " + peer +
+       "shardctl: TLS: cannot verify " + peer +
            ": the certificate is not signed by a trusted CA"},
       {With({"--url", url_}, {"--cert", pki_.client_cert(), "--key", pki_.client_key()}),
-       "shardctl: error: TLS: cannot verify " + peer +
+       "shardctl: TLS: cannot verify " + peer +
            ": the certificate is not signed by a trusted CA"},
   };
   for (const Case& c : cases) {
@@ -490,6 +490,15 @@ TEST_F(TlsCommandsTest, ATlsFailureExits3SayingWhyAndNothingIsCounted) {
     EXPECT_TRUE(inc.err.starts_with(c.message)) << inc.err;
     EXPECT_FALSE(Contains(inc.err, "retrying")) << inc.err;
     EXPECT_FALSE(Contains(inc.err, "is 'shardctl serve' running there?")) << inc.err;
+  }
+  // Every client command says it the same way.
+  const std::vector<std::vector<std::string>> commands = {
+      {"total"}, {"counters"}, {"status"}, {"reset", "x", "--yes"},
+      {"top", "-n", "1", "--json"}, {"bench", "-n", "10"}};
+  for (const std::vector<std::string>& command : commands) {
+    RunResult run = RunShardctl(With(command, Trusted()));
+    EXPECT_EQ(run.exit_code, 3) << command[0] << ": " << run.err;
+    EXPECT_EQ(run.err, cases[0].message) << command[0];
   }
   RunResult total = RunShardctl(With({"total"}, Accepted()));
   EXPECT_EQ(total.exit_code, 0) << total.err;
@@ -503,7 +512,7 @@ TEST(TlsServerCertificateTest, AnExpiredCertificateOrAnotherNameIsRefusedSayingS
   RunResult old = RunShardctl(
       {"total", "--url", "https://" + expired.aggregator(), "--cacert", pki.ca_cert()});
   EXPECT_EQ(old.exit_code, 3);
-  EXPECT_EQ(old.err, "shardctl: error: TLS: cannot verify https://" + expired.aggregator() +
+  EXPECT_EQ(old.err, "shardctl: TLS: cannot verify https://" + expired.aggregator() +
                          ": certificate has expired\n");
 
   Cluster other({"--tls-cert", pki.wrong_name_cert(), "--tls-key", pki.wrong_name_key()});
@@ -511,7 +520,7 @@ TEST(TlsServerCertificateTest, AnExpiredCertificateOrAnotherNameIsRefusedSayingS
   RunResult mismatch = RunShardctl(
       {"total", "--url", "https://" + other.aggregator(), "--cacert", pki.ca_cert()});
   EXPECT_EQ(mismatch.exit_code, 3);
-  EXPECT_EQ(mismatch.err, "shardctl: error: TLS: cannot verify https://" + other.aggregator() +
+  EXPECT_EQ(mismatch.err, "shardctl: TLS: cannot verify https://" + other.aggregator() +
                               ": the certificate does not name 127.0.0.1 (name mismatch)\n");
 
   // A name is checked as a name (and sent as SNI).
@@ -793,13 +802,13 @@ TEST(EtcdOverTlsTest, EtcdRefusingUsOrNotTrustedExits3SayingWhy) {
   };
   const Case cases[] = {
       {{"--cacert", pki.ca_cert()},
-       "shardctl: error: TLS: with " + etcd.url() +
+       "shardctl: TLS: with " + etcd.url() +
            ": the server requires a client certificate (pass --cert and --key)\n"},
       {{"--cacert", pki.ca_cert(), "--cert", pki.other_client_cert(), "--key",
         pki.other_client_key()},
-       "shardctl: error: TLS: with " + etcd.url() + ": the server refused our client certificate"},
+       "shardctl: TLS: with " + etcd.url() + ": the server refused our client certificate"},
       {{"--cacert", pki.other_ca_cert(), "--cert", pki.client_cert(), "--key", pki.client_key()},
-       "shardctl: error: TLS: cannot verify " + etcd.url() +
+       "shardctl: TLS: cannot verify " + etcd.url() +
            ": the certificate is not signed by a trusted CA"},
   };
   for (const Case& c : cases) {
