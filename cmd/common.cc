@@ -74,8 +74,8 @@ ExitCode LoadTlsFiles(const TlsFileOptions& options) {
                 "--cert and --key go together: the client certificate and its private key");
   }
   if (options.cacert.empty() && options.cert.empty()) return ExitCode::kOk;
-  core::Status loaded = net::SetTlsClientFiles(
-      {.ca = options.cacert, .cert = options.cert, .key = options.key});
+  core::Status loaded =
+      net::SetTlsClientFiles({.ca = options.cacert, .cert = options.cert, .key = options.key});
   if (!loaded.ok()) return Fail(ExitCode::kUsage, loaded.message());
   return ExitCode::kOk;
 }

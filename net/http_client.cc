@@ -279,28 +279,24 @@ Receipt ReceiveTls(TlsSession& tls, int fd, std::string* received, Clock::time_p
     char chunk[16 * 1024];
     size_t moved = 0;
     switch (tls.Read(chunk, sizeof(chunk), &moved)) {
-      case TlsIo::kDone:
-        received->append(chunk, moved);
-        return Receipt::kBytes;
+      case TlsIo::kDone: received->append(chunk, moved); return Receipt::kBytes;
       case TlsIo::kWantRead:
         if (!Await(fd, POLLIN, deadline)) return Receipt::kNothingInTime;
         break;
       case TlsIo::kWantWrite:
         if (!Await(fd, POLLOUT, deadline)) return Receipt::kNothingInTime;
         break;
-      case TlsIo::kClosed:
-        return Receipt::kClosed;
-      case TlsIo::kFailed:
-        return Receipt::kTlsFailed;
+      case TlsIo::kClosed: return Receipt::kClosed;
+      case TlsIo::kFailed: return Receipt::kTlsFailed;
     }
   }
 }
 
 // Receives what arrives on `connection` before `deadline`, appending it to
 // `*received`.
-Receipt Receive(const Connection& connection, std::string* received,
-                Clock::time_point deadline) {
-  if (TlsSession* tls = connection.tls()) return ReceiveTls(*tls, connection.fd(), received, deadline);
+Receipt Receive(const Connection& connection, std::string* received, Clock::time_point deadline) {
+  if (TlsSession* tls = connection.tls())
+    return ReceiveTls(*tls, connection.fd(), received, deadline);
   const int fd = connection.fd();
   for (;;) {
     char chunk[16 * 1024];
@@ -346,9 +342,7 @@ core::Status SendRequest(const Connection& connection, std::string_view data,
   while (!data.empty()) {
     size_t moved = 0;
     switch (TlsIo io = tls->Write(data.data(), data.size(), &moved)) {
-      case TlsIo::kDone:
-        data.remove_prefix(moved);
-        break;
+      case TlsIo::kDone: data.remove_prefix(moved); break;
       case TlsIo::kWantRead:
         if (!Await(connection.fd(), POLLIN, deadline)) return SendFailure(tls, io, false, url);
         break;
@@ -356,8 +350,7 @@ core::Status SendRequest(const Connection& connection, std::string_view data,
         if (!Await(connection.fd(), POLLOUT, deadline)) return SendFailure(tls, io, false, url);
         break;
       case TlsIo::kClosed:
-      case TlsIo::kFailed:
-        return SendFailure(tls, io, first_use, url);
+      case TlsIo::kFailed: return SendFailure(tls, io, first_use, url);
     }
   }
   return core::Status();
@@ -382,9 +375,8 @@ core::Status NotHttp(const Url& url) {
 // handshake did: kUnavailable, "TLS: ...".
 core::Status HandshakeFailure(const TlsSession& tls, TlsIo io, const Url& url) {
   if (io == TlsIo::kFailed) return tls.Failure(url.ToString());
-  return core::Unavailable(
-      fmt::format("TLS: with {}: the server closed the connection during the handshake",
-                  url.ToString()));
+  return core::Unavailable(fmt::format(
+      "TLS: with {}: the server closed the connection during the handshake", url.ToString()));
 }
 
 // Whether a TLS failure on the first read of a new session is the server
@@ -401,8 +393,8 @@ bool RefusedAtFirstRead(bool first_use, bool heard, Receipt receipt) {
 // answers) is in `*received`, and removes it from there: what remains is the
 // start of the body. `first_use`: no request went on `connection` before.
 core::Result<AnswerHead> ReadHead(const Connection& connection, bool first_use,
-                                  std::string* received, Clock::time_point deadline,
-                                  const Url& url, const HttpClientOptions& options) {
+                                  std::string* received, Clock::time_point deadline, const Url& url,
+                                  const HttpClientOptions& options) {
   const std::chrono::milliseconds timeout = options.request_timeout;
   const size_t max_body_bytes = options.max_answer_bytes;
   bool heard = !received->empty();
@@ -421,15 +413,16 @@ core::Result<AnswerHead> ReadHead(const Connection& connection, bool first_use,
       heard = true;
       continue;
     }
-    if (RefusedAtFirstRead(first_use, heard, receipt)) return connection.tls()->Failure(url.ToString());
+    if (RefusedAtFirstRead(first_use, heard, receipt))
+      return connection.tls()->Failure(url.ToString());
     return UnknownOutcome(url, timeout);
   }
 }
 
 // A TLS session over `fd` with url's server: options.tls, else the process's
 // client context.
-core::Result<std::unique_ptr<TlsSession>> StartTls(const Url& url,
-                                                   const HttpClientOptions& options, int fd) {
+core::Result<std::unique_ptr<TlsSession>> StartTls(const Url& url, const HttpClientOptions& options,
+                                                   int fd) {
   std::shared_ptr<const TlsContext> context = options.tls;
   if (!context) {
     core::Result<std::shared_ptr<const TlsContext>> process = TlsClientContext();
@@ -609,9 +602,8 @@ core::Result<HttpReply> HttpClient::Send(bool post, const std::string& path,
   }
   // The whole request in one send.
   auto deadline = Clock::now() + options_.request_timeout;
-  if (core::Status sent =
-          SendRequest(connection, FormatRequest(post, path, body, headers), deadline, first_use,
-                      url_);
+  if (core::Status sent = SendRequest(connection, FormatRequest(post, path, body, headers),
+                                      deadline, first_use, url_);
       !sent.ok()) {
     return sent;
   }
@@ -647,7 +639,7 @@ core::Result<std::unique_ptr<HttpStream>> HttpClient::PostStream(const std::stri
   if (!connection.ok()) return connection.status();
   auto deadline = Clock::now() + options_.request_timeout;
   if (core::Status sent = SendRequest(*connection, FormatRequest(true, path, json_body, {}),
-                                     deadline, /*first_use=*/true, url_);
+                                      deadline, /*first_use=*/true, url_);
       !sent.ok()) {
     return sent;
   }
@@ -794,19 +786,11 @@ struct AsyncHttpClient::Impl final : EventLoop::Watcher {
   void Handshake(Conn& c) {
     TlsSession& tls = *c.connection.tls();
     switch (TlsIo io = tls.Handshake()) {
-      case TlsIo::kDone:
-        Start(c, std::move(c.out), std::move(c.done));
-        return;
-      case TlsIo::kWantRead:
-        WatchFor(c, EPOLLIN);
-        return;
-      case TlsIo::kWantWrite:
-        WatchFor(c, EPOLLOUT);
-        return;
+      case TlsIo::kDone: Start(c, std::move(c.out), std::move(c.done)); return;
+      case TlsIo::kWantRead: WatchFor(c, EPOLLIN); return;
+      case TlsIo::kWantWrite: WatchFor(c, EPOLLOUT); return;
       case TlsIo::kClosed:
-      case TlsIo::kFailed:
-        Fail(c, HandshakeFailure(tls, io, url));
-        return;
+      case TlsIo::kFailed: Fail(c, HandshakeFailure(tls, io, url)); return;
     }
   }
 
@@ -846,19 +830,11 @@ struct AsyncHttpClient::Impl final : EventLoop::Watcher {
     while (c.sent < c.out.size()) {
       size_t moved = 0;
       switch (TlsIo io = tls.Write(c.out.data() + c.sent, c.out.size() - c.sent, &moved)) {
-        case TlsIo::kDone:
-          c.sent += moved;
-          break;
-        case TlsIo::kWantRead:
-          WatchFor(c, EPOLLIN);
-          return;
-        case TlsIo::kWantWrite:
-          WatchFor(c, EPOLLOUT);
-          return;
+        case TlsIo::kDone: c.sent += moved; break;
+        case TlsIo::kWantRead: WatchFor(c, EPOLLIN); return;
+        case TlsIo::kWantWrite: WatchFor(c, EPOLLOUT); return;
         case TlsIo::kClosed:
-        case TlsIo::kFailed:
-          Fail(c, SendFailure(&tls, io, !c.answered, url));
-          return;
+        case TlsIo::kFailed: Fail(c, SendFailure(&tls, io, !c.answered, url)); return;
       }
     }
     Sent(c);
@@ -892,9 +868,7 @@ struct AsyncHttpClient::Impl final : EventLoop::Watcher {
         Connected(c, std::move(c.out), std::move(c.done));
         return;
       }
-      case Conn::State::kHandshaking:
-        Handshake(c);
-        return;
+      case Conn::State::kHandshaking: Handshake(c); return;
       case Conn::State::kSending:
         SendSome(c);
         return;
@@ -936,15 +910,9 @@ struct AsyncHttpClient::Impl final : EventLoop::Watcher {
           c.in.append(chunk, moved);
           if (Parse(c)) return;
           break;
-        case TlsIo::kWantRead:
-          WatchFor(c, EPOLLIN | EPOLLRDHUP);
-          return;
-        case TlsIo::kWantWrite:
-          WatchFor(c, EPOLLOUT);
-          return;
-        case TlsIo::kClosed:
-          Ended(c, /*closed=*/true);
-          return;
+        case TlsIo::kWantRead: WatchFor(c, EPOLLIN | EPOLLRDHUP); return;
+        case TlsIo::kWantWrite: WatchFor(c, EPOLLOUT); return;
+        case TlsIo::kClosed: Ended(c, /*closed=*/true); return;
         case TlsIo::kFailed:
           if (RefusedAtFirstRead(!c.answered, c.head.has_value() || !c.in.empty(),
                                  Receipt::kTlsFailed)) {
@@ -1018,6 +986,9 @@ struct AsyncHttpClient::Impl final : EventLoop::Watcher {
       c.idle_since = Clock::now();
       c.out.clear();
       idle.push_back(&c);
+      // Idle, it waits for the server's close (a TLS read may have waited
+      // for the socket to be writable instead: that would end it at once).
+      WatchFor(c, EPOLLIN | EPOLLRDHUP);
     } else {
       Kill(c);
     }

@@ -191,7 +191,8 @@ TEST(TlsHttpClientTest, APooledConnectionKeepsItsSession) {
 
 TEST(TlsHttpClientTest, ASessionThatEndsBeforeTheAnswerIsWholeIsAnUnknownOutcome) {
   const TestPki& pki = Pki();
-  for (ScriptedTlsServer::End end : {ScriptedTlsServer::End::kClose, ScriptedTlsServer::End::kReset}) {
+  for (ScriptedTlsServer::End end :
+       {ScriptedTlsServer::End::kClose, ScriptedTlsServer::End::kReset}) {
     ScriptedTlsServer server(ServerContext(pki.server_cert(), pki.server_key()),
                              {{"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"succ", end}});
     net::HttpClient client(server.url(), Options(ClientContext(pki.ca_cert())));
@@ -250,8 +251,8 @@ TEST(TlsHttpClientTest, AServerThatTakesNoPeerCertificateOfOursIsUnavailableSayi
     EXPECT_TRUE(Contains(stream.status().message(), why)) << stream.status().message();
   }
 
-  net::HttpClient accepted(url, Options(ClientContext(pki.ca_cert(), pki.client_cert(),
-                                                      pki.client_key())));
+  net::HttpClient accepted(
+      url, Options(ClientContext(pki.ca_cert(), pki.client_cert(), pki.client_key())));
   core::Result<net::HttpReply> reply = accepted.Get("/total");
   ASSERT_TRUE(reply.ok()) << reply.status().message();
   EXPECT_EQ(reply->body, R"({"total":1})");
@@ -270,9 +271,9 @@ class Relay {
               upstream_.FormatRequest(true, "/x", std::string(request.body()), {}),
               [respond](core::Result<net::HttpReply> reply) {
                 if (!reply.ok()) {
-                  respond(net::HttpResponse{599, fmt::format("{}: {}",
-                                                             core::CodeName(reply.status().code()),
-                                                             reply.status().message())});
+                  respond(net::HttpResponse{
+                      599, fmt::format("{}: {}", core::CodeName(reply.status().code()),
+                                       reply.status().message())});
                   return;
                 }
                 respond(net::HttpResponse{reply->status, reply->body});
@@ -320,8 +321,8 @@ class EchoServer {
 TEST(TlsAsyncHttpClientTest, ManyRequestsAtOnceOverMutualTls) {
   const TestPki& pki = Pki();
   EchoServer upstream(pki);
-  Relay relay(upstream.url(), Options(ClientContext(pki.ca_cert(), pki.client_cert(),
-                                                    pki.client_key())));
+  Relay relay(upstream.url(),
+              Options(ClientContext(pki.ca_cert(), pki.client_cert(), pki.client_key())));
   std::atomic<int> answered{0};
   std::vector<std::thread> callers;
   for (int i = 0; i < 16; ++i) {
@@ -406,8 +407,8 @@ class TlsCommandsTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(pki_.ok()) << pki_.error();
     cluster_ = std::make_unique<Cluster>(
-        std::vector<std::string>{"--tls-cert", pki_.server_cert(), "--tls-key",
-                                 pki_.server_key(), "--tls-client-ca", pki_.ca_cert()});
+        std::vector<std::string>{"--tls-cert", pki_.server_cert(), "--tls-key", pki_.server_key(),
+                                 "--tls-client-ca", pki_.ca_cert()});
     ASSERT_TRUE(cluster_->ready()) << cluster_->process().Stderr();
     url_ = "https://" + cluster_->aggregator();
   }
@@ -477,11 +478,9 @@ TEST_F(TlsCommandsTest, ATlsFailureExits3SayingWhyAndNothingIsCounted) {
        "shardctl: TLS: with " + peer + ": the server refused our client certificate ("},
       {{"--url", url_, "--cacert", pki_.other_ca_cert(), "--cert", pki_.client_cert(), "--key",
         pki_.client_key()},
-       "shardctl: TLS: cannot verify " + peer +
-           ": the certificate is not signed by a trusted CA"},
+       "shardctl: TLS: cannot verify " + peer + ": the certificate is not signed by a trusted CA"},
       {With({"--url", url_}, {"--cert", pki_.client_cert(), "--key", pki_.client_key()}),
-       "shardctl: TLS: cannot verify " + peer +
-           ": the certificate is not signed by a trusted CA"},
+       "shardctl: TLS: cannot verify " + peer + ": the certificate is not signed by a trusted CA"},
   };
   for (const Case& c : cases) {
     // Never retried: a certificate refused stays refused.
@@ -492,9 +491,12 @@ TEST_F(TlsCommandsTest, ATlsFailureExits3SayingWhyAndNothingIsCounted) {
     EXPECT_FALSE(Contains(inc.err, "is 'shardctl serve' running there?")) << inc.err;
   }
   // Every client command says it the same way.
-  const std::vector<std::vector<std::string>> commands = {
-      {"total"}, {"counters"}, {"status"}, {"reset", "x", "--yes"},
-      {"top", "-n", "1", "--json"}, {"bench", "-n", "10"}};
+  const std::vector<std::vector<std::string>> commands = {{"total"},
+                                                          {"counters"},
+                                                          {"status"},
+                                                          {"reset", "x", "--yes"},
+                                                          {"top", "-n", "1", "--json"},
+                                                          {"bench", "-n", "10"}};
   for (const std::vector<std::string>& command : commands) {
     RunResult run = RunShardctl(With(command, Trusted()));
     EXPECT_EQ(run.exit_code, 3) << command[0] << ": " << run.err;
@@ -509,16 +511,16 @@ TEST(TlsServerCertificateTest, AnExpiredCertificateOrAnotherNameIsRefusedSayingS
   const TestPki& pki = Pki();
   Cluster expired({"--tls-cert", pki.expired_cert(), "--tls-key", pki.expired_key()});
   ASSERT_TRUE(expired.ready()) << expired.process().Stderr();
-  RunResult old = RunShardctl(
-      {"total", "--url", "https://" + expired.aggregator(), "--cacert", pki.ca_cert()});
+  RunResult old =
+      RunShardctl({"total", "--url", "https://" + expired.aggregator(), "--cacert", pki.ca_cert()});
   EXPECT_EQ(old.exit_code, 3);
   EXPECT_EQ(old.err, "shardctl: TLS: cannot verify https://" + expired.aggregator() +
                          ": certificate has expired\n");
 
   Cluster other({"--tls-cert", pki.wrong_name_cert(), "--tls-key", pki.wrong_name_key()});
   ASSERT_TRUE(other.ready()) << other.process().Stderr();
-  RunResult mismatch = RunShardctl(
-      {"total", "--url", "https://" + other.aggregator(), "--cacert", pki.ca_cert()});
+  RunResult mismatch =
+      RunShardctl({"total", "--url", "https://" + other.aggregator(), "--cacert", pki.ca_cert()});
   EXPECT_EQ(mismatch.exit_code, 3);
   EXPECT_EQ(mismatch.err, "shardctl: TLS: cannot verify https://" + other.aggregator() +
                               ": the certificate does not name 127.0.0.1 (name mismatch)\n");
@@ -566,10 +568,12 @@ TEST(TlsFilesTest, AFileThatDoesNotLoadIsAUsageErrorNamingIt) {
 TEST(TlsFilesTest, HttpsToAPlainServerSaysSoWithinTheTimeout) {
   Cluster plain;
   ASSERT_TRUE(plain.ready()) << plain.process().Stderr();
-  RunResult run = RunShardctl({"total", "--url", "https://" + plain.aggregator(), "--timeout", "1"});
+  RunResult run =
+      RunShardctl({"total", "--url", "https://" + plain.aggregator(), "--timeout", "1"});
   EXPECT_EQ(run.exit_code, 3);
-  EXPECT_TRUE(Contains(run.err, "the TLS handshake did not finish within 1000 ms: does it speak "
-                                "plain http://?"))
+  EXPECT_TRUE(Contains(run.err,
+                       "the TLS handshake did not finish within 1000 ms: does it speak "
+                       "plain http://?"))
       << run.err;
 }
 
@@ -590,16 +594,15 @@ TEST(TlsHopsTest, AnAggregatorReachesItsShardsOverMutualTls) {
     shard_flags.push_back("https://" + listeners["shard " + std::to_string(id)]);
   }
   // A plain aggregator with a client certificate, and one without.
-  ServerProcess aggregator(With({"serve", "--role", "aggregator", "--port", "0", "--cacert",
-                                 pki.ca_cert(), "--cert", pki.client_cert(), "--key",
-                                 pki.client_key()},
-                                shard_flags));
+  ServerProcess aggregator(
+      With({"serve", "--role", "aggregator", "--port", "0", "--cacert", pki.ca_cert(), "--cert",
+            pki.client_cert(), "--key", pki.client_key()},
+           shard_flags));
   auto listeners = aggregator.WaitForListeners(1);
   ASSERT_EQ(listeners.size(), 1u) << aggregator.Stderr();
   const std::string url = "http://" + listeners["aggregator"];
-  ServerProcess refused(
-      With({"serve", "--role", "aggregator", "--port", "0", "--cacert", pki.ca_cert()},
-           shard_flags));
+  ServerProcess refused(With(
+      {"serve", "--role", "aggregator", "--port", "0", "--cacert", pki.ca_cert()}, shard_flags));
   auto refused_listeners = refused.WaitForListeners(1);
   ASSERT_EQ(refused_listeners.size(), 1u) << refused.Stderr();
 
@@ -615,7 +618,8 @@ TEST(TlsHopsTest, AnAggregatorReachesItsShardsOverMutualTls) {
   EXPECT_EQ(total.exit_code, 0) << total.err;
   EXPECT_EQ(total.out, std::to_string(10 + report["sum"].get<int64_t>()) + "\n") << bench.out;
 
-  RunResult without = RunShardctl({"inc", "1", "--url", "http://" + refused_listeners["aggregator"]});
+  RunResult without =
+      RunShardctl({"inc", "1", "--url", "http://" + refused_listeners["aggregator"]});
   EXPECT_EQ(without.exit_code, 4) << without.err;
   EXPECT_TRUE(Contains(without.err, "TLS: with https://127.0.0.1:")) << without.err;
   EXPECT_TRUE(Contains(without.err, "the server requires a client certificate")) << without.err;
@@ -634,7 +638,8 @@ class TlsEtcd {
     if (!ready_) ADD_FAILURE() << "etcd did not become ready; its log:\n" << Log();
   }
   ~TlsEtcd() {
-    if (::testing::Test::HasFailure()) std::fprintf(stderr, "--- etcd's log ---\n%s\n", Log().c_str());
+    if (::testing::Test::HasFailure())
+      std::fprintf(stderr, "--- etcd's log ---\n%s\n", Log().c_str());
     if (pid_ <= 0) return;
     ::kill(pid_, SIGTERM);
     if (!Reap(pid_, 5s)) {
@@ -659,16 +664,26 @@ class TlsEtcd {
   bool Start(const TestPki& pki) {
     const std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
     std::vector<std::string> args = {"etcd",
-                                     "--name", "default",
-                                     "--data-dir", dir_.path() + "/data",
-                                     "--listen-client-urls", url(),
-                                     "--advertise-client-urls", url(),
-                                     "--listen-peer-urls", peer,
-                                     "--initial-advertise-peer-urls", peer,
-                                     "--initial-cluster", "default=" + peer,
-                                     "--cert-file", pki.server_cert(),
-                                     "--key-file", pki.server_key(),
-                                     "--trusted-ca-file", pki.ca_cert(),
+                                     "--name",
+                                     "default",
+                                     "--data-dir",
+                                     dir_.path() + "/data",
+                                     "--listen-client-urls",
+                                     url(),
+                                     "--advertise-client-urls",
+                                     url(),
+                                     "--listen-peer-urls",
+                                     peer,
+                                     "--initial-advertise-peer-urls",
+                                     peer,
+                                     "--initial-cluster",
+                                     "default=" + peer,
+                                     "--cert-file",
+                                     pki.server_cert(),
+                                     "--key-file",
+                                     pki.server_key(),
+                                     "--trusted-ca-file",
+                                     pki.ca_cert(),
                                      "--client-cert-auth"};
     std::vector<char*> argv;
     for (std::string& arg : args) argv.push_back(arg.data());
@@ -687,8 +702,8 @@ class TlsEtcd {
     }
     // Ready once GET /health answers through TLS: it has a leader.
     core::Result<net::Url> url = net::ParseUrl(this->url());
-    net::HttpClientOptions options = Options(
-        ClientContext(pki.ca_cert(), pki.client_cert(), pki.client_key()));
+    net::HttpClientOptions options =
+        Options(ClientContext(pki.ca_cert(), pki.client_cert(), pki.client_key()));
     options.connect_timeout = 1s;
     options.request_timeout = 1s;
     net::HttpClient client(*url, options);
@@ -719,16 +734,16 @@ TEST(EtcdOverTlsTest, AClusterTalksToEtcdAndItsNodesOverMutualTls) {
   const TestPki& pki = Pki();
   TlsEtcd etcd(pki);
   ASSERT_TRUE(etcd.ready());
-  const std::vector<std::string> client = {"--etcd", etcd.url(), "--cacert", pki.ca_cert(),
-                                           "--cert", pki.client_cert(), "--key",
-                                           pki.client_key()};
+  const std::vector<std::string> client = {"--etcd",      etcd.url(),      "--cacert",
+                                           pki.ca_cert(), "--cert",        pki.client_cert(),
+                                           "--key",       pki.client_key()};
   RunResult init = RunShardctl(With({"cluster", "init", "--shards", "2"}, client));
   ASSERT_EQ(init.exit_code, 0) << init.err;
 
   // serve's own client certificate is its --tls-cert (EKU clientAuth too).
-  const std::vector<std::string> serving = {"--etcd", etcd.url(), "--tls-cert", pki.server_cert(),
-                                            "--tls-key", pki.server_key(), "--tls-client-ca",
-                                            pki.ca_cert(), "--cacert", pki.ca_cert()};
+  const std::vector<std::string> serving = {
+      "--etcd",         etcd.url(),        "--tls-cert",  pki.server_cert(), "--tls-key",
+      pki.server_key(), "--tls-client-ca", pki.ca_cert(), "--cacert",        pki.ca_cert()};
   TempDir data;
   ServerProcess node(With({"serve", "--bind", "127.0.0.11", "--port", "0", "--node-id", "n1",
                            "--data-dir", data.path(), "--lease", "2"},
@@ -738,9 +753,10 @@ TEST(EtcdOverTlsTest, AClusterTalksToEtcdAndItsNodesOverMutualTls) {
   ServerProcess aggregator(With({"serve", "--role", "aggregator", "--port", "0"}, serving));
   auto listeners = aggregator.WaitForListeners(1, 20s);
   ASSERT_EQ(listeners.size(), 1u) << aggregator.Stderr();
-  const std::vector<std::string> to_aggregator = {
-      "--url", "https://" + listeners["aggregator"], "--cacert", pki.ca_cert(),
-      "--cert", pki.client_cert(), "--key", pki.client_key()};
+  const std::vector<std::string> to_aggregator = {"--url",    "https://" + listeners["aggregator"],
+                                                  "--cacert", pki.ca_cert(),
+                                                  "--cert",   pki.client_cert(),
+                                                  "--key",    pki.client_key()};
 
   for (const char* value : {"5", "6"}) {
     RunResult inc = RunShardctl(With({"inc", value}, to_aggregator));
@@ -817,9 +833,8 @@ TEST(EtcdOverTlsTest, EtcdRefusingUsOrNotTrustedExits3SayingWhy) {
     EXPECT_TRUE(init.err.starts_with(c.message)) << init.err;
   }
   // Nothing was made: the first init with the right files makes the cluster.
-  RunResult init = RunShardctl({"cluster", "init", "--etcd", etcd.url(), "--cacert",
-                                pki.ca_cert(), "--cert", pki.client_cert(), "--key",
-                                pki.client_key()});
+  RunResult init = RunShardctl({"cluster", "init", "--etcd", etcd.url(), "--cacert", pki.ca_cert(),
+                                "--cert", pki.client_cert(), "--key", pki.client_key()});
   EXPECT_EQ(init.exit_code, 0) << init.err;
 }
 

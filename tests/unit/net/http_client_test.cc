@@ -257,9 +257,8 @@ TEST(HttpClientTest, AnHttpsUrlToAPlainHttpServerIsUnavailableSayingSo) {
   core::Result<HttpReply> reply = client.Get("/total");
   ASSERT_FALSE(reply.ok());
   EXPECT_EQ(reply.status().code(), core::Code::kUnavailable);
-  EXPECT_EQ(reply.status().message(),
-            "TLS: with " + Https(server.url()).ToString() +
-                ": the server does not speak TLS (is it http://?)");
+  EXPECT_EQ(reply.status().message(), "TLS: with " + Https(server.url()).ToString() +
+                                          ": the server does not speak TLS (is it http://?)");
 }
 
 TEST(HttpClientTest, AServerThatClosesInTheHandshakeIsUnavailable) {
