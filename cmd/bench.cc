@@ -173,6 +173,7 @@ ExitCode AllFailed(const BenchResult& result) {
 }
 
 ExitCode RunBench(const BenchOptions& options) {
+  if (ExitCode loaded = LoadTlsFiles(options.client.tls); loaded != ExitCode::kOk) return loaded;
   if (options.op == "total" && options.batch != 1) {
     return Fail(ExitCode::kUsage, "--batch applies to --op inc only");
   }

@@ -40,6 +40,7 @@ struct ClusterOptions {
   double timeout_seconds = 5;
   bool json = false;
   std::string token_file;
+  TlsFileOptions tls;        // for https:// URLs of etcd and the nodes
   int shards = 3;            // init
   int replicas = 1;          // init
   int shard = -1;            // move
@@ -55,8 +56,14 @@ std::chrono::milliseconds Millis(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
 }
 
-// Opens etcd, or prints why not and returns the exit code in *code.
+// Opens etcd, or prints why not and returns the exit code in *code. Every
+// cluster command starts with it: it loads the TLS files first, for etcd and
+// the nodes.
 std::unique_ptr<topo::EtcdStore> OpenStore(const ClusterOptions& options, ExitCode* code) {
+  if (ExitCode loaded = LoadTlsFiles(options.tls); loaded != ExitCode::kOk) {
+    *code = loaded;
+    return nullptr;
+  }
   core::Result<std::unique_ptr<topo::EtcdStore>> store =
       topo::OpenEtcdStore(options.etcd, Millis(options.timeout_seconds));
   if (!store.ok()) {
@@ -68,6 +75,7 @@ std::unique_ptr<topo::EtcdStore> OpenStore(const ClusterOptions& options, ExitCo
 
 // The exit code for a failure to read or change the topology.
 ExitCode StoreFailure(const ClusterOptions& options, const core::Status& status) {
+  if (IsTlsFailure(status)) return FailUnreachable(status);
   switch (status.code()) {
     case core::Code::kUnavailable:
     case core::Code::kTimeout:
@@ -192,7 +200,7 @@ ExitCode RunPromote(const ClusterOptions& options) {
   net::HttpClient http(*url, client);
   core::Result<net::HttpReply> reply =
       http.Post(fmt::format("/shards/{}/promote", options.shard), "");
-  if (!reply.ok()) return Fail(ExitCode::kUnreachable, reply.status().message());
+  if (!reply.ok()) return FailUnreachable(reply.status());
   if (reply->status != 200) {
     return Fail(reply->status < 500 ? ExitCode::kRefused : ExitCode::kServerFailed,
                 fmt::format("node {} refused: {}", to, core::ParseErrorMessage(reply->body)));
@@ -582,8 +590,8 @@ ExitCode RunReshard(ClusterOptions options) {
   return ExitCode::kOk;
 }
 
-// --etcd, --timeout, --json and, for commands that talk to the nodes,
-// --token-file.
+// --etcd, --timeout, --json, the TLS files and, for commands that talk to the
+// nodes, --token-file.
 void AddEtcdOptions(CLI::App& command, ClusterOptions& options, bool talks_to_nodes = true) {
   command.add_option("--etcd", options.etcd, "etcd's client URL (several: comma-separated)")
       ->type_name("URL")
@@ -595,6 +603,7 @@ void AddEtcdOptions(CLI::App& command, ClusterOptions& options, bool talks_to_no
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   command.add_flag("--json", options.json, "Print JSON instead of text");
+  AddTlsFileOptions(command, options.tls);
   if (!talks_to_nodes) return;
   command.add_option("--token-file", options.token_file,
                      "A file holding the nodes' bearer token (default: $SHARDCTL_TOKEN)")

@@ -20,6 +20,7 @@
 #include "core/value.h"
 #include "core/window.h"
 #include "net/http_client.h"
+#include "net/tls.h"
 #include "net/url.h"
 
 namespace shardctl::cmd {
@@ -48,6 +49,47 @@ void AddClientOptions(CLI::App& command, ClientOptions& options) {
       .add_option("--token-file", options.token_file,
                   "A file holding the server's bearer token (default: $SHARDCTL_TOKEN)")
       ->type_name("FILE");
+  AddTlsFileOptions(command, options.tls);
+}
+
+void AddTlsFileOptions(CLI::App& command, TlsFileOptions& options) {
+  command
+      .add_option("--cacert", options.cacert,
+                  "Trust the CAs in FILE (PEM) for https:// URLs instead of the system's")
+      ->type_name("FILE")
+      ->envname("SHARDCTL_CACERT");
+  command
+      .add_option("--cert", options.cert,
+                  "Present the client certificate in FILE (PEM) to servers that ask for one")
+      ->type_name("FILE")
+      ->envname("SHARDCTL_CERT");
+  command.add_option("--key", options.key, "The private key of --cert (PEM)")
+      ->type_name("FILE")
+      ->envname("SHARDCTL_KEY");
+}
+
+ExitCode LoadTlsFiles(const TlsFileOptions& options) {
+  if (options.cert.empty() != options.key.empty()) {
+    return Fail(ExitCode::kUsage,
+                "--cert and --key go together: the client certificate and its private key");
+  }
+  if (options.cacert.empty() && options.cert.empty()) return ExitCode::kOk;
+  core::Status loaded =
+      net::SetTlsClientFiles({.ca = options.cacert, .cert = options.cert, .key = options.key});
+  if (!loaded.ok()) return Fail(ExitCode::kUsage, loaded.message());
+  return ExitCode::kOk;
+}
+
+bool IsTlsFailure(const core::Status& status) {
+  return status.code() == core::Code::kUnavailable && status.message().starts_with("TLS: ");
+}
+
+ExitCode FailUnreachable(const core::Status& status, std::string_view hint) {
+  if (IsTlsFailure(status)) {
+    fmt::print(stderr, "shardctl: {}\n", status.message());
+    return ExitCode::kUnreachable;
+  }
+  return Fail(ExitCode::kUnreachable, fmt::format("{}{}", status.message(), hint));
 }
 
 core::Result<std::string> CheckToken(std::string token, std::string_view origin) {
@@ -131,7 +173,9 @@ namespace {
 
 // Whether an attempt that ended this way may be worth repeating.
 bool Retryable(const core::Result<net::HttpReply>& reply) {
-  if (!reply.ok()) return true;  // not reached, or the answer was lost or late
+  // Not reached, or the answer was lost or late; but a certificate refused
+  // stays refused.
+  if (!reply.ok()) return !IsTlsFailure(reply.status());
   int status = reply->status;
   return status == 409 || status == 502 || status == 503 || status == 504;
 }
@@ -183,11 +227,11 @@ ExitCode CallServer(const ClientOptions& options, const std::string& path,
     reply = send();
   }
   if (!reply.ok()) {
-    std::string hint = reply.status().code() == core::Code::kUnavailable
-                           ? "; is 'shardctl serve' running there? (--url or SHARDCTL_URL "
-                             "names another server)"
-                           : "";
-    return Fail(ExitCode::kUnreachable, reply.status().message() + hint);
+    return FailUnreachable(reply.status(),
+                           reply.status().code() == core::Code::kUnavailable
+                               ? "; is 'shardctl serve' running there? (--url or SHARDCTL_URL "
+                                 "names another server)"
+                               : "");
   }
   if (reply->status >= 200 && reply->status < 300) {
     *reply_body = std::move(reply->body);

@@ -32,15 +32,46 @@ ExitCode Fail(ExitCode code, std::string_view message);
 // is not read as octal, "0x10" as hex, nor a huge number saturated.
 const CLI::Validator& StrictInteger();
 
+// What a client command's https:// connections trust and present: PEM
+// files, "" when not given.
+struct TlsFileOptions {
+  std::string cacert;  // the CAs to trust ("": the system's)
+  std::string cert;    // a client certificate, for servers that ask for one
+  std::string key;     // its private key
+};
+
+// Adds --cacert, --cert and --key (also SHARDCTL_CACERT, SHARDCTL_CERT and
+// SHARDCTL_KEY; the options win) to `command`.
+void AddTlsFileOptions(CLI::App& command, TlsFileOptions& options);
+
+// Loads the files for every https:// connection of this process
+// (net::SetTlsClientFiles), once at the start of a command; nothing when none
+// is given. Returns kOk, or prints why a file does not load, naming it, and
+// returns kUsage.
+ExitCode LoadTlsFiles(const TlsFileOptions& options);
+
+// True if `status` is a failure of TLS (its message starts "TLS: "): the
+// server's certificate, or ours, was refused. Trying again would not help,
+// nor is it a sign that no server runs there.
+bool IsTlsFailure(const core::Status& status);
+
+// Prints why a server could not be reached and returns kUnreachable: as
+// Fail does, with `hint` after the message; a TLS failure as the TLS plan
+// of issue 16 fixes it, "shardctl: TLS: cannot verify https://...: why",
+// without the hint.
+ExitCode FailUnreachable(const core::Status& status, std::string_view hint = "");
+
 struct ClientOptions {
   std::string url = "http://127.0.0.1:4000";
   double timeout_seconds = 5;
   bool json = false;
   std::string token_file;  // "": the token is $SHARDCTL_TOKEN, if set
+  TlsFileOptions tls;
 };
 
-// Adds --url (also SHARDCTL_URL), --timeout, --json and --token-file to
-// `command`.
+// Adds --url (also SHARDCTL_URL), --timeout, --json, --token-file and the
+// TLS files (AddTlsFileOptions) to `command`. The command loads the TLS
+// files with LoadTlsFiles when it starts.
 void AddClientOptions(CLI::App& command, ClientOptions& options);
 
 // Reads a bearer token from `path`: the file's contents without trailing

@@ -34,6 +34,7 @@ void PrintTable(const core::CounterList& list) {
 }
 
 ExitCode RunCounters(const CountersOptions& options) {
+  if (ExitCode loaded = LoadTlsFiles(options.client.tls); loaded != ExitCode::kOk) return loaded;
   core::Result<core::ListQuery> query = core::ParseListQuery(
       options.prefix.empty() ? std::nullopt : std::optional(options.prefix),
       options.top > 0 ? std::optional(std::to_string(options.top)) : std::nullopt,

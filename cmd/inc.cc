@@ -156,6 +156,7 @@ ExitCode RunIncFromStdin(const IncOptions& options, const core::CounterRef& coun
 }
 
 ExitCode RunInc(const IncOptions& options) {
+  if (ExitCode loaded = LoadTlsFiles(options.client.tls); loaded != ExitCode::kOk) return loaded;
   core::Result<core::CounterRef> counter = ToCounterRef(options.counter);
   if (!counter.ok()) return Fail(ExitCode::kUsage, counter.status().message());
   if (options.from_stdin) {

@@ -32,6 +32,7 @@ bool Confirm(const std::string& name) {
 }
 
 ExitCode RunReset(const ResetOptions& options) {
+  if (ExitCode loaded = LoadTlsFiles(options.client.tls); loaded != ExitCode::kOk) return loaded;
   if (core::Status valid = core::ValidateCounterName(options.name); !valid.ok()) {
     return Fail(ExitCode::kUsage, valid.message());
   }

@@ -49,6 +49,7 @@ void PrintTable(const std::vector<core::ShardState>& states) {
 }
 
 ExitCode RunStatus(const ClientOptions& options) {
+  if (ExitCode loaded = LoadTlsFiles(options.tls); loaded != ExitCode::kOk) return loaded;
   std::string reply_body;
   ExitCode code = CallServer(options, "/shards", nullptr, &reply_body);
   if (code != ExitCode::kOk) return code;

@@ -77,6 +77,7 @@ struct Outcome {
   ExitCode failure = ExitCode::kOk;
   std::string message;
   bool not_running_hint = false;  // could not connect: say how to point elsewhere
+  core::Status unreachable;       // why no answer came, when none did
 };
 
 Outcome Failure(ExitCode code, std::string message) {
@@ -161,6 +162,7 @@ class Reader {
     if (!reply.ok()) {
       Outcome outcome = Failure(ExitCode::kUnreachable, reply.status().message());
       outcome.not_running_hint = reply.status().code() == core::Code::kUnavailable;
+      outcome.unreachable = reply.status();
       return outcome;
     }
     int status = reply->status;
@@ -592,6 +594,7 @@ class Top {
 };
 
 ExitCode RunTop(const TopOptions& options) {
+  if (ExitCode loaded = LoadTlsFiles(options.client.tls); loaded != ExitCode::kOk) return loaded;
   core::Result<net::Url> url = net::ParseUrl(options.client.url);
   if (!url.ok()) return Fail(ExitCode::kUsage, url.status().message());
   core::Result<std::string> token = ClientToken(options.client);
@@ -612,6 +615,7 @@ ExitCode RunTop(const TopOptions& options) {
                            ? "; is 'shardctl serve' running there? (--url or SHARDCTL_URL "
                              "names another server)"
                            : "";
+    if (!first.unreachable.ok()) return FailUnreachable(first.unreachable, hint);
     return Fail(first.failure, first.message + hint);
   }
   const bool screen = isatty(STDOUT_FILENO) == 1 && !options.client.json;

@@ -53,6 +53,7 @@ void PrintPerShard(const core::TotalReply& reply) {
 }
 
 ExitCode RunTotal(const TotalOptions& options) {
+  if (ExitCode loaded = LoadTlsFiles(options.client.tls); loaded != ExitCode::kOk) return loaded;
   core::Result<core::CounterRef> counter = ToCounterRef(options.counter);
   if (!counter.ok()) return Fail(ExitCode::kUsage, counter.status().message());
   std::string path = "/total" + core::CounterQueryString(*counter);

@@ -11,10 +11,12 @@ _shardctl_commands="serve inc total counters reset status top stop bench cluster
 _shardctl_cluster_commands="init status move rebalance drain promote reshard"
 
 # The options of each command ("cluster move" as cluster_move). The client
-# commands share --url, --timeout, --json and --token-file; the cluster
-# commands --etcd, --timeout, --json and (but reshard) --token-file.
+# commands share --url, --timeout, --json, --token-file and the TLS files
+# (--cacert, --cert, --key); the cluster commands --etcd, --timeout, --json,
+# the TLS files and (but reshard) --token-file.
 _shardctl_global_options="--help -h --version --config"
-_shardctl_client_options="--url --timeout --json --token-file --help -h"
+_shardctl_tls_options="--cacert --cert --key"
+_shardctl_client_options="--url --timeout --json --token-file $_shardctl_tls_options --help -h"
 _shardctl_counter_options="--counter -k --window"
 _shardctl_options_serve="--role --shards --port --shard-base-port --bind --shard-id --shard
   --shard-timeout --routing --threads --data-dir --in-memory --fsync --idempotency-window
@@ -30,7 +32,7 @@ _shardctl_options_top="--interval -i --count -n --top $_shardctl_client_options"
 _shardctl_options_stop="--pid-file --timeout --quiet -q --help -h"
 _shardctl_options_bench="--connections -c --requests -n --duration -d --op --batch
   $_shardctl_counter_options $_shardctl_client_options"
-_shardctl_etcd_options="--etcd --timeout --json --token-file --help -h"
+_shardctl_etcd_options="--etcd --timeout --json --token-file $_shardctl_tls_options --help -h"
 _shardctl_options_cluster="--help -h"
 _shardctl_options_cluster_init="--shards --replicas $_shardctl_etcd_options"
 _shardctl_options_cluster_status="$_shardctl_etcd_options"
@@ -38,7 +40,8 @@ _shardctl_options_cluster_move="--to --copy-timeout $_shardctl_etcd_options"
 _shardctl_options_cluster_rebalance="--copy-timeout $_shardctl_etcd_options"
 _shardctl_options_cluster_drain="--copy-timeout $_shardctl_etcd_options"
 _shardctl_options_cluster_promote="--to $_shardctl_etcd_options"
-_shardctl_options_cluster_reshard="--shards --data-dir --node-id --etcd --timeout --json --help -h"
+_shardctl_options_cluster_reshard="--shards --data-dir --node-id --etcd --timeout --json
+  $_shardctl_tls_options --help -h"
 
 # Options that take a value (in the next word, or after "=").
 _shardctl_value_options="--config --role --shards --port --shard-base-port --bind --shard-id

@@ -74,6 +74,9 @@ complete -c shardctl -n $client -l url -x -d "The aggregator's address (default 
 complete -c shardctl -n $client -l timeout -x -d 'Seconds to wait for the answer'
 complete -c shardctl -n $client -l json -d "Print the server's JSON answer as it came"
 complete -c shardctl -n $client -l token-file -r -F -d "File holding the server's bearer token"
+complete -c shardctl -n $client -l cacert -r -F -d 'Trust the CAs in this PEM file for https URLs (default $SHARDCTL_CACERT)'
+complete -c shardctl -n $client -l cert -r -F -d 'Present this PEM client certificate (default $SHARDCTL_CERT)'
+complete -c shardctl -n $client -l key -r -F -d 'The private key of --cert (default $SHARDCTL_KEY)'
 
 # inc, total and bench
 set -l counter "__fish_seen_subcommand_from inc total bench"
@@ -138,6 +141,9 @@ set -l cluster_any "$cluster; and __fish_seen_subcommand_from $cluster_commands"
 complete -c shardctl -n $cluster_any -l etcd -x -d "etcd's client URL (default \$SHARDCTL_ETCD)"
 complete -c shardctl -n $cluster_any -l timeout -x -d 'Seconds to wait for etcd and for each node'
 complete -c shardctl -n $cluster_any -l json -d 'Print JSON instead of text'
+complete -c shardctl -n $cluster_any -l cacert -r -F -d 'Trust the CAs in this PEM file for https URLs (default $SHARDCTL_CACERT)'
+complete -c shardctl -n $cluster_any -l cert -r -F -d 'Present this PEM client certificate (default $SHARDCTL_CERT)'
+complete -c shardctl -n $cluster_any -l key -r -F -d 'The private key of --cert (default $SHARDCTL_KEY)'
 complete -c shardctl -n "$cluster; and __fish_seen_subcommand_from init status move rebalance drain promote" -l token-file -r -F -d "File holding the nodes' bearer token"
 
 # cluster init; cluster move; each of cluster move, rebalance and drain, which move shards

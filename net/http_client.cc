@@ -28,6 +28,7 @@
 #include "net/event_loop.h"
 #include "net/request_framing.h"
 #include "net/socket_io.h"
+#include "net/tls.h"
 
 namespace shardctl::net {
 namespace {
@@ -58,11 +59,47 @@ class Socket {
   }
   int fd() const { return fd_; }
   bool valid() const { return fd_ >= 0; }
-  // Gives up the descriptor, unclosed.
-  int Release() { return std::exchange(fd_, -1); }
 
  private:
   int fd_;
+};
+
+// A connection to the server: its socket and, for an https:// URL, the TLS
+// session over it (null for plain HTTP, which then costs nothing more).
+class Connection {
+ public:
+  Connection() = default;
+  Connection(Socket socket, std::unique_ptr<TlsSession> tls)
+      : socket_(std::move(socket)), tls_(std::move(tls)) {}
+  ~Connection() { Close(); }
+  Connection(Connection&& other) noexcept = default;
+  Connection& operator=(Connection&& other) noexcept {
+    if (this != &other) {
+      Close();
+      socket_ = std::move(other.socket_);
+      tls_ = std::move(other.tls_);
+    }
+    return *this;
+  }
+
+  int fd() const { return socket_.fd(); }
+  bool valid() const { return socket_.valid(); }
+  TlsSession* tls() const { return tls_.get(); }
+  void SetTls(std::unique_ptr<TlsSession> tls) { tls_ = std::move(tls); }
+
+  // Closes the connection, with a close_notify first through TLS (sent if
+  // it can be without waiting).
+  void Close() {
+    if (tls_) {
+      tls_->Shutdown();
+      tls_.reset();  // before the descriptor it uses
+    }
+    socket_ = Socket();
+  }
+
+ private:
+  Socket socket_;
+  std::unique_ptr<TlsSession> tls_;
 };
 
 enum class ConnectError { kNone, kRefused, kTimedOut };
@@ -138,10 +175,11 @@ std::pair<Socket, ConnectError> Connect(const Url& url, std::chrono::millisecond
 // True if an idle keep-alive connection may still carry a request: the
 // server has neither closed it (a server that stopped or died has) nor sent
 // anything unasked.
-bool StillOpen(int fd) {
+bool StillOpen(const Connection& connection) {
   char byte;
-  ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  ssize_t n = ::recv(connection.fd(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+         (connection.tls() == nullptr || !connection.tls()->HasBuffered());
 }
 
 // The parts of an answer's header the client needs.
@@ -230,10 +268,36 @@ class BodyReader {
   bool extra_ = false;
 };
 
-enum class Receipt { kBytes, kClosed, kNothingInTime, kFailed };
+// kTlsFailed: the TLS session failed (TlsSession::why() says why), rather
+// than closed.
+enum class Receipt { kBytes, kClosed, kNothingInTime, kFailed, kTlsFailed };
 
-// Receives what arrives on `fd` before `deadline`, appending it to `*received`.
-Receipt Receive(int fd, std::string* received, Clock::time_point deadline) {
+// Receives a record's data through TLS before `deadline`, appending it to
+// `*received`. Data the session already holds comes first, without waiting.
+Receipt ReceiveTls(TlsSession& tls, int fd, std::string* received, Clock::time_point deadline) {
+  for (;;) {
+    char chunk[16 * 1024];
+    size_t moved = 0;
+    switch (tls.Read(chunk, sizeof(chunk), &moved)) {
+      case TlsIo::kDone: received->append(chunk, moved); return Receipt::kBytes;
+      case TlsIo::kWantRead:
+        if (!Await(fd, POLLIN, deadline)) return Receipt::kNothingInTime;
+        break;
+      case TlsIo::kWantWrite:
+        if (!Await(fd, POLLOUT, deadline)) return Receipt::kNothingInTime;
+        break;
+      case TlsIo::kClosed: return Receipt::kClosed;
+      case TlsIo::kFailed: return Receipt::kTlsFailed;
+    }
+  }
+}
+
+// Receives what arrives on `connection` before `deadline`, appending it to
+// `*received`.
+Receipt Receive(const Connection& connection, std::string* received, Clock::time_point deadline) {
+  if (TlsSession* tls = connection.tls())
+    return ReceiveTls(*tls, connection.fd(), received, deadline);
+  const int fd = connection.fd();
   for (;;) {
     char chunk[16 * 1024];
     ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
@@ -246,6 +310,50 @@ Receipt Receive(int fd, std::string* received, Clock::time_point deadline) {
     if (errno != EAGAIN && errno != EWOULDBLOCK) return Receipt::kFailed;
     if (!Await(fd, POLLIN, deadline)) return Receipt::kNothingInTime;
   }
+}
+
+// Why a request could not be sent whole (kUnavailable, as the server could
+// not have acted on a part). On a new TLS session, `io` (the write's
+// kClosed or kFailed) may hide the server's refusal: with TLS 1.3 a server
+// that refuses the client's certificate sends its alert after the client's
+// handshake has ended, then resets the connection, failing the write; the
+// alert still waits to be read.
+core::Status SendFailure(TlsSession* tls, TlsIo io, bool first_use, const Url& url) {
+  if (tls != nullptr && first_use) {
+    char byte;
+    size_t moved = 0;
+    if (io == TlsIo::kFailed || tls->Read(&byte, 1, &moved) == TlsIo::kFailed) {
+      return tls->Failure(url.ToString());
+    }
+  }
+  return core::Unavailable(
+      fmt::format("lost the connection to {} while sending the request", url.ToString()));
+}
+
+// Sends all of `data` on `connection` before `deadline`. Returns OK, or why
+// not (SendFailure). `first_use`: nothing was sent on it before.
+core::Status SendRequest(const Connection& connection, std::string_view data,
+                         Clock::time_point deadline, bool first_use, const Url& url) {
+  TlsSession* tls = connection.tls();
+  if (tls == nullptr) {
+    if (SendAll(connection.fd(), data, deadline)) return core::Status();
+    return SendFailure(nullptr, TlsIo::kClosed, first_use, url);
+  }
+  while (!data.empty()) {
+    size_t moved = 0;
+    switch (TlsIo io = tls->Write(data.data(), data.size(), &moved)) {
+      case TlsIo::kDone: data.remove_prefix(moved); break;
+      case TlsIo::kWantRead:
+        if (!Await(connection.fd(), POLLIN, deadline)) return SendFailure(tls, io, false, url);
+        break;
+      case TlsIo::kWantWrite:
+        if (!Await(connection.fd(), POLLOUT, deadline)) return SendFailure(tls, io, false, url);
+        break;
+      case TlsIo::kClosed:
+      case TlsIo::kFailed: return SendFailure(tls, io, first_use, url);
+    }
+  }
+  return core::Status();
 }
 
 core::Status UnknownOutcome(const Url& url, std::chrono::milliseconds timeout) {
@@ -263,13 +371,33 @@ core::Status NotHttp(const Url& url) {
                                   url.ToString()));
 }
 
+// Why a TLS session that failed (kFailed) or closed (kClosed) in its
+// handshake did: kUnavailable, "TLS: ...".
+core::Status HandshakeFailure(const TlsSession& tls, TlsIo io, const Url& url) {
+  if (io == TlsIo::kFailed) return tls.Failure(url.ToString());
+  return core::Unavailable(fmt::format(
+      "TLS: with {}: the server closed the connection during the handshake", url.ToString()));
+}
+
+// Whether a TLS failure on the first read of a new session is the server
+// refusing this client: with TLS 1.3 the client's handshake ends before the
+// server has checked the client's certificate, and a server that refuses it
+// says so in an alert that comes instead of the first answer, the request
+// unread. (A session that fails after answering, or closes, is the unknown
+// outcome instead.)
+bool RefusedAtFirstRead(bool first_use, bool heard, Receipt receipt) {
+  return receipt == Receipt::kTlsFailed && first_use && !heard;
+}
+
 // Receives until the header of the final answer (after any interim 1xx
 // answers) is in `*received`, and removes it from there: what remains is the
-// start of the body.
-core::Result<AnswerHead> ReadHead(int fd, std::string* received, Clock::time_point deadline,
-                                  const Url& url, const HttpClientOptions& options) {
+// start of the body. `first_use`: no request went on `connection` before.
+core::Result<AnswerHead> ReadHead(const Connection& connection, bool first_use,
+                                  std::string* received, Clock::time_point deadline, const Url& url,
+                                  const HttpClientOptions& options) {
   const std::chrono::milliseconds timeout = options.request_timeout;
   const size_t max_body_bytes = options.max_answer_bytes;
+  bool heard = !received->empty();
   for (;;) {
     if (size_t header_end = FindHeaderEnd(*received); header_end != std::string::npos) {
       std::optional<AnswerHead> head =
@@ -279,14 +407,51 @@ core::Result<AnswerHead> ReadHead(int fd, std::string* received, Clock::time_poi
       if (head->status < 100 || head->status >= 200) return *head;
       continue;  // interim: the real one follows
     }
-    if (received->size() > kMaxHeadBytes || Receive(fd, received, deadline) != Receipt::kBytes) {
-      return UnknownOutcome(url, timeout);
+    if (received->size() > kMaxHeadBytes) return UnknownOutcome(url, timeout);
+    Receipt receipt = Receive(connection, received, deadline);
+    if (receipt == Receipt::kBytes) {
+      heard = true;
+      continue;
     }
+    if (RefusedAtFirstRead(first_use, heard, receipt))
+      return connection.tls()->Failure(url.ToString());
+    return UnknownOutcome(url, timeout);
   }
 }
 
-// Opens a connection to `url`, or says why it cannot.
-core::Result<Socket> Open(const Url& url, std::chrono::milliseconds timeout) {
+// A TLS session over `fd` with url's server: options.tls, else the process's
+// client context.
+core::Result<std::unique_ptr<TlsSession>> StartTls(const Url& url, const HttpClientOptions& options,
+                                                   int fd) {
+  std::shared_ptr<const TlsContext> context = options.tls;
+  if (!context) {
+    core::Result<std::shared_ptr<const TlsContext>> process = TlsClientContext();
+    if (!process.ok()) {
+      return core::Unavailable(fmt::format("TLS: no client context for {}: {}", url.ToString(),
+                                           process.status().message()));
+    }
+    context = std::move(process).value();
+  }
+  std::unique_ptr<TlsSession> session = TlsSession::Connect(std::move(context), fd, url.host);
+  if (!session) {
+    return core::Unavailable(fmt::format("TLS: cannot start a session with {}", url.ToString()));
+  }
+  return core::Result<std::unique_ptr<TlsSession>>(std::move(session));
+}
+
+// The handshake did not finish in time: nothing was sent, so the request
+// surely never reached the server.
+core::Status HandshakeTimedOut(const Url& url, std::chrono::milliseconds timeout) {
+  return core::Unavailable(fmt::format(
+      "cannot connect to {} (the TLS handshake did not finish within {} ms: does it speak "
+      "plain http://?)",
+      url.ToString(), timeout.count()));
+}
+
+// Opens a connection to `url` (with its TLS handshake done, for https://), or
+// says why it cannot.
+core::Result<Connection> Open(const Url& url, const HttpClientOptions& options) {
+  const std::chrono::milliseconds timeout = options.connect_timeout;
   auto [connected, error] = Connect(url, timeout);
   if (error == ConnectError::kTimedOut) {
     return core::Unavailable(fmt::format("cannot connect to {} (no answer within {} ms)",
@@ -296,7 +461,14 @@ core::Result<Socket> Open(const Url& url, std::chrono::milliseconds timeout) {
     return core::Unavailable(fmt::format(
         "cannot connect to {} (connection refused or host unreachable)", url.ToString()));
   }
-  return std::move(connected);
+  if (!url.tls) return Connection(std::move(connected), nullptr);
+  core::Result<std::unique_ptr<TlsSession>> tls = StartTls(url, options, connected.fd());
+  if (!tls.ok()) return tls.status();
+  core::Status handshake =
+      HandshakeBefore(**tls, connected.fd(), Clock::now() + timeout, url.ToString());
+  if (handshake.code() == core::Code::kTimeout) return HandshakeTimedOut(url, timeout);
+  if (!handshake.ok()) return handshake;
+  return Connection(std::move(connected), std::move(tls).value());
 }
 
 }  // namespace
@@ -316,40 +488,36 @@ void SetSourceAddress(const std::string& ip) {
 
 struct HttpClient::Pool {
   struct Idle {
-    int fd;
+    Connection connection;
     Clock::time_point since;
   };
   std::mutex mutex;
   std::vector<Idle> idle;  // most recently used last
 
-  ~Pool() {
-    for (const Idle& entry : idle) ::close(entry.fd);
-  }
-
-  // An idle connection still fit to carry a request, or an invalid Socket.
-  Socket Take() {
+  // An idle connection still fit to carry a request, or an invalid one.
+  Connection Take() {
     std::lock_guard lock(mutex);
     auto now = Clock::now();
     while (!idle.empty()) {
-      Idle entry = idle.back();
+      Idle entry = std::move(idle.back());
       idle.pop_back();
-      if (now - entry.since < kMaxIdle && StillOpen(entry.fd)) return Socket(entry.fd);
-      ::close(entry.fd);
-      if (now - entry.since < kMaxIdle) continue;        // closed by the server (or it died)
-      for (const Idle& older : idle) ::close(older.fd);  // older still
-      idle.clear();
+      if (now - entry.since < kMaxIdle && StillOpen(entry.connection)) {
+        return std::move(entry.connection);
+      }
+      if (now - entry.since < kMaxIdle) continue;  // closed by the server (or it died)
+      idle.clear();                                // older still
     }
-    return Socket();
+    return Connection();
   }
 
-  void Give(Socket socket) {
+  void Give(Connection connection) {
     std::lock_guard lock(mutex);
-    if (idle.size() < kMaxIdleConnections) idle.push_back({socket.Release(), Clock::now()});
+    if (idle.size() < kMaxIdleConnections) idle.push_back({std::move(connection), Clock::now()});
   }
 };
 
 struct HttpStream::Impl {
-  Socket socket;
+  Connection connection;
   BodyReader body;
   std::string pending;  // body bytes that came with the header
   Url url;
@@ -368,7 +536,7 @@ core::Result<std::string> HttpStream::Read(Clock::time_point deadline) {
   if (ended())
     return core::Unavailable(fmt::format("the answer from {} ended", impl_->url.ToString()));
   std::string received;
-  switch (Receive(impl_->socket.fd(), &received, deadline)) {
+  switch (Receive(impl_->connection, &received, deadline)) {
     case Receipt::kNothingInTime: return std::string();
     case Receipt::kClosed:
       if (!impl_->body.EndsWithConnection()) {
@@ -379,6 +547,9 @@ core::Result<std::string> HttpStream::Read(Clock::time_point deadline) {
       return std::string();
     case Receipt::kFailed:
       return core::Unavailable(fmt::format("lost the connection to {}", impl_->url.ToString()));
+    case Receipt::kTlsFailed:
+      return core::Unavailable(fmt::format("lost the connection to {}: {}", impl_->url.ToString(),
+                                           impl_->connection.tls()->why()));
     case Receipt::kBytes: break;
   }
   std::string data;
@@ -422,22 +593,24 @@ std::string HttpClient::FormatRequest(bool post, const std::string& path, const 
 
 core::Result<HttpReply> HttpClient::Send(bool post, const std::string& path,
                                          const std::string& body, const HttpHeaders& headers) {
-  Socket socket = pool_->Take();
-  if (!socket.valid()) {
-    core::Result<Socket> opened = Open(url_, options_.connect_timeout);
+  Connection connection = pool_->Take();
+  const bool first_use = !connection.valid();
+  if (first_use) {
+    core::Result<Connection> opened = Open(url_, options_);
     if (!opened.ok()) return opened.status();
-    socket = std::move(opened).value();
+    connection = std::move(opened).value();
   }
   // The whole request in one send.
   auto deadline = Clock::now() + options_.request_timeout;
-  if (!SendAll(socket.fd(), FormatRequest(post, path, body, headers), deadline)) {
-    return core::Unavailable(
-        fmt::format("lost the connection to {} while sending the request", url_.ToString()));
+  if (core::Status sent = SendRequest(connection, FormatRequest(post, path, body, headers),
+                                      deadline, first_use, url_);
+      !sent.ok()) {
+    return sent;
   }
 
   std::string received;
   core::Result<AnswerHead> head =
-      ReadHead(socket.fd(), &received, deadline, url_, options_);
+      ReadHead(connection, first_use, &received, deadline, url_, options_);
   if (!head.ok()) return head.status();
   BodyReader reader(*head);
   HttpReply reply{head->status, {}};
@@ -449,32 +622,33 @@ core::Result<HttpReply> HttpClient::Send(bool post, const std::string& path,
       return UnknownOutcome(url_, options_.request_timeout);
     }
     received.clear();
-    Receipt receipt = Receive(socket.fd(), &received, deadline);
+    Receipt receipt = Receive(connection, &received, deadline);
     if (receipt == Receipt::kClosed && reader.EndsWithConnection()) {
       closed = true;
       break;
     }
     if (receipt != Receipt::kBytes) return UnknownOutcome(url_, options_.request_timeout);
   }
-  if (!head->close && !closed && !reader.extra()) pool_->Give(std::move(socket));
+  if (!head->close && !closed && !reader.extra()) pool_->Give(std::move(connection));
   return reply;
 }
 
 core::Result<std::unique_ptr<HttpStream>> HttpClient::PostStream(const std::string& path,
                                                                  const std::string& json_body) {
-  core::Result<Socket> socket = Open(url_, options_.connect_timeout);
-  if (!socket.ok()) return socket.status();
+  core::Result<Connection> connection = Open(url_, options_);
+  if (!connection.ok()) return connection.status();
   auto deadline = Clock::now() + options_.request_timeout;
-  if (!SendAll(socket->fd(), FormatRequest(true, path, json_body, {}), deadline)) {
-    return core::Unavailable(
-        fmt::format("lost the connection to {} while sending the request", url_.ToString()));
+  if (core::Status sent = SendRequest(*connection, FormatRequest(true, path, json_body, {}),
+                                      deadline, /*first_use=*/true, url_);
+      !sent.ok()) {
+    return sent;
   }
   std::string received;
   core::Result<AnswerHead> head =
-      ReadHead(socket->fd(), &received, deadline, url_, options_);
+      ReadHead(*connection, /*first_use=*/true, &received, deadline, url_, options_);
   if (!head.ok()) return head.status();
   auto impl = std::unique_ptr<HttpStream::Impl>(
-      new HttpStream::Impl{std::move(socket).value(), BodyReader(*head), {}, url_});
+      new HttpStream::Impl{std::move(connection).value(), BodyReader(*head), {}, url_});
   if (!impl->body.Feed(received, &impl->pending)) return NotHttp(url_);
   return std::unique_ptr<HttpStream>(new HttpStream(head->status, std::move(impl)));
 }
@@ -485,10 +659,14 @@ struct AsyncHttpClient::Impl final : EventLoop::Watcher {
   // Connections open at once to the server from one loop; more requests queue.
   static constexpr size_t kMaxConnections = 128;
 
+  // A connection's life: kConnecting (TCP), kHandshaking (TLS, for
+  // https://), then kSending a request, kReceiving its answer and kIdle until
+  // the next, as long as it can be kept; kDead once closed. While connecting
+  // and handshaking, `out` and `done` hold the first request.
   struct Conn final : EventLoop::Watcher {
-    enum class State { kConnecting, kSending, kReceiving, kIdle, kDead };
+    enum class State { kConnecting, kHandshaking, kSending, kReceiving, kIdle, kDead };
     Impl* owner = nullptr;
-    Socket socket;
+    Connection connection;
     State state = State::kConnecting;
     uint32_t watching = 0;  // the events asked of the loop
     std::string out;        // the request
@@ -498,8 +676,9 @@ struct AsyncHttpClient::Impl final : EventLoop::Watcher {
     std::optional<BodyReader> reader;
     HttpReply reply;
     Done done;
-    Clock::time_point deadline;    // of the request under way
+    Clock::time_point deadline;    // of the connect and handshake, or of the request under way
     Clock::time_point idle_since;  // kIdle
+    bool answered = false;         // an answer came whole on it (its TLS session works)
 
     void OnReady(uint32_t events) override { owner->Ready(*this, events); }
   };
@@ -510,7 +689,7 @@ struct AsyncHttpClient::Impl final : EventLoop::Watcher {
   }
   ~Impl() {
     loop.RemoveTicker(this);
-    for (auto& conn : conns) loop.Unwatch(conn->socket.fd());
+    for (auto& conn : conns) loop.Unwatch(conn->connection.fd());
   }
 
   void Send(std::string request, Done done) {
@@ -548,19 +727,21 @@ struct AsyncHttpClient::Impl final : EventLoop::Watcher {
     }
     auto conn = std::make_unique<Conn>();
     conn->owner = this;
-    conn->socket = Socket(::socket(address->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!conn->socket.valid()) {
+    conn->connection = Connection(
+        Socket(::socket(address->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)),
+        nullptr);
+    if (!conn->connection.valid()) {
       done(Refused());
       return;
     }
     int yes = 1;
-    ::setsockopt(conn->socket.fd(), IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
-    BindSource(conn->socket.fd(), reinterpret_cast<const sockaddr*>(&*address));
+    ::setsockopt(conn->connection.fd(), IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
+    BindSource(conn->connection.fd(), reinterpret_cast<const sockaddr*>(&*address));
     Conn& c = *conn;
     conns.push_back(std::move(conn));
-    if (::connect(c.socket.fd(), reinterpret_cast<const sockaddr*>(&*address), address_length) ==
-        0) {
-      Start(c, std::move(request), std::move(done));
+    if (::connect(c.connection.fd(), reinterpret_cast<const sockaddr*>(&*address),
+                  address_length) == 0) {
+      Connected(c, std::move(request), std::move(done));
       return;
     }
     if (errno != EINPROGRESS) {
@@ -580,6 +761,39 @@ struct AsyncHttpClient::Impl final : EventLoop::Watcher {
         "cannot connect to {} (connection refused or host unreachable)", url.ToString()));
   }
 
+  // The TCP connection is up: plain HTTP sends the request now, https:// first
+  // drives its handshake, within the connect timeout again.
+  void Connected(Conn& c, std::string request, Done done) {
+    if (!url.tls) {
+      Start(c, std::move(request), std::move(done));
+      return;
+    }
+    c.out = std::move(request);
+    c.done = std::move(done);
+    core::Result<std::unique_ptr<TlsSession>> tls = StartTls(url, options, c.connection.fd());
+    if (!tls.ok()) {
+      Fail(c, tls.status());
+      return;
+    }
+    c.connection.SetTls(std::move(tls).value());
+    c.state = Conn::State::kHandshaking;
+    c.deadline = Clock::now() + options.connect_timeout;
+    Handshake(c);
+  }
+
+  // Goes on with the handshake as far as the socket lets it, then sends the
+  // request once it is done.
+  void Handshake(Conn& c) {
+    TlsSession& tls = *c.connection.tls();
+    switch (TlsIo io = tls.Handshake()) {
+      case TlsIo::kDone: Start(c, std::move(c.out), std::move(c.done)); return;
+      case TlsIo::kWantRead: WatchFor(c, EPOLLIN); return;
+      case TlsIo::kWantWrite: WatchFor(c, EPOLLOUT); return;
+      case TlsIo::kClosed:
+      case TlsIo::kFailed: Fail(c, HandshakeFailure(tls, io, url)); return;
+    }
+  }
+
   void Start(Conn& c, std::string request, Done done) {
     c.state = Conn::State::kSending;
     c.out = std::move(request);
@@ -590,8 +804,13 @@ struct AsyncHttpClient::Impl final : EventLoop::Watcher {
   }
 
   void SendSome(Conn& c) {
+    if (c.connection.tls() != nullptr) {
+      SendSomeTls(c, *c.connection.tls());
+      return;
+    }
     while (c.sent < c.out.size()) {
-      ssize_t n = ::send(c.socket.fd(), c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
+      ssize_t n =
+          ::send(c.connection.fd(), c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
       if (n > 0) {
         c.sent += static_cast<size_t>(n);
       } else if (n < 0 && errno == EINTR) {
@@ -600,11 +819,29 @@ struct AsyncHttpClient::Impl final : EventLoop::Watcher {
         WatchFor(c, EPOLLOUT);
         return;
       } else {
-        Fail(c, core::Unavailable(fmt::format(
-                    "lost the connection to {} while sending the request", url.ToString())));
+        Fail(c, SendFailure(nullptr, TlsIo::kClosed, false, url));
         return;
       }
     }
+    Sent(c);
+  }
+
+  void SendSomeTls(Conn& c, TlsSession& tls) {
+    while (c.sent < c.out.size()) {
+      size_t moved = 0;
+      switch (TlsIo io = tls.Write(c.out.data() + c.sent, c.out.size() - c.sent, &moved)) {
+        case TlsIo::kDone: c.sent += moved; break;
+        case TlsIo::kWantRead: WatchFor(c, EPOLLIN); return;
+        case TlsIo::kWantWrite: WatchFor(c, EPOLLOUT); return;
+        case TlsIo::kClosed:
+        case TlsIo::kFailed: Fail(c, SendFailure(&tls, io, !c.answered, url)); return;
+      }
+    }
+    Sent(c);
+  }
+
+  // The request is out: wait for its answer.
+  void Sent(Conn& c) {
     c.state = Conn::State::kReceiving;
     c.in.clear();
     c.head.reset();
@@ -623,14 +860,15 @@ struct AsyncHttpClient::Impl final : EventLoop::Watcher {
       case Conn::State::kConnecting: {
         int error = 0;
         socklen_t length = sizeof(error);
-        ::getsockopt(c.socket.fd(), SOL_SOCKET, SO_ERROR, &error, &length);
+        ::getsockopt(c.connection.fd(), SOL_SOCKET, SO_ERROR, &error, &length);
         if (error != 0 || (events & EPOLLERR) != 0) {
           Fail(c, Refused());
           return;
         }
-        Start(c, std::move(c.out), std::move(c.done));
+        Connected(c, std::move(c.out), std::move(c.done));
         return;
       }
+      case Conn::State::kHandshaking: Handshake(c); return;
       case Conn::State::kSending:
         SendSome(c);
         return;
@@ -641,9 +879,13 @@ struct AsyncHttpClient::Impl final : EventLoop::Watcher {
   }
 
   void Receive(Conn& c) {
+    if (c.connection.tls() != nullptr) {
+      ReceiveTls(c, *c.connection.tls());
+      return;
+    }
     for (;;) {
       char chunk[16 * 1024];
-      ssize_t n = ::recv(c.socket.fd(), chunk, sizeof(chunk), 0);
+      ssize_t n = ::recv(c.connection.fd(), chunk, sizeof(chunk), 0);
       if (n > 0) {
         c.in.append(chunk, static_cast<size_t>(n));
         if (Parse(c) || static_cast<size_t>(n) < sizeof(chunk)) return;
@@ -652,12 +894,44 @@ struct AsyncHttpClient::Impl final : EventLoop::Watcher {
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
       // Closed or broken: the end of a body that lasts until the close, or a lost answer.
-      if (n == 0 && c.reader && c.reader->EndsWithConnection()) {
-        Finish(c, /*reusable=*/false);
-      } else {
-        Fail(c, UnknownOutcome(url, options.request_timeout));
-      }
+      Ended(c, /*closed=*/n == 0);
       return;
+    }
+  }
+
+  // Reads through TLS until the socket has nothing more (a read gives one
+  // record's data, shorter than the chunk, so only kWantRead says so).
+  void ReceiveTls(Conn& c, TlsSession& tls) {
+    for (;;) {
+      char chunk[16 * 1024];
+      size_t moved = 0;
+      switch (tls.Read(chunk, sizeof(chunk), &moved)) {
+        case TlsIo::kDone:
+          c.in.append(chunk, moved);
+          if (Parse(c)) return;
+          break;
+        case TlsIo::kWantRead: WatchFor(c, EPOLLIN | EPOLLRDHUP); return;
+        case TlsIo::kWantWrite: WatchFor(c, EPOLLOUT); return;
+        case TlsIo::kClosed: Ended(c, /*closed=*/true); return;
+        case TlsIo::kFailed:
+          if (RefusedAtFirstRead(!c.answered, c.head.has_value() || !c.in.empty(),
+                                 Receipt::kTlsFailed)) {
+            Fail(c, tls.Failure(url.ToString()));
+          } else {
+            Fail(c, UnknownOutcome(url, options.request_timeout));
+          }
+          return;
+      }
+    }
+  }
+
+  // The connection ended (`closed`: cleanly) before the answer was whole: the
+  // end of a body that lasts until the close, or a lost answer.
+  void Ended(Conn& c, bool closed) {
+    if (closed && c.reader && c.reader->EndsWithConnection()) {
+      Finish(c, /*reusable=*/false);
+    } else {
+      Fail(c, UnknownOutcome(url, options.request_timeout));
     }
   }
 
@@ -704,11 +978,17 @@ struct AsyncHttpClient::Impl final : EventLoop::Watcher {
   void Finish(Conn& c, bool reusable) {
     Done done = std::move(c.done);
     HttpReply reply = std::move(c.reply);
+    c.answered = true;
+    // Data the TLS session holds already was not asked for either.
+    if (c.connection.tls() != nullptr && c.connection.tls()->HasBuffered()) reusable = false;
     if (reusable) {
       c.state = Conn::State::kIdle;
       c.idle_since = Clock::now();
       c.out.clear();
       idle.push_back(&c);
+      // Idle, it waits for the server's close (a TLS read may have waited
+      // for the socket to be writable instead: that would end it at once).
+      WatchFor(c, EPOLLIN | EPOLLRDHUP);
     } else {
       Kill(c);
     }
@@ -735,8 +1015,8 @@ struct AsyncHttpClient::Impl final : EventLoop::Watcher {
   void Kill(Conn& c) {
     if (c.state == Conn::State::kDead) return;
     c.state = Conn::State::kDead;
-    loop.Unwatch(c.socket.fd());
-    c.socket = Socket();
+    loop.Unwatch(c.connection.fd());
+    c.connection.Close();
     std::erase(idle, &c);
     auto it = std::find_if(conns.begin(), conns.end(), [&](const auto& conn) { return conn.get() == &c; });
     dead.push_back(std::move(*it));
@@ -746,7 +1026,7 @@ struct AsyncHttpClient::Impl final : EventLoop::Watcher {
   void WatchFor(Conn& c, uint32_t events) {
     if (c.watching == events) return;
     c.watching = events;
-    if (!loop.Watch(c.socket.fd(), events, &c)) {
+    if (!loop.Watch(c.connection.fd(), events, &c)) {
       Fail(c, core::Unavailable(fmt::format("cannot wait for {}: {}", url.ToString(),
                                             std::strerror(errno))));
     }
@@ -769,6 +1049,8 @@ struct AsyncHttpClient::Impl final : EventLoop::Watcher {
       } else if (conn->state == Conn::State::kConnecting) {
         Fail(*conn, core::Unavailable(fmt::format("cannot connect to {} (no answer within {} ms)",
                                                   url.ToString(), options.connect_timeout.count())));
+      } else if (conn->state == Conn::State::kHandshaking) {
+        Fail(*conn, HandshakeTimedOut(url, options.connect_timeout));
       } else if (conn->state != Conn::State::kDead) {
         Fail(*conn, UnknownOutcome(url, options.request_timeout));
       }
@@ -796,6 +1078,8 @@ AsyncHttpClient& AsyncHttpClient::ForThisLoop(const HttpClient& client) {
   std::string key = fmt::format("{} {} {} {}", client.url().ToString(),
                                 options.connect_timeout.count(), options.request_timeout.count(),
                                 options.bearer_token);
+  // Clients with TLS contexts of their own do not share connections.
+  if (client.url().tls) fmt::format_to(std::back_inserter(key), " {}", fmt::ptr(options.tls.get()));
   std::unique_ptr<AsyncHttpClient>& found = clients[key];
   if (!found) {
     EventLoop* loop = EventLoop::Current();

@@ -1,6 +1,9 @@
 // HttpClient: JSON requests to one server over a pool of keep-alive
 // connections (HTTP/1.1, TCP_NODELAY, each request in one send; answers of a
 // known length or chunked), and HttpStream for answers that keep coming.
+// An https:// URL puts every connection in TLS (net/tls.h): the server's
+// certificate checked against its host, a pooled connection keeping its
+// session; a plain http:// URL costs nothing more for it.
 // Thread-safe: each call borrows its own connection, so calls run in
 // parallel. Written here rather than taken from cpp-httplib, whose shared
 // library costs every `shardctl inc` about 3 ms of start-up (it loads and
@@ -21,7 +24,10 @@
 
 namespace shardctl::net {
 
+class TlsContext;
+
 struct HttpClientOptions {
+  // Bounds the TCP connect, then (https://) the TLS handshake.
   std::chrono::milliseconds connect_timeout{1000};
   // How long a request may wait for its answer once sent.
   std::chrono::milliseconds request_timeout{5000};
@@ -30,6 +36,11 @@ struct HttpClientOptions {
   // A larger answer body is not taken: the call fails as kTimeout does
   // (a body announced larger, as kBadGateway).
   size_t max_answer_bytes = 64 * 1024 * 1024;
+  // For https:// URLs: what the connections trust and present. Null: the
+  // process's (net::TlsClientContext(), read again for each new connection,
+  // so that a SetTlsClientFiles reaches the clients already made). (`{}`:
+  // designated initializers may leave it out without g++'s warning.)
+  std::shared_ptr<const TlsContext> tls{};
 };
 
 // Makes every connection this process opens from now on leave from `ip`
@@ -87,8 +98,13 @@ class HttpClient {
 
   // Each returns the server's answer, whatever its status, or a transport
   // failure naming the server: kUnavailable when the request surely never
-  // reached it (could not connect), kTimeout when the outcome is unknown (sent,
-  // but no complete answer in time), kBadGateway when the answer is not HTTP/1.x.
+  // reached it (could not connect; or TLS failed: "TLS: cannot verify
+  // https://HOST:PORT: certificate has expired", "TLS: with https://...: the
+  // server refused our client certificate (...)", also when the server says
+  // so only in answer to the request, as a TLS 1.3 server refusing the
+  // client's certificate does), kTimeout when the outcome is unknown (sent,
+  // but no complete answer in time, or the connection or its TLS session
+  // closed or broke first), kBadGateway when the answer is not HTTP/1.x.
   core::Result<HttpReply> Get(const std::string& path, const HttpHeaders& headers = {});
   core::Result<HttpReply> Post(const std::string& path, const std::string& json_body,
                                const HttpHeaders& headers = {});
@@ -118,8 +134,9 @@ class HttpClient {
 // AsyncHttpClient: requests sent from an event loop's thread
 // (net/event_loop.h) without waiting: each goes out on one of the loop's own
 // keep-alive connections to the server (non-blocking, watched in the loop's
-// epoll), and its answer is handed to a callback on the same thread. One per
-// server and loop; for that loop's thread only.
+// epoll; an https:// connection's TLS handshake too), and its answer is
+// handed to a callback on the same thread. One per server, options and loop;
+// for that loop's thread only.
 class AsyncHttpClient {
  public:
   using Done = std::function<void(core::Result<HttpReply>)>;

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -134,6 +136,45 @@ std::string VerifyFailure(long result, const std::string& host) {
   }
 }
 
+// OpenSSL's socket BIO writes with write(2), which raises SIGPIPE on a
+// connection the peer has reset: that kills a client command (only serve
+// ignores the signal) when it sends a request, or a close_notify, on a
+// connection the server dropped. This BIO is the socket BIO with its writes
+// made by send(MSG_NOSIGNAL), failing with EPIPE instead.
+int SendWithoutSignal(BIO* bio, const char* data, int size) {
+  int fd = -1;
+  BIO_get_fd(bio, &fd);
+  errno = 0;
+  auto sent = static_cast<int>(::send(fd, data, static_cast<size_t>(size), MSG_NOSIGNAL));
+  BIO_clear_retry_flags(bio);
+  if (sent <= 0 && BIO_sock_should_retry(sent)) BIO_set_retry_write(bio);
+  return sent;
+}
+
+const BIO_METHOD* SocketWithoutSignal() {
+  static BIO_METHOD* const method = [] {
+    const BIO_METHOD* socket = BIO_s_socket();
+    BIO_METHOD* made = BIO_meth_new(BIO_TYPE_SOCKET, "socket without SIGPIPE");
+    BIO_meth_set_write(made, SendWithoutSignal);
+    BIO_meth_set_read(made, BIO_meth_get_read(socket));
+    BIO_meth_set_puts(made, BIO_meth_get_puts(socket));
+    BIO_meth_set_ctrl(made, BIO_meth_get_ctrl(socket));
+    BIO_meth_set_create(made, BIO_meth_get_create(socket));
+    BIO_meth_set_destroy(made, BIO_meth_get_destroy(socket));
+    return made;
+  }();
+  return method;
+}
+
+// Puts `ssl` over `fd` as SSL_set_fd does, through SocketWithoutSignal().
+bool SetSocket(SSL* ssl, int fd) {
+  BIO* bio = BIO_new(SocketWithoutSignal());
+  if (bio == nullptr) return false;
+  BIO_set_fd(bio, fd, BIO_NOCLOSE);
+  SSL_set_bio(ssl, bio, bio);  // one reference for both directions
+  return true;
+}
+
 std::mutex client_mutex;
 std::shared_ptr<const TlsContext> client_context;  // guarded by client_mutex
 
@@ -195,7 +236,10 @@ TlsSession::~TlsSession() { SSL_free(ssl_); }
 std::unique_ptr<TlsSession> TlsSession::Accept(std::shared_ptr<const TlsContext> context, int fd) {
   SSL* ssl = SSL_new(context->get());
   if (ssl == nullptr) return nullptr;
-  SSL_set_fd(ssl, fd);
+  if (!SetSocket(ssl, fd)) {
+    SSL_free(ssl);
+    return nullptr;
+  }
   SSL_set_accept_state(ssl);
   return std::unique_ptr<TlsSession>(new TlsSession(std::move(context), ssl, false, ""));
 }
@@ -204,7 +248,10 @@ std::unique_ptr<TlsSession> TlsSession::Connect(std::shared_ptr<const TlsContext
                                                 const std::string& host) {
   SSL* ssl = SSL_new(context->get());
   if (ssl == nullptr) return nullptr;
-  SSL_set_fd(ssl, fd);
+  if (!SetSocket(ssl, fd)) {
+    SSL_free(ssl);
+    return nullptr;
+  }
   SSL_set_connect_state(ssl);
   if (IsIpAddress(host)) {
     X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str());
@@ -262,7 +309,11 @@ TlsIo TlsSession::Outcome(int ret) {
                          reason == SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED ||
                          reason == SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE ||
                          reason == SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN)) {
-    why_ = fmt::format("the server refused our client certificate ({})", said);
+    // Go's TLS (etcd) says bad_certificate, not certificate_required, when
+    // a client sends none.
+    why_ = SSL_get_certificate(ssl_) == nullptr
+               ? "the server requires a client certificate (pass --cert and --key)"
+               : fmt::format("the server refused our client certificate ({})", said);
   } else if (!client_ && verified != X509_V_OK) {
     why_ = fmt::format("the client's certificate: {}", VerifyFailure(verified, ""));
   } else {
@@ -338,7 +389,9 @@ core::Status HandshakeBefore(TlsSession& session, int fd,
           return {core::Code::kTimeout, fmt::format("TLS: the handshake with {} timed out", peer)};
         }
         break;
-      case TlsIo::kClosed:
+      case TlsIo::kClosed:  // a close_notify in the handshake: no why() to tell
+        return core::Unavailable(
+            fmt::format("TLS: with {}: the peer closed the connection in the handshake", peer));
       case TlsIo::kFailed:
         return session.Failure(peer);
     }

@@ -241,5 +241,49 @@ TEST(HttpClientTest, NobodyListeningIsUnavailable) {
   EXPECT_NE(reply.status().message().find("cannot connect"), std::string::npos);
 }
 
+// --- https:// URLs, against servers that do not speak TLS (the TLS tests with
+// certificates are in tests/integration/tls_client_test.cc) ---------------------------------
+
+Url Https(Url url) {
+  url.tls = true;
+  return url;
+}
+
+TEST(HttpClientTest, AnHttpsUrlToAPlainHttpServerIsUnavailableSayingSo) {
+  // shardctl's own server would wait for a header end; this one answers the
+  // ClientHello as a plain server answers bytes it cannot read.
+  ScriptedServer server({{"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", true}});
+  HttpClient client(Https(server.url()), Quick());
+  core::Result<HttpReply> reply = client.Get("/total");
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), core::Code::kUnavailable);
+  EXPECT_EQ(reply.status().message(), "TLS: with " + Https(server.url()).ToString() +
+                                          ": the server does not speak TLS (is it http://?)");
+}
+
+TEST(HttpClientTest, AServerThatClosesInTheHandshakeIsUnavailable) {
+  ScriptedServer server({{"", true}});  // reads the ClientHello, then closes
+  HttpClient client(Https(server.url()), Quick());
+  core::Result<HttpReply> reply = client.Post("/increment", "{}");
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), core::Code::kUnavailable);
+  EXPECT_TRUE(reply.status().message().starts_with("TLS: with https://127.0.0.1:"))
+      << reply.status().message();
+}
+
+TEST(HttpClientTest, AHandshakeThatDoesNotFinishInTimeIsUnavailable) {
+  ScriptedServer server({{""}, {""}});  // reads the ClientHello, answers nothing, holds on
+  HttpClient client(Https(server.url()), Quick());
+  auto start = std::chrono::steady_clock::now();
+  core::Result<std::unique_ptr<HttpStream>> stream = client.PostStream("/v3/watch", "{}");
+  ASSERT_FALSE(stream.ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  // Nothing was sent: surely not applied.
+  EXPECT_EQ(stream.status().code(), core::Code::kUnavailable);
+  EXPECT_NE(stream.status().message().find("the TLS handshake did not finish within 500 ms"),
+            std::string::npos)
+      << stream.status().message();
+}
+
 }  // namespace
 }  // namespace shardctl::net

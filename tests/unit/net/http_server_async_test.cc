@@ -420,7 +420,8 @@ HttpServerOptions OneLoop() {
 // AsyncHttpClient and answers with what came back, or the failure's code.
 class Relay {
  public:
-  explicit Relay(int upstream_port) : upstream_(Url{"127.0.0.1", upstream_port}, Quick()) {
+  explicit Relay(int upstream_port, bool tls = false)
+      : upstream_(Url{"127.0.0.1", upstream_port, tls}, Quick()) {
     server_.HandleAsync("POST", "/relay", [this](const HttpRequest& request, HttpResponder respond) {
       AsyncHttpClient::ForThisLoop(upstream_).Send(
           upstream_.FormatRequest(true, "/x", std::string(request.body()), {}),
@@ -511,6 +512,31 @@ TEST(AsyncHttpClientTest, ANonHttpAnswerIsABadGateway) {
   core::Result<HttpReply> reply = relay.Call();
   ASSERT_TRUE(reply.ok()) << reply.status().message();
   EXPECT_TRUE(reply->body.starts_with(std::to_string(static_cast<int>(core::Code::kBadGateway))))
+      << reply->body;
+}
+
+TEST(AsyncHttpClientTest, AnHttpsUpstreamThatDoesNotSpeakTlsIsUnavailableSayingSo) {
+  Upstream upstream("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+  Relay relay(upstream.port(), /*tls=*/true);
+  core::Result<HttpReply> reply = relay.Call();
+  ASSERT_TRUE(reply.ok()) << reply.status().message();
+  EXPECT_EQ(reply->status, 599);
+  EXPECT_EQ(reply->body,
+            fmt::format("{} TLS: with https://127.0.0.1:{}: the server does not speak TLS (is it "
+                        "http://?)",
+                        static_cast<int>(core::Code::kUnavailable), upstream.port()));
+}
+
+TEST(AsyncHttpClientTest, AHandshakeThatDoesNotFinishInTimeIsUnavailable) {
+  Upstream upstream("x", 2s);  // takes the ClientHello, answers after the connect timeout
+  Relay relay(upstream.port(), /*tls=*/true);
+  core::Result<HttpReply> reply = relay.Call();
+  ASSERT_TRUE(reply.ok()) << reply.status().message();
+  EXPECT_EQ(reply->status, 599);
+  EXPECT_TRUE(reply->body.starts_with(std::to_string(static_cast<int>(core::Code::kUnavailable)) +
+                                      " cannot connect to https://"))
+      << reply->body;
+  EXPECT_NE(reply->body.find("the TLS handshake did not finish within 500 ms"), std::string::npos)
       << reply->body;
 }
 
