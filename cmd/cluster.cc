@@ -470,7 +470,7 @@ ExitCode CommitReshard(const ClusterOptions& options, core::CoordStore& store,
                 fmt::format("cannot commit the reshard in etcd at {}: {}; run the same command "
                             "again to finish it: {}",
                             options.etcd, committed.status().message(),
-                            store::FinishReshardCommand(marker, options.etcd)));
+                            store::FinishReshardCommand(marker, options.etcd, TlsFileArguments(options.tls))));
   }
   if (!*committed) {
     store::AbandonReshard(marker);
@@ -503,7 +503,7 @@ ExitCode RunReshard(ClusterOptions options) {
                   fmt::format("{} holds another reshard (from {} to {} shards) that did not "
                               "finish; finish it first with: {}",
                               dir, (*found)->plan.from, (*found)->plan.to,
-                              store::FinishReshardCommand(**found, options.etcd)));
+                              store::FinishReshardCommand(**found, options.etcd, TlsFileArguments(options.tls))));
     }
     marker = std::move(**found);
     break;
@@ -566,7 +566,7 @@ ExitCode RunReshard(ClusterOptions options) {
                 fmt::format("the reshard is committed in etcd, but: {}; run the same command "
                             "again to finish it: {}",
                             retired.status().message(),
-                            store::FinishReshardCommand(*marker, options.etcd)));
+                            store::FinishReshardCommand(*marker, options.etcd, TlsFileArguments(options.tls))));
   }
   const core::ReshardPlan& plan = marker->plan;
   if (options.json) {

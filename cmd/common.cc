@@ -52,6 +52,14 @@ void AddClientOptions(CLI::App& command, ClientOptions& options) {
   AddTlsFileOptions(command, options.tls);
 }
 
+std::string TlsFileArguments(const TlsFileOptions& options) {
+  std::string arguments;
+  if (!options.cacert.empty()) arguments += " --cacert " + options.cacert;
+  if (!options.cert.empty()) arguments += " --cert " + options.cert;
+  if (!options.key.empty()) arguments += " --key " + options.key;
+  return arguments;
+}
+
 void AddTlsFileOptions(CLI::App& command, TlsFileOptions& options) {
   command
       .add_option("--cacert", options.cacert,

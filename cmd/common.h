@@ -44,6 +44,10 @@ struct TlsFileOptions {
 // SHARDCTL_KEY; the options win) to `command`.
 void AddTlsFileOptions(CLI::App& command, TlsFileOptions& options);
 
+// " --cacert FILE --cert FILE --key FILE", each only when given, for a
+// command line that a message tells the user to run.
+std::string TlsFileArguments(const TlsFileOptions& options);
+
 // Loads the files for every https:// connection of this process
 // (net::SetTlsClientFiles), once at the start of a command; nothing when none
 // is given. Returns kOk, or prints why a file does not load, naming it, and

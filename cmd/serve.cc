@@ -481,7 +481,11 @@ ExitCode Serve(ServeOptions options) {
     }
   }
   if (options.role != "aggregator" && !options.in_memory) {
-    if (core::Status whole = store::CheckNoReshardUnderWay(data_dir, options.etcd);
+    if (core::Status whole = store::CheckNoReshardUnderWay(
+            data_dir, options.etcd,
+            TlsFileArguments({.cacert = options.cacert,
+                              .cert = options.cert.empty() ? options.tls_cert : options.cert,
+                              .key = options.cert.empty() ? options.tls_key : options.key}));
         !whole.ok()) {
       return Fail(ExitCode::kCannotServe, whole.message());
     }

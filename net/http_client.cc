@@ -102,7 +102,7 @@ class Connection {
   std::unique_ptr<TlsSession> tls_;
 };
 
-enum class ConnectError { kNone, kRefused, kTimedOut };
+enum class ConnectError { kNone, kUnresolved, kRefused, kTimedOut };
 
 // SetSourceAddress's address, its family 0 while unset.
 sockaddr_storage source_address{};
@@ -129,21 +129,34 @@ void BindSource(int fd, const sockaddr* to) {
 }
 
 // The addresses of url's host and port (a list to free with freeaddrinfo),
-// or nullptr if the name does not resolve.
-addrinfo* Resolve(const Url& url) {
+// or nullptr if the name does not resolve (`*why` then says why, if given).
+addrinfo* Resolve(const Url& url, std::string* why = nullptr) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_NUMERICSERV;
   addrinfo* found = nullptr;
   std::string port = std::to_string(url.port);
-  return ::getaddrinfo(url.host.c_str(), port.c_str(), &hints, &found) == 0 ? found : nullptr;
+  int error = ::getaddrinfo(url.host.c_str(), port.c_str(), &hints, &found);
+  if (error == 0) return found;
+  if (why != nullptr) {
+    *why = error == EAI_SYSTEM ? std::strerror(errno) : ::gai_strerror(error);
+  }
+  return nullptr;
 }
 
-// Connects to host:port within `timeout`, trying each address the name has.
-std::pair<Socket, ConnectError> Connect(const Url& url, std::chrono::milliseconds timeout) {
-  addrinfo* found = Resolve(url);
-  if (found == nullptr) return {Socket(), ConnectError::kRefused};
+// The message for a host name that does not resolve.
+core::Status Unresolved(const Url& url, const std::string& why) {
+  return core::Unavailable(
+      fmt::format("cannot connect to {} (cannot resolve {}: {})", url.ToString(), url.host, why));
+}
+
+// Connects to host:port within `timeout`, trying each address the name has
+// (`*why`: why the name does not resolve, with kUnresolved).
+std::pair<Socket, ConnectError> Connect(const Url& url, std::chrono::milliseconds timeout,
+                                        std::string* why) {
+  addrinfo* found = Resolve(url, why);
+  if (found == nullptr) return {Socket(), ConnectError::kUnresolved};
   auto deadline = Clock::now() + timeout;
   ConnectError error = ConnectError::kRefused;
   Socket connected;
@@ -452,7 +465,9 @@ core::Status HandshakeTimedOut(const Url& url, std::chrono::milliseconds timeout
 // says why it cannot.
 core::Result<Connection> Open(const Url& url, const HttpClientOptions& options) {
   const std::chrono::milliseconds timeout = options.connect_timeout;
-  auto [connected, error] = Connect(url, timeout);
+  std::string unresolved;
+  auto [connected, error] = Connect(url, timeout, &unresolved);
+  if (error == ConnectError::kUnresolved) return Unresolved(url, unresolved);
   if (error == ConnectError::kTimedOut) {
     return core::Unavailable(fmt::format("cannot connect to {} (no answer within {} ms)",
                                          url.ToString(), timeout.count()));
@@ -714,10 +729,10 @@ struct AsyncHttpClient::Impl final : EventLoop::Watcher {
     if (!address) {
       // The first address the name has, once (a name that does not resolve
       // is tried again next time).
-      addrinfo* found = Resolve(url);
+      std::string why;
+      addrinfo* found = Resolve(url, &why);
       if (found == nullptr) {
-        done(core::Unavailable(fmt::format("cannot connect to {} (cannot resolve its name)",
-                                           url.ToString())));
+        done(Unresolved(url, why));
         return;
       }
       address.emplace();

@@ -54,6 +54,9 @@ constexpr size_t kMaxHeaderLineBytes = 8192;
 // How often a loop checks its connections for having outlived a deadline.
 constexpr auto kSweepInterval = std::chrono::milliseconds(100);
 constexpr size_t kReadChunk = 16 * 1024;
+// The first byte of a TLS client's hello (a handshake record), which no HTTP
+// request starts with.
+constexpr char kTlsHandshakeRecord = 0x16;
 constexpr int kEventsPerWait = 128;
 // With journals that fsync each write, how long a pass may wait for the
 // clients it answered last time to send again, so that they share the next
@@ -725,9 +728,9 @@ void HttpServer::Impl::Read(Loop& loop, Connection& c) {
         if (c.received.empty()) c.started = Clock::now();
         c.received.append(chunk, size);
       }
-      // A short read emptied the socket; epoll says when more comes. (Not
-      // so through TLS: a record is often shorter than the chunk.)
-      if (size < sizeof(chunk) && !c.tls) break;
+      // A short read emptied the socket (through TLS: the socket, unless
+      // the session holds data already decrypted); epoll says when more comes.
+      if (size < sizeof(chunk) && (!c.tls || !c.tls->HasBuffered())) break;
     } else if (n == 0) {
       c.end_of_input = true;
       break;
@@ -884,6 +887,13 @@ void HttpServer::Impl::ServeReceived(Loop& loop, Connection& c) {
       // came after the body.
       frame.kind = RequestFrame::Kind::kComplete;
       frame.length = frame.header_length = c.chunked_header;
+    } else if (!c.tls && c.received.front() == kTlsHandshakeRecord) {
+      // A TLS client on a plain port: answer at once, in plain HTTP (which
+      // it reports as "wrong version number"), rather than let it wait for
+      // a server hello until the read deadline.
+      refuse(ErrorAnswer(400, "this port speaks plain HTTP, not TLS: use http://"));
+      c.received.clear();
+      break;
     } else {
       // Cheap tests first, so that a request dribbled in a byte at a time is
       // not framed again from its start on every byte.

@@ -93,8 +93,8 @@ class TlsSession {
   // least one. Data not all written is offered again from where it stopped
   // (the buffer may have moved meanwhile).
   TlsIo Write(const char* data, size_t size, size_t* moved);
-  // True if data already decrypted waits to be read (no socket event will
-  // say so).
+  // True if data the session read from the socket waits to be read, whether
+  // decrypted yet or not (no socket event will say so).
   bool HasBuffered() const;
   // Sends close_notify if it can without waiting. No I/O after this.
   void Shutdown();

@@ -131,20 +131,23 @@ core::Status WriteReshardMarker(const ReshardMarker& marker) {
   return {};
 }
 
-std::string FinishReshardCommand(const ReshardMarker& marker, const std::string& etcd) {
+std::string FinishReshardCommand(const ReshardMarker& marker, const std::string& etcd,
+                                 std::string_view tls) {
   std::string command = fmt::format("shardctl cluster reshard --etcd {} --shards {} --node-id {}",
                                     etcd.empty() ? "URL" : etcd, marker.plan.to, marker.plan.node);
   for (const std::string& dir : marker.data_dirs) command += " --data-dir " + dir;
+  command += tls;
   return command;
 }
 
-core::Status CheckNoReshardUnderWay(const std::string& data_dir, const std::string& etcd) {
+core::Status CheckNoReshardUnderWay(const std::string& data_dir, const std::string& etcd,
+                                    std::string_view tls) {
   core::Result<std::optional<ReshardMarker>> marker = ReadReshardMarker(data_dir);
   if (!marker.ok()) return core::InvalidArgument(marker.status().message());
   if (!marker->has_value()) return {};
   return core::InvalidArgument(fmt::format(
       "{} holds a reshard from {} to {} shards that did not finish; finish it with: {}", data_dir,
-      (*marker)->plan.from, (*marker)->plan.to, FinishReshardCommand(**marker, etcd)));
+      (*marker)->plan.from, (*marker)->plan.to, FinishReshardCommand(**marker, etcd, tls)));
 }
 
 core::Result<std::vector<std::vector<core::Record>>> ReadOldShards(

@@ -16,6 +16,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/record.h"
@@ -37,12 +38,16 @@ core::Result<std::optional<ReshardMarker>> ReadReshardMarker(const std::string& 
 // Writes the marker into every one of its data directories (fsync'ed).
 core::Status WriteReshardMarker(const ReshardMarker& marker);
 
-// The command that finishes the marker's reshard, for messages.
-std::string FinishReshardCommand(const ReshardMarker& marker, const std::string& etcd);
+// The command that finishes the marker's reshard, for messages; `tls` is
+// added as it is (the --cacert/--cert/--key of the command that failed).
+std::string FinishReshardCommand(const ReshardMarker& marker, const std::string& etcd,
+                                 std::string_view tls = {});
 
 // OK when `data_dir` holds no unfinished reshard; otherwise kInvalidArgument
-// saying which command finishes it (`etcd`: the URL to put in it).
-core::Status CheckNoReshardUnderWay(const std::string& data_dir, const std::string& etcd);
+// saying which command finishes it (`etcd`: the URL to put in it; `tls`: as
+// FinishReshardCommand's).
+core::Status CheckNoReshardUnderWay(const std::string& data_dir, const std::string& etcd,
+                                    std::string_view tls = {});
 
 // Reads old shards 0..from-1 from `data_dirs`, each of which must be found
 // exactly once as a shard-K directory that is not a staged copy; shards not

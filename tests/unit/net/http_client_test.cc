@@ -241,6 +241,21 @@ TEST(HttpClientTest, NobodyListeningIsUnavailable) {
   EXPECT_NE(reply.status().message().find("cannot connect"), std::string::npos);
 }
 
+TEST(HttpClientTest, AHostNameThatDoesNotResolveIsUnavailableSayingSo) {
+  // A label longer than DNS allows (63 bytes): the resolver fails it without
+  // asking any name server.
+  const std::string host(64, 'a');
+  core::Result<Url> url = ParseUrl("http://" + host + ":4000");
+  ASSERT_TRUE(url.ok()) << url.status().message();
+  HttpClient client(*url, Quick());
+  core::Result<HttpReply> reply = client.Get("/total");
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), core::Code::kUnavailable);
+  EXPECT_TRUE(reply.status().message().starts_with("cannot connect to http://" + host +
+                                                   ":4000 (cannot resolve " + host + ": "))
+      << reply.status().message();
+}
+
 // --- https:// URLs, against servers that do not speak TLS (the TLS tests with
 // certificates are in tests/integration/tls_client_test.cc) ---------------------------------
 
@@ -250,8 +265,8 @@ Url Https(Url url) {
 }
 
 TEST(HttpClientTest, AnHttpsUrlToAPlainHttpServerIsUnavailableSayingSo) {
-  // shardctl's own server would wait for a header end; this one answers the
-  // ClientHello as a plain server answers bytes it cannot read.
+  // As shardctl's own plain server does (and most others): it answers the
+  // ClientHello as bytes it cannot read.
   ScriptedServer server({{"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", true}});
   HttpClient client(Https(server.url()), Quick());
   core::Result<HttpReply> reply = client.Get("/total");

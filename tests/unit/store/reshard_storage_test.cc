@@ -83,6 +83,9 @@ TEST_F(ReshardStorageTest, TheMarkerRoundTripsInEveryDirectoryAndNamesTheCommand
     EXPECT_THAT(refused.message(),
                 HasSubstr("finish it with: shardctl cluster reshard --etcd http://e:2379 "
                           "--shards 12 --node-id n1 --data-dir " + a_ + " --data-dir " + b_));
+    // With https:// to etcd, the files the command needs come along.
+    EXPECT_THAT(CheckNoReshardUnderWay(dir, "https://e:2379", " --cacert /ca.pem").message(),
+                HasSubstr("--data-dir " + b_ + " --cacert /ca.pem"));
   }
   EXPECT_TRUE(CheckNoReshardUnderWay(tmp_, "").ok());
   std::ofstream(tmp_ + "/RESHARD") << "something else\n";
