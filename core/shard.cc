@@ -1,5 +1,7 @@
 #include "core/shard.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "core/counter.h"
@@ -187,6 +189,41 @@ std::vector<CounterPart> Shard::List(std::string_view prefix) const {
     }
   }
   return parts;
+}
+
+// TODO(issue 17): the compact counter table answers these from its indexes;
+// until then they sort what List returns.
+std::vector<CounterPart> Shard::ListPage(const PageQuery& query) const {
+  std::vector<CounterPart> parts = List(query.prefix);
+  std::erase_if(parts, [&](const CounterPart& part) { return part.name <= query.after; });
+  std::sort(parts.begin(), parts.end(),
+            [](const CounterPart& a, const CounterPart& b) { return a.name < b.name; });
+  if (parts.size() > query.limit) parts.resize(query.limit);
+  return parts;
+}
+
+std::vector<CounterPart> Shard::Rank(const RankQuery& query) const {
+  auto before = [](const CounterPart& a, const RankCursor& b) {
+    return a.count != b.count ? a.count > b.count : a.name < b.name;
+  };
+  std::vector<CounterPart> parts = List(query.prefix);
+  if (!query.from_start) {
+    std::erase_if(parts, [&](const CounterPart& part) {
+      return before(part, query.after) || part.name == query.after.name;
+    });
+  }
+  std::sort(parts.begin(), parts.end(), [&](const CounterPart& a, const CounterPart& b) {
+    return before(a, RankCursor{b.count, b.name});
+  });
+  if (parts.size() > query.limit) parts.resize(query.limit);
+  return parts;
+}
+
+std::vector<int64_t> Shard::Counts(const std::vector<std::string>& names) const {
+  std::vector<int64_t> counts;
+  counts.reserve(names.size());
+  for (const std::string& name : names) counts.push_back(Count(CounterRef{name, 0}).count);
+  return counts;
 }
 
 Result<int64_t> Shard::Reset(std::string_view name) {

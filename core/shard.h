@@ -70,6 +70,14 @@ class Shard {
 
   // This shard's part of every plain counter whose name starts with `prefix`.
   std::vector<CounterPart> List(std::string_view prefix) const;
+  // A page of its plain counters by name (PageQuery), in name order; costs
+  // the page, not the shard.
+  std::vector<CounterPart> ListPage(const PageQuery& query) const;
+  // A page of its plain counters by count, highest first (RankQuery).
+  std::vector<CounterPart> Rank(const RankQuery& query) const;
+  // Its part of each plain counter named (0 for one it does not hold), in
+  // the order of `names`.
+  std::vector<int64_t> Counts(const std::vector<std::string>& names) const;
 
   // Removes the counter `name`: its plain count and all its windows. Returns
   // the plain count removed (0 if there was none), or, if the journal fails,

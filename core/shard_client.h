@@ -59,6 +59,34 @@ struct CounterPart {
   bool operator==(const CounterPart&) const = default;
 };
 
+// A page of a shard's plain counters by name: those whose name starts with
+// `prefix` and sorts after `after` (bytewise), the first `limit` of them.
+struct PageQuery {
+  std::string prefix;
+  std::string after;  // "": from the first
+  size_t limit = 1000;
+  bool operator==(const PageQuery&) const = default;
+};
+
+// A place in the order of a shard's plain counters by count, highest first,
+// ties by name (bytewise, ascending): the counter (count, name).
+struct RankCursor {
+  int64_t count = 0;
+  std::string name;
+  bool operator==(const RankCursor&) const = default;
+};
+
+// A page of a shard's plain counters by count, highest first (ties by name):
+// those whose name starts with `prefix`, after `after` when given, the first
+// `limit` of them. The sorted access of a threshold-algorithm top-K.
+struct RankQuery {
+  std::string prefix;
+  bool from_start = true;  // false: after `after`
+  RankCursor after;
+  size_t limit = 100;
+  bool operator==(const RankQuery&) const = default;
+};
+
 class ShardClient {
  public:
   virtual ~ShardClient() = default;

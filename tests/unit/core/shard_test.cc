@@ -570,5 +570,86 @@ TEST(LocalShardClientTest, TwoClientsShareOneShard) {
   EXPECT_EQ(count->count, 5);
 }
 
+// --- Pages by name and by count (the leaderboard's sorted access) ----------
+
+// A shard holding the plain counters `counts` (name, count), and a windowed
+// counter that no listing shows.
+void Fill(Shard& shard, const std::vector<std::pair<std::string, int64_t>>& counts) {
+  for (const auto& [name, count] : counts) {
+    ASSERT_TRUE(shard.Increment(Request(count, Plain(name))).ok());
+  }
+  ASSERT_TRUE(shard.Increment(Request(1000, Windowed("a:hidden", 60))).ok());
+}
+
+RankQuery First(size_t limit, std::string prefix = "") {
+  RankQuery query;
+  query.prefix = std::move(prefix);
+  query.limit = limit;
+  return query;
+}
+
+RankQuery After(int64_t count, std::string name, size_t limit) {
+  RankQuery query;
+  query.from_start = false;
+  query.after = {count, std::move(name)};
+  query.limit = limit;
+  return query;
+}
+
+std::vector<std::string> Names(const std::vector<CounterPart>& parts) {
+  std::vector<std::string> names;
+  for (const CounterPart& part : parts) names.push_back(part.name);
+  return names;
+}
+
+TEST(ShardPageTest, APageHoldsTheNamesAfterTheCursorWithThePrefixInNameOrder) {
+  FakeClock clock;
+  Shard shard(0, clock.Fn());
+  Fill(shard, {{"b:2", 2}, {"a:1", 1}, {"a:3", 3}, {"a:2", -2}, {"ab", 5}, {"c", 7}});
+  EXPECT_EQ(shard.ListPage({"", "", 3}),
+            (std::vector<CounterPart>{{"a:1", 1}, {"a:2", -2}, {"a:3", 3}}));
+  EXPECT_EQ(Names(shard.ListPage({"", "a:3", 10})), (std::vector<std::string>{"ab", "b:2", "c"}));
+  EXPECT_EQ(Names(shard.ListPage({"a:", "a:1", 10})), (std::vector<std::string>{"a:2", "a:3"}));
+  EXPECT_EQ(Names(shard.ListPage({"a", "", 10})),
+            (std::vector<std::string>{"a:1", "a:2", "a:3", "ab"}));
+  EXPECT_TRUE(shard.ListPage({"", "c", 10}).empty());
+  EXPECT_TRUE(shard.ListPage({"z", "", 10}).empty());
+  // The cursor need not be a name the shard holds.
+  EXPECT_EQ(Names(shard.ListPage({"", "a:25", 2})), (std::vector<std::string>{"a:3", "ab"}));
+}
+
+TEST(ShardPageTest, ARankPageIsByCountHighestFirstTiesByNameAndGoesOnAfterItsCursor) {
+  FakeClock clock;
+  Shard shard(0, clock.Fn());
+  Fill(shard, {{"d", 5}, {"a", 5}, {"b", -3}, {"c", 9}, {"e", 0}, {"x:1", 7}});
+  std::vector<CounterPart> all = shard.Rank(First(100));
+  EXPECT_EQ(all, (std::vector<CounterPart>{
+                     {"c", 9}, {"x:1", 7}, {"a", 5}, {"d", 5}, {"e", 0}, {"b", -3}}));
+  EXPECT_EQ(shard.Rank(First(2)), (std::vector<CounterPart>{{"c", 9}, {"x:1", 7}}));
+  // From each place in the order, the rest of it.
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(shard.Rank(After(all[i].count, all[i].name, 100)), std::vector<CounterPart>(all.begin() + i + 1, all.end())) << i;
+  }
+  // Between two ties; and a cursor that is no counter of the shard.
+  EXPECT_EQ(Names(shard.Rank(After(5, "b", 1))),
+            std::vector<std::string>{"d"});
+  EXPECT_EQ(Names(shard.Rank(After(6, "zzz", 2))),
+            (std::vector<std::string>{"a", "d"}));
+  EXPECT_EQ(Names(shard.Rank(First(10, "x:"))), std::vector<std::string>{"x:1"});
+  // Counts move a counter in the order.
+  ASSERT_TRUE(shard.Increment(Request(-20, Plain("c"))).ok());
+  EXPECT_EQ(shard.Rank(First(100)).back(), (CounterPart{"c", -11}));
+  ASSERT_TRUE(shard.Reset("x:1").ok());
+  EXPECT_EQ(shard.Rank(First(1)), (std::vector<CounterPart>{{"a", 5}}));
+}
+
+TEST(ShardPageTest, CountsAreTheShardsPartsOfTheNamedPlainCountersInOrder) {
+  FakeClock clock;
+  Shard shard(0, clock.Fn());
+  Fill(shard, {{"a", 4}, {"b", -2}});
+  EXPECT_EQ(shard.Counts({"b", "missing", "a", "a:hidden"}), (std::vector<int64_t>{-2, 0, 4, 0}));
+  EXPECT_TRUE(shard.Counts({}).empty());
+}
+
 }  // namespace
 }  // namespace shardctl::core
