@@ -4,8 +4,12 @@
 #include <cassert>
 #include <future>
 #include <limits>
+#include <map>
+#include <optional>
 #include <random>
+#include <type_traits>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -15,6 +19,10 @@
 
 namespace shardctl::core {
 namespace {
+
+// The most parts a leaderboard asks a shard for at once (the batches double
+// from max(K, 64) up to this).
+constexpr size_t kMaxRankBatch = 8192;
 
 __extension__ using Int128 = __int128;  // a GCC/Clang extension, hence __extension__
 
@@ -125,7 +133,13 @@ Result<T> Aggregator::CallShard(int i, const Call& call) {
     health.Count(Unavailable(""));
     return Down(i);
   }
-  Result<T> result = call(*shards_[i]);
+  Result<T> result = [&] {
+    if constexpr (std::is_invocable_v<const Call&, ShardClient&, int>) {
+      return call(*shards_[i], i);
+    } else {
+      return call(*shards_[i]);
+    }
+  }();
   health.Count(result.status());
   if (!result.ok() && IsTransportFailure(result.status())) health.MarkDown(result.status(), now_());
   return result;
@@ -366,40 +380,127 @@ Result<TotalReply> Aggregator::AskTotal(const CounterRef& counter, bool partial)
 
 Result<CounterList> Aggregator::List(const ListQuery& query) {
   assert(query.limit >= 1 && query.top >= 0);
-  auto lists = AskEveryShard<std::vector<CounterPart>>(
-      [&query](ShardClient& shard) { return shard.List(query.prefix); });
-  if (Status failed = CombineFailures(lists, "no listing"); !failed.ok()) return failed;
+  return query.top > 0 ? Top(query) : Page(query);
+}
 
-  std::unordered_map<std::string_view, Int128> totals;
-  for (const auto& list : lists) {
-    for (const CounterPart& part : *list) totals[part.name] += part.count;
+// Every shard's page after `after`, one more than asked: a shard that has
+// more than `limit` names may hold names that sort after the others' last,
+// so only the names up to the first such shard's last are complete (summed
+// over every shard). Those are at least limit + 1 names whenever any shard
+// had more, so one round always fills the page and tells whether more follow.
+Result<CounterList> Aggregator::Page(const ListQuery& query) {
+  const PageQuery page{query.prefix, query.after, static_cast<size_t>(query.limit) + 1};
+  auto pages = AskEveryShard<std::vector<CounterPart>>(
+      [&page](ShardClient& shard) { return shard.ListPage(page); });
+  if (Status failed = CombineFailures(pages, "no listing"); !failed.ok()) return failed;
+
+  std::optional<std::string_view> complete_to;  // none: every shard gave all it has
+  for (const auto& parts : pages) {
+    if (parts->size() < page.limit) continue;
+    std::string_view last = parts->back().name;
+    if (!complete_to || last < *complete_to) complete_to = last;
   }
-  std::vector<CounterTotal> selected;
-  selected.reserve(query.top > 0 ? 0 : totals.size());
+  std::map<std::string_view, Int128> totals;
+  for (const auto& parts : pages) {
+    for (const CounterPart& part : *parts) {
+      if (!complete_to || part.name <= *complete_to) totals[part.name] += part.count;
+    }
+  }
+  CounterList result;
   for (const auto& [name, total] : totals) {
-    if (query.top <= 0 && name <= std::string_view(query.after)) continue;
+    if (result.counters.size() == static_cast<size_t>(query.limit)) {
+      result.next = result.counters.back().name;  // and `name` follows
+      break;
+    }
     if (!FitsInt64(total)) {
       return Internal(fmt::format("the total of '{}' does not fit in a 64-bit count", name));
     }
-    selected.push_back({std::string(name), static_cast<int64_t>(total)});
+    result.counters.push_back({std::string(name), static_cast<int64_t>(total)});
   }
+  return result;
+}
 
-  CounterList result;
-  if (query.top > 0) {
-    auto higher = [](const CounterTotal& a, const CounterTotal& b) {
-      return a.total != b.total ? a.total > b.total : a.name < b.name;
-    };
-    size_t keep = std::min(selected.size(), static_cast<size_t>(query.top));
-    std::partial_sort(selected.begin(), selected.begin() + keep, selected.end(), higher);
-    selected.resize(keep);
-  } else {
-    auto by_name = [](const CounterTotal& a, const CounterTotal& b) { return a.name < b.name; };
-    size_t keep = std::min(selected.size(), static_cast<size_t>(query.limit));
-    std::partial_sort(selected.begin(), selected.begin() + keep, selected.end(), by_name);
-    if (keep < selected.size()) result.next = selected[keep - 1].name;
-    selected.resize(keep);
+// The threshold algorithm (Fagin, Lotem and Naor): read every shard's parts
+// in its order by count, highest first, a batch at a time; learn the total
+// of each counter seen (its part on every shard); stop once the K-th highest
+// total seen is above what any counter not seen yet could reach: the sum,
+// over the shards, of the last part read there (or 0, for a counter with no
+// part on a shard; or 0 for a shard read to its end). Exact, negative parts
+// included: an unseen counter's part on a shard is either after the cursor
+// there (so no higher than the last part read) or absent (0).
+Result<CounterList> Aggregator::Top(const ListQuery& query) {
+  const size_t k = static_cast<size_t>(query.top);
+  const int shards = shard_count();
+  std::vector<RankQuery> cursors(static_cast<size_t>(shards));
+  std::vector<bool> ended(static_cast<size_t>(shards), false);
+  std::vector<Int128> bound(static_cast<size_t>(shards), 0);
+  std::unordered_set<std::string> seen;
+  std::vector<CounterTotal> best;  // the highest totals seen, highest first, at most k
+  auto higher = [](const CounterTotal& a, const CounterTotal& b) {
+    return a.total != b.total ? a.total > b.total : a.name < b.name;
+  };
+  size_t batch = std::max<size_t>(k, 64);
+  for (;;) {
+    for (RankQuery& cursor : cursors) {
+      cursor.prefix = query.prefix;
+      cursor.limit = batch;
+    }
+    auto ranks = AskEveryShard<std::vector<CounterPart>>([&](ShardClient& shard, int i) {
+      // A shard read to its end is asked for nothing more.
+      if (ended[static_cast<size_t>(i)])
+        return Result<std::vector<CounterPart>>(std::vector<CounterPart>());
+      return shard.Rank(cursors[static_cast<size_t>(i)]);
+    });
+    if (Status failed = CombineFailures(ranks, "no leaderboard"); !failed.ok()) return failed;
+
+    std::vector<std::string> fresh;
+    for (size_t i = 0; i < ranks.size(); ++i) {
+      if (ended[i]) continue;
+      const std::vector<CounterPart>& parts = *ranks[i];
+      for (const CounterPart& part : parts) {
+        if (seen.insert(part.name).second) fresh.push_back(part.name);
+      }
+      if (parts.size() < batch) ended[i] = true;
+      if (!parts.empty()) {
+        cursors[i].from_start = false;
+        cursors[i].after = {parts.back().count, parts.back().name};
+        bound[i] = std::max<int64_t>(parts.back().count, 0);
+      }
+      if (ended[i]) bound[i] = 0;
+    }
+    if (!fresh.empty()) {
+      auto counts = AskEveryShard<std::vector<int64_t>>(
+          [&fresh](ShardClient& shard) { return shard.Counts(fresh); });
+      if (Status failed = CombineFailures(counts, "no leaderboard"); !failed.ok()) return failed;
+      for (size_t j = 0; j < fresh.size(); ++j) {
+        Int128 total = 0;
+        for (const auto& parts : counts) {
+          if (parts->size() != fresh.size()) {
+            return Internal("a shard answered counts for other counters than asked");
+          }
+          total += (*parts)[j];
+        }
+        if (!FitsInt64(total)) {
+          return Internal(
+              fmt::format("the total of '{}' does not fit in a 64-bit count", fresh[j]));
+        }
+        best.push_back({std::move(fresh[j]), static_cast<int64_t>(total)});
+      }
+      size_t keep = std::min(best.size(), k);
+      std::partial_sort(best.begin(), best.begin() + static_cast<ptrdiff_t>(keep), best.end(),
+                        higher);
+      best.resize(keep);
+    }
+    if (std::all_of(ended.begin(), ended.end(), [](bool e) { return e; })) break;
+    Int128 threshold = 0;
+    for (Int128 b : bound) threshold += b;
+    // Strictly above: a counter not seen yet with a total equal to the K-th
+    // could still come first by name.
+    if (best.size() == k && Int128(best.back().total) > threshold) break;
+    batch = std::min<size_t>(batch * 2, kMaxRankBatch);
   }
-  result.counters = std::move(selected);
+  CounterList result;
+  result.counters = std::move(best);
   return result;
 }
 

@@ -201,6 +201,9 @@ class Aggregator {
   // CallShard on every shard; returns the results in shard order.
   template <typename T, typename Call>
   std::vector<Result<T>> AskEveryShard(const Call& call);
+  // List() of a page by name, and of a leaderboard (top > 0).
+  Result<CounterList> Page(const ListQuery& query);
+  Result<CounterList> Top(const ListQuery& query);
   // Total() without coalescing.
   Result<TotalReply> AskTotal(const CounterRef& counter, bool partial);
 

@@ -113,6 +113,19 @@ Result<std::vector<CounterPart>> ClusterShardClient::List(const std::string& pre
       [&](ShardClient& client) { return client.List(prefix); });
 }
 
+Result<std::vector<CounterPart>> ClusterShardClient::ListPage(const PageQuery& query) {
+  return Routed<std::vector<CounterPart>>(
+      [&](ShardClient& client) { return client.ListPage(query); });
+}
+
+Result<std::vector<CounterPart>> ClusterShardClient::Rank(const RankQuery& query) {
+  return Routed<std::vector<CounterPart>>([&](ShardClient& client) { return client.Rank(query); });
+}
+
+Result<std::vector<int64_t>> ClusterShardClient::Counts(const std::vector<std::string>& names) {
+  return Routed<std::vector<int64_t>>([&](ShardClient& client) { return client.Counts(names); });
+}
+
 Result<int64_t> ClusterShardClient::Reset(const std::string& name) {
   return Routed<int64_t>([&](ShardClient& client) { return client.Reset(name); });
 }

@@ -40,6 +40,9 @@ class ClusterShardClient : public ShardClient {
                       const RunBlocking& blocking) override;
   Result<CountReply> Count(const CounterRef& counter) override;
   Result<std::vector<CounterPart>> List(const std::string& prefix) override;
+  Result<std::vector<CounterPart>> ListPage(const PageQuery& query) override;
+  Result<std::vector<CounterPart>> Rank(const RankQuery& query) override;
+  Result<std::vector<int64_t>> Counts(const std::vector<std::string>& names) override;
   Result<int64_t> Reset(const std::string& name) override;
   std::string Describe() const override;
   std::string Address() const override;

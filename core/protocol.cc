@@ -448,6 +448,126 @@ Result<std::vector<CounterPart>> ParseCounterParts(std::string_view body) {
   return parts;
 }
 
+Result<ShardListQuery> ParseShardListQuery(const std::optional<std::string>& prefix,
+                                           const std::optional<std::string>& order,
+                                           const std::optional<std::string>& limit,
+                                           const std::optional<std::string>& after,
+                                           const std::optional<std::string>& after_count) {
+  ShardListQuery query;
+  for (const auto& [text, name] : {std::pair{&prefix, "prefix"}, std::pair{&after, "after"}}) {
+    if (!*text || (*text)->empty()) continue;
+    if (Status valid = ValidateCounterName(**text); !valid.ok()) {
+      return InvalidArgument(fmt::format("the parameter {}: {}", name, valid.message()));
+    }
+  }
+  const std::string prefix_text = prefix.value_or("");
+  if (order && *order != "name" && *order != "count") {
+    return InvalidArgument("the parameter order is name or count");
+  }
+  if (!limit) {
+    if (order || after || after_count) {
+      return InvalidArgument("order, after and afterCount go with limit");
+    }
+    query.page.prefix = prefix_text;
+    return query;
+  }
+  Result<int64_t> size = ParseIntParam(limit, "limit", 0, 1, kMaxShardPage);
+  if (!size.ok()) return size.status();
+  if (order && *order == "count") {
+    query.kind = ShardListQuery::Kind::kRank;
+    query.rank.prefix = prefix_text;
+    query.rank.limit = static_cast<size_t>(*size);
+    if (after.has_value() != after_count.has_value()) {
+      return InvalidArgument("a cursor by count names both after and afterCount");
+    }
+    if (after_count) {
+      Result<int64_t> count = ParseValue(*after_count);
+      if (!count.ok())
+        return InvalidArgument("the parameter afterCount: " + count.status().message());
+      query.rank.from_start = false;
+      query.rank.after = {*count, *after};
+    }
+    return query;
+  }
+  if (after_count) return InvalidArgument("afterCount goes with order=count");
+  query.kind = ShardListQuery::Kind::kPage;
+  query.page = {prefix_text, after.value_or(""), static_cast<size_t>(*size)};
+  return query;
+}
+
+// Names hold only characters that need no escaping in a query.
+std::string PageQueryString(const PageQuery& query) {
+  std::string text = fmt::format("?prefix={}&limit={}", query.prefix, query.limit);
+  if (!query.after.empty()) text += "&after=" + query.after;
+  return text;
+}
+
+std::string RankQueryString(const RankQuery& query) {
+  std::string text = fmt::format("?order=count&prefix={}&limit={}", query.prefix, query.limit);
+  if (!query.from_start) {
+    text += fmt::format("&after={}&afterCount={}", query.after.name, query.after.count);
+  }
+  return text;
+}
+
+Result<std::vector<std::string>> ParseCountsRequest(std::string_view body) {
+  Result<Json> json = ParseObject(body, R"({"counters":["a","b"]})");
+  if (!json.ok()) return json.status();
+  for (const auto& [key, field] : json->items()) {
+    if (key != "counters") {
+      return InvalidArgument(
+          fmt::format("unknown field \"{}\"; the only field is \"counters\"", key));
+    }
+  }
+  if (!json->contains("counters") || !(*json)["counters"].is_array() ||
+      (*json)["counters"].empty() || (*json)["counters"].size() > kMaxCountsNames) {
+    return InvalidArgument(
+        fmt::format(R"(name 1 to {} counters: {{"counters":["a","b"]}})", kMaxCountsNames));
+  }
+  std::vector<std::string> names;
+  names.reserve((*json)["counters"].size());
+  for (const Json& entry : (*json)["counters"]) {
+    Result<std::string> name = JsonToName(entry);
+    if (!name.ok()) {
+      return InvalidArgument(
+          fmt::format("counters[{}]: {}", names.size(), name.status().message()));
+    }
+    names.push_back(std::move(name).value());
+  }
+  return names;
+}
+
+std::string FormatCountsRequest(const std::vector<std::string>& names) {
+  std::string body = R"({"counters":[)";
+  for (size_t i = 0; i < names.size(); ++i) {
+    body += fmt::format(R"({}"{}")", i == 0 ? "" : ",", names[i]);
+  }
+  return body + "]}";
+}
+
+std::string FormatCountsReply(int shard_id, const std::vector<int64_t>& counts) {
+  std::string body = fmt::format(R"({{"shardId":{},"counts":[)", shard_id);
+  for (size_t i = 0; i < counts.size(); ++i) {
+    body += fmt::format("{}{}", i == 0 ? "" : ",", counts[i]);
+  }
+  return body + "]}";
+}
+
+Result<std::vector<int64_t>> ParseCountsReply(std::string_view body) {
+  Json json = ParseJson(body);
+  if (!json.is_object() || !json.contains("counts") || !json["counts"].is_array()) {
+    return NotAReply("a counts reply", body);
+  }
+  std::vector<int64_t> counts;
+  counts.reserve(json["counts"].size());
+  for (const Json& entry : json["counts"]) {
+    Result<int64_t> count = JsonToInt64(entry, "counts");
+    if (!count.ok()) return NotAReply("a counts reply", body);
+    counts.push_back(*count);
+  }
+  return counts;
+}
+
 Result<ListQuery> ParseListQuery(const std::optional<std::string>& prefix,
                                  const std::optional<std::string>& top,
                                  const std::optional<std::string>& limit,

@@ -79,6 +79,32 @@ Result<std::vector<ShardState>> ParseShardStates(std::string_view body);
 std::string FormatCounterParts(int shard_id, const std::vector<CounterPart>& parts);
 Result<std::vector<CounterPart>> ParseCounterParts(std::string_view body);
 
+// What a shard's GET /counters asks for: every part with the prefix (no
+// limit: the whole listing of old), a page by name (limit, after), or a
+// page by count (order=count, limit, and after + afterCount for a cursor).
+struct ShardListQuery {
+  enum class Kind { kAll, kPage, kRank } kind = Kind::kAll;
+  PageQuery page;  // kAll and kPage (kAll uses its prefix only)
+  RankQuery rank;  // kRank
+};
+inline constexpr size_t kMaxShardPage = 100000;
+Result<ShardListQuery> ParseShardListQuery(const std::optional<std::string>& prefix,
+                                           const std::optional<std::string>& order,
+                                           const std::optional<std::string>& limit,
+                                           const std::optional<std::string>& after,
+                                           const std::optional<std::string>& after_count);
+// The query strings ("?...") of a shard's page and rank page.
+std::string PageQueryString(const PageQuery& query);
+std::string RankQueryString(const RankQuery& query);
+
+// A shard's POST /counts {"counters":["a","b"]} (1 to kMaxCountsNames plain
+// counters) and its answer {"shardId":k,"counts":[1,0]}, in the same order.
+inline constexpr size_t kMaxCountsNames = 10000;
+Result<std::vector<std::string>> ParseCountsRequest(std::string_view body);
+std::string FormatCountsRequest(const std::vector<std::string>& names);
+std::string FormatCountsReply(int shard_id, const std::vector<int64_t>& counts);
+Result<std::vector<int64_t>> ParseCountsReply(std::string_view body);
+
 // The aggregator's GET /counters?prefix=&top=&limit=&after= parameters.
 Result<ListQuery> ParseListQuery(const std::optional<std::string>& prefix,
                                  const std::optional<std::string>& top,

@@ -192,31 +192,13 @@ std::vector<CounterPart> Shard::List(std::string_view prefix) const {
 }
 
 // TODO(issue 17): the compact counter table answers these from its indexes;
-// until then they sort what List returns.
+// until then they select from what List returns.
 std::vector<CounterPart> Shard::ListPage(const PageQuery& query) const {
-  std::vector<CounterPart> parts = List(query.prefix);
-  std::erase_if(parts, [&](const CounterPart& part) { return part.name <= query.after; });
-  std::sort(parts.begin(), parts.end(),
-            [](const CounterPart& a, const CounterPart& b) { return a.name < b.name; });
-  if (parts.size() > query.limit) parts.resize(query.limit);
-  return parts;
+  return SelectPage(List(query.prefix), query);
 }
 
 std::vector<CounterPart> Shard::Rank(const RankQuery& query) const {
-  auto before = [](const CounterPart& a, const RankCursor& b) {
-    return a.count != b.count ? a.count > b.count : a.name < b.name;
-  };
-  std::vector<CounterPart> parts = List(query.prefix);
-  if (!query.from_start) {
-    std::erase_if(parts, [&](const CounterPart& part) {
-      return before(part, query.after) || part.name == query.after.name;
-    });
-  }
-  std::sort(parts.begin(), parts.end(), [&](const CounterPart& a, const CounterPart& b) {
-    return before(a, RankCursor{b.count, b.name});
-  });
-  if (parts.size() > query.limit) parts.resize(query.limit);
-  return parts;
+  return SelectRank(List(query.prefix), query);
 }
 
 std::vector<int64_t> Shard::Counts(const std::vector<std::string>& names) const {

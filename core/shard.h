@@ -184,6 +184,15 @@ class LocalShardClient : public ShardClient {
   Result<std::vector<CounterPart>> List(const std::string& prefix) override {
     return shard_.List(prefix);
   }
+  Result<std::vector<CounterPart>> ListPage(const PageQuery& query) override {
+    return shard_.ListPage(query);
+  }
+  Result<std::vector<CounterPart>> Rank(const RankQuery& query) override {
+    return shard_.Rank(query);
+  }
+  Result<std::vector<int64_t>> Counts(const std::vector<std::string>& names) override {
+    return shard_.Counts(names);
+  }
   Result<int64_t> Reset(const std::string& name) override { return shard_.Reset(name); }
   std::string Describe() const override;
   std::string Address() const override { return "in process"; }

@@ -87,6 +87,14 @@ struct RankQuery {
   bool operator==(const RankQuery&) const = default;
 };
 
+// True if `part` comes before the counter at `cursor` in the order by count,
+// highest first, ties by name.
+bool RanksBefore(const CounterPart& part, const RankCursor& cursor);
+// The page `query` asks for, out of every part a shard holds (any order).
+std::vector<CounterPart> SelectPage(std::vector<CounterPart> parts, const PageQuery& query);
+// The rank page `query` asks for, out of every part a shard holds.
+std::vector<CounterPart> SelectRank(std::vector<CounterPart> parts, const RankQuery& query);
+
 class ShardClient {
  public:
   virtual ~ShardClient() = default;
@@ -118,6 +126,16 @@ class ShardClient {
   // Returns the shard's part of every plain counter whose name starts with
   // `prefix`, in no particular order, or a Status as for Increment.
   virtual Result<std::vector<CounterPart>> List(const std::string& prefix) = 0;
+  // A page of the shard's plain counters by name (PageQuery), in name order,
+  // or a Status as for Increment. This default sorts what List returns; the
+  // shards' own clients ask for the page alone.
+  virtual Result<std::vector<CounterPart>> ListPage(const PageQuery& query);
+  // A page of the shard's plain counters by count, highest first (RankQuery),
+  // or a Status as for Increment. Default: sorts what List returns.
+  virtual Result<std::vector<CounterPart>> Rank(const RankQuery& query);
+  // The shard's part of each plain counter named, in order (0 for one it does
+  // not hold), or a Status as for Increment. Default: one Count each.
+  virtual Result<std::vector<int64_t>> Counts(const std::vector<std::string>& names);
 
   // Removes the counter `name` (its plain count and every window of it) and
   // returns the plain count removed, or a Status as for Increment.

@@ -105,6 +105,47 @@ core::Result<std::vector<core::CounterPart>> HttpShardClient::List(const std::st
   return Call("/counters?prefix=" + prefix, nullptr, core::ParseCounterParts);
 }
 
+// A shard of an older version ignores the page's parameters and answers its
+// whole listing: selecting from the answer gives the page either way.
+core::Result<std::vector<core::CounterPart>> HttpShardClient::ListPage(
+    const core::PageQuery& query) {
+  auto parts = Call("/counters" + core::PageQueryString(query), nullptr, core::ParseCounterParts);
+  if (!parts.ok()) return parts.status();
+  return core::SelectPage(std::move(parts).value(), query);
+}
+
+core::Result<std::vector<core::CounterPart>> HttpShardClient::Rank(const core::RankQuery& query) {
+  auto parts = Call("/counters" + core::RankQueryString(query), nullptr, core::ParseCounterParts);
+  if (!parts.ok()) return parts.status();
+  return core::SelectRank(std::move(parts).value(), query);
+}
+
+core::Result<std::vector<int64_t>> HttpShardClient::Counts(const std::vector<std::string>& names) {
+  // In requests that stay well inside a server's 64 KiB body limit.
+  constexpr size_t kMaxRequestBytes = 48 * 1024;
+  std::vector<int64_t> counts;
+  counts.reserve(names.size());
+  for (size_t next = 0; next < names.size();) {
+    std::vector<std::string> group;
+    size_t bytes = 0;
+    while (next < names.size() && group.size() < core::kMaxCountsNames &&
+           (group.empty() || bytes + names[next].size() + 3 <= kMaxRequestBytes)) {
+      bytes += names[next].size() + 3;
+      group.push_back(names[next++]);
+    }
+    std::string body = core::FormatCountsRequest(group);
+    core::Result<std::vector<int64_t>> part = Call("/counts", &body, core::ParseCountsReply);
+    if (!part.ok()) return part.status();
+    if (part->size() != group.size()) {
+      return core::Status(core::Code::kBadGateway,
+                          fmt::format("{} answered {} counts for {} counters", Describe(),
+                                      part->size(), group.size()));
+    }
+    counts.insert(counts.end(), part->begin(), part->end());
+  }
+  return counts;
+}
+
 core::Result<int64_t> HttpShardClient::Reset(const std::string& name) {
   std::string body = core::FormatResetRequest(name);
   return Call("/reset", &body, core::ParseResetReply);

@@ -35,6 +35,9 @@ class HttpShardClient : public core::ShardClient {
                       const RunBlocking& blocking) override;
   core::Result<core::CountReply> Count(const core::CounterRef& counter) override;
   core::Result<std::vector<core::CounterPart>> List(const std::string& prefix) override;
+  core::Result<std::vector<core::CounterPart>> ListPage(const core::PageQuery& query) override;
+  core::Result<std::vector<core::CounterPart>> Rank(const core::RankQuery& query) override;
+  core::Result<std::vector<int64_t>> Counts(const std::vector<std::string>& names) override;
   core::Result<int64_t> Reset(const std::string& name) override;
   std::string Describe() const override;
   std::string Address() const override;

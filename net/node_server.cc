@@ -13,6 +13,7 @@
 #include "core/record.h"
 #include "net/http_shard_client.h"
 #include "net/replica_client.h"
+#include "net/shard_server.h"
 #include "net/url.h"
 
 namespace shardctl::net {
@@ -173,12 +174,23 @@ void RegisterNodeRoutes(core::HostedShards& shards, NodeRoutesOptions options,
     server.Handle("GET", base + "/counters", [&shards, k](const HttpRequest& request) {
       core::Result<int64_t> epoch = EpochOf(request);
       if (!epoch.ok()) return ErrorResponse(epoch.status());
-      std::string prefix = request.Param("prefix").value_or("");
+      core::Result<core::ShardListQuery> query = ParseShardListQuery(request);
+      if (!query.ok()) return ErrorResponse(query.status());
       return Respond(shards.Serve<std::vector<core::CounterPart>>(
-                         k, *epoch, [&](core::Shard& shard) { return shard.List(prefix); }),
+                         k, *epoch, [&](core::Shard& shard) { return ListShard(shard, *query); }),
                      [k](const std::vector<core::CounterPart>& parts) {
                        return core::FormatCounterParts(k, parts);
                      });
+    });
+    server.Handle("POST", base + "/counts", [&shards, k](const HttpRequest& request) {
+      core::Result<int64_t> epoch = EpochOf(request);
+      if (!epoch.ok()) return ErrorResponse(epoch.status());
+      core::Result<std::vector<std::string>> names = core::ParseCountsRequest(request.body());
+      if (!names.ok()) return ErrorResponse(names.status());
+      return Respond(
+          shards.Serve<std::vector<int64_t>>(
+              k, *epoch, [&](core::Shard& shard) { return shard.Counts(*names); }),
+          [k](const std::vector<int64_t>& counts) { return core::FormatCountsReply(k, counts); });
     });
     handle_change(base + "/reset", [&shards, k](const HttpRequest& request) {
       core::Result<int64_t> epoch = EpochOf(request);

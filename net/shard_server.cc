@@ -5,6 +5,22 @@
 
 namespace shardctl::net {
 
+core::Result<core::ShardListQuery> ParseShardListQuery(const HttpRequest& request) {
+  return core::ParseShardListQuery(request.Param("prefix"), request.Param("order"),
+                                   request.Param("limit"), request.Param("after"),
+                                   request.Param("afterCount"));
+}
+
+std::vector<core::CounterPart> ListShard(const core::Shard& shard,
+                                         const core::ShardListQuery& query) {
+  switch (query.kind) {
+    case core::ShardListQuery::Kind::kPage: return shard.ListPage(query.page);
+    case core::ShardListQuery::Kind::kRank: return shard.Rank(query.rank);
+    case core::ShardListQuery::Kind::kAll: break;
+  }
+  return shard.List(query.page.prefix);
+}
+
 void RegisterShardRoutes(core::Shard& shard, HttpServer& server) {
   server.Handle("POST", "/increment", [&shard](const HttpRequest& request) {
     core::Result<core::IncrementRequest> parsed = core::ParseIncrementRequest(
@@ -21,8 +37,14 @@ void RegisterShardRoutes(core::Shard& shard, HttpServer& server) {
     return HttpResponse{200, core::FormatCountReply(shard.Count(*counter), *counter)};
   });
   server.Handle("GET", "/counters", [&shard](const HttpRequest& request) {
-    std::string prefix = request.Param("prefix").value_or("");
-    return HttpResponse{200, core::FormatCounterParts(shard.id(), shard.List(prefix))};
+    core::Result<core::ShardListQuery> query = ParseShardListQuery(request);
+    if (!query.ok()) return ErrorResponse(query.status());
+    return HttpResponse{200, core::FormatCounterParts(shard.id(), ListShard(shard, *query))};
+  });
+  server.Handle("POST", "/counts", [&shard](const HttpRequest& request) {
+    core::Result<std::vector<std::string>> names = core::ParseCountsRequest(request.body());
+    if (!names.ok()) return ErrorResponse(names.status());
+    return HttpResponse{200, core::FormatCountsReply(shard.id(), shard.Counts(*names))};
   });
   server.Handle("POST", "/reset", [&shard](const HttpRequest& request) {
     core::Result<std::string> name = core::ParseResetRequest(request.body());

@@ -119,6 +119,19 @@ TEST_F(ClusterTest, ANodeJoinsClaimsEveryShardAndServesTheOriginalsApi) {
   EXPECT_NE(text.out.find("n1"), std::string::npos) << text.out;
 }
 
+// Leaderboards and pages through a cluster: the aggregator reads each shard
+// from the node that holds it (/shards/<k>/..., with the epoch), two nodes.
+TEST_F(ClusterTest, LeaderboardsAndPagesAreExactAcrossNodes) {
+  Init(3);
+  StartNode(1);
+  StartNode(2);
+  StartAggregator();
+  ASSERT_EQ(Shardctl({"cluster", "rebalance"}).exit_code, 0);
+  ASSERT_EQ(Loads().size(), 2u);
+  std::map<std::string, int64_t> totals = IncrementSpreadCounters(aggregator_address_, 240);
+  ExpectExactLeaderboardsAndPages(aggregator_address_, totals);
+}
+
 TEST_F(ClusterTest, InitRefusesASecondClusterAndStatusWithoutOneSaysWhatToRun) {
   RunResult none = Shardctl({"cluster", "status"});
   EXPECT_EQ(none.exit_code, 1);

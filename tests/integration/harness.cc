@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -17,7 +18,9 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <utility>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -381,6 +384,56 @@ RunResult Cluster::Run(std::vector<std::string> args) const {
   args.push_back("--url");
   args.push_back(url());
   return RunShardctl(args);
+}
+
+std::map<std::string, int64_t> IncrementSpreadCounters(const std::string& host_port,
+                                                       int increments) {
+  HttpConnection http(host_port);
+  std::map<std::string, int64_t> totals;
+  for (int i = 0; i < increments; ++i) {
+    std::string name = fmt::format("lb:{:03}", i * 37 % 80);
+    int value = i * 53 % 120 - 40;
+    Reply reply =
+        http.Post("/increment", fmt::format(R"({{"value":{},"counter":"{}"}})", value, name));
+    EXPECT_EQ(reply.status, 200) << reply.body;
+    if (reply.status == 200) totals[name] += value;
+  }
+  return totals;
+}
+
+void ExpectExactLeaderboardsAndPages(const std::string& host_port,
+                                     const std::map<std::string, int64_t>& totals) {
+  HttpConnection http(host_port);
+  using Entries = std::vector<std::pair<std::string, int64_t>>;
+  auto listing = [](Entries::const_iterator begin, Entries::const_iterator end,
+                    const std::string& next) {
+    std::string body = R"({"counters":[)";
+    for (auto it = begin; it != end; ++it) {
+      body += fmt::format(R"({}{{"counter":"{}","total":{}}})", it == begin ? "" : ",", it->first,
+                          it->second);
+    }
+    return body + "]" + (next.empty() ? "" : R"(,"next":")" + next + "\"") + "}";
+  };
+  Entries ranked(totals.begin(), totals.end());
+  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  for (size_t k : {1, 5, 79, 80, 200}) {
+    auto shown = static_cast<ptrdiff_t>(std::min(k, ranked.size()));
+    EXPECT_EQ(http.Get(fmt::format("/counters?top={}", k)).body,
+              listing(ranked.begin(), ranked.begin() + shown, ""))
+        << "top " << k;
+  }
+  const Entries by_name(totals.begin(), totals.end());
+  for (size_t first = 0; first < by_name.size(); first += 7) {
+    size_t last = std::min(first + 7, by_name.size());
+    std::string after = first == 0 ? "" : "&after=" + by_name[first - 1].first;
+    std::string next = last < by_name.size() ? by_name[last - 1].first : "";
+    EXPECT_EQ(http.Get("/counters?prefix=lb:&limit=7" + after).body,
+              listing(by_name.begin() + static_cast<ptrdiff_t>(first),
+                      by_name.begin() + static_cast<ptrdiff_t>(last), next))
+        << "page from " << first;
+  }
 }
 
 }  // namespace shardctl::testing

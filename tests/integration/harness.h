@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -136,6 +137,17 @@ std::string SourcePath(const std::string& relative);
 // The whole file; fails the test (EXPECT) if it cannot be read (for files that
 // must exist; a test polling for a file reads it without this).
 std::string ReadExistingFile(const std::string& path);
+
+// Sends `increments` increments to counters "lb:000".."lb:079" through the
+// aggregator at host:port, with values from -40 to 79 (so each counter gets
+// parts on one to three shards, some negative), and returns each counter's
+// total.
+std::map<std::string, int64_t> IncrementSpreadCounters(const std::string& host_port,
+                                                       int increments);
+// Checks GET /counters?top=K (several K) and every page of
+// /counters?prefix=lb:&limit=7 at host:port against `totals`, exactly.
+void ExpectExactLeaderboardsAndPages(const std::string& host_port,
+                                     const std::map<std::string, int64_t>& totals);
 
 // A TCP port on 127.0.0.1 held open (listening) until destroyed. Connections
 // wait in its backlog unless the test accepts them.

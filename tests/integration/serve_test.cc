@@ -2,6 +2,8 @@
 // the pieces run as separate processes (--role shard / --role aggregator).
 #include <signal.h>
 
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -170,6 +172,22 @@ TEST_F(SeparateRolesTest, NamedCountersListingAndResetWorkAcrossProcesses) {
   EXPECT_EQ(http.Post("/reset", R"({"counter":"views"})").body,
             R"({"counter":"views","removed":6})");
   EXPECT_EQ(http.Get("/counters").body, R"({"counters":[]})");
+}
+
+// The leaderboard's sorted and random access, and pages, over HTTP: every
+// answer is checked against totals the test keeps itself.
+TEST_F(SeparateRolesTest, LeaderboardsAndPagesAreExactAcrossProcesses) {
+  std::map<std::string, int64_t> totals = IncrementSpreadCounters(url_.substr(7), 240);
+  ExpectExactLeaderboardsAndPages(url_.substr(7), totals);
+  // A shard's own sorted access and random access.
+  HttpConnection shard0(shard_addresses_[0]);
+  Reply rank = shard0.Get("/counters?order=count&limit=2");
+  EXPECT_EQ(rank.status, 200);
+  EXPECT_TRUE(rank.body.starts_with(R"({"shardId":0,"counters":[{"counter":"lb:)")) << rank.body;
+  Reply counts = shard0.Post("/counts", R"({"counters":["nothing","lb:000"]})");
+  EXPECT_EQ(counts.status, 200);
+  EXPECT_TRUE(counts.body.starts_with(R"({"shardId":0,"counts":[0,)")) << counts.body;
+  EXPECT_EQ(shard0.Get("/counters?order=count").status, 400);
 }
 
 TEST_F(SeparateRolesTest, ShardRefusalPassesThroughTheAggregator) {

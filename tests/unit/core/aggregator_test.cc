@@ -1,5 +1,6 @@
 #include "core/aggregator.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -8,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <utility>
@@ -1247,6 +1249,117 @@ TEST(AggregatorBatchTest, KeyedBatchUnderRandomGoesToTheKeysShardAndCarriesTheKe
   EXPECT_EQ(reply->parts, (std::vector<BatchPart>{{owner, 2, 3}}));
   ASSERT_EQ(cluster.shards[owner]->increment_requests().size(), 1u);
   EXPECT_EQ(cluster.shards[owner]->increment_requests()[0].idempotency_key, "batch-1");
+}
+
+// --- Leaderboards and pages over real shards, against every total -----------
+
+// Three in-process shards holding parts of `names` counters spread at random
+// (each on one, two or three shards; parts from -range to +range, so totals
+// tie and go negative), with every total worked out by hand.
+struct SpreadCounters {
+  SpreadCounters(unsigned seed, int names, int range, bool one_shard_each) {
+    std::mt19937 random(seed);
+    std::vector<std::unique_ptr<ShardClient>> clients;
+    for (int i = 0; i < 3; ++i) {
+      shards.push_back(std::make_unique<Shard>(i));
+      clients.push_back(std::make_unique<LocalShardClient>(*shards.back()));
+    }
+    aggregator.emplace(std::move(clients));
+    std::uniform_int_distribution<int> part(-range, range);
+    for (int n = 0; n < names; ++n) {
+      std::string name = (n % 4 == 0 ? "x:" : "c:") + std::to_string(n * 7919 % 1000);
+      int spread = one_shard_each ? 1 : 1 + static_cast<int>(random() % 3);
+      int first = static_cast<int>(random() % 3);
+      for (int j = 0; j < spread; ++j) {
+        int value = part(random);
+        EXPECT_TRUE(shards[(first + j) % 3]->Increment(Request(value, Plain(name))).ok());
+        totals[name] += value;
+      }
+    }
+  }
+
+  // The `k` highest totals with `prefix`, highest first, ties by name.
+  std::vector<CounterTotal> Expected(size_t k, const std::string& prefix) const {
+    std::vector<CounterTotal> all;
+    for (const auto& [name, total] : totals) {
+      if (name.starts_with(prefix)) all.push_back({name, total});
+    }
+    std::sort(all.begin(), all.end(), [](const CounterTotal& a, const CounterTotal& b) {
+      return a.total != b.total ? a.total > b.total : a.name < b.name;
+    });
+    if (all.size() > k) all.resize(k);
+    return all;
+  }
+
+  std::vector<std::unique_ptr<Shard>> shards;
+  std::optional<Aggregator> aggregator;
+  std::map<std::string, int64_t> totals;
+};
+
+TEST(AggregatorLeaderboardTest, TopIsEveryTotalsHighestWhereverThePartsAre) {
+  for (unsigned seed = 1; seed <= 12; ++seed) {
+    for (bool one_shard_each : {false, true}) {
+      SpreadCounters counters(seed, 400, seed % 2 == 0 ? 5 : 1000, one_shard_each);
+      for (int k : {1, 3, 10, 64, 65, 150, 1000}) {
+        for (const std::string& prefix : {std::string(), std::string("x:")}) {
+          SCOPED_TRACE(testing::Message()
+                       << "seed " << seed << (one_shard_each ? ", one shard" : "") << ", top " << k
+                       << ", prefix '" << prefix << "'");
+          Result<CounterList> top = counters.aggregator->List(Top(k, prefix));
+          ASSERT_TRUE(top.ok()) << top.status().message();
+          EXPECT_EQ(top->counters, counters.Expected(static_cast<size_t>(k), prefix));
+          EXPECT_EQ(top->next, "");
+        }
+      }
+    }
+  }
+}
+
+TEST(AggregatorLeaderboardTest, TopOfCountersThatAreAllNegativeOrZeroIsExact) {
+  SpreadCounters counters(7, 200, 0, false);  // every part 0
+  for (const auto& shard : counters.shards) {
+    ASSERT_TRUE(shard->Increment(Request(-3, Plain("c:neg"))).ok());
+  }
+  counters.totals["c:neg"] = -9;
+  Result<CounterList> top = counters.aggregator->List(Top(5));
+  ASSERT_TRUE(top.ok()) << top.status().message();
+  EXPECT_EQ(top->counters, counters.Expected(5, ""));
+  Result<CounterList> all = counters.aggregator->List(Top(1000));
+  ASSERT_TRUE(all.ok()) << all.status().message();
+  EXPECT_EQ(all->counters.back(), (CounterTotal{"c:neg", -9}));
+}
+
+TEST(AggregatorLeaderboardTest, WalkingPagesVisitsEveryTotalOnceInNameOrder) {
+  for (unsigned seed = 1; seed <= 6; ++seed) {
+    SpreadCounters counters(seed, 300, 9, seed % 2 == 0);
+    for (int limit : {1, 2, 7, 64, 299, 300, 1000}) {
+      for (const std::string& prefix : {std::string(), std::string("x:")}) {
+        SCOPED_TRACE(testing::Message()
+                     << "seed " << seed << ", limit " << limit << ", prefix '" << prefix << "'");
+        std::vector<CounterTotal> visited;
+        std::string after;
+        int pages = 0;
+        do {
+          Result<CounterList> page = counters.aggregator->List(Paged(limit, after, prefix));
+          ASSERT_TRUE(page.ok()) << page.status().message();
+          ASSERT_LE(page->counters.size(), static_cast<size_t>(limit));
+          visited.insert(visited.end(), page->counters.begin(), page->counters.end());
+          if (!page->next.empty()) {
+            EXPECT_EQ(page->next, page->counters.back().name);
+          }
+          after = page->next;
+          ASSERT_LT(++pages, 400);
+        } while (!after.empty());
+        std::vector<CounterTotal> expected;
+        for (const auto& [name, total] : counters.totals) {
+          if (name.starts_with(prefix)) expected.push_back({name, total});
+        }
+        EXPECT_EQ(visited, expected);
+        // A page that ends exactly at the last name says no more follow.
+        EXPECT_EQ(pages, std::max<int>(1, (static_cast<int>(expected.size()) + limit - 1) / limit));
+      }
+    }
+  }
 }
 
 }  // namespace

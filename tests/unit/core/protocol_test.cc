@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -1195,6 +1196,108 @@ TEST(BatchTest, RequestAndReplyRoundTrip) {
   EXPECT_EQ(parsed->parts, reply.parts);
   EXPECT_EQ(ParseBatchReply(R"({"success":true,"shardId":1,"count":1})").status().code(),
             Code::kBadGateway);
+}
+
+// --- A shard's pages and counts -----------------------------------------------
+
+TEST(ShardListQueryTest, WithoutALimitItIsTheWholeListing) {
+  Result<ShardListQuery> query = ParseShardListQuery(std::string("api:"), std::nullopt,
+                                                     std::nullopt, std::nullopt, std::nullopt);
+  ASSERT_TRUE(query.ok()) << query.status().message();
+  EXPECT_EQ(query->kind, ShardListQuery::Kind::kAll);
+  EXPECT_EQ(query->page.prefix, "api:");
+}
+
+TEST(ShardListQueryTest, PagesByNameAndByCountRoundTripThroughTheirQueryStrings) {
+  // The query string as the server sees it, one parameter at a time.
+  auto parse = [](const std::string& text) {
+    std::map<std::string, std::string> params;
+    std::string rest = text.substr(1);
+    while (!rest.empty()) {
+      std::string pair = rest.substr(0, rest.find('&'));
+      rest = pair.size() < rest.size() ? rest.substr(pair.size() + 1) : "";
+      params[pair.substr(0, pair.find('='))] = pair.substr(pair.find('=') + 1);
+    }
+    auto param = [&](const char* name) -> std::optional<std::string> {
+      if (!params.contains(name)) return std::nullopt;
+      return params[name];
+    };
+    return ParseShardListQuery(param("prefix"), param("order"), param("limit"), param("after"),
+                               param("afterCount"));
+  };
+  PageQuery page{"api:", "api:b", 25};
+  Result<ShardListQuery> parsed = parse(PageQueryString(page));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(parsed->kind, ShardListQuery::Kind::kPage);
+  EXPECT_EQ(parsed->page, page);
+
+  RankQuery rank;
+  rank.prefix = "x";
+  rank.limit = 64;
+  parsed = parse(RankQueryString(rank));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(parsed->kind, ShardListQuery::Kind::kRank);
+  EXPECT_EQ(parsed->rank, rank);
+  rank.from_start = false;
+  rank.after = {-9223372036854775807LL - 1, "x:last"};
+  parsed = parse(RankQueryString(rank));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(parsed->rank, rank);
+}
+
+TEST(ShardListQueryTest, RefusesWhatDoesNotMakeAPage) {
+  const std::optional<std::string> none;
+  struct Case {
+    std::optional<std::string> order, limit, after, after_count;
+    std::string says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {std::string("count"), none, none, none, "go with limit"},
+           {none, none, std::string("a"), none, "go with limit"},
+           {std::string("size"), std::string("5"), none, none, "order is name or count"},
+           {none, std::string("0"), none, none, "limit"},
+           {none, std::string("100001"), none, none, "limit"},
+           {std::string("count"), std::string("5"), std::string("a"), none, "both after and"},
+           {std::string("count"), std::string("5"), std::string("a"), std::string("x"),
+            "afterCount"},
+           {none, std::string("5"), none, std::string("3"), "afterCount goes with order=count"},
+           {none, std::string("5"), std::string("bad name!"), none, "the parameter after"},
+       }) {
+    Result<ShardListQuery> query =
+        ParseShardListQuery(none, c.order, c.limit, c.after, c.after_count);
+    ASSERT_FALSE(query.ok()) << c.says;
+    EXPECT_EQ(query.status().code(), Code::kInvalidArgument);
+    EXPECT_NE(query.status().message().find(c.says), std::string::npos) << query.status().message();
+  }
+}
+
+TEST(CountsTest, RequestAndReplyRoundTrip) {
+  std::vector<std::string> names{"a", "api:b", "c.d-e_f/g"};
+  Result<std::vector<std::string>> parsed = ParseCountsRequest(FormatCountsRequest(names));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(*parsed, names);
+  std::vector<int64_t> counts{0, -9223372036854775807LL - 1, 9223372036854775807LL};
+  Result<std::vector<int64_t>> reply = ParseCountsReply(FormatCountsReply(2, counts));
+  ASSERT_TRUE(reply.ok()) << reply.status().message();
+  EXPECT_EQ(*reply, counts);
+}
+
+TEST(CountsTest, RefusesABadRequestSayingWhy) {
+  for (const auto& [body, says] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"counters":[]})", "name 1 to 10000 counters"},
+           {R"({"counters":"a"})", "name 1 to 10000 counters"},
+           {R"({"names":["a"]})", "unknown field"},
+           {R"({"counters":["a",7]})", "counters[1]"},
+           {R"({"counters":["a","no spaces"]})", "counters[1]"},
+           {"[]", ""},
+       }) {
+    Result<std::vector<std::string>> parsed = ParseCountsRequest(body);
+    ASSERT_FALSE(parsed.ok()) << body;
+    EXPECT_EQ(parsed.status().code(), Code::kInvalidArgument) << body;
+    EXPECT_NE(parsed.status().message().find(says), std::string::npos) << parsed.status().message();
+  }
+  EXPECT_FALSE(ParseCountsReply(R"({"shardId":1,"counts":[1,"2"]})").ok());
+  EXPECT_FALSE(ParseCountsReply(R"({"shardId":1})").ok());
 }
 
 }  // namespace
