@@ -13,8 +13,8 @@
 #      of the data directory, and its snapshots and journals apart) against the RDB after SAVE;
 #      restart with that data (from starting `serve` to the aggregator answering GET /total;
 #      from starting redis-server to PING answering PONG, polled every 5 ms alike).
-#   2. One `serve --in-memory` loaded the same way (its VmRSS delta per counter, and its load
-#      time), and one Redis holding the strings plus two sorted sets of the same counters: `lb`
+#   2. One `serve --in-memory` loaded over HTTP (its VmRSS delta per counter, and the load's
+#      time, which sizes the windows of part 3), and one Redis holding the strings plus two sorted sets of the same counters: `lb`
 #      (score = the count: the leaderboard) and `names` (every score 0: pages by name, BYLEX);
 #      used_memory delta per member of each. Their answers are checked against each other
 #      (totals of the top 10 and 1000, names of every page) before anything is timed: a fast
@@ -213,10 +213,11 @@ record() {  # round config measure value unit
 }
 say() { printf '%s\n' "$*" >&2; }
 
-# load_shardctl: COUNT counters into the serve at $address by the best path; sets $load_s.
+# load_shardctl [http]: COUNT counters into the serve at $address by the best path (or over
+# HTTP); sets $load_s.
 load_shardctl() {
   local started=$EPOCHREALTIME
-  if ((stdin_pairs)); then
+  if ((stdin_pairs)) && [ "${1:-}" != http ]; then
     timeout 600 "$shardctl" inc --stdin --quiet --url "http://$address" <"$data/pairs.txt" ||
       die "shardctl inc --stdin failed"
   else
@@ -296,7 +297,7 @@ done
 start_shardctl "$work/main.out" --in-memory
 main=$server; main_address=$address
 idle=$(rss_bytes "$main")
-load_shardctl
+load_shardctl http  # over HTTP always: the windows of part 3 are sized by its time
 record 0 shardctl-in-memory load_s "$load_s" s
 record 0 shardctl-in-memory rss_per_counter $((($(rss_bytes "$main") - idle) / count)) B
 mkdir -p "$work/redis-main"
@@ -559,7 +560,7 @@ echo "|---|---|---|"
 echo "| \`GET /counters?top=10\` (top=1000), curl | $(ms "$t10") ($(ms "$t1k")) | \`ZREVRANGE lb 0 9 WITHSCORES\` (0 999) $(ms "$r10") ($(ms "$r1k")), redis-cli, both including the process start |"
 echo "| one page, \`GET /counters?limit=1000\` (\`&after=$mid\`) (\`&prefix=$prefix\`) | $(ms "$p") ($(ms "$pa")) ($(ms "$pp")) | \`ZRANGE names - + BYLEX LIMIT 0 1000\` (\`($mid +\`) (\`[$prefix ($prefix_end\`) $(ms "$rp") ($(ms "$rpa")) ($(ms "$rpp")) |"
 echo "| resident memory per counter | $(bytes "$mem") in memory, $(bytes "$memp") persisted (VmRSS) | $(bytes "$rkey") per string key ($(bytes "$rrss") of RSS); $(bytes "$rlb") more per member of a sorted set (used_memory; $(bytes "$rnames") per member of \`names\`) |"
-echo "| loading $n distinct counters | $(secs "$ls") $load_words; $(secs "$lm") into \`--in-memory\` | \`redis-cli --pipe\` of $n \`INCRBY\` $(secs "$lr") |"
+echo "| loading $n distinct counters | $(secs "$ls") $load_words; $(secs "$lm") over HTTP into \`--in-memory\` | \`redis-cli --pipe\` of $n \`INCRBY\` $(secs "$lr") |"
 echo "| data on disk | $(mb "$disk") after a clean stop (snapshots $(mb "$snap"), journals $(mb "$jour")) | $(mb "$rdb") RDB ($(mb "$rdb_lb") with the sorted set \`lb\`) |"
 echo "| restart with them (until /total answers; PING) | $(secs "$rs") | $(secs "$rr") ($(secs "$rr_lb") with \`lb\`) |"
 echo "| $n live windows expiring under load: longest pause (p99.9) in answering, one client back to back | $(ms "$wmax") ($(ms "$w999")); before they expired $(ms "$wbmax") ($(ms "$wb999")) | keys with EXAT: $(ms "$xmax") ($(ms "$x999")); before $(ms "$xbmax") ($(ms "$xb999")) |"
