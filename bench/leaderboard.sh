@@ -398,26 +398,30 @@ pick_windows() {  # end_min_seconds_from_now -> "W1,W2,..."
 }
 # expected load time of COUNT windows over HTTP: as the in-memory load above took, plus a third.
 load_estimate=$(awk -F'\t' '$2 == "shardctl-in-memory" && $3 == "load_s" {printf "%d", $4 * 1.34 + 5}' "$tsv")
-# latency_stats FILE FROM TO -> "n p50 p99 p99.9 max" in ms of the requests sent in [FROM, TO)
+# latency_stats FILE FROM TO -> "n p50 p99 p99.9 max over10" of the requests sent in [FROM, TO):
+# their number, percentiles and max in ms, and how many took over 10 ms.
 latency_stats() {
   awk -v from="$2" -v to="$3" '$1 >= from && $1 < to && $2 >= 0 {print $2}' "$1" | sort -g |
-    awk '{v[NR] = $1} END {
-      if (!NR) {print "0 - - - -"; exit}
-      q(0.5); q(0.99); q(0.999); printf "%d %s %s %s %.2f\n", NR, r[0.5], r[0.99], r[0.999], v[NR] / 1000 }
+    awk '{v[NR] = $1; if ($1 > 10000) over++} END {
+      if (!NR) {print "0 - - - - 0"; exit}
+      q(0.5); q(0.99); q(0.999)
+      printf "%d %s %s %s %.2f %d\n", NR, r[0.5], r[0.99], r[0.999], v[NR] / 1000, over }
       function q(p,  i) { i = int(p * NR); if (i < 1) i = 1; if (i < p * NR) i++; r[p] = sprintf("%.2f", v[i] / 1000) }'
 }
 # record_pauses CONFIG FILE FIRST_END LAST_END START: the probe's figures before and during expiry.
 record_pauses() {
-  local config=$1 file=$2 first=$3 last=$4 probe_start=$5 n p50 p99 p999 max when
-  for when in before expiry; do  # "expiry": from the first end on
-    if [ $when = before ]; then read -r n p50 p99 p999 max < <(latency_stats "$file" "$probe_start" "$first")
-    else read -r n p50 p99 p999 max < <(latency_stats "$file" "$first" $((last + 4))); fi
+  local config=$1 file=$2 first=$3 last=$4 probe_start=$5 n p50 p99 p999 max over when
+  for when in before expiry; do  # "expiry": from the first end to 4 s after the last
+    if [ $when = before ]; then read -r n p50 p99 p999 max over < <(latency_stats "$file" "$probe_start" "$first")
+    else read -r n p50 p99 p999 max over < <(latency_stats "$file" "$first" $((last + 4))); fi
     record 0 "$config" "${when}_requests" "$n" ""
     record 0 "$config" "${when}_p50_ms" "$p50" ms
     record 0 "$config" "${when}_p99_ms" "$p99" ms
     record 0 "$config" "${when}_p999_ms" "$p999" ms
     record 0 "$config" "${when}_max_ms" "$max" ms
-    say "$config, $( [ $when = before ] && echo before || echo during) the expiry: $n requests, p50 $p50 ms, p99 $p99 ms, p99.9 $p999 ms, max $max ms"
+    record 0 "$config" "${when}_over_10ms" "$over" ""
+    say "$config, $( [ $when = before ] && echo before || echo during) the expiry: $n requests," \
+        "p50 $p50 ms, p99 $p99 ms, p99.9 $p999 ms, max $max ms, $over over 10 ms"
   done
   failed=$(awk '$2 < 0' "$file" | wc -l)
   record 0 "$config" probe_failures "$failed" ""
@@ -540,6 +544,10 @@ disk=$(med shardctl disk_bytes); snap=$(med shardctl disk_snapshot_bytes); jour=
 rdb=$(med redis disk_bytes); rdb_lb=$(med redis-with-lb disk_bytes)
 rs=$(med shardctl restart_s); rr=$(med redis restart_s); rr_lb=$(med redis-with-lb restart_s)
 wmax=$(med shardctl-windows expiry_max_ms); w999=$(med shardctl-windows expiry_p999_ms)
+wover=$(med shardctl-windows expiry_over_10ms); wn=$(med shardctl-windows expiry_requests)
+wbover=$(med shardctl-windows before_over_10ms); wbn=$(med shardctl-windows before_requests)
+xover=$(med redis-windows expiry_over_10ms); xn=$(med redis-windows expiry_requests)
+xbover=$(med redis-windows before_over_10ms); xbn=$(med redis-windows before_requests)
 wbmax=$(med shardctl-windows before_max_ms); wb999=$(med shardctl-windows before_p999_ms)
 xmax=$(med redis-windows expiry_max_ms); x999=$(med redis-windows expiry_p999_ms)
 xbmax=$(med redis-windows before_max_ms); xb999=$(med redis-windows before_p999_ms)
@@ -563,7 +571,7 @@ echo "| resident memory per counter | $(bytes "$mem") in memory, $(bytes "$memp"
 echo "| loading $n distinct counters | $(secs "$ls") $load_words; $(secs "$lm") over HTTP into \`--in-memory\` | \`redis-cli --pipe\` of $n \`INCRBY\` $(secs "$lr") |"
 echo "| data on disk | $(mb "$disk") after a clean stop (snapshots $(mb "$snap"), journals $(mb "$jour")) | $(mb "$rdb") RDB ($(mb "$rdb_lb") with the sorted set \`lb\`) |"
 echo "| restart with them (until /total answers; PING) | $(secs "$rs") | $(secs "$rr") ($(secs "$rr_lb") with \`lb\`) |"
-echo "| $n live windows expiring under load: longest pause (p99.9) in answering, one client back to back | $(ms "$wmax") ($(ms "$w999")); before they expired $(ms "$wbmax") ($(ms "$wb999")) | keys with EXAT: $(ms "$xmax") ($(ms "$x999")); before $(ms "$xbmax") ($(ms "$xb999")) |"
+echo "| $n live windows expiring under load: longest pause (p99.9) in answering, one client back to back | $(ms "$wmax") ($(ms "$w999")), $(nfmt "$wover") of $(nfmt "$wn") requests over 10 ms; the same load before they expired: $(ms "$wbmax") ($(ms "$wb999")), $(nfmt "$wbover") of $(nfmt "$wbn") | keys with EXAT: $(ms "$xmax") ($(ms "$x999")), $(nfmt "$xover") of $(nfmt "$xn"); before $(ms "$xbmax") ($(ms "$xb999")), $(nfmt "$xbover") of $(nfmt "$xbn") |"
 echo
 echo "| target | measured | goal | |"
 echo "|---|---|---|---|"
@@ -574,6 +582,8 @@ echo "| memory per counter (in memory; persisted) | $(bytes "$mem"); $(bytes "$m
 echo "| bulk load against redis-cli --pipe | $(times "$ls" "$lr")x | <= 1x | $(verdict "$(times "$ls" "$lr")" "<=" 1) |"
 echo "| disk against the RDB | $(times "$disk" "$rdb")x | <= 1.5x | $(verdict "$(times "$disk" "$rdb")" "<=" 1.5) |"
 echo "| restart against Redis's | $(times "$rs" "$rr")x | <= 1x | $(verdict "$(times "$rs" "$rr")" "<=" 1) |"
-echo "| longest pause while windows expire | $(ms "$wmax") | <= 10 ms | $(verdict "$wmax" "<=" 10) |"
+# On a machine shared with other work the longest pause is often the scheduler's: the same load
+# before the expiry says how long a pause the machine makes without it.
+echo "| longest pause while windows expire | $(ms "$wmax") (without expiry: $(ms "$wbmax")) | <= 10 ms | $(verdict "$wmax" "<=" 10) |"
 echo >&2
 echo "raw results and medians appended to $out_tsv" >&2
