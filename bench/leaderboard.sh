@@ -8,7 +8,8 @@
 #      `serve --data-dir` (default --fsync everysec); against `redis-cli --pipe` of COUNT
 #      `INCRBY c:... V` commands into redis-server (--save "" --appendonly no). ROUNDS rounds,
 #      interleaved (shardctl first in odd rounds, Redis first in even ones), fresh servers each.
-#      Also per round: resident memory per counter of the persisted serve (VmRSS delta / COUNT)
+#      Also per round: resident memory per counter of the persisted serve (VmRSS delta / COUNT,
+#      after the load and again once restarted with the counters)
 #      and Redis's used_memory delta per string key; the data on disk after a clean stop (du -b
 #      of the data directory, and its snapshots and journals apart) against the RDB after SAVE;
 #      restart with that data (from starting `serve` to the aggregator answering GET /total;
@@ -255,6 +256,7 @@ shardctl_round() {
   record "$round" shardctl disk_journal_bytes "$journal" B
   start_shardctl "$work/sc-$round-restart.out" --data-dir "$dir"
   record "$round" shardctl restart_s "$ready_s" s
+  record "$round" shardctl rss_per_counter_restarted $((($(rss_bytes "$server") - idle) / count)) B
   [ "$(shardctl_cells "$address")" = "$count" ] || die "after the restart the counters are not all there"
   stop_server "$server"
   rm -rf "$dir"
@@ -537,6 +539,7 @@ rp=$(med redis-page median_ms); rpa=$(med redis-page-after median_ms); rpp=$(med
 page_max=$(printf '%s\n' "$p" "$pa" "$pp" | sort -g | tail -1)
 top_max=$(printf '%s\n' "$t10" "$t1k" | sort -g | tail -1)
 mem=$(med shardctl-in-memory rss_per_counter); memp=$(med shardctl rss_per_counter_persisted)
+memr=$(med shardctl rss_per_counter_restarted)
 rkey=$(med redis used_memory_per_key); rlb=$(med redis used_memory_per_member_lb)
 rnames=$(med redis used_memory_per_member_names); rrss=$(med redis rss_per_key)
 ls=$(med shardctl load_s); lr=$(med redis load_s); lm=$(med shardctl-in-memory load_s)
@@ -567,7 +570,7 @@ echo "| request | shardctl | Redis, same machine, same data |"
 echo "|---|---|---|"
 echo "| \`GET /counters?top=10\` (top=1000), curl | $(ms "$t10") ($(ms "$t1k")) | \`ZREVRANGE lb 0 9 WITHSCORES\` (0 999) $(ms "$r10") ($(ms "$r1k")), redis-cli, both including the process start |"
 echo "| one page, \`GET /counters?limit=1000\` (\`&after=$mid\`) (\`&prefix=$prefix\`) | $(ms "$p") ($(ms "$pa")) ($(ms "$pp")) | \`ZRANGE names - + BYLEX LIMIT 0 1000\` (\`($mid +\`) (\`[$prefix ($prefix_end\`) $(ms "$rp") ($(ms "$rpa")) ($(ms "$rpp")) |"
-echo "| resident memory per counter | $(bytes "$mem") in memory, $(bytes "$memp") persisted (VmRSS) | $(bytes "$rkey") per string key ($(bytes "$rrss") of RSS); $(bytes "$rlb") more per member of a sorted set (used_memory; $(bytes "$rnames") per member of \`names\`) |"
+echo "| resident memory per counter | $(bytes "$mem") in memory, $(bytes "$memp") persisted ($(bytes "$memr") once restarted with them) (VmRSS) | $(bytes "$rkey") per string key ($(bytes "$rrss") of RSS); $(bytes "$rlb") more per member of a sorted set (used_memory; $(bytes "$rnames") per member of \`names\`) |"
 echo "| loading $n distinct counters | $(secs "$ls") $load_words; $(secs "$lm") over HTTP into \`--in-memory\` | \`redis-cli --pipe\` of $n \`INCRBY\` $(secs "$lr") |"
 echo "| data on disk | $(mb "$disk") after a clean stop (snapshots $(mb "$snap"), journals $(mb "$jour")) | $(mb "$rdb") RDB ($(mb "$rdb_lb") with the sorted set \`lb\`) |"
 echo "| restart with them (until /total answers; PING) | $(secs "$rs") | $(secs "$rr") ($(secs "$rr_lb") with \`lb\`) |"
