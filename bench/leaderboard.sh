@@ -301,7 +301,8 @@ main=$server; main_address=$address
 idle=$(rss_bytes "$main")
 load_shardctl http  # over HTTP always: the windows of part 3 are sized by its time
 record 0 shardctl-in-memory load_s "$load_s" s
-record 0 shardctl-in-memory rss_per_counter $((($(rss_bytes "$main") - idle) / count)) B
+in_memory_rss=$((($(rss_bytes "$main") - idle) / count))
+record 0 shardctl-in-memory rss_per_counter "$in_memory_rss" B
 mkdir -p "$work/redis-main"
 start_redis "$work/redis-main"
 redis_main=$server; rport=$port
@@ -312,7 +313,7 @@ redis_pipe "$rport" "$data/zadd-names.resp"; m3=$(redis_info "$rport" used_memor
 record 0 redis used_memory_per_key $(((m1 - m0) / count)) B
 record 0 redis used_memory_per_member_lb $(((m2 - m1) / count)) B
 record 0 redis used_memory_per_member_names $(((m3 - m2) / count)) B
-say "in memory: shardctl load ${load_s} s, RSS $(tail -1 "$tsv" | cut -f4) B/counter;" \
+say "in memory: shardctl load ${load_s} s, RSS $in_memory_rss B/counter;" \
     "Redis used_memory $(((m1 - m0) / count)) B/key, $(((m2 - m1) / count)) B/member of lb," \
     "$(((m3 - m2) / count)) B/member of names"
 
