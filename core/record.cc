@@ -1,5 +1,6 @@
 #include "core/record.h"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstring>
@@ -55,7 +56,141 @@ bool KeyFits(Record::Kind kind, bool has_key) {
   }
 }
 
+constexpr uint8_t kPackedKindMask = 0x0F;
+constexpr uint8_t kPackedWindow = 0x10;
+constexpr uint8_t kPackedKey = 0x20;
+
+void PutVarint(std::string* out, uint64_t value) {
+  while (value >= 0x80) {
+    out->push_back(static_cast<char>((value & 0x7F) | 0x80));
+    value >>= 7;
+  }
+  out->push_back(static_cast<char>(value));
+}
+
+uint64_t ZigZag(int64_t value) {
+  return (static_cast<uint64_t>(value) << 1) ^ static_cast<uint64_t>(value >> 63);
+}
+
+int64_t UnZigZag(uint64_t value) {
+  return static_cast<int64_t>(value >> 1) ^ -static_cast<int64_t>(value & 1);
+}
+
+// Reads packed records, failing with the offset of the first thing that
+// does not fit.
+class Unpacker {
+ public:
+  explicit Unpacker(std::string_view data) : data_(data) {}
+
+  bool done() const { return at_ >= data_.size(); }
+  size_t at() const { return at_; }
+
+  bool Byte(uint8_t* value) {
+    if (at_ >= data_.size()) return false;
+    *value = static_cast<uint8_t>(data_[at_++]);
+    return true;
+  }
+  bool Varint(uint64_t* value) {
+    *value = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      uint8_t byte = 0;
+      if (!Byte(&byte)) return false;
+      *value |= static_cast<uint64_t>(byte & 0x7F) << shift;
+      if ((byte & 0x80) == 0) return shift < 63 || byte <= 1;
+    }
+    return false;
+  }
+  bool Signed(int64_t* value) {
+    uint64_t raw = 0;
+    if (!Varint(&raw)) return false;
+    *value = UnZigZag(raw);
+    return true;
+  }
+  bool Bytes(size_t length, std::string* out) {
+    if (length > data_.size() - at_) return false;
+    out->append(data_.data() + at_, length);
+    at_ += length;
+    return true;
+  }
+
+ private:
+  std::string_view data_;
+  size_t at_ = 0;
+};
+
 }  // namespace
+
+void PackRecords(const std::vector<Record>& records, std::string* out) {
+  std::string_view previous;
+  for (const Record& record : records) {
+    const bool windowed = record.window != 0 || record.window_start != 0;
+    const bool keyed = !record.key.empty();
+    out->push_back(static_cast<char>(static_cast<uint8_t>(record.kind) |
+                                     (windowed ? kPackedWindow : 0) | (keyed ? kPackedKey : 0)));
+    size_t shared = 0;
+    const size_t most = std::min(previous.size(), record.name.size());
+    while (shared < most && previous[shared] == record.name[shared]) ++shared;
+    PutVarint(out, shared);
+    PutVarint(out, record.name.size() - shared);
+    out->append(record.name, shared);
+    PutVarint(out, ZigZag(record.amount));
+    if (windowed) {
+      PutVarint(out, ZigZag(record.window));
+      PutVarint(out, ZigZag(record.window_start));
+    }
+    if (keyed) {
+      PutVarint(out, ZigZag(record.key_time));
+      PutVarint(out, ZigZag(record.count));
+      PutVarint(out, record.key.size());
+      out->append(record.key);
+    }
+    previous = record.name;
+  }
+}
+
+Result<std::vector<Record>> UnpackRecords(std::string_view data) {
+  std::vector<Record> records;
+  Unpacker in(data);
+  while (!in.done()) {
+    const size_t start = in.at();
+    auto corrupt = [&](std::string_view why) -> Status {
+      return Internal(fmt::format("corrupt packed record at byte {}: {}", start, why));
+    };
+    uint8_t tag = 0;
+    uint64_t shared = 0, rest = 0, key_length = 0;
+    Record record;
+    in.Byte(&tag);
+    const uint8_t kind = tag & kPackedKindMask;
+    const bool keyed = (tag & kPackedKey) != 0;
+    if ((tag & ~(kPackedKindMask | kPackedWindow | kPackedKey)) != 0 || !ValidKind(kind) ||
+        !KeyFits(static_cast<Record::Kind>(kind), keyed)) {
+      return corrupt("unknown kind");
+    }
+    record.kind = static_cast<Record::Kind>(kind);
+    const std::string_view previous =
+        records.empty() ? std::string_view() : std::string_view(records.back().name);
+    if (!in.Varint(&shared) || !in.Varint(&rest) || shared > previous.size() ||
+        rest > kMaxNameBytes || shared + rest > kMaxNameBytes) {
+      return corrupt("bad name length");
+    }
+    record.name.reserve(shared + rest);
+    record.name.assign(previous.substr(0, shared));
+    if (!in.Bytes(rest, &record.name) || !in.Signed(&record.amount)) {
+      return corrupt("cut short");
+    }
+    if ((tag & kPackedWindow) != 0 &&
+        (!in.Signed(&record.window) || !in.Signed(&record.window_start))) {
+      return corrupt("cut short");
+    }
+    if (keyed &&
+        (!in.Signed(&record.key_time) || !in.Signed(&record.count) || !in.Varint(&key_length) ||
+         key_length == 0 || key_length > kMaxKeyBytes || !in.Bytes(key_length, &record.key))) {
+      return corrupt("bad key");
+    }
+    records.push_back(std::move(record));
+  }
+  return records;
+}
 
 uint32_t Crc32c(std::string_view data) {
   uint32_t crc = 0xFFFFFFFFu;

@@ -67,6 +67,21 @@ struct Scan {
 // kInternal with the offset, so nothing is silently lost.
 Result<Scan> ScanRecords(std::string_view data);
 
+// Packed records, the body of a snapshot since store format 4 (a snapshot
+// file carries one checksum of its own, so its records need none each):
+//   per record: u8 kind | 0x10 if it has a window | 0x20 if it has a key,
+//               varint bytes shared with the previous record's name,
+//               varint length of the rest of the name, those bytes,
+//               zigzag varint amount,
+//               [zigzag varint window, zigzag varint window start]
+//               [zigzag varint key time, zigzag varint count,
+//                varint key length, key bytes]
+// About 13 bytes for a counter named like "c:0500000" (48 as EncodeRecord's).
+void PackRecords(const std::vector<Record>& records, std::string* out);
+// Reads what PackRecords wrote, or kInternal naming the byte where it stops
+// making sense.
+Result<std::vector<Record>> UnpackRecords(std::string_view data);
+
 // CRC-32C (Castagnoli) of `data`.
 uint32_t Crc32c(std::string_view data);
 

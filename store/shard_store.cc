@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,7 +21,9 @@ namespace {
 
 constexpr std::string_view kSnapshotMagic = "SHCS";
 constexpr std::string_view kSnapshotEnd = "END!";
-constexpr uint32_t kFormatVersion = 3;
+constexpr uint32_t kFormatVersion = 4;
+// Snapshots of this format and later hold packed records (core::PackRecords).
+constexpr uint32_t kPackedSnapshotVersion = 4;
 constexpr uint32_t kOldestReadableVersion = 1;
 
 core::Status SystemError(std::string_view what, const std::string& path) {
@@ -245,10 +248,16 @@ core::Result<std::unique_ptr<ShardStore>> ShardStore::Open(const StoreOptions& o
       return corrupt("snapshot", fmt::format("unknown format version {}", version));
     }
     store->generation_ = GetInt<uint64_t>(data, 8);
-    core::Result<core::Scan> scan = core::ScanRecords(body.substr(kHeader));
-    if (!scan.ok()) return corrupt("snapshot", scan.status().message());
-    if (scan->torn_tail) return corrupt("snapshot", "a record is cut short");
-    store->recovered_ = std::move(scan->records);
+    if (GetInt<uint32_t>(data, 4) >= kPackedSnapshotVersion) {
+      core::Result<std::vector<core::Record>> records = core::UnpackRecords(body.substr(kHeader));
+      if (!records.ok()) return corrupt("snapshot", records.status().message());
+      store->recovered_ = std::move(records).value();
+    } else {
+      core::Result<core::Scan> scan = core::ScanRecords(body.substr(kHeader));
+      if (!scan.ok()) return corrupt("snapshot", scan.status().message());
+      if (scan->torn_tail) return corrupt("snapshot", "a record is cut short");
+      store->recovered_ = std::move(scan->records);
+    }
     store->snapshot_bytes_ = data.size();
   }
 
@@ -339,7 +348,7 @@ core::Status ShardStore::Compact(core::Shard& shard) {
   PutInt<uint64_t>(&data, next_generation);
   PutInt<uint32_t>(&data, static_cast<uint32_t>(options_.shard_id));
   PutInt<uint32_t>(&data, static_cast<uint32_t>(options_.shard_count));
-  for (const core::Record& record : *records) core::EncodeRecord(record, &data);
+  core::PackRecords(*records, &data);
   PutInt<uint32_t>(&data, core::Crc32c(data));
   data += kSnapshotEnd;
   // Until the snapshot is in place, the old snapshot and both journals still
@@ -353,7 +362,17 @@ core::Status ShardStore::Compact(core::Shard& shard) {
   generation_ = next_generation;
   snapshot_bytes_ = data.size();
   ProcessStoreMetrics().Compacted(options_.shard_id);
+  // The checkpoint's copy of every counter and the snapshot's bytes are
+  // freed: give the memory back rather than keep the process's peak.
+  std::vector<core::Record>().swap(*records);
+  std::string().swap(data);
+  ::malloc_trim(0);
   return {};
+}
+
+void ShardStore::ForgetRecovered() {
+  std::vector<core::Record>().swap(recovered_);
+  ::malloc_trim(0);
 }
 
 }  // namespace shardctl::store

@@ -6,6 +6,7 @@
 #include <vector>
 #include <utility>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -417,6 +418,70 @@ TEST(ScanRecordsTest, KeyPartThatDoesNotFitIsCorruptionEvenWithAValidChecksum) {
     ASSERT_FALSE(scan.ok()) << what;
     EXPECT_EQ(scan.status().code(), Code::kInternal) << what;
     EXPECT_THAT(scan.status().message(), HasSubstr("byte 0")) << what;
+  }
+}
+
+// --- Packed records (snapshots since store format 4) -------------------------
+
+std::vector<Record> EveryShapeOfRecord() {
+  return {
+      {Record::Kind::kSet, "c:0500000", 0, 0, 7},
+      {Record::Kind::kSet, "c:0500001", 0, 0, -1},
+      {Record::Kind::kSet, "c:05", 0, 0, kMax},  // shares all it has with the one before
+      {Record::Kind::kSet, "other", 0, 0, kMin},
+      {Record::Kind::kSet, "api:x", 60, 1764720000, 3},
+      {Record::Kind::kSet, "api:x", 3600, kMin, kMax},
+      {Record::Kind::kKey, "api:x", 60, 1764720000, 2, "key-1", 1764720001, 5},
+      {Record::Kind::kAnyValueKey, std::string(200, 'n'), 0, 0, 0, std::string(255, 'k'), kMax,
+       kMin},
+      {Record::Kind::kAdd, "a", 0, 0, 0, "k", 0, 0},
+      {Record::Kind::kRemove, "a", 0, 0, -4},
+  };
+}
+
+TEST(PackedRecordsTest, RoundTripWhateverTheirFields) {
+  std::string packed;
+  PackRecords(EveryShapeOfRecord(), &packed);
+  Result<std::vector<Record>> unpacked = UnpackRecords(packed);
+  ASSERT_TRUE(unpacked.ok()) << unpacked.status().message();
+  EXPECT_EQ(*unpacked, EveryShapeOfRecord());
+  Result<std::vector<Record>> none = UnpackRecords("");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
+TEST(PackedRecordsTest, ACounterLikeTheBenchmarksTakesAFewBytes) {
+  std::string packed;
+  PackRecords({{Record::Kind::kSet, "c:0500000", 0, 0, 1}}, &packed);
+  std::string encoded;
+  EncodeRecord({Record::Kind::kSet, "c:0500000", 0, 0, 1}, &encoded);
+  EXPECT_EQ(packed.size(), 1u + 1 + 1 + 9 + 1);
+  EXPECT_EQ(encoded.size(), 48u);
+}
+
+TEST(PackedRecordsTest, WhatIsCutShortOrMakesNoSenseIsRefusedNamingTheByte) {
+  std::string packed;
+  PackRecords(EveryShapeOfRecord(), &packed);
+  // Cut anywhere inside the last record: that record is refused.
+  std::string before_last;
+  std::vector<Record> all = EveryShapeOfRecord();
+  PackRecords(std::vector<Record>(all.begin(), all.end() - 1), &before_last);
+  for (size_t cut = before_last.size() + 1; cut < packed.size(); ++cut) {
+    Result<std::vector<Record>> unpacked = UnpackRecords(std::string_view(packed).substr(0, cut));
+    ASSERT_FALSE(unpacked.ok()) << cut;
+    EXPECT_THAT(unpacked.status().message(),
+                HasSubstr(fmt::format("at byte {}", before_last.size())));
+  }
+  for (const std::string& bad : {std::string("\x07\x00\x01a\x02"),  // kind 7
+                                 std::string("\x43\x00\x01a\x02"),  // an unknown flag
+                                 std::string("\x03\x01\x01a\x02"),  // shares with nothing
+                                 std::string("\x24\x00\x01a\x02"),  // kKey's key missing
+                                 std::string("\x04\x00\x01a\x02"),  // kKey without key flag
+                                 std::string("\x03\x00\x01a\xff\xff\xff\xff\xff\xff"
+                                             "\xff\xff\xff\xff\x01")}) {  // 11-byte varint
+    Result<std::vector<Record>> unpacked = UnpackRecords(bad);
+    ASSERT_FALSE(unpacked.ok()) << testing::PrintToString(bad);
+    EXPECT_EQ(unpacked.status().code(), Code::kInternal);
   }
 }
 

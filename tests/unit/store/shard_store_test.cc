@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -202,7 +203,7 @@ TEST_F(ShardStoreTest, OpenOnANewDirectoryCreatesMetaLockAndAnEmptyJournal) {
   EXPECT_EQ(store->dir(), ShardDir(2));
   EXPECT_TRUE(store->recovered().empty());
   EXPECT_EQ(NamesIn(ShardDir(2)), (std::vector<std::string>{"LOCK", "journal-1", "meta"}));
-  EXPECT_EQ(ReadFile(ShardDir(2) + "/meta"), "shardctl store 3\nshard 2 of 3\n");
+  EXPECT_EQ(ReadFile(ShardDir(2) + "/meta"), "shardctl store 4\nshard 2 of 3\n");
   EXPECT_EQ(ReadFile(ShardDir(2) + "/LOCK"), std::to_string(::getpid()) + "\n");
   EXPECT_EQ(ReadFile(ShardDir(2) + "/journal-1"), kJournalHeader);
   EXPECT_FALSE(store->NeedsCompaction());
@@ -230,7 +231,7 @@ TEST_F(ShardStoreTest, OtherShardsOfTheSameDataDirectoryOpenSideBySide) {
   std::unique_ptr<ShardStore> one = OpenOrDie(Options(1, 2));
   ASSERT_NE(zero, nullptr);
   ASSERT_NE(one, nullptr);
-  EXPECT_EQ(ReadFile(ShardDir(1) + "/meta"), "shardctl store 3\nshard 1 of 2\n");
+  EXPECT_EQ(ReadFile(ShardDir(1) + "/meta"), "shardctl store 4\nshard 1 of 2\n");
 }
 
 TEST_F(ShardStoreTest, UnwritableDataDirectoryFailsNamingIt) {
@@ -559,6 +560,21 @@ void SetSnapshotVersion(const std::string& path, uint32_t version) {
   WriteFile(path, data);
 }
 
+// Rewrites the snapshot as a format 1 to 3 shardctl wrote it: the same
+// records, each encoded as the journal encodes it.
+void WriteSnapshotAsOlderFormat(const std::string& path, uint32_t version) {
+  constexpr size_t kHeader = 24, kTrailer = 8;
+  std::string data = ReadFile(path);
+  core::Result<std::vector<core::Record>> records =
+      core::UnpackRecords(std::string_view(data).substr(kHeader, data.size() - kHeader - kTrailer));
+  ASSERT_TRUE(records.ok()) << records.status().message();
+  std::string old = data.substr(0, kHeader);
+  for (const core::Record& record : *records) core::EncodeRecord(record, &old);
+  old += data.substr(data.size() - kTrailer);
+  WriteFile(path, old);
+  SetSnapshotVersion(path, version);
+}
+
 core::IncrementRequest Keyed(std::string key, int64_t value, CounterRef counter) {
   return core::IncrementRequest{value, std::move(counter), std::move(key)};
 }
@@ -570,7 +586,7 @@ TEST_F(ShardStoreTest, FormatOneDirectoryIsReadThenUpgradedWithoutTouchingItsJou
   StoreOptions options = Options();
   WriteSnapshotAndJournal(options);
   WriteFile(ShardDir() + "/meta", "shardctl store 1\nshard 0 of 1\n");
-  SetSnapshotVersion(ShardDir() + "/snapshot", 1);
+  WriteSnapshotAsOlderFormat(ShardDir() + "/snapshot", 1);
   std::string journal = ReadFile(ShardDir() + "/journal-2");
   journal.replace(0, kJournalHeader.size(), kJournalHeaderV1);
   WriteFile(ShardDir() + "/journal-2", journal);
@@ -583,7 +599,7 @@ TEST_F(ShardStoreTest, FormatOneDirectoryIsReadThenUpgradedWithoutTouchingItsJou
     ASSERT_NE(store, nullptr);
     std::unique_ptr<Shard> shard = Recover(*store);
     EXPECT_EQ(Observe(*shard), Expected(2));
-    EXPECT_EQ(ReadFile(ShardDir() + "/meta"), "shardctl store 3\nshard 0 of 1\n");
+    EXPECT_EQ(ReadFile(ShardDir() + "/meta"), "shardctl store 4\nshard 0 of 1\n");
     EXPECT_EQ(ReadFile(ShardDir() + "/journal-2"), journal);  // the torn tail cut, nothing else
     EXPECT_EQ(ReadFile(ShardDir() + "/journal-3"), kJournalHeader);
     ASSERT_TRUE(shard->Increment(Keyed("k1", 5, {"c", 0})).ok());
@@ -605,21 +621,46 @@ TEST_F(ShardStoreTest, SnapshotOfAnUnknownVersionIsRefused) {
     Work(shard, 0);
     ASSERT_TRUE(store->Compact(shard).ok());
   }
-  SetSnapshotVersion(ShardDir() + "/snapshot", 4);
-  ExpectOpenRefused(Options(), core::Code::kInternal, "unknown format version 4");
+  SetSnapshotVersion(ShardDir() + "/snapshot", 5);
+  ExpectOpenRefused(Options(), core::Code::kInternal, "unknown format version 5");
 }
 
-TEST_F(ShardStoreTest, FormatTwoDirectoryIsReadAsItIsThenSaysThree) {
-  StoreOptions options = Options();
-  WriteSnapshotAndJournal(options);
-  WriteFile(ShardDir() + "/meta", "shardctl store 2\nshard 0 of 1\n");
-  SetSnapshotVersion(ShardDir() + "/snapshot", 2);
-  const std::string journal = ReadFile(ShardDir() + "/journal-2");
-  std::unique_ptr<ShardStore> store = OpenOrDie(options);
+TEST_F(ShardStoreTest, FormatTwoAndThreeDirectoriesAreReadAsTheyAreThenSayFour) {
+  for (uint32_t version : {2u, 3u}) {
+    SCOPED_TRACE(testing::Message() << "format " << version);
+    StoreOptions options = Options();
+    std::filesystem::remove_all(ShardDir());
+    WriteSnapshotAndJournal(options);
+    WriteFile(ShardDir() + "/meta", fmt::format("shardctl store {}\nshard 0 of 1\n", version));
+    WriteSnapshotAsOlderFormat(ShardDir() + "/snapshot", version);
+    const std::string journal = ReadFile(ShardDir() + "/journal-2");
+    std::unique_ptr<ShardStore> store = OpenOrDie(options);
+    ASSERT_NE(store, nullptr);
+    std::unique_ptr<Shard> shard = Recover(*store);
+    EXPECT_EQ(Observe(*shard), Expected(2));
+    EXPECT_EQ(ReadFile(ShardDir() + "/meta"), "shardctl store 4\nshard 0 of 1\n");
+    EXPECT_EQ(ReadFile(ShardDir() + "/journal-2").substr(0, journal.size()), journal);
+    // The next compaction writes a packed snapshot, read back the same.
+    ASSERT_TRUE(store->Compact(*shard).ok());
+    store.reset();
+    store = OpenOrDie(options);
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(Observe(*Recover(*store)), Expected(2));
+  }
+}
+
+TEST_F(ShardStoreTest, ASnapshotTakesAboutThirteenBytesACounterNamedLikeTheBenchmarks) {
+  std::unique_ptr<ShardStore> store = OpenOrDie(Options());
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(Observe(*Recover(*store)), Expected(2));
-  EXPECT_EQ(ReadFile(ShardDir() + "/meta"), "shardctl store 3\nshard 0 of 1\n");
-  EXPECT_EQ(ReadFile(ShardDir() + "/journal-2").substr(0, journal.size()), journal);
+  Shard shard(0, Clock(), store->journal());
+  constexpr int kCounters = 10000;
+  for (int i = 0; i < kCounters; ++i) {
+    ASSERT_TRUE(
+        shard.Increment(core::IncrementRequest{i % 1000 + 1, {fmt::format("c:{:07}", i), 0}}).ok());
+  }
+  ASSERT_TRUE(store->Compact(shard).ok());
+  const uintmax_t bytes = std::filesystem::file_size(ShardDir() + "/snapshot");
+  EXPECT_LT(bytes, 14u * kCounters) << bytes;  // 48 a counter as journal records
 }
 
 TEST_F(ShardStoreTest, AnyValueKeysSurviveASnapshot) {
@@ -706,7 +747,7 @@ TEST_F(ShardStoreTest, MetaOfAnotherShardIdIsRefused) {
 
 TEST_F(ShardStoreTest, MetaOfAnUnknownFormatIsRefused) {
   { ASSERT_NE(OpenOrDie(Options()), nullptr); }
-  WriteFile(ShardDir() + "/meta", "shardctl store 4\nshard 0 of 1\n");
+  WriteFile(ShardDir() + "/meta", "shardctl store 5\nshard 0 of 1\n");
   ExpectOpenRefused(Options(), core::Code::kInternal, "not one this shardctl can read");
 }
 
