@@ -246,8 +246,10 @@ void NodeAgent::TickReplication() {
         for (const std::string& node : lagging) log.AbandonExpect(node);
       }
     }
-    for (const std::string& node : log.CaughtUp()) {
-      if (!log.ExpectInSync(node)) continue;
+    // Close behind: required from now on, so every change from here waits
+    // for it; listed once it has the changes before that too.
+    for (const std::string& node : log.CaughtUp()) log.ExpectInSync(node);
+    for (const std::string& node : log.ReadyToList()) {
       InSyncChange changed =
           ChangeInSync(primary.shard, log.epoch(), [&node](std::vector<std::string>& in_sync) {
             if (std::find(in_sync.begin(), in_sync.end(), node) != in_sync.end()) return false;

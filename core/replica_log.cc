@@ -235,9 +235,23 @@ void ReplicaLog::SetFollowersLocked(const std::vector<std::string>& followers,
 bool ReplicaLog::ExpectInSync(const std::string& follower) {
   std::lock_guard lock(mutex_);
   auto it = followers_.find(follower);
-  if (it == followers_.end() || it->second.acknowledged < next_ || !fenced_.empty()) return false;
+  if (it == followers_.end() || it->second.lost || !fenced_.empty()) return false;
   it->second.expected = true;
+  it->second.expected_from = next_;
   return true;
+}
+
+std::vector<std::string> ReplicaLog::ReadyToList() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> ready;
+  if (!fenced_.empty()) return ready;
+  for (const auto& [node, state] : followers_) {
+    if (state.expected && !state.listed && !state.lost &&
+        state.acknowledged >= state.expected_from) {
+      ready.push_back(node);
+    }
+  }
+  return ready;
 }
 
 void ReplicaLog::AbandonExpect(const std::string& follower) {
@@ -273,7 +287,7 @@ std::vector<std::string> ReplicaLog::CaughtUp() const {
   const auto recent = Clock::now() - options_.lag_max;
   if (!fenced_.empty()) return caught_up;
   for (const auto& [node, state] : followers_) {
-    if (!Required(state) && !state.lost && state.acknowledged == next_ &&
+    if (!Required(state) && !state.lost && next_ - state.acknowledged <= kCatchUpWindow &&
         state.last_fetch > recent) {
       caught_up.push_back(node);
     }

@@ -10,10 +10,15 @@
 //
 // The in-sync set the waits use is always a superset of the one in the
 // coordination store: a follower is required here before the store lists it
-// (once it has every change so far: ExpectInSync), and is dropped here only
-// after the store stopped listing it (SetFollowers). So a change acknowledged
-// with `ack all` is on every follower the store calls in sync, which is what
-// makes promoting any of them safe.
+// (ExpectInSync, once it is close behind), is listed only once it has every
+// change up to the point it became required (ReadyToList: every change after
+// that point waited for it), and is dropped here only after the store stopped
+// listing it (SetFollowers). So a change acknowledged with `ack all` is on
+// every follower the store calls in sync, which is what makes promoting any
+// of them safe. (Requiring a follower only once it has every change, at the
+// instant a tick looks, would never happen under steady writes: a fetch
+// acknowledges what came before it, so a busy follower is always a batch
+// behind.)
 //
 // Thread-safe.
 #ifndef SHARDCTL_CORE_REPLICA_LOG_H_
@@ -117,18 +122,24 @@ class ReplicaLog {
   // placement's: one older than a placement applied before is ignored.
   void SetFollowers(const std::vector<std::string>& followers,
                     const std::vector<std::string>& in_sync, int64_t revision);
-  // Makes `follower` required from now on, before it is listed in sync.
-  // Returns false (and changes nothing) unless it has every change so far.
+  // Makes `follower` required from now on, before it is listed in sync; it
+  // is ready to be listed once it has every change made before this call.
+  // Returns false (and changes nothing) for a follower this log does not
+  // know, or one that must start again, or once fenced.
   bool ExpectInSync(const std::string& follower);
+  // Followers required by ExpectInSync, not listed yet, that have every
+  // change made before it: to be put in the in-sync set.
+  std::vector<std::string> ReadyToList() const;
   // Withdraws an ExpectInSync that the store did not record.
   void AbandonExpect(const std::string& follower);
 
   // Required followers with a change older than lag_max they have not
   // fetched: to be taken out of the in-sync set.
   std::vector<std::string> Lagging() const;
-  // Followers not required that have every change so far and fetched
-  // within lag_max: to be put in the in-sync set.
+  // Followers not required, fetching (within lag_max), at most
+  // kCatchUpWindow changes behind: to be required (ExpectInSync).
   std::vector<std::string> CaughtUp() const;
+  static constexpr uint64_t kCatchUpWindow = 1024;
   std::vector<FollowerProgress> Progress() const;
 
   // Fails every wait (kTimeout) and fetch (kMoved) from now on: the shard
@@ -146,6 +157,7 @@ class ReplicaLog {
     Clock::time_point last_fetch;
     bool listed = false;    // in sync in the store
     bool expected = false;  // required before the store lists it
+    uint64_t expected_from = 0;  // with `expected`: listed once it has every change before this
     bool lost = false;      // asked from a position not in this log: starts again
   };
   struct Parked {

@@ -141,9 +141,13 @@ TEST(ReplicaLogTest, ExpectInSyncRequiresAFollowerBeforeTheStoreListsIt) {
   ReplicaLog log(0, 1, {});
   log.StartFollower("b");
   log.Append(Add(1));
-  EXPECT_FALSE(log.ExpectInSync("b"));  // it lacks a change
-  ASSERT_TRUE(FetchNow(log, "b", 1).ok());
+  EXPECT_FALSE(log.ExpectInSync("x"));  // not a follower here
+  EXPECT_EQ(log.CaughtUp(), (std::vector<std::string>{"b"}));  // one change behind: close
   EXPECT_TRUE(log.ExpectInSync("b"));
+  EXPECT_TRUE(log.CaughtUp().empty());     // required now
+  EXPECT_TRUE(log.ReadyToList().empty());  // it lacks the change made before
+  ASSERT_TRUE(FetchNow(log, "b", 1).ok());
+  EXPECT_EQ(log.ReadyToList(), (std::vector<std::string>{"b"}));
   const uint64_t seq = log.Append(Add(1));
   std::future<Status> waited = std::async(std::launch::async, [&] { return log.WaitReplicated(seq); });
   EXPECT_EQ(waited.wait_for(milliseconds(50)), std::future_status::timeout);
@@ -152,6 +156,39 @@ TEST(ReplicaLogTest, ExpectInSyncRequiresAFollowerBeforeTheStoreListsIt) {
   EXPECT_EQ(waited.wait_for(milliseconds(20)), std::future_status::timeout);
   log.AbandonExpect("b");
   EXPECT_TRUE(waited.get().ok());
+}
+
+// Under steady writes a follower is always a batch behind when a tick looks
+// (a fetch acknowledges what came before it): it still gets listed, and
+// every change from the moment it was required waits for it.
+TEST(ReplicaLogTest, AFollowerAlwaysABatchBehindIsListedOnceItHasWhatCameBeforeIt) {
+  ReplicaLog log(0, 1, {});
+  log.StartFollower("b");
+  for (int i = 0; i < 3; ++i) log.Append(Add(1));
+  ASSERT_TRUE(FetchNow(log, "b", 0).ok());
+  ASSERT_EQ(log.CaughtUp(), (std::vector<std::string>{"b"}));  // 3 behind
+  ASSERT_TRUE(log.ExpectInSync("b"));
+  const uint64_t after = log.Append(Add(1));  // made while b is required
+  std::future<Status> waited =
+      std::async(std::launch::async, [&] { return log.WaitReplicated(after); });
+  EXPECT_EQ(waited.wait_for(milliseconds(20)), std::future_status::timeout);
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_TRUE(FetchNow(log, "b", 3).ok());  // what it had; more keeps coming
+    log.Append(Add(1));
+  }
+  EXPECT_EQ(log.ReadyToList(), (std::vector<std::string>{"b"}));
+  EXPECT_EQ(waited.wait_for(milliseconds(20)), std::future_status::timeout);  // change 3 is not on b
+  ASSERT_TRUE(FetchNow(log, "b", after + 1).ok());
+  EXPECT_TRUE(waited.get().ok());
+}
+
+TEST(ReplicaLogTest, AFollowerFarBehindIsNotRequiredYet) {
+  ReplicaLog log(0, 1, {});
+  log.StartFollower("b");
+  for (uint64_t i = 0; i <= ReplicaLog::kCatchUpWindow; ++i) log.Append(Add(1));
+  EXPECT_TRUE(log.CaughtUp().empty());
+  ASSERT_TRUE(FetchNow(log, "b", 1).ok());
+  EXPECT_EQ(log.CaughtUp(), (std::vector<std::string>{"b"}));
 }
 
 TEST(ReplicaLogTest, AnOlderPlacementNeverDropsAFollowerTheStoreListsInSync) {
