@@ -15,14 +15,14 @@ uint32_t CounterTable::Chunked<T>::Add() {
   return size_++;
 }
 
-uint32_t CounterTable::Arena::Add(std::string_view name) {
+uint32_t CounterTable::Arena::Add(std::string_view name, uint32_t entry) {
   std::vector<uint32_t>& reusable = free_[name.size()];
   uint32_t ref;
   if (!reusable.empty()) {
     ref = reusable.back();
     reusable.pop_back();
   } else {
-    const uint32_t bytes = static_cast<uint32_t>(name.size()) + 1;
+    const uint32_t bytes = static_cast<uint32_t>(name.size() + 1 + sizeof entry);
     if (used_ + bytes > kChunkBytes) {
       // A reference has 31 bits (core/counter_table.h's Entry): 2 GiB of names.
       if (chunks_.size() == kMaxChunks) {
@@ -38,27 +38,43 @@ uint32_t CounterTable::Arena::Add(std::string_view name) {
   char* at = chunks_[ref >> kChunkBits].get() + (ref & kOffsetMask);
   at[0] = static_cast<char>(name.size());
   std::memcpy(at + 1, name.data(), name.size());
+  std::memcpy(at + 1 + name.size(), &entry, sizeof entry);
   return ref;
 }
 
 void CounterTable::Arena::Free(uint32_t ref) { free_[Get(ref).size()].push_back(ref); }
 
-size_t CounterTable::NameHash::operator()(uint32_t entry) const {
-  return absl::Hash<std::string_view>{}(table->NameOf(entry));
+size_t CounterTable::NameHash::operator()(uint32_t ref) const {
+  return absl::Hash<std::string_view>{}(arena->Get(ref));
 }
 
 size_t CounterTable::NameHash::operator()(std::string_view name) const {
   return absl::Hash<std::string_view>{}(name);
 }
 
+uint64_t CounterTable::NameHead(std::string_view name) {
+  // Big-endian, zero-padded: compares as the bytes do (names hold no zero
+  // byte, so a shorter name sorts first, as it does bytewise).
+  uint64_t head = 0;
+  for (size_t i = 0; i < 8; ++i) {
+    head = head << 8 | (i < name.size() ? static_cast<unsigned char>(name[i]) : 0);
+  }
+  return head;
+}
+
+CounterTable::RankKey CounterTable::RankKeyOf(uint32_t entry) const {
+  const Entry& e = entries_[entry];
+  return {e.count, NameHead(arena_.Get(e.name)), e.name};
+}
+
 CounterTable::CounterTable()
-    : by_hash_(0, NameHash{this}, NameEq{this}),
-      by_name_(NameLess{this}),
+    : by_hash_(0, NameHash{&arena_}, NameEq{&arena_}),
+      by_name_(NameLess{&arena_}),
       by_rank_(RankLess{this}) {}
 
 uint32_t CounterTable::FindEntry(std::string_view name) const {
   auto it = by_hash_.find(name);
-  return it == by_hash_.end() ? kNone : *it;
+  return it == by_hash_.end() ? kNone : arena_.EntryOf(*it);
 }
 
 uint32_t CounterTable::AddEntry(std::string_view name) {
@@ -70,15 +86,16 @@ uint32_t CounterTable::AddEntry(std::string_view name) {
   } else {
     entry = entries_.Add();
   }
-  entries_[entry].name = arena_.Add(name);
-  by_hash_.insert(entry);
+  const uint32_t ref = arena_.Add(name, entry);
+  entries_[entry].name = ref;
+  by_hash_.insert(ref);
   return entry;
 }
 
 void CounterTable::ReleaseIfEmpty(uint32_t entry) {
   Entry& e = entries_[entry];
   if (e.plain || e.windows != kNone) return;
-  by_hash_.erase(entry);  // hashes the name: forget it after
+  by_hash_.erase(e.name);  // hashes the name: forget it after
   arena_.Free(e.name);
   free_entries_.push_back(entry);
 }
@@ -96,7 +113,10 @@ void CounterTable::FileExpiry(uint32_t cell) {
 }
 
 std::optional<CounterTable::Cell> CounterTable::Find(std::string_view name, int64_t window) const {
-  const uint32_t entry = FindEntry(name);
+  return CellOf(FindEntry(name), window);
+}
+
+std::optional<CounterTable::Cell> CounterTable::CellOf(uint32_t entry, int64_t window) const {
   if (entry == kNone) return std::nullopt;
   if (window == 0) {
     const Entry& e = entries_[entry];
@@ -109,20 +129,43 @@ std::optional<CounterTable::Cell> CounterTable::Find(std::string_view name, int6
 }
 
 void CounterTable::Set(std::string_view name, int64_t window, const Cell& cell) {
-  uint32_t entry = FindEntry(name);
+  SetAt(FindEntry(name), name, window, cell);
+}
+
+void CounterTable::Rerank(uint32_t entry, int64_t count) {
+  RankKey key = RankKeyOf(entry);
+  key.count = count;
+  auto it = by_rank_.find(key);
+  key.count = entries_[entry].count;
+  // Most increments leave a part between the same neighbours (a leader that
+  // stays ahead): then its key changes in place, without a second descent.
+  // The order of the index holds either way, so the cast is sound.
+  const RankLess less{this};
+  auto next = std::next(it);
+  if ((it == by_rank_.begin() || less(*std::prev(it), key)) &&
+      (next == by_rank_.end() || less(key, *next))) {
+    const_cast<RankKey&>(*it).count = key.count;
+    return;
+  }
+  by_rank_.erase(it);
+  by_rank_.insert(key);
+}
+
+void CounterTable::SetAt(uint32_t entry, std::string_view name, int64_t window,
+                         const Cell& cell) {
   if (entry == kNone) entry = AddEntry(name);
   if (window == 0) {
     Entry& e = entries_[entry];
     if (!e.plain) {
       e.plain = 1;
       e.count = cell.count;
-      by_name_.insert(entry);
-      by_rank_.insert({cell.count, entry});
+      by_name_.insert(e.name);
+      by_rank_.insert(RankKeyOf(entry));
       ++plain_count_;
     } else if (e.count != cell.count) {
-      by_rank_.erase(RankKey{e.count, entry});
+      const int64_t was = e.count;
       e.count = cell.count;
-      by_rank_.insert({cell.count, entry});
+      Rerank(entry, was);
     }
     return;
   }
@@ -151,8 +194,8 @@ void CounterTable::Set(std::string_view name, int64_t window, const Cell& cell) 
 
 void CounterTable::ErasePlain(uint32_t entry) {
   Entry& e = entries_[entry];
-  by_rank_.erase(RankKey{e.count, entry});
-  by_name_.erase(entry);
+  by_rank_.erase(RankKeyOf(entry));
+  by_name_.erase(e.name);
   e.plain = 0;
   e.count = 0;
   --plain_count_;
@@ -204,9 +247,9 @@ std::vector<CounterPart> CounterTable::ListPage(std::string_view prefix, std::st
   std::vector<CounterPart> page;
   auto it = after < prefix ? by_name_.lower_bound(prefix) : by_name_.upper_bound(after);
   for (; it != by_name_.end() && page.size() < limit; ++it) {
-    std::string_view name = NameOf(*it);
+    std::string_view name = arena_.Get(*it);
     if (!name.starts_with(prefix)) break;
-    page.push_back({std::string(name), entries_[*it].count});
+    page.push_back({std::string(name), entries_[arena_.EntryOf(*it)].count});
   }
   return page;
 }
@@ -228,27 +271,28 @@ std::vector<CounterPart> CounterTable::Rank(const RankQuery& query) const {
     std::vector<RankKey> matches;
     auto it = by_name_.lower_bound(std::string_view(query.prefix));
     for (; it != by_name_.end() && matches.size() <= few; ++it) {
-      if (!NameOf(*it).starts_with(query.prefix)) break;
-      matches.push_back({entries_[*it].count, *it});
+      if (!arena_.Get(*it).starts_with(query.prefix)) break;
+      matches.push_back(RankKeyOf(arena_.EntryOf(*it)));
     }
     if (matches.size() <= few) {
       std::erase_if(matches, [&](const RankKey& key) {
-        return !after_cursor(key.count, NameOf(key.entry));
+        return !after_cursor(key.count, arena_.Get(key.name));
       });
       const size_t n = std::min(matches.size(), query.limit);
       std::partial_sort(matches.begin(), matches.begin() + static_cast<ptrdiff_t>(n),
                         matches.end(), RankLess{this});
       for (size_t i = 0; i < n; ++i) {
-        page.push_back({std::string(NameOf(matches[i].entry)), matches[i].count});
+        page.push_back({std::string(arena_.Get(matches[i].name)), matches[i].count});
       }
       return page;
     }
   }
   auto it = query.from_start
                 ? by_rank_.begin()
-                : by_rank_.upper_bound(RankProbe{query.after.count, query.after.name});
+                : by_rank_.upper_bound(RankProbe{query.after.count, NameHead(query.after.name),
+                                                 query.after.name});
   for (; it != by_rank_.end() && page.size() < query.limit; ++it) {
-    std::string_view name = NameOf(it->entry);
+    std::string_view name = arena_.Get(it->name);
     if (!name.starts_with(query.prefix) || !after_cursor(it->count, name)) continue;
     page.push_back({std::string(name), it->count});
   }

@@ -15,6 +15,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -54,6 +55,16 @@ class CounterTable {
   // std::length_error past 2 GiB of names in one table.
   // REQUIRES: `name` valid (core/counter_name.h), 0 <= window <= kMaxWindowSeconds.
   void Set(std::string_view name, int64_t window, const Cell& cell);
+  // Finds the part and sets it to what `update(std::optional<Cell> found)`
+  // returns, if it returns a Cell (nullopt: leave the table as it is); one
+  // lookup for both. `update` must not touch the table. REQUIRES: as Set.
+  template <typename F>
+  void Update(std::string_view name, int64_t window, F&& update) {
+    const uint32_t entry = FindEntry(name);
+    if (std::optional<Cell> next = update(CellOf(entry, window))) {
+      SetAt(entry, name, window, *next);
+    }
+  }
   // Removes the part; returns whether the table held it.
   bool Erase(std::string_view name, int64_t window);
   // Removes every part of `name` (plain and windows); returns them, the plain
@@ -127,16 +138,23 @@ class CounterTable {
     uint32_t size_ = 0;
   };
 
-  // Names, each a length byte and its bytes, in 1 MiB chunks; a reference is
-  // chunk << 20 | offset. Space of a forgotten name is reused by the next
-  // name of the same length.
+  // Names, each a length byte, its bytes and the index of its entry, in 1 MiB
+  // chunks; a reference is chunk << 20 | offset. The indexes hold references,
+  // so that comparing names reads one place. Space of a forgotten name is
+  // reused by the next name of the same length.
   class Arena {
    public:
-    uint32_t Add(std::string_view name);
+    uint32_t Add(std::string_view name, uint32_t entry);
     void Free(uint32_t ref);
     std::string_view Get(uint32_t ref) const {
-      const char* at = chunks_[ref >> kChunkBits].get() + (ref & kOffsetMask);
+      const char* at = At(ref);
       return {at + 1, static_cast<unsigned char>(*at)};
+    }
+    uint32_t EntryOf(uint32_t ref) const {
+      const char* at = At(ref);
+      uint32_t entry;
+      std::memcpy(&entry, at + 1 + static_cast<unsigned char>(*at), sizeof entry);
+      return entry;
     }
 
    private:
@@ -144,59 +162,73 @@ class CounterTable {
     static constexpr uint32_t kChunkBytes = 1u << kChunkBits;
     static constexpr uint32_t kOffsetMask = kChunkBytes - 1;
     static constexpr size_t kMaxChunks = size_t{1} << (31 - kChunkBits);
+    const char* At(uint32_t ref) const {
+      return chunks_[ref >> kChunkBits].get() + (ref & kOffsetMask);
+    }
     std::vector<std::unique_ptr<char[]>> chunks_;
     uint32_t used_ = kChunkBytes;  // of the last chunk
     std::array<std::vector<uint32_t>, kMaxCounterNameBytes + 1> free_;
   };
 
-  // Hashing and equality of entry indexes by name, with lookup by name.
+  // Hashing and equality of name references by name, with lookup by name.
   struct NameHash {
     using is_transparent = void;
-    const CounterTable* table;
-    size_t operator()(uint32_t entry) const;
+    const Arena* arena;
+    size_t operator()(uint32_t ref) const;
     size_t operator()(std::string_view name) const;
   };
   struct NameEq {
     using is_transparent = void;
-    const CounterTable* table;
+    const Arena* arena;
     bool operator()(uint32_t a, uint32_t b) const { return a == b; }
-    bool operator()(uint32_t a, std::string_view b) const { return table->NameOf(a) == b; }
-    bool operator()(std::string_view a, uint32_t b) const { return a == table->NameOf(b); }
+    bool operator()(uint32_t a, std::string_view b) const { return arena->Get(a) == b; }
+    bool operator()(std::string_view a, uint32_t b) const { return a == arena->Get(b); }
   };
-  // Entry indexes by name.
+  // Name references by name.
   struct NameLess {
     using is_transparent = void;
-    const CounterTable* table;
-    bool operator()(uint32_t a, uint32_t b) const { return table->NameOf(a) < table->NameOf(b); }
-    bool operator()(uint32_t a, std::string_view b) const { return table->NameOf(a) < b; }
-    bool operator()(std::string_view a, uint32_t b) const { return a < table->NameOf(b); }
+    const Arena* arena;
+    bool operator()(uint32_t a, uint32_t b) const { return arena->Get(a) < arena->Get(b); }
+    bool operator()(uint32_t a, std::string_view b) const { return arena->Get(a) < b; }
+    bool operator()(std::string_view a, uint32_t b) const { return a < arena->Get(b); }
   };
-  // The rank order: count highest first, then name.
+  // The rank order: count highest first, then name. A key carries the first
+  // 8 bytes of its name as a number that sorts as they do, so that most ties
+  // are settled without reading the names from the arena (misses in the
+  // cache: the index is updated on every increment).
   struct RankKey {
     int64_t count;
-    uint32_t entry;
+    uint64_t head;  // NameHead(name)
+    uint32_t name;  // its arena reference
   };
   struct RankProbe {
     int64_t count;
+    uint64_t head;
     std::string_view name;
   };
+  static uint64_t NameHead(std::string_view name);
   struct RankLess {
     using is_transparent = void;
     const CounterTable* table;
-    bool operator()(const RankKey& a, const RankKey& b) const {
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
       if (a.count != b.count) return a.count > b.count;
-      return a.entry != b.entry && table->NameOf(a.entry) < table->NameOf(b.entry);
+      if (a.head != b.head) return a.head < b.head;
+      return NameOf(a) < NameOf(b);
     }
-    bool operator()(const RankKey& a, const RankProbe& b) const {
-      return a.count != b.count ? a.count > b.count : table->NameOf(a.entry) < b.name;
-    }
-    bool operator()(const RankProbe& a, const RankKey& b) const {
-      return a.count != b.count ? a.count > b.count : a.name < table->NameOf(b.entry);
-    }
+    std::string_view NameOf(const RankKey& key) const { return table->arena_.Get(key.name); }
+    std::string_view NameOf(const RankProbe& probe) const { return probe.name; }
   };
+  RankKey RankKeyOf(uint32_t entry) const;
 
   std::string_view NameOf(uint32_t entry) const { return arena_.Get(entries_[entry].name); }
   uint32_t FindEntry(std::string_view name) const;
+  // The part (entry, window); nullopt for none (or entry kNone).
+  std::optional<Cell> CellOf(uint32_t entry, int64_t window) const;
+  // Sets the part (entry, window), adding `name`'s entry if entry is kNone.
+  void SetAt(uint32_t entry, std::string_view name, int64_t window, const Cell& cell);
+  // Moves a plain part from `count` to its entry's count in the rank index.
+  void Rerank(uint32_t entry, int64_t count);
   uint32_t AddEntry(std::string_view name);
   // Forgets the entry once it holds no part.
   void ReleaseIfEmpty(uint32_t entry);

@@ -51,18 +51,21 @@ std::variant<Result<IncrementReply>, Shard::Pending> Shard::Apply(
   pending.reply = {id_, 0, counter.window > 0 ? pending.window_start + counter.window : 0};
   {
     std::lock_guard lock(mutex_);
-    std::optional<CounterTable::Cell> cell = table_.Find(counter.name, counter.window);
     int64_t current = 0;
-    pending.created = !cell || cell->window_start != pending.window_start;
-    if (!pending.created) current = cell->count;
-    Result<int64_t> next = CheckedAdd(current, request.value);
+    Result<int64_t> next = 0;
+    table_.Update(counter.name, counter.window, [&](std::optional<CounterTable::Cell> cell) {
+      pending.created = !cell || cell->window_start != pending.window_start;
+      if (!pending.created) current = cell->count;
+      next = CheckedAdd(current, request.value);
+      return next.ok() ? std::optional(CounterTable::Cell{*next, pending.window_start})
+                       : std::nullopt;
+    });
     if (!next.ok()) {
       if (keyed) keys_.Abandon(idempotency_key);
       return Result<IncrementReply>(OutOfRange(
           fmt::format("shard {}: adding {} to the count {} of '{}' would overflow a 64-bit count",
                       id_, request.value, current, counter.name)));
     }
-    table_.Set(counter.name, counter.window, {*next, pending.window_start});
     pending.reply.count = *next;
     // Under the lock, so that a checkpoint sees the key with the
     // change it answers.

@@ -160,8 +160,9 @@ TEST(CounterTableTest, PagesByNameAndByRankMatchASortedModelThroughRandomChanges
   std::map<std::string, int64_t> model;
   const std::vector<std::string> prefixes = {"", "a", "a:", "b:1", "zz"};
   auto name_of = [&](int n) {
-    static const char* kHeads[] = {"a:", "b:", "a", "b:1"};
-    return kHeads[n % 4] + std::to_string(n / 4);
+    // Short names, and long ones whose first 8 bytes are the same.
+    static const char* kHeads[] = {"a:", "b:", "a", "b:1", "a:long:name:"};
+    return kHeads[n % 5] + std::to_string(n / 5);
   };
   for (int step = 0; step < 3000; ++step) {
     const std::string name = name_of(static_cast<int>(random() % 200));
