@@ -78,19 +78,6 @@ int Memory(long count, int shards) {
              count, shards, (one - before) * 1024.0 / static_cast<double>(count),
              (one - before) / 1024, static_cast<double>(count) / seconds);
 
-  // Increments of counters it holds, in random order: each moves one in its
-  // shard's rank index.
-  std::vector<std::string> names;
-  std::mt19937 random(17);
-  for (int i = 0; i < 1'000'000; ++i) names.push_back(fmt::format("c:{:07}", random() % count));
-  start = Clock::now();
-  for (size_t i = 0; i < names.size(); ++i) {
-    const int64_t value = static_cast<int64_t>(i % 60 + 1);
-    if (!held[value % shards]->Increment(Request(value, names[i])).ok()) return 1;
-  }
-  fmt::print("then {} increments of random counters among them: {:.0f}/s in one thread\n",
-             names.size(), static_cast<double>(names.size()) / (Ms(Clock::now() - start) / 1000));
-
   Shard& first = *held[1 % shards];
   RankQuery top10;
   top10.limit = 10;
@@ -114,6 +101,21 @@ int Memory(long count, int shards) {
   const long all = RssKib();
   fmt::print("the same counters with a part on each of the {} shards: {:.1f} bytes per counter\n",
              shards, (all - before) * 1024.0 / static_cast<double>(count));
+
+  // Increments of counters it holds, in random order: each moves one in its
+  // shard's rank index.
+  std::vector<std::string> names;
+  std::mt19937 random(17);
+  for (int i = 0; i < 1'000'000; ++i) names.push_back(fmt::format("c:{:07}", random() % count));
+  auto updates_start = Clock::now();
+  for (size_t i = 0; i < names.size(); ++i) {
+    const int64_t value = static_cast<int64_t>(i % 60 + 1);
+    if (!held[value % shards]->Increment(Request(value, names[i])).ok()) return 1;
+  }
+  fmt::print("then {} increments of random counters among them (parts it holds): {:.0f}/s in "
+             "one thread\n",
+             names.size(),
+             static_cast<double>(names.size()) / (Ms(Clock::now() - updates_start) / 1000));
   return 0;
 }
 
@@ -141,7 +143,7 @@ int Windows(long names, int lengths) {
   double worst_increment = 0;
   double worst_read = 0;
   long operations = 0;
-  std::thread load([&] {
+  auto load_until_done = [&] {
     started = true;
     for (long i = 0; !done; ++i) {
       auto start = Clock::now();
@@ -153,7 +155,21 @@ int Windows(long names, int lengths) {
       worst_read = std::max(worst_read, Ms(end - middle));
       ++operations;
     }
-  });
+  };
+  // The same load for a while with nothing to drop: the waits that this
+  // machine's scheduler alone causes.
+  std::thread control(load_until_done);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  done = true;
+  control.join();
+  fmt::print("control, 500 ms of the same load with nothing to drop: {} increments and reads, "
+             "the longest increment {:.2f} ms, the longest read {:.2f} ms\n",
+             operations, worst_increment, worst_read);
+  done = false;
+  started = false;
+  worst_increment = worst_read = 0;
+  operations = 0;
+  std::thread load(load_until_done);
   while (!started) std::this_thread::yield();
   auto start = Clock::now();
   const size_t dropped = shard.DropExpiredWindows();

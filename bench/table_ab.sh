@@ -14,7 +14,7 @@ trap '[ -z "$pid" ] || kill $pid 2>/dev/null; rm -rf "$work"' EXIT
 run() {  # binary script -> increments/s
   "$1" serve --in-memory --port 0 --shard-base-port 0 >"$work/out" 2>&1 &
   pid=$!
-  for _ in $(seq 100); do grep -q aggregator "$work/out" && break; sleep 0.1; done
+  for _ in $(seq 100); do grep -q " ready " "$work/out" && break; sleep 0.1; done
   local address
   address=$(awk '/aggregator/ {print $NF}' "$work/out")
   wrk -t2 -c32 -d"${seconds}s" -s "$2" "http://$address/increment" |
