@@ -54,6 +54,28 @@ TEST(CounterTableTest, PlainAndWindowedPartsOfOneNameAreSeparate) {
   EXPECT_EQ(table.size(), 1u);
 }
 
+TEST(CounterTableTest, UpdateSeesThePartItFindsAndSetsWhatItReturnsOrNothing) {
+  CounterTable table;
+  std::vector<std::optional<Cell>> seen;
+  auto add = [&](int64_t amount) {
+    return [&seen, amount](std::optional<Cell> found) -> std::optional<Cell> {
+      seen.push_back(found);
+      if (amount == 0) return std::nullopt;  // refused: nothing changes
+      return Cell{(found ? found->count : 0) + amount, 0};
+    };
+  };
+  table.Update("a", 0, add(5));
+  table.Update("a", 0, add(2));
+  table.Update("a", 0, add(0));
+  table.Update("b", 0, add(0));
+  EXPECT_EQ(seen, (std::vector<std::optional<Cell>>{std::nullopt, Cell{5, 0}, Cell{7, 0},
+                                                    std::nullopt}));
+  EXPECT_EQ(table.Find("a", 0), (Cell{7, 0}));
+  EXPECT_EQ(table.Find("b", 0), std::nullopt);
+  EXPECT_EQ(table.size(), 1u);
+  EXPECT_EQ(table.Rank(FirstByRank(10)), (std::vector<CounterPart>{{"a", 7}}));
+}
+
 TEST(CounterTableTest, WindowedPartsAreNotListedOrRanked) {
   CounterTable table;
   table.Set("a", 60, {7, 0});
