@@ -1,7 +1,5 @@
 #include "core/shard.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
 
 #include "core/counter.h"
@@ -28,11 +26,6 @@ Shard::Shard(int id, NowFn now, Journal* journal, int64_t key_window_seconds)
       journal_(journal),
       keys_(key_window_seconds) {}
 
-std::string Shard::KeyOf(const CounterRef& counter) {
-  if (counter.window == 0) return counter.name;
-  return fmt::format("{}@{}", counter.name, counter.window);
-}
-
 std::variant<Result<IncrementReply>, Shard::Pending> Shard::Apply(
     const IncrementRequest& request) {
   const CounterRef& counter = request.counter;
@@ -54,30 +47,30 @@ std::variant<Result<IncrementReply>, Shard::Pending> Shard::Apply(
   pending.keyed = keyed;
   pending.window_start = counter.window > 0 ? WindowStart(now, counter.window) : 0;
   pending.value = request.value;
-  // The plain counter's key is its name; a windowed key is built here.
-  pending.key = counter.window > 0 ? KeyOf(counter) : counter.name;
+  pending.counter = counter;
   pending.reply = {id_, 0, counter.window > 0 ? pending.window_start + counter.window : 0};
   {
-    Stripe& stripe = StripeOf(pending.key);
-    std::lock_guard lock(stripe.mutex);
-    auto it = stripe.cells.find(pending.key);
+    std::lock_guard lock(mutex_);
     int64_t current = 0;
-    pending.created = it == stripe.cells.end() || it->second.window_start != pending.window_start;
-    if (!pending.created) current = it->second.count;
-    Result<int64_t> next = CheckedAdd(current, request.value);
+    Result<int64_t> next = 0;
+    table_.Update(counter.name, counter.window, [&](std::optional<CounterTable::Cell> cell) {
+      pending.created = !cell || cell->window_start != pending.window_start;
+      if (!pending.created) current = cell->count;
+      next = CheckedAdd(current, request.value);
+      return next.ok() ? std::optional(CounterTable::Cell{*next, pending.window_start})
+                       : std::nullopt;
+    });
     if (!next.ok()) {
       if (keyed) keys_.Abandon(idempotency_key);
       return Result<IncrementReply>(OutOfRange(
           fmt::format("shard {}: adding {} to the count {} of '{}' would overflow a 64-bit count",
                       id_, request.value, current, counter.name)));
     }
-    if (it == stripe.cells.end()) it = stripe.cells.emplace(pending.key, Cell{}).first;
-    it->second = {*next, counter.window, pending.window_start};
     pending.reply.count = *next;
-    // Under the stripe lock, so that a checkpoint sees the key with the
+    // Under the lock, so that a checkpoint sees the key with the
     // change it answers.
     if (keyed) keys_.Applied(idempotency_key, pending.reply);
-    // Appended under the stripe lock, so one counter's records keep its order.
+    // Appended under the lock, so one counter's records keep its order.
     // The key goes in the same record: the change and the key that guards it
     // are durable together or not at all.
     if (journal_ != nullptr) {
@@ -104,7 +97,7 @@ Result<IncrementReply> Shard::Complete(const Pending& pending, const Status& wri
       if (pending.keyed) keys_.Finish(pending.idempotency_key);
       return written;
     }
-    Undo(pending.key, pending.window_start, pending.value, pending.created);
+    Undo(pending.counter, pending.window_start, pending.value, pending.created);
     if (pending.keyed) keys_.Abandon(pending.idempotency_key);
     undone_records_.fetch_add(1, std::memory_order_acq_rel);
     return JournalFailure(id_, written, "increment");
@@ -122,10 +115,10 @@ Result<IncrementReply> Shard::Increment(const IncrementRequest& request) {
   // waits here; others may leave the wait to the thread's DurableBatch.
   if (DurableBatch* batch = DurableBatch::Active(); batch != nullptr && !pending.keyed) {
     batch->Defer(journal_, std::move(pending.ticket),
-                 [this, key = pending.key, window_start = pending.window_start,
+                 [this, counter = pending.counter, window_start = pending.window_start,
                   value = pending.value, created = pending.created](const Status& written) {
                    if (Unconfirmed(written)) return written;  // the change stands
-                   Undo(key, window_start, value, created);
+                   Undo(counter, window_start, value, created);
                    undone_records_.fetch_add(1, std::memory_order_acq_rel);
                    return JournalFailure(id_, written, "increment");
                  });
@@ -150,17 +143,20 @@ void Shard::IncrementThen(const IncrementRequest& request, IncrementDone done) {
   });
 }
 
-void Shard::Undo(const std::string& key, int64_t window_start, int64_t amount, bool created) {
-  Stripe& stripe = StripeOf(key);
-  std::lock_guard lock(stripe.mutex);
-  auto it = stripe.cells.find(key);
-  if (it == stripe.cells.end() || it->second.window_start != window_start) return;
+void Shard::Undo(const CounterRef& counter, int64_t window_start, int64_t amount,
+                 bool created) {
+  std::lock_guard lock(mutex_);
+  std::optional<CounterTable::Cell> cell = table_.Find(counter.name, counter.window);
+  if (!cell || cell->window_start != window_start) return;
   // Other changes may have come since, but additions commute: taking this one
   // back leaves exactly what the journal holds.
-  Result<int64_t> undone = CheckedAdd(it->second.count, -amount);
+  Result<int64_t> undone = CheckedAdd(cell->count, -amount);
   if (!undone.ok()) return;
-  it->second.count = *undone;
-  if (created && *undone == 0) stripe.cells.erase(it);
+  if (created && *undone == 0) {
+    table_.Erase(counter.name, counter.window);
+  } else {
+    table_.Set(counter.name, counter.window, {*undone, window_start});
+  }
 }
 
 CountReply Shard::Count(const CounterRef& counter) const {
@@ -170,88 +166,89 @@ CountReply Shard::Count(const CounterRef& counter) const {
     window_start = WindowStart(now_(), counter.window);
     reply.window_end = window_start + counter.window;
   }
-  std::string key = KeyOf(counter);
-  const Stripe& stripe = StripeOf(key);
-  std::lock_guard lock(stripe.mutex);
-  auto it = stripe.cells.find(key);
-  if (it != stripe.cells.end() && it->second.window_start == window_start) {
-    reply.count = it->second.count;
-  }
+  std::lock_guard lock(mutex_);
+  std::optional<CounterTable::Cell> cell = table_.Find(counter.name, counter.window);
+  if (cell && cell->window_start == window_start) reply.count = cell->count;
   return reply;
 }
 
 std::vector<CounterPart> Shard::List(std::string_view prefix) const {
+  // Page by page, so that listing a large shard never holds the lock long.
+  constexpr size_t kPage = 4096;
   std::vector<CounterPart> parts;
-  for (const Stripe& stripe : stripes_) {
-    std::lock_guard lock(stripe.mutex);
-    for (const auto& [key, cell] : stripe.cells) {
-      if (cell.window == 0 && key.starts_with(prefix)) parts.push_back({key, cell.count});
+  for (;;) {
+    const size_t had = parts.size();
+    {
+      std::lock_guard lock(mutex_);
+      std::vector<CounterPart> page =
+          table_.ListPage(prefix, parts.empty() ? std::string_view() : parts.back().name, kPage);
+      parts.insert(parts.end(), std::make_move_iterator(page.begin()),
+                   std::make_move_iterator(page.end()));
     }
+    if (parts.size() - had < kPage) return parts;
   }
-  return parts;
 }
 
-// TODO(issue 17): the compact counter table answers these from its indexes;
-// until then they select from what List returns.
 std::vector<CounterPart> Shard::ListPage(const PageQuery& query) const {
-  return SelectPage(List(query.prefix), query);
+  std::lock_guard lock(mutex_);
+  return table_.ListPage(query.prefix, query.after, query.limit);
 }
 
 std::vector<CounterPart> Shard::Rank(const RankQuery& query) const {
-  return SelectRank(List(query.prefix), query);
+  std::lock_guard lock(mutex_);
+  return table_.Rank(query);
 }
 
 std::vector<int64_t> Shard::Counts(const std::vector<std::string>& names) const {
   std::vector<int64_t> counts;
   counts.reserve(names.size());
-  for (const std::string& name : names) counts.push_back(Count(CounterRef{name, 0}).count);
+  std::lock_guard lock(mutex_);
+  for (const std::string& name : names) {
+    std::optional<CounterTable::Cell> cell = table_.Find(name, 0);
+    counts.push_back(cell ? cell->count : 0);
+  }
   return counts;
 }
 
 Result<int64_t> Shard::Reset(std::string_view name) {
   struct Removed {
-    std::string key;
-    Cell cell;
+    CounterTable::Part part;
     std::shared_ptr<Journal::Ticket> ticket;
   };
   std::vector<Removed> removed;
-  const std::string window_prefix = fmt::format("{}@", name);
-  for (Stripe& stripe : stripes_) {
-    std::lock_guard lock(stripe.mutex);
-    std::erase_if(stripe.cells, [&](const auto& entry) {
-      if (entry.first != name && !entry.first.starts_with(window_prefix)) return false;
-      const Cell& cell = entry.second;
+  {
+    std::lock_guard lock(mutex_);
+    for (const CounterTable::Part& part : table_.EraseName(name)) {
       std::shared_ptr<Journal::Ticket> ticket;
       if (journal_ != nullptr) {
-        ticket = journal_->Append({Record::Kind::kRemove, std::string(name), cell.window,
-                                   cell.window_start, -cell.count});
+        ticket = journal_->Append({Record::Kind::kRemove, std::string(name), part.window,
+                                   part.cell.window_start, -part.cell.count});
       }
-      removed.push_back({entry.first, cell, std::move(ticket)});
-      return true;
-    });
+      removed.push_back({part, std::move(ticket)});
+    }
   }
 
   int64_t plain = 0;
   Status failure;
   for (const Removed& entry : removed) {
+    const CounterTable::Part& part = entry.part;
     if (entry.ticket) {
       if (Status written = journal_->Wait(entry.ticket); !written.ok()) {
         failure = written;
         if (Unconfirmed(written)) continue;  // the removal stands
         // Put the part back: its removal is not in the journal.
-        Stripe& stripe = StripeOf(entry.key);
-        std::lock_guard lock(stripe.mutex);
-        Cell& cell = stripe.cells[entry.key];
-        if (cell.window_start == entry.cell.window_start || cell.count == 0) {
-          Result<int64_t> restored = CheckedAdd(cell.count, entry.cell.count);
-          cell = {restored.ok() ? *restored : cell.count, entry.cell.window,
-                  entry.cell.window_start};
+        std::lock_guard lock(mutex_);
+        CounterTable::Cell cell = table_.Find(name, part.window).value_or(CounterTable::Cell{});
+        if (cell.window_start == part.cell.window_start || cell.count == 0) {
+          Result<int64_t> restored = CheckedAdd(cell.count, part.cell.count);
+          table_.Set(name, part.window,
+                     {restored.ok() ? *restored : cell.count, part.cell.window_start});
         }
         undone_records_.fetch_add(1, std::memory_order_acq_rel);
         continue;
       }
     }
-    if (entry.cell.window == 0) plain = entry.cell.count;
+    if (part.window == 0) plain = part.cell.count;
   }
   if (Unconfirmed(failure)) return failure;
   if (!failure.ok()) return JournalFailure(id_, failure, "reset");
@@ -267,29 +264,30 @@ Status Shard::Replay(const Record& record) {
     keys_.Restore({record.amount, counter, record.key}, record.key_time, reply, now_(), any_value);
   }
   if (record.kind == Record::Kind::kKey || record.kind == Record::Kind::kAnyValueKey) return {};
-  std::string key = KeyOf(counter);
-  Stripe& stripe = StripeOf(key);
-  std::lock_guard lock(stripe.mutex);
+  std::lock_guard lock(mutex_);
   if (record.kind == Record::Kind::kSet) {
-    stripe.cells[key] = {record.amount, record.window, record.window_start};
+    table_.Set(record.name, record.window, {record.amount, record.window_start});
     return {};
   }
-  Cell& cell = stripe.cells[key];
+  CounterTable::Cell cell =
+      table_.Find(record.name, record.window).value_or(CounterTable::Cell{});
   if (cell.window_start > record.window_start) return {};  // an older window: long gone
-  if (cell.window_start < record.window_start) cell = {0, record.window, record.window_start};
-  cell.window = record.window;
+  if (cell.window_start < record.window_start) cell = {0, record.window_start};
   Result<int64_t> next = CheckedAdd(cell.count, record.amount);
   if (!next.ok()) {
     return Internal(fmt::format("replaying the journal overflows the count of '{}'", record.name));
   }
   cell.count = *next;
-  if (record.kind == Record::Kind::kRemove && cell.count == 0) stripe.cells.erase(key);
+  if (record.kind == Record::Kind::kRemove && cell.count == 0) {
+    table_.Erase(record.name, record.window);
+  } else {
+    table_.Set(record.name, record.window, cell);
+  }
   return {};
 }
 
 Result<std::vector<Record>> Shard::Checkpoint(const std::function<Status()>& rotate) {
-  std::array<std::unique_lock<std::mutex>, kStripes> locks;
-  for (size_t i = 0; i < kStripes; ++i) locks[i] = std::unique_lock(stripes_[i].mutex);
+  std::lock_guard lock(mutex_);
   if (Status rotated = rotate(); !rotated.ok()) return rotated;
   if (journal_ != nullptr &&
       journal_->failed_records() != undone_records_.load(std::memory_order_acquire)) {
@@ -299,13 +297,11 @@ Result<std::vector<Record>> Shard::Checkpoint(const std::function<Status()>& rot
                     id_));
   }
   std::vector<Record> records;
-  for (const Stripe& stripe : stripes_) {
-    for (const auto& [key, cell] : stripe.cells) {
-      std::string name = cell.window == 0 ? key : key.substr(0, key.rfind('@'));
-      records.push_back(
-          {Record::Kind::kSet, std::move(name), cell.window, cell.window_start, cell.count});
-    }
-  }
+  records.reserve(table_.size());
+  table_.ForEach([&](std::string_view name, int64_t window, const CounterTable::Cell& cell) {
+    records.push_back(
+        {Record::Kind::kSet, std::string(name), window, cell.window_start, cell.count});
+  });
   std::vector<Record> keys = keys_.Checkpoint(now_());
   records.insert(records.end(), std::make_move_iterator(keys.begin()),
                  std::make_move_iterator(keys.end()));
@@ -315,12 +311,16 @@ Result<std::vector<Record>> Shard::Checkpoint(const std::function<Status()>& rot
 size_t Shard::DropExpiredWindows() {
   const int64_t now = now_();
   size_t dropped = 0;
-  for (Stripe& stripe : stripes_) {
-    std::lock_guard lock(stripe.mutex);
-    dropped += std::erase_if(stripe.cells, [now](const auto& entry) {
-      const Cell& cell = entry.second;
-      return cell.window > 0 && cell.window_start + cell.window <= now;
-    });
+  for (bool more = true; more;) {
+    // One slice per hold of the lock: what waits behind it waits for one
+    // slice, not for every window that ended.
+    std::lock_guard lock(mutex_);
+    CounterTable::Expired slice = table_.DropExpired(now, kExpirySlice);
+    dropped += slice.dropped;
+    more = slice.more;
+    if (slice.looked > largest_expiry_slice_.load(std::memory_order_relaxed)) {
+      largest_expiry_slice_.store(slice.looked, std::memory_order_relaxed);
+    }
   }
   return dropped;
 }
@@ -328,12 +328,8 @@ size_t Shard::DropExpiredWindows() {
 size_t Shard::DropExpiredKeys() { return keys_.DropExpired(now_()); }
 
 size_t Shard::size() const {
-  size_t total = 0;
-  for (const Stripe& stripe : stripes_) {
-    std::lock_guard lock(stripe.mutex);
-    total += stripe.cells.size();
-  }
-  return total;
+  std::lock_guard lock(mutex_);
+  return table_.size();
 }
 
 std::string LocalShardClient::Describe() const {

@@ -2,22 +2,22 @@
 // memory and, when given a Journal, made durable before each answer, with the
 // idempotency keys of the increments it applied (core/key_table.h); and
 // LocalShardClient, which lets an aggregator in the same process use a Shard
-// without any network hop. Thread-safe: counters live in lock stripes, so
-// increments of different counters rarely wait for each other.
+// without any network hop. Thread-safe: one lock guards its counters
+// (core/counter_table.h), held for a lookup and an index update per
+// increment, and never long: ended windows are dropped a slice at a time.
 #ifndef SHARDCTL_CORE_SHARD_H_
 #define SHARDCTL_CORE_SHARD_H_
 
-#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <variant>
 #include <vector>
 
+#include "core/counter_table.h"
 #include "core/idempotency_key.h"
 #include "core/journal.h"
 #include "core/key_table.h"
@@ -68,7 +68,9 @@ class Shard {
   // windowed counter, the count of the current window.
   CountReply Count(const CounterRef& counter) const;
 
-  // This shard's part of every plain counter whose name starts with `prefix`.
+  // This shard's part of every plain counter whose name starts with `prefix`,
+  // in name order; read a page at a time (not one snapshot), so that a long
+  // list never holds up increments.
   std::vector<CounterPart> List(std::string_view prefix) const;
   // A page of its plain counters by name (PageQuery), in name order; costs
   // the page, not the shard.
@@ -98,8 +100,16 @@ class Shard {
   // kUnavailable and nothing: a snapshot now would keep that change.
   Result<std::vector<Record>> Checkpoint(const std::function<Status()>& rotate);
 
-  // Forgets windows that have ended. Returns how many were dropped.
+  // Forgets windows that have ended. Returns how many were dropped. Holds
+  // the lock for at most kExpirySlice windows at a time, so increments and
+  // reads go on between slices.
   size_t DropExpiredWindows();
+  static constexpr size_t kExpirySlice = 2048;
+  // The most windows one hold of the lock looked at while dropping ended
+  // windows, since the shard was made (at most kExpirySlice).
+  size_t largest_expiry_slice() const {
+    return largest_expiry_slice_.load(std::memory_order_relaxed);
+  }
   // Forgets idempotency keys first seen a key window ago or longer. Returns
   // how many were dropped.
   size_t DropExpiredKeys();
@@ -115,34 +125,11 @@ class Shard {
   uint64_t key_replays() const { return key_replays_.load(std::memory_order_relaxed); }
 
  private:
-  struct Cell {
-    int64_t count = 0;
-    int64_t window = 0;        // 0: a plain counter
-    int64_t window_start = 0;  // for a windowed counter: the window it counts
-  };
-  // Hashing that lets a std::string_view find a std::string key: no copy of
-  // the name on the hot path.
-  struct KeyHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view key) const { return std::hash<std::string_view>{}(key); }
-  };
-  struct Stripe {
-    mutable std::mutex mutex;
-    std::unordered_map<std::string, Cell, KeyHash, std::equal_to<>> cells;
-  };
-  static constexpr size_t kStripes = 16;
-
-  // The key of a counter: its name, plus "@<window>" for a windowed one ('@'
-  // cannot appear in names).
-  static std::string KeyOf(const CounterRef& counter);
-  Stripe& StripeOf(std::string_view key) { return stripes_[KeyHash{}(key) % kStripes]; }
-  const Stripe& StripeOf(std::string_view key) const { return stripes_[KeyHash{}(key) % kStripes]; }
-
   // An increment applied and appended to the journal, its wait to come.
   struct Pending {
     IncrementReply reply;
     std::shared_ptr<Journal::Ticket> ticket;
-    std::string key;  // the cell's
+    CounterRef counter;
     int64_t window_start = 0;
     int64_t value = 0;
     bool created = false;
@@ -157,18 +144,20 @@ class Shard {
 
   // Undoes an increment of `amount` whose journal write failed; forgets the
   // cell if the increment `created` it and nothing else has counted since.
-  void Undo(const std::string& key, int64_t window_start, int64_t amount, bool created);
+  void Undo(const CounterRef& counter, int64_t window_start, int64_t amount, bool created);
 
   const int id_;
   const NowFn now_;
   Journal* const journal_;
-  std::array<Stripe, kStripes> stripes_;
+  mutable std::mutex mutex_;
+  CounterTable table_;  // guarded by mutex_
   // Changes undone after their journal write failed, each counted once it is
   // fully undone (key forgotten included); compared with the journal's
   // failed_records() by Checkpoint.
   std::atomic<uint64_t> undone_records_{0};
   std::atomic<uint64_t> applied_{0};
   std::atomic<uint64_t> key_replays_{0};
+  std::atomic<size_t> largest_expiry_slice_{0};
   KeyTable keys_;
 };
 

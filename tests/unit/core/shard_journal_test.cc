@@ -495,7 +495,7 @@ TEST(ShardJournalTest, CheckpointReturnsRotatesFailureAndChangesNothing) {
   EXPECT_EQ(snapshot.status().code(), Code::kInternal);
   EXPECT_EQ(snapshot.status().message(), "cannot create journal-2: no space left");
   EXPECT_EQ(CountOf(shard, Plain("a")), 5);
-  // The stripes are unlocked again.
+  // The shard is unlocked again.
   Increment(shard, 1, Plain("a"));
   EXPECT_EQ(CountOf(shard, Plain("a")), 6);
 }
@@ -545,7 +545,7 @@ class FailLaterJournal : public Journal {
 TEST(ShardJournalTest, CheckpointNeverSnapshotsAChangeWhoseWriteFailedDuringTheRotation) {
   // An increment is applied and queued; the rotation flushes it and the write
   // fails. Its caller hears of the failure and will undo it, but the undo
-  // needs a stripe lock that the checkpoint holds: a snapshot taken now would
+  // needs the shard's lock that the checkpoint holds: a snapshot taken now would
   // keep a change the caller was told failed, and a restart would bring it back.
   FailLaterJournal journal;
   Shard shard(0, nullptr, &journal);

@@ -287,6 +287,36 @@ TEST(ShardTest, WindowDroppedAfterItEndedRestartsAtZero) {
   EXPECT_EQ(*reply, (IncrementReply{0, 1, 240}));
 }
 
+TEST(ShardTest, DropExpiredWindowsHoldsTheLockForOneBoundedSliceAtATime) {
+  FakeClock clock{0};
+  Shard shard(0, clock.Fn());
+  const size_t windows = 2 * Shard::kExpirySlice + 5;
+  for (size_t i = 0; i < windows; ++i) {
+    ASSERT_TRUE(shard.Increment(Request(1, Windowed("client:" + std::to_string(i), 60))).ok());
+  }
+  ASSERT_TRUE(shard.Increment(Request(1, Windowed("client:0", 3600))).ok());
+  clock.now = 60;
+  EXPECT_EQ(shard.DropExpiredWindows(), windows);
+  EXPECT_EQ(shard.largest_expiry_slice(), Shard::kExpirySlice);
+  EXPECT_EQ(shard.size(), 1u);
+  EXPECT_EQ(shard.Count(Windowed("client:0", 3600)).count, 1);
+}
+
+TEST(ShardTest, ResetRemovesOnlyTheWindowsOfItsName) {
+  FakeClock clock{0};
+  Shard shard(0, clock.Fn());
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(shard.Increment(Request(1, Windowed("c:" + std::to_string(i), 60))).ok());
+  }
+  ASSERT_TRUE(shard.Increment(Request(4, Plain("c:7"))).ok());
+  Result<int64_t> reset = shard.Reset("c:7");
+  ASSERT_TRUE(reset.ok());
+  EXPECT_EQ(*reset, 4);
+  EXPECT_EQ(shard.size(), 99u);
+  EXPECT_EQ(shard.Count(Windowed("c:7", 60)).count, 0);
+  EXPECT_EQ(shard.Count(Windowed("c:70", 60)).count, 1);
+}
+
 // --- List ------------------------------------------------------------------
 
 TEST(ShardTest, ListReturnsOnlyPlainCountersWithThePrefix) {
@@ -306,10 +336,23 @@ TEST(ShardTest, ListReturnsOnlyPlainCountersWithThePrefix) {
   EXPECT_TRUE(shard.List("zzz").empty());
 }
 
+TEST(ShardTest, ListOfALargeShardReturnsEveryCounterOnceInNameOrder) {
+  Shard shard(0);
+  // List reads a page at a time: more names than a few pages.
+  std::vector<CounterPart> expected;
+  for (int i = 0; i < 10000; ++i) {
+    std::string name = "c:" + std::to_string(100000 + i);
+    ASSERT_TRUE(shard.Increment(Request(i, Plain(name))).ok());
+    expected.push_back({name, i});
+  }
+  EXPECT_EQ(shard.List(""), expected);
+  EXPECT_EQ(shard.List("c:1099").size(), 100u);
+}
+
 TEST(ShardTest, ListWithAnEmptyPrefixReturnsEveryPlainCounter) {
   FakeClock clock{10};
   Shard shard(0, clock.Fn());
-  // More names than lock stripes, so the listing must visit every stripe.
+  // Windows under the same names: only the plain counters come back.
   std::vector<CounterPart> expected;
   for (int i = 0; i < 40; ++i) {
     std::string name = "c" + std::to_string(100 + i);
