@@ -29,6 +29,7 @@
 #include "cmd/daemon.h"
 #include "cmd/help_format.h"
 #include "cmd/log.h"
+#include "cmd/serve_metrics.h"
 #include "core/aggregator.h"
 #include "core/cluster_counter.h"
 #include "core/cluster_shard_client.h"
@@ -38,7 +39,7 @@
 #include "core/shard.h"
 #include "core/topology_store.h"
 #include "core/topology_view.h"
-#include "cmd/serve_metrics.h"
+#include "core/total_table.h"
 #include "net/aggregator_server.h"
 #include "net/http_server.h"
 #include "net/http_shard_client.h"
@@ -115,6 +116,9 @@ struct ShardHolder {
 // aggregator and the shards they use go away, and shards before their stores.
 // A cluster node's shards live in `hosted`, kept by `storage`.
 struct Running {
+  // With shards and aggregator in one process: every counter's total, which
+  // the shards keep up to date (it outlives them).
+  std::unique_ptr<core::TotalTable> totals;
   std::unique_ptr<core::CoordStore> store;
   std::unique_ptr<core::TopologyView> view;
   std::unique_ptr<core::ShardStorage> storage;
@@ -173,12 +177,13 @@ void Tend(ShardHolder& holder, bool sync_every_second) {
 }
 
 // Opens shard `id`: its store (reading back what it holds) unless in memory.
+// `totals`, if not null, is told of every change to the shard's plain parts.
 core::Result<ShardHolder> OpenShard(const ServeOptions& options, int id, int shard_count,
-                                    store::FsyncPolicy fsync) {
+                                    store::FsyncPolicy fsync, core::TotalTable* totals = nullptr) {
   ShardHolder holder;
   if (options.in_memory) {
-    holder.shard =
-        std::make_unique<core::Shard>(id, nullptr, nullptr, options.idempotency_window_seconds);
+    holder.shard = std::make_unique<core::Shard>(id, nullptr, nullptr,
+                                                 options.idempotency_window_seconds, totals);
     return holder;
   }
   core::Result<std::unique_ptr<store::ShardStore>> opened = store::ShardStore::Open(
@@ -189,7 +194,7 @@ core::Result<ShardHolder> OpenShard(const ServeOptions& options, int id, int sha
   if (!opened.ok()) return opened.status();
   holder.store = std::move(*opened);
   holder.shard = std::make_unique<core::Shard>(id, nullptr, holder.store->journal(),
-                                               options.idempotency_window_seconds);
+                                               options.idempotency_window_seconds, totals);
   for (const core::Record& record : holder.store->recovered()) {
     if (core::Status replayed = holder.shard->Replay(record); !replayed.ok()) {
       return core::Internal(
@@ -680,8 +685,10 @@ ExitCode Serve(ServeOptions options) {
     // Reading back a large store is CPU work for each shard, so the shards
     // are read in parallel; shard 0 first, alone, as it refuses a store made
     // for another shard count before any other shard's directory is made.
-    auto open = [&options, policy = *fsync](int id) {
-      return OpenShard(options, id, options.shards, policy);
+    // With the aggregator here too, its leaderboards come from the totals.
+    if (options.role != "shard") running.totals = std::make_unique<core::TotalTable>();
+    auto open = [&options, policy = *fsync, totals = running.totals.get()](int id) {
+      return OpenShard(options, id, options.shards, policy, totals);
     };
     auto port_of = [&options](int id) {
       return options.shard_base_port == 0 ? 0 : options.shard_base_port + id;
@@ -691,8 +698,14 @@ ExitCode Serve(ServeOptions options) {
     for (int id = 1; id < options.shards && first.ok(); ++id) {
       others.push_back(std::async(std::launch::async, open, id));
     }
+    std::vector<core::Result<ShardHolder>> opened;
+    opened.push_back(std::move(first));
+    for (auto& other : others) opened.push_back(other.get());
+    // The leaderboard's index, made in one go once every shard is read back
+    // (before any listens), rather than kept up change by change meanwhile.
+    if (running.totals) running.totals->BuildRankIndex();
     for (int id = 0; id < options.shards && status.ok(); ++id) {
-      status = add_shard(id, port_of(id), id == 0 ? std::move(first) : others[id - 1].get());
+      status = add_shard(id, port_of(id), std::move(opened[static_cast<size_t>(id)]));
       if (status.ok())
         clients.push_back(std::make_unique<core::LocalShardClient>(*running.shards.back().shard));
     }
@@ -701,6 +714,7 @@ ExitCode Serve(ServeOptions options) {
     core::AggregatorOptions aggregator_options;
     aggregator_options.routing = *routing;
     aggregator_options.count_every_shard = std::move(count_every_shard);
+    aggregator_options.totals = running.totals.get();
     running.aggregator =
         std::make_unique<core::Aggregator>(std::move(clients), std::move(aggregator_options));
     core::Aggregator& aggregator = *running.aggregator;

@@ -15,6 +15,7 @@
 
 #include "core/durable_batch.h"
 #include "core/router.h"
+#include "core/total_table.h"
 #include "core/window.h"
 
 namespace shardctl::core {
@@ -109,7 +110,8 @@ Aggregator::Aggregator(std::vector<std::unique_ptr<ShardClient>> shards, Aggrega
       health_(std::make_unique<Health[]>(shards_.size())),
       routing_(options.routing),
       now_(options.now ? std::move(options.now) : SystemNowSeconds),
-      count_every_shard_(std::move(options.count_every_shard)) {
+      count_every_shard_(std::move(options.count_every_shard)),
+      total_table_(options.totals) {
   assert(!shards_.empty());
   int64_t now = now_();
   for (size_t i = 0; i < shards_.size(); ++i) {
@@ -430,6 +432,16 @@ Result<CounterList> Aggregator::Page(const ListQuery& query) {
 // there (so no higher than the last part read) or absent (0).
 Result<CounterList> Aggregator::Top(const ListQuery& query) {
   const size_t k = static_cast<size_t>(query.top);
+  if (total_table_ != nullptr) {
+    // With a prefix few names hold, the shards' name indexes find them faster
+    // than a walk down the ranks of every name.
+    if (auto top = total_table_->Top(query.prefix, k, 64 * k + 4096)) {
+      CounterList result;
+      result.counters.reserve(top->size());
+      for (CounterPart& part : *top) result.counters.push_back({std::move(part.name), part.count});
+      return result;
+    }
+  }
   const int shards = shard_count();
   std::vector<RankQuery> cursors(static_cast<size_t>(shards));
   std::vector<bool> ended(static_cast<size_t>(shards), false);

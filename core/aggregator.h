@@ -22,6 +22,8 @@
 
 namespace shardctl::core {
 
+class TotalTable;
+
 // Many increments of one counter in one request: POST /increment
 // {"values":[...]}.
 struct BatchRequest {
@@ -83,6 +85,10 @@ struct AggregatorOptions {
   // When set, totals get every shard's part from it, in shard order, instead
   // of asking each shard (a cluster asks each node once: core/cluster_counter.h).
   std::function<std::vector<Result<CountReply>>(const CounterRef&)> count_every_shard = nullptr;
+  // When set (one `serve` whose shards are all in process), leaderboards are
+  // read from it rather than worked out over the shards. Must outlive the
+  // aggregator.
+  const TotalTable* totals = nullptr;
 };
 
 // What GET /counters asks for.
@@ -212,6 +218,7 @@ class Aggregator {
   const Routing routing_;
   const std::function<int64_t()> now_;
   const std::function<std::vector<Result<CountReply>>(const CounterRef&)> count_every_shard_;
+  const TotalTable* const total_table_;
   bool all_in_process_ = true;
   std::atomic<uint64_t> next_shard_{0};  // for round-robin
   Coalescer<Result<TotalReply>> totals_;

@@ -1,80 +1,31 @@
 #include "core/counter_table.h"
 
-#include <absl/hash/hash.h>
-
 #include <algorithm>
 #include <cstring>
-#include <stdexcept>
 
 namespace shardctl::core {
 
-template <typename T>
-uint32_t CounterTable::Chunked<T>::Add() {
-  if ((size_ & kMask) == 0) chunks_.push_back(std::make_unique<T[]>(kMask + 1));
-  (*this)[size_] = T{};
-  return size_++;
-}
-
-uint32_t CounterTable::Arena::Add(std::string_view name, uint32_t entry) {
-  std::vector<uint32_t>& reusable = free_[name.size()];
-  uint32_t ref;
-  if (!reusable.empty()) {
-    ref = reusable.back();
-    reusable.pop_back();
-  } else {
-    const uint32_t bytes = static_cast<uint32_t>(name.size() + 1 + sizeof entry);
-    if (used_ + bytes > kChunkBytes) {
-      // A reference has 31 bits (core/counter_table.h's Entry): 2 GiB of names.
-      if (chunks_.size() == kMaxChunks) {
-        throw std::length_error("a shard's counter table holds at most 2 GiB of names");
-      }
-      // new char[] leaves the chunk's pages untouched until names fill them.
-      chunks_.push_back(std::unique_ptr<char[]>(new char[kChunkBytes]));
-      used_ = 0;
-    }
-    ref = static_cast<uint32_t>(chunks_.size() - 1) << kChunkBits | used_;
-    used_ += bytes;
-  }
-  char* at = chunks_[ref >> kChunkBits].get() + (ref & kOffsetMask);
-  at[0] = static_cast<char>(name.size());
-  std::memcpy(at + 1, name.data(), name.size());
-  std::memcpy(at + 1 + name.size(), &entry, sizeof entry);
-  return ref;
-}
-
-void CounterTable::Arena::Free(uint32_t ref) { free_[Get(ref).size()].push_back(ref); }
-
-size_t CounterTable::NameHash::operator()(uint32_t ref) const {
-  return absl::Hash<std::string_view>{}(arena->Get(ref));
-}
-
-size_t CounterTable::NameHash::operator()(std::string_view name) const {
-  return absl::Hash<std::string_view>{}(name);
-}
-
-uint64_t CounterTable::NameHead(std::string_view name) {
-  // Big-endian, zero-padded: compares as the bytes do (names hold no zero
-  // byte, so a shorter name sorts first, as it does bytewise).
-  uint64_t head = 0;
-  for (size_t i = 0; i < 8; ++i) {
-    head = head << 8 | (i < name.size() ? static_cast<unsigned char>(name[i]) : 0);
-  }
-  return head;
-}
-
-CounterTable::RankKey CounterTable::RankKeyOf(uint32_t entry) const {
+RankKey CounterTable::RankKeyOf(uint32_t entry) const {
   const Entry& e = entries_[entry];
   return {e.count, NameHead(arena_.Get(e.name)), e.name};
 }
 
-CounterTable::CounterTable()
-    : by_hash_(0, NameHash{&arena_}, NameEq{&arena_}),
-      by_name_(NameLess{&arena_}),
-      by_rank_(RankLess{this}) {}
+uint32_t CounterTable::EntryOf(uint32_t ref) const {
+  uint32_t entry;
+  std::memcpy(&entry, arena_.Payload(ref), sizeof entry);
+  return entry;
+}
+
+CounterTable::CounterTable(PlainObserver* observer)
+    : observer_(observer),
+      arena_(sizeof(uint32_t)),
+      by_hash_(0, NameRefHash{&arena_}, NameRefEq{&arena_}),
+      by_name_(NameRefLess{&arena_}),
+      by_rank_(RankLess{&arena_}) {}
 
 uint32_t CounterTable::FindEntry(std::string_view name) const {
   auto it = by_hash_.find(name);
-  return it == by_hash_.end() ? kNone : arena_.EntryOf(*it);
+  return it == by_hash_.end() ? kNone : EntryOf(*it);
 }
 
 uint32_t CounterTable::AddEntry(std::string_view name) {
@@ -86,7 +37,8 @@ uint32_t CounterTable::AddEntry(std::string_view name) {
   } else {
     entry = entries_.Add();
   }
-  const uint32_t ref = arena_.Add(name, entry);
+  const uint32_t ref = arena_.Add(name);
+  std::memcpy(arena_.Payload(ref), &entry, sizeof entry);
   entries_[entry].name = ref;
   by_hash_.insert(ref);
   return entry;
@@ -132,25 +84,6 @@ void CounterTable::Set(std::string_view name, int64_t window, const Cell& cell) 
   SetAt(FindEntry(name), name, window, cell);
 }
 
-void CounterTable::Rerank(uint32_t entry, int64_t count) {
-  RankKey key = RankKeyOf(entry);
-  key.count = count;
-  auto it = by_rank_.find(key);
-  key.count = entries_[entry].count;
-  // Most increments leave a part between the same neighbours (a leader that
-  // stays ahead): then its key changes in place, without a second descent.
-  // The order of the index holds either way, so the cast is sound.
-  const RankLess less{this};
-  auto next = std::next(it);
-  if ((it == by_rank_.begin() || less(*std::prev(it), key)) &&
-      (next == by_rank_.end() || less(key, *next))) {
-    const_cast<RankKey&>(*it).count = key.count;
-    return;
-  }
-  by_rank_.erase(it);
-  by_rank_.insert(key);
-}
-
 void CounterTable::SetAt(uint32_t entry, std::string_view name, int64_t window,
                          const Cell& cell) {
   if (entry == kNone) entry = AddEntry(name);
@@ -160,12 +93,14 @@ void CounterTable::SetAt(uint32_t entry, std::string_view name, int64_t window,
       e.plain = 1;
       e.count = cell.count;
       by_name_.insert(e.name);
-      by_rank_.insert(RankKeyOf(entry));
+      if (ranked_) by_rank_.insert(RankKeyOf(entry));
       ++plain_count_;
+      if (observer_) observer_->OnPlainChange(name, 0, cell.count, +1);
     } else if (e.count != cell.count) {
       const int64_t was = e.count;
       e.count = cell.count;
-      Rerank(entry, was);
+      if (ranked_) MoveInRank(by_rank_, RankKeyOf(entry), was);
+      if (observer_) observer_->OnPlainChange(name, was, cell.count, 0);
     }
     return;
   }
@@ -194,8 +129,9 @@ void CounterTable::SetAt(uint32_t entry, std::string_view name, int64_t window,
 
 void CounterTable::ErasePlain(uint32_t entry) {
   Entry& e = entries_[entry];
-  by_rank_.erase(RankKeyOf(entry));
+  if (ranked_) by_rank_.erase(RankKeyOf(entry));
   by_name_.erase(e.name);
+  if (observer_) observer_->OnPlainChange(arena_.Get(e.name), e.count, 0, -1);
   e.plain = 0;
   e.count = 0;
   --plain_count_;
@@ -249,7 +185,7 @@ std::vector<CounterPart> CounterTable::ListPage(std::string_view prefix, std::st
   for (; it != by_name_.end() && page.size() < limit; ++it) {
     std::string_view name = arena_.Get(*it);
     if (!name.starts_with(prefix)) break;
-    page.push_back({std::string(name), entries_[arena_.EntryOf(*it)].count});
+    page.push_back({std::string(name), entries_[EntryOf(*it)].count});
   }
   return page;
 }
@@ -272,21 +208,22 @@ std::vector<CounterPart> CounterTable::Rank(const RankQuery& query) const {
     auto it = by_name_.lower_bound(std::string_view(query.prefix));
     for (; it != by_name_.end() && matches.size() <= few; ++it) {
       if (!arena_.Get(*it).starts_with(query.prefix)) break;
-      matches.push_back(RankKeyOf(arena_.EntryOf(*it)));
+      matches.push_back(RankKeyOf(EntryOf(*it)));
     }
     if (matches.size() <= few) {
       std::erase_if(matches, [&](const RankKey& key) {
         return !after_cursor(key.count, arena_.Get(key.name));
       });
       const size_t n = std::min(matches.size(), query.limit);
-      std::partial_sort(matches.begin(), matches.begin() + static_cast<ptrdiff_t>(n),
-                        matches.end(), RankLess{this});
+      std::partial_sort(matches.begin(), matches.begin() + static_cast<ptrdiff_t>(n), matches.end(),
+                        RankLess{&arena_});
       for (size_t i = 0; i < n; ++i) {
         page.push_back({std::string(arena_.Get(matches[i].name)), matches[i].count});
       }
       return page;
     }
   }
+  BuildRankIndex();
   auto it = query.from_start
                 ? by_rank_.begin()
                 : by_rank_.upper_bound(RankProbe{query.after.count, NameHead(query.after.name),
@@ -297,6 +234,19 @@ std::vector<CounterPart> CounterTable::Rank(const RankQuery& query) const {
     page.push_back({std::string(name), it->count});
   }
   return page;
+}
+
+void CounterTable::BuildRankIndex() const {
+  if (ranked_) return;
+  std::vector<RankKey> keys;
+  keys.reserve(plain_count_);
+  for (uint32_t entry = 0; entry < entries_.size(); ++entry) {
+    if (entries_[entry].plain) keys.push_back(RankKeyOf(entry));
+  }
+  std::sort(keys.begin(), keys.end(), RankLess{&arena_});
+  // In order, each at the end: absl's B-tree then leaves its nodes full.
+  for (const RankKey& key : keys) by_rank_.insert(by_rank_.end(), key);
+  ranked_ = true;
 }
 
 void CounterTable::ForEach(

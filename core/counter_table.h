@@ -24,9 +24,21 @@
 #include <vector>
 
 #include "core/counter_name.h"
+#include "core/name_arena.h"
 #include "core/shard_client.h"
 
 namespace shardctl::core {
+
+// Told of every change to a table's plain parts (core/total_table.h keeps
+// the totals of in-process shards so), while the table's owner holds its
+// lock: a part went from `was` to `now`; `held` is +1 for a part the table
+// did not hold before (`was` is 0), -1 for one it no longer holds (`now` is
+// 0), 0 otherwise.
+class PlainObserver {
+ public:
+  virtual ~PlainObserver() = default;
+  virtual void OnPlainChange(std::string_view name, int64_t was, int64_t now, int held) = 0;
+};
 
 class CounterTable {
  public:
@@ -43,7 +55,9 @@ class CounterTable {
     bool operator==(const Part&) const = default;
   };
 
-  CounterTable();
+  // `observer`, if not null, is told of every change to a plain part and
+  // must outlive the table.
+  explicit CounterTable(PlainObserver* observer = nullptr);
   // Its indexes point back into it: it stays where it was made.
   CounterTable(const CounterTable&) = delete;
   CounterTable& operator=(const CounterTable&) = delete;
@@ -78,7 +92,10 @@ class CounterTable {
   // Plain parts in rank order (count highest first, ties by name ascending)
   // as RankQuery describes. Without a prefix it costs the page; with one,
   // the page plus what it passes over (at most about 8 x limit names with
-  // the prefix, or the parts of higher rank without it).
+  // the prefix, or the parts of higher rank without it). The rank index is
+  // made by the first call (it costs sorting the plain parts, ~0.1 s at
+  // 1,000,000) and kept from then on: a table nobody ranks spends nothing
+  // on it (in one `serve`, leaderboards come from core/total_table.h).
   std::vector<CounterPart> Rank(const RankQuery& query) const;
 
   // Calls `fn(name, window, cell)` for every part (windows included), in no
@@ -101,7 +118,7 @@ class CounterTable {
   size_t size() const { return plain_count_ + window_count_; }
 
  private:
-  static constexpr uint32_t kNone = 0xFFFFFFFF;
+  static constexpr uint32_t kNone = kNoIndex;
 
   // A name, and its plain part: an index into entries_. `name` refers into
   // the arena; `plain` says whether the name has a plain part (count).
@@ -120,106 +137,10 @@ class CounterTable {
     uint32_t next = kNone;  // the next window cell of the same name
   };
 
-  // A growable array in fixed chunks: indexes stay valid and growing never
-  // copies what is there (no pause while a large table grows).
-  template <typename T>
-  class Chunked {
-   public:
-    T& operator[](uint32_t i) { return chunks_[i >> kShift][i & kMask]; }
-    const T& operator[](uint32_t i) const { return chunks_[i >> kShift][i & kMask]; }
-    // Returns the index of a new default element.
-    uint32_t Add();
-    uint32_t size() const { return size_; }
-
-   private:
-    static constexpr uint32_t kShift = 12;
-    static constexpr uint32_t kMask = (1u << kShift) - 1;
-    std::vector<std::unique_ptr<T[]>> chunks_;
-    uint32_t size_ = 0;
-  };
-
-  // Names, each a length byte, its bytes and the index of its entry, in 1 MiB
-  // chunks; a reference is chunk << 20 | offset. The indexes hold references,
-  // so that comparing names reads one place. Space of a forgotten name is
-  // reused by the next name of the same length.
-  class Arena {
-   public:
-    uint32_t Add(std::string_view name, uint32_t entry);
-    void Free(uint32_t ref);
-    std::string_view Get(uint32_t ref) const {
-      const char* at = At(ref);
-      return {at + 1, static_cast<unsigned char>(*at)};
-    }
-    uint32_t EntryOf(uint32_t ref) const {
-      const char* at = At(ref);
-      uint32_t entry;
-      std::memcpy(&entry, at + 1 + static_cast<unsigned char>(*at), sizeof entry);
-      return entry;
-    }
-
-   private:
-    static constexpr uint32_t kChunkBits = 20;
-    static constexpr uint32_t kChunkBytes = 1u << kChunkBits;
-    static constexpr uint32_t kOffsetMask = kChunkBytes - 1;
-    static constexpr size_t kMaxChunks = size_t{1} << (31 - kChunkBits);
-    const char* At(uint32_t ref) const {
-      return chunks_[ref >> kChunkBits].get() + (ref & kOffsetMask);
-    }
-    std::vector<std::unique_ptr<char[]>> chunks_;
-    uint32_t used_ = kChunkBytes;  // of the last chunk
-    std::array<std::vector<uint32_t>, kMaxCounterNameBytes + 1> free_;
-  };
-
-  // Hashing and equality of name references by name, with lookup by name.
-  struct NameHash {
-    using is_transparent = void;
-    const Arena* arena;
-    size_t operator()(uint32_t ref) const;
-    size_t operator()(std::string_view name) const;
-  };
-  struct NameEq {
-    using is_transparent = void;
-    const Arena* arena;
-    bool operator()(uint32_t a, uint32_t b) const { return a == b; }
-    bool operator()(uint32_t a, std::string_view b) const { return arena->Get(a) == b; }
-    bool operator()(std::string_view a, uint32_t b) const { return a == arena->Get(b); }
-  };
-  // Name references by name.
-  struct NameLess {
-    using is_transparent = void;
-    const Arena* arena;
-    bool operator()(uint32_t a, uint32_t b) const { return arena->Get(a) < arena->Get(b); }
-    bool operator()(uint32_t a, std::string_view b) const { return arena->Get(a) < b; }
-    bool operator()(std::string_view a, uint32_t b) const { return a < arena->Get(b); }
-  };
-  // The rank order: count highest first, then name. A key carries the first
-  // 8 bytes of its name as a number that sorts as they do, so that most ties
-  // are settled without reading the names from the arena (misses in the
-  // cache: the index is updated on every increment).
-  struct RankKey {
-    int64_t count;
-    uint64_t head;  // NameHead(name)
-    uint32_t name;  // its arena reference
-  };
-  struct RankProbe {
-    int64_t count;
-    uint64_t head;
-    std::string_view name;
-  };
-  static uint64_t NameHead(std::string_view name);
-  struct RankLess {
-    using is_transparent = void;
-    const CounterTable* table;
-    template <typename A, typename B>
-    bool operator()(const A& a, const B& b) const {
-      if (a.count != b.count) return a.count > b.count;
-      if (a.head != b.head) return a.head < b.head;
-      return NameOf(a) < NameOf(b);
-    }
-    std::string_view NameOf(const RankKey& key) const { return table->arena_.Get(key.name); }
-    std::string_view NameOf(const RankProbe& probe) const { return probe.name; }
-  };
   RankKey RankKeyOf(uint32_t entry) const;
+  uint32_t EntryOf(uint32_t ref) const;  // the entry a name reference belongs to
+  // Makes the rank index from the plain parts, if not made yet.
+  void BuildRankIndex() const;
 
   std::string_view NameOf(uint32_t entry) const { return arena_.Get(entries_[entry].name); }
   uint32_t FindEntry(std::string_view name) const;
@@ -227,8 +148,6 @@ class CounterTable {
   std::optional<Cell> CellOf(uint32_t entry, int64_t window) const;
   // Sets the part (entry, window), adding `name`'s entry if entry is kNone.
   void SetAt(uint32_t entry, std::string_view name, int64_t window, const Cell& cell);
-  // Moves a plain part from `count` to its entry's count in the rank index.
-  void Rerank(uint32_t entry, int64_t count);
   uint32_t AddEntry(std::string_view name);
   // Forgets the entry once it holds no part.
   void ReleaseIfEmpty(uint32_t entry);
@@ -239,14 +158,18 @@ class CounterTable {
   // Files a window cell under the time its window ends.
   void FileExpiry(uint32_t cell);
 
-  Arena arena_;
-  Chunked<Entry> entries_;
+  PlainObserver* const observer_;
+  NameArena arena_;  // each name's payload: the index of its entry
+  ChunkedArray<Entry> entries_;
   std::vector<uint32_t> free_entries_;
-  Chunked<WindowCell> windows_;
+  ChunkedArray<WindowCell> windows_;
   std::vector<uint32_t> free_windows_;
-  absl::flat_hash_set<uint32_t, NameHash, NameEq> by_hash_;
-  absl::btree_set<uint32_t, NameLess> by_name_;
-  absl::btree_set<RankKey, RankLess> by_rank_;
+  absl::flat_hash_set<uint32_t, NameRefHash, NameRefEq> by_hash_;
+  absl::btree_set<uint32_t, NameRefLess> by_name_;
+  // Made on the first Rank() (by a const method, hence mutable: the owner's
+  // lock covers it as it covers the rest).
+  mutable absl::btree_set<RankKey, RankLess> by_rank_;
+  mutable bool ranked_ = false;
   // Window cells by the end of their window; a cell may be filed under an
   // earlier end too (it moved on to a later window since): checked on drop.
   absl::btree_map<int64_t, std::vector<uint32_t>> expiry_;

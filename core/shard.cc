@@ -1,5 +1,8 @@
 #include "core/shard.h"
 
+#include <chrono>
+#include <thread>
+
 #include <fmt/format.h>
 
 #include "core/counter.h"
@@ -20,10 +23,11 @@ bool Unconfirmed(const Status& written) { return written.code() == Code::kTimeou
 
 }  // namespace
 
-Shard::Shard(int id, NowFn now, Journal* journal, int64_t key_window_seconds)
+Shard::Shard(int id, NowFn now, Journal* journal, int64_t key_window_seconds, PlainObserver* totals)
     : id_(id),
       now_(now ? std::move(now) : SystemNowSeconds),
       journal_(journal),
+      table_(totals),
       keys_(key_window_seconds) {}
 
 std::variant<Result<IncrementReply>, Shard::Pending> Shard::Apply(
@@ -321,6 +325,11 @@ size_t Shard::DropExpiredWindows() {
     if (slice.looked > largest_expiry_slice_.load(std::memory_order_relaxed)) {
       largest_expiry_slice_.store(slice.looked, std::memory_order_relaxed);
     }
+    // A mutex is not fair: a thread that unlocks and locks again at once
+    // takes it back before a waiter it woke runs, so without a pause the
+    // waiters could wait for many slices (65 ms seen under load with
+    // 1,000,000 windows ending, against 7 ms without expiry).
+    if (more) std::this_thread::sleep_for(kExpiryPause);
   }
   return dropped;
 }

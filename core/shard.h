@@ -9,6 +9,7 @@
 #define SHARDCTL_CORE_SHARD_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -34,9 +35,12 @@ class Shard {
   // REQUIRES: id >= 0, key_window_seconds > 0. `now` tells windowed counters
   // and idempotency keys the time. `journal`, if not null, receives every
   // change and must outlive the shard. Idempotency keys are remembered for
-  // `key_window_seconds` after they were first seen.
+  // `key_window_seconds` after they were first seen. `totals`, if not null,
+  // is told of every change to a plain counter's part (the TotalTable of the
+  // process's shards) and must outlive the shard.
   explicit Shard(int id, NowFn now = nullptr, Journal* journal = nullptr,
-                 int64_t key_window_seconds = kDefaultIdempotencyWindowSeconds);
+                 int64_t key_window_seconds = kDefaultIdempotencyWindowSeconds,
+                 PlainObserver* totals = nullptr);
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
 
@@ -105,6 +109,9 @@ class Shard {
   // reads go on between slices.
   size_t DropExpiredWindows();
   static constexpr size_t kExpirySlice = 2048;
+  // The pause between two slices, in which increments and reads that waited
+  // for the lock take it.
+  static constexpr std::chrono::microseconds kExpiryPause{100};
   // The most windows one hold of the lock looked at while dropping ended
   // windows, since the shard was made (at most kExpirySlice).
   size_t largest_expiry_slice() const {

@@ -1,6 +1,7 @@
 #include "core/aggregator.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -23,6 +24,7 @@
 #include "core/shard.h"
 #include "core/shard_client.h"
 #include "core/status.h"
+#include "core/total_table.h"
 
 namespace shardctl::core {
 namespace {
@@ -1255,16 +1257,24 @@ TEST(AggregatorBatchTest, KeyedBatchUnderRandomGoesToTheKeysShardAndCarriesTheKe
 
 // Three in-process shards holding parts of `names` counters spread at random
 // (each on one, two or three shards; parts from -range to +range, so totals
-// tie and go negative), with every total worked out by hand.
+// tie and go negative), with every total worked out by hand. With
+// `with_totals`, the shards keep a TotalTable and the aggregator's
+// leaderboards come from it (as in one `serve`); without, from the threshold
+// algorithm over the shards (as across processes).
 struct SpreadCounters {
-  SpreadCounters(unsigned seed, int names, int range, bool one_shard_each) {
+  SpreadCounters(unsigned seed, int names, int range, bool one_shard_each,
+                 bool with_totals = false) {
     std::mt19937 random(seed);
     std::vector<std::unique_ptr<ShardClient>> clients;
     for (int i = 0; i < 3; ++i) {
-      shards.push_back(std::make_unique<Shard>(i));
+      shards.push_back(std::make_unique<Shard>(i, nullptr, nullptr,
+                                               kDefaultIdempotencyWindowSeconds,
+                                               with_totals ? &total_table : nullptr));
       clients.push_back(std::make_unique<LocalShardClient>(*shards.back()));
     }
-    aggregator.emplace(std::move(clients));
+    AggregatorOptions options;
+    if (with_totals) options.totals = &total_table;
+    aggregator.emplace(std::move(clients), std::move(options));
     std::uniform_int_distribution<int> part(-range, range);
     for (int n = 0; n < names; ++n) {
       std::string name = (n % 4 == 0 ? "x:" : "c:") + std::to_string(n * 7919 % 1000);
@@ -1291,15 +1301,22 @@ struct SpreadCounters {
     return all;
   }
 
+  TotalTable total_table;  // outlives the shards
   std::vector<std::unique_ptr<Shard>> shards;
   std::optional<Aggregator> aggregator;
   std::map<std::string, int64_t> totals;
 };
 
-TEST(AggregatorLeaderboardTest, TopIsEveryTotalsHighestWhereverThePartsAre) {
+class AggregatorTopTest : public testing::TestWithParam<bool> {};
+INSTANTIATE_TEST_SUITE_P(FromShardsAndFromTotals, AggregatorTopTest, testing::Bool(),
+                         [](const testing::TestParamInfo<bool>& info) {
+                           return info.param ? "TotalTable" : "ThresholdAlgorithm";
+                         });
+
+TEST_P(AggregatorTopTest, TopIsEveryTotalsHighestWhereverThePartsAre) {
   for (unsigned seed = 1; seed <= 12; ++seed) {
     for (bool one_shard_each : {false, true}) {
-      SpreadCounters counters(seed, 400, seed % 2 == 0 ? 5 : 1000, one_shard_each);
+      SpreadCounters counters(seed, 400, seed % 2 == 0 ? 5 : 1000, one_shard_each, GetParam());
       for (int k : {1, 3, 10, 64, 65, 150, 1000}) {
         for (const std::string& prefix : {std::string(), std::string("x:")}) {
           SCOPED_TRACE(testing::Message()
@@ -1315,8 +1332,8 @@ TEST(AggregatorLeaderboardTest, TopIsEveryTotalsHighestWhereverThePartsAre) {
   }
 }
 
-TEST(AggregatorLeaderboardTest, TopOfCountersThatAreAllNegativeOrZeroIsExact) {
-  SpreadCounters counters(7, 200, 0, false);  // every part 0
+TEST_P(AggregatorTopTest, TopOfCountersThatAreAllNegativeOrZeroIsExact) {
+  SpreadCounters counters(7, 200, 0, false, GetParam());  // every part 0
   for (const auto& shard : counters.shards) {
     ASSERT_TRUE(shard->Increment(Request(-3, Plain("c:neg"))).ok());
   }
@@ -1327,6 +1344,86 @@ TEST(AggregatorLeaderboardTest, TopOfCountersThatAreAllNegativeOrZeroIsExact) {
   Result<CounterList> all = counters.aggregator->List(Top(1000));
   ASSERT_TRUE(all.ok()) << all.status().message();
   EXPECT_EQ(all->counters.back(), (CounterTotal{"c:neg", -9}));
+}
+
+TEST_P(AggregatorTopTest, ResetCountersLeaveTheTopAndTotalsOverflowingInt64AreRefused) {
+  SpreadCounters counters(3, 300, 50, false, GetParam());
+  std::vector<CounterTotal> before = counters.Expected(5, "");
+  ASSERT_TRUE(counters.aggregator->Reset(before[0].name).ok());
+  counters.totals.erase(before[0].name);
+  Result<CounterList> top = counters.aggregator->List(Top(5));
+  ASSERT_TRUE(top.ok()) << top.status().message();
+  EXPECT_EQ(top->counters, counters.Expected(5, ""));
+
+  // Two parts near the int64 limit: their total does not fit, and a top
+  // that would include it says so rather than ranking a wrapped number.
+  for (int i : {0, 1}) {
+    ASSERT_TRUE(counters.shards[i]->Increment(Request(kMax, Plain("c:huge"))).ok());
+  }
+  Result<CounterList> refused = counters.aggregator->List(Top(5));
+  EXPECT_EQ(refused.status().code(), Code::kInternal);
+  EXPECT_NE(refused.status().message().find("does not fit"), std::string::npos)
+      << refused.status().message();
+  // Back in range: ranked again, exactly.
+  ASSERT_TRUE(counters.shards[1]->Increment(Request(-kMax, Plain("c:huge"))).ok());
+  counters.totals["c:huge"] = kMax;
+  top = counters.aggregator->List(Top(5));
+  ASSERT_TRUE(top.ok()) << top.status().message();
+  EXPECT_EQ(top->counters, counters.Expected(5, ""));
+}
+
+TEST(AggregatorTopTotalsTest, EveryTopTakenWhileIncrementsRunIsExactAtSomeMoment) {
+  // Two threads add 1 to random counters while a third reads the top 10:
+  // every answer must be in rank order with totals no higher than at the end,
+  // and the top once they stop must be exact.
+  SpreadCounters counters(5, 200, 0, false, /*with_totals=*/true);
+  std::atomic<int> finished{0};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 2; ++w) {
+    writers.emplace_back([&counters, &finished, w] {
+      std::mt19937 random(static_cast<unsigned>(w));
+      for (int i = 0; i < 20000; ++i) {
+        std::string name = "c:" + std::to_string(random() % 50);
+        EXPECT_TRUE(
+            counters.shards[static_cast<size_t>(i % 3)]->Increment(Request(1, Plain(name))).ok());
+      }
+      ++finished;
+    });
+  }
+  std::vector<std::vector<CounterTotal>> answers;
+  while (finished < 2) {
+    Result<CounterList> top = counters.aggregator->List(Top(10));
+    ASSERT_TRUE(top.ok()) << top.status().message();
+    answers.push_back(top->counters);
+  }
+  for (auto& writer : writers) writer.join();
+  std::map<std::string, int64_t> final_totals;
+  for (const auto& [name, unused] : counters.totals) final_totals[name] = 0;
+  for (int n = 0; n < 50; ++n) final_totals["c:" + std::to_string(n)] = 0;
+  for (auto& [name, total] : final_totals) {
+    total = counters.aggregator->Total(Plain(name))->total;
+  }
+  ASSERT_FALSE(answers.empty());
+  for (const auto& answer : answers) {
+    ASSERT_EQ(answer.size(), 10u);
+    for (size_t i = 0; i < answer.size(); ++i) {
+      EXPECT_LE(answer[i].total, final_totals[answer[i].name]);
+      if (i > 0) {
+        EXPECT_TRUE(
+            answer[i - 1].total > answer[i].total ||
+            (answer[i - 1].total == answer[i].total && answer[i - 1].name < answer[i].name));
+      }
+    }
+  }
+  Result<CounterList> last = counters.aggregator->List(Top(10));
+  ASSERT_TRUE(last.ok());
+  std::vector<CounterTotal> expected;
+  for (const auto& [name, total] : final_totals) expected.push_back({name, total});
+  std::sort(expected.begin(), expected.end(), [](const CounterTotal& a, const CounterTotal& b) {
+    return a.total != b.total ? a.total > b.total : a.name < b.name;
+  });
+  expected.resize(10);
+  EXPECT_EQ(last->counters, expected);
 }
 
 TEST(AggregatorLeaderboardTest, WalkingPagesVisitsEveryTotalOnceInNameOrder) {

@@ -1,0 +1,116 @@
+#include "core/total_table.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/counter_table.h"
+
+namespace shardctl::core {
+namespace {
+
+constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+
+// Three shards' tables telling one TotalTable of their changes, and the
+// parts of each as a model.
+struct ThreeTables {
+  ThreeTables() {
+    for (int i = 0; i < 3; ++i) tables.push_back(std::make_unique<CounterTable>(&totals));
+  }
+  void Set(int shard, const std::string& name, int64_t count) {
+    tables[static_cast<size_t>(shard)]->Set(name, 0, {count, 0});
+    parts[name][shard] = count;
+  }
+  void Erase(int shard, const std::string& name) {
+    tables[static_cast<size_t>(shard)]->Erase(name, 0);
+    parts[name].erase(shard);
+    if (parts[name].empty()) parts.erase(name);
+  }
+  // Every total with `prefix`, highest first, ties by name.
+  std::vector<CounterPart> Expected(const std::string& prefix = "") const {
+    std::vector<CounterPart> all;
+    for (const auto& [name, by_shard] : parts) {
+      if (!name.starts_with(prefix)) continue;
+      int64_t total = 0;
+      for (const auto& [shard, count] : by_shard) total += count;
+      all.push_back({name, total});
+    }
+    std::sort(all.begin(), all.end(), [](const CounterPart& a, const CounterPart& b) {
+      return a.count != b.count ? a.count > b.count : a.name < b.name;
+    });
+    return all;
+  }
+
+  TotalTable totals;
+  std::vector<std::unique_ptr<CounterTable>> tables;
+  std::map<std::string, std::map<int, int64_t>> parts;
+};
+
+TEST(TotalTableTest, HoldsEveryTotalInRankOrderThroughRandomChangesOnThreeShards) {
+  std::mt19937 random(3);
+  ThreeTables shards;
+  for (int step = 0; step < 20000; ++step) {
+    const std::string name = (random() % 3 == 0 ? "x:" : "c:") + std::to_string(random() % 300);
+    const int shard = static_cast<int>(random() % 3);
+    if (random() % 6 == 0) {
+      shards.Erase(shard, name);
+    } else {
+      shards.Set(shard, name, static_cast<int64_t>(random() % 41) - 20);  // ties, negatives
+    }
+    if (step % 500 != 499) continue;
+    const std::vector<CounterPart> all = shards.Expected();
+    ASSERT_EQ(shards.totals.size(), all.size());
+    ASSERT_EQ(shards.totals.Top("", 100000, 0), all);
+    std::vector<CounterPart> top7(all.begin(), all.begin() + std::min<size_t>(7, all.size()));
+    ASSERT_EQ(shards.totals.Top("", 7, 0), top7);
+    std::vector<CounterPart> x = shards.Expected("x:");
+    x.resize(std::min<size_t>(x.size(), 5));
+    ASSERT_EQ(shards.totals.Top("x:", 5, 100000), x);
+  }
+  // Every part gone: no total left.
+  for (auto& [name, by_shard] : std::map(shards.parts)) {
+    for (auto& [shard, count] : by_shard) shards.Erase(shard, name);
+  }
+  EXPECT_EQ(shards.totals.size(), 0u);
+  EXPECT_EQ(shards.totals.Top("", 10, 0), std::vector<CounterPart>());
+}
+
+TEST(TotalTableTest, ACounterWhosePartsAddUpToZeroIsStillListed) {
+  ThreeTables shards;
+  shards.Set(0, "a", 5);
+  shards.Set(1, "a", -5);
+  shards.Set(2, "b", -1);
+  EXPECT_EQ(shards.totals.Top("", 10, 0), (std::vector<CounterPart>{{"a", 0}, {"b", -1}}));
+}
+
+TEST(TotalTableTest, ATotalOutsideInt64IsNotRankedAndMakesTopDeclineUntilItIsBack) {
+  ThreeTables shards;
+  shards.Set(0, "big", kMax);
+  shards.Set(1, "small", 1);
+  shards.Set(2, "big", kMax);  // 2^64 - 2: no int64 holds it
+  EXPECT_EQ(shards.totals.Top("", 10, 0), std::nullopt);
+  shards.Set(2, "big", -kMax);  // back to 0
+  EXPECT_EQ(shards.totals.Top("", 10, 0), (std::vector<CounterPart>{{"small", 1}, {"big", 0}}));
+  shards.Set(2, "big", kMax);
+  shards.Erase(0, "big");  // out and back in by a removal
+  EXPECT_EQ(shards.totals.Top("", 10, 0), (std::vector<CounterPart>{{"big", kMax}, {"small", 1}}));
+}
+
+TEST(TotalTableTest, APrefixFewNamesHoldIsDeclinedOncePastTheNamesItMayPassOver) {
+  ThreeTables shards;
+  for (int i = 0; i < 100; ++i) shards.Set(i % 3, "c:" + std::to_string(i), 1000 + i);
+  shards.Set(0, "rare", 1);
+  EXPECT_EQ(shards.totals.Top("rare", 1, 99), std::nullopt);
+  EXPECT_EQ(shards.totals.Top("rare", 1, 100), (std::vector<CounterPart>{{"rare", 1}}));
+  EXPECT_EQ(shards.totals.Top("nothing", 1, 101), std::vector<CounterPart>());
+}
+
+}  // namespace
+}  // namespace shardctl::core
