@@ -369,7 +369,7 @@ void SetupInc(CLI::App& app, Runner& runner) {
   CLI::App* command = app.add_subcommand("inc", "Add VALUE to a counter (negative subtracts)");
   command->add_option("value", options->value, "A decimal integer within int64");
   command->add_flag("--stdin", options->from_stdin,
-                    "Read the values from stdin, one per line, and send them in batches");
+                    "Read lines of VALUE or COUNTER VALUE from stdin and send them in batches");
   AddCounterOptions(*command, options->counter);
   AddClientOptions(*command, options->client);
   command
