@@ -205,18 +205,35 @@ core::Result<std::string> ClientToken(const ClientOptions& options) {
   return std::string();
 }
 
+std::unique_ptr<net::HttpClient> MakeServerClient(const ClientOptions& options, ExitCode* code) {
+  core::Result<net::Url> url = net::ParseUrl(options.url);
+  if (!url.ok()) {
+    *code = Fail(ExitCode::kUsage, url.status().message());
+    return nullptr;
+  }
+  core::Result<std::string> token = ClientToken(options);
+  if (!token.ok()) {
+    *code = Fail(ExitCode::kUsage, token.status().message());
+    return nullptr;
+  }
+  auto timeout = std::chrono::milliseconds(static_cast<int64_t>(options.timeout_seconds * 1000));
+  return std::make_unique<net::HttpClient>(
+      *url, net::HttpClientOptions{
+                .connect_timeout = timeout, .request_timeout = timeout, .bearer_token = *token});
+}
+
 ExitCode CallServer(const ClientOptions& options, const std::string& path,
                     const std::string* post_body, std::string* reply_body,
                     const net::HttpHeaders& headers, const RetryPolicy& retry) {
-  core::Result<net::Url> url = net::ParseUrl(options.url);
-  if (!url.ok()) return Fail(ExitCode::kUsage, url.status().message());
+  ExitCode code = ExitCode::kOk;
+  std::unique_ptr<net::HttpClient> client = MakeServerClient(options, &code);
+  if (client == nullptr) return code;
+  return CallServerWith(*client, path, post_body, reply_body, headers, retry);
+}
 
-  core::Result<std::string> token = ClientToken(options);
-  if (!token.ok()) return Fail(ExitCode::kUsage, token.status().message());
-
-  auto timeout = std::chrono::milliseconds(static_cast<int64_t>(options.timeout_seconds * 1000));
-  net::HttpClient client(
-      *url, {.connect_timeout = timeout, .request_timeout = timeout, .bearer_token = *token});
+ExitCode CallServerWith(net::HttpClient& client, const std::string& path,
+                        const std::string* post_body, std::string* reply_body,
+                        const net::HttpHeaders& headers, const RetryPolicy& retry) {
   auto send = [&] {
     return post_body != nullptr ? client.Post(path, *post_body, headers) : client.Get(path);
   };

@@ -122,6 +122,15 @@ ExitCode CallServer(const ClientOptions& options, const std::string& path,
                     const std::string* post_body, std::string* reply_body,
                     const net::HttpHeaders& headers = {}, const RetryPolicy& retry = {});
 
+// A client for the server `options` name (URL, token, timeout), to keep for
+// several calls (its connections stay open); or nullptr, with the reason
+// printed and *code set.
+std::unique_ptr<net::HttpClient> MakeServerClient(const ClientOptions& options, ExitCode* code);
+// CallServer over `client`.
+ExitCode CallServerWith(net::HttpClient& client, const std::string& path,
+                        const std::string* post_body, std::string* reply_body,
+                        const net::HttpHeaders& headers = {}, const RetryPolicy& retry = {});
+
 // Prints a 2xx answer: as it came with --json, else through `print`, which
 // gets the parsed reply. A reply that does not parse is a server failure.
 template <typename Parse, typename Print>

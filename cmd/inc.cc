@@ -3,16 +3,24 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <iterator>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "cmd/commands.h"
 #include "cmd/common.h"
+#include "core/counter_name.h"
 #include "core/idempotency_key.h"
 #include "core/protocol.h"
 #include "core/value.h"
@@ -76,44 +84,173 @@ class LineReader {
   bool eof_ = false;
 };
 
-// inc --stdin: one value per line, sent in batches (POST /increment
-// {"values":[...]}), each with a key of its own, so that its retries never
-// count it twice. A bad line stops the run before its batch is sent.
+// A batch of inc --stdin, ready to send, and the lines it came from.
+struct StdinBatch {
+  std::string body;
+  bool many = false;  // the lines form (some line named its counter)
+  int64_t first_line = 0;
+  int64_t last_line = 0;
+};
+
+// Sends the batches of inc --stdin over a few keep-alive connections at once
+// (the server has two event loops), each batch with a key of its own, retried
+// with that key. After a failure no further batch is sent. Thread-safe.
+class BatchSender {
+ public:
+  static constexpr int kConnections = 3;
+
+  BatchSender(const IncOptions& options, const core::CounterRef& counter)
+      : options_(options),
+        many_path_(counter.window > 0 ? fmt::format("/increment?window={}", counter.window)
+                                      : "/increment") {}
+  ~BatchSender() { Finish(); }
+
+  // Opens the connections' clients; false (the reason printed) if it cannot.
+  bool Start() {
+    for (int i = 0; i < kConnections; ++i) {
+      std::unique_ptr<net::HttpClient> client = MakeServerClient(options_.client, &failure_);
+      if (client == nullptr) return false;
+      workers_.emplace_back(
+          [this, client = std::shared_ptr<net::HttpClient>(std::move(client))] { Work(*client); });
+    }
+    return true;
+  }
+
+  // Queues `batch` (waiting while the connections are all busy and a few
+  // batches wait already); false if a batch failed, and nothing more is sent.
+  bool Send(StdinBatch batch) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [this] { return failed_ || queue_.size() < 2 * kConnections; });
+    if (failed_) return false;
+    queue_.push_back(std::move(batch));
+    changed_.notify_all();
+    return true;
+  }
+
+  // Waits until every queued batch is answered; returns kOk, or the exit
+  // code of the first failure (already reported).
+  ExitCode Finish() {
+    {
+      std::lock_guard lock(mutex_);
+      closed_ = true;
+      changed_.notify_all();
+    }
+    for (std::thread& worker : workers_) worker.join();
+    workers_.clear();
+    return failure_;
+  }
+
+  int64_t counted() const { return counted_; }
+  int64_t batches() const { return batches_; }
+  // The first and last line of the batch that failed (after Finish).
+  std::pair<int64_t, int64_t> failed_lines() const { return failed_lines_; }
+
+ private:
+  void Work(net::HttpClient& client) {
+    for (;;) {
+      StdinBatch batch;
+      {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [this] { return failed_ || closed_ || !queue_.empty(); });
+        if (failed_ || queue_.empty()) return;
+        batch = std::move(queue_.front());
+        queue_.pop_front();
+        changed_.notify_all();
+      }
+      net::HttpHeaders headers = {{std::string(core::kIdempotencyKeyHeader),
+                                   core::FormatIdempotencyKeyHeader(NewIdempotencyKey())}};
+      if (batch.many) headers.emplace_back("Content-Type", "text/plain");
+      std::string reply_body;
+      ExitCode code = CallServerWith(client, batch.many ? many_path_ : "/increment", &batch.body,
+                                     &reply_body, headers, {.retries = options_.retries});
+      core::Result<int64_t> applied = core::Internal("");
+      if (code == ExitCode::kOk) {
+        applied = batch.many ? Applied(core::ParseManyReply(reply_body))
+                             : Applied(core::ParseBatchReply(reply_body));
+        if (!applied.ok()) code = Fail(ExitCode::kServerFailed, applied.status().message());
+      }
+      std::lock_guard lock(mutex_);
+      if (code == ExitCode::kOk) {
+        counted_ += *applied;
+        ++batches_;
+        continue;
+      }
+      if (!failed_) {
+        failed_ = true;
+        failure_ = code;
+        failed_lines_ = {batch.first_line, batch.last_line};
+        changed_.notify_all();
+      }
+      return;
+    }
+  }
+
+  template <typename Reply>
+  static core::Result<int64_t> Applied(const core::Result<Reply>& reply) {
+    if (!reply.ok()) return reply.status();
+    return reply->applied;
+  }
+
+  const IncOptions& options_;
+  const std::string many_path_;
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<StdinBatch> queue_;
+  bool closed_ = false;
+  bool failed_ = false;
+  ExitCode failure_ = ExitCode::kOk;
+  std::pair<int64_t, int64_t> failed_lines_;
+  int64_t counted_ = 0;
+  int64_t batches_ = 0;
+};
+
+bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+// inc --stdin: one increment per line, `VALUE` (of --counter) or `COUNTER
+// VALUE`, sent in batches: {"values":[...]} while every line is a bare value,
+// else the lines form of a batch of many counters. A bad line stops the run
+// before its batch is sent.
 ExitCode RunIncFromStdin(const IncOptions& options, const core::CounterRef& counter) {
-  constexpr size_t kBatchValues = 10000;
-  constexpr size_t kBatchBytes = 60000;  // well within the server's 64 KiB body limit
-  core::BatchRequest batch;
-  batch.counter = counter;
-  size_t batch_bytes = 0;
-  int64_t counted = 0;
-  int64_t batches = 0;
+  constexpr size_t kBatchValues = 10000;  // of bare values
+  constexpr size_t kBatchBytes = 60000;   // well within the server's 64 KiB body limit
+  BatchSender sender(options, counter);
+  if (!sender.Start()) return sender.Finish();
+
+  // The batch being filled: as lines, and while it has only bare values, as
+  // those values too.
+  std::string lines;
+  std::vector<int64_t> values;
+  size_t items = 0;
+  size_t bare_bytes = 0;
+  bool many = false;
   int64_t line_number = 0;
   int64_t batch_first_line = 0;
-  auto send = [&]() -> ExitCode {
-    if (batch.values.empty()) return ExitCode::kOk;
-    std::string body = core::FormatBatchRequest(batch);
-    net::HttpHeaders headers = {{std::string(core::kIdempotencyKeyHeader),
-                                 core::FormatIdempotencyKeyHeader(NewIdempotencyKey())}};
-    std::string reply_body;
-    ExitCode code = CallServer(options.client, "/increment", &body, &reply_body, headers,
-                               {.retries = options.retries});
-    core::Result<core::BatchReply> reply =
-        code == ExitCode::kOk ? core::ParseBatchReply(reply_body) : core::Internal("");
-    if (code == ExitCode::kOk && !reply.ok()) {
-      code = Fail(ExitCode::kServerFailed, reply.status().message());
+  auto send = [&]() -> bool {
+    if (items == 0) return true;
+    StdinBatch batch{
+        .body = {}, .many = many, .first_line = batch_first_line, .last_line = line_number};
+    if (many) {
+      batch.body = std::move(lines);
+    } else {
+      batch.body = core::FormatBatchRequest(
+          {.values = std::move(values), .counter = counter, .idempotency_key = {}});
     }
-    if (code != ExitCode::kOk) {
-      fmt::print(stderr,
-                 "shardctl: lines {} to {} were not counted (the batch failed); the {} values "
-                 "before them were\n",
-                 batch_first_line, line_number, counted);
-      return code;
-    }
-    counted += reply->applied;
-    ++batches;
-    batch.values.clear();
-    batch_bytes = 0;
-    return ExitCode::kOk;
+    lines.clear();
+    values.clear();
+    items = 0;
+    bare_bytes = 0;
+    many = false;
+    return sender.Send(std::move(batch));
+  };
+  auto stopped = [&]() -> ExitCode {
+    ExitCode code = sender.Finish();
+    const auto [first, last] = sender.failed_lines();
+    fmt::print(stderr,
+               "shardctl: lines {} to {} were not counted (the batch failed); {} values of other "
+               "batches were\n",
+               first, last, sender.counted());
+    return code;
   };
 
   LineReader reader;
@@ -121,36 +258,65 @@ ExitCode RunIncFromStdin(const IncOptions& options, const core::CounterRef& coun
   std::string read_error;
   while (reader.Next(&line, &read_error)) {
     ++line_number;
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
-      line.remove_suffix(1);
-    }
-    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    while (!line.empty() && IsBlank(line.back())) line.remove_suffix(1);
+    while (!line.empty() && IsBlank(line.front())) line.remove_prefix(1);
     if (line.empty()) continue;  // blank lines carry no value
-    core::Result<int64_t> value = core::ParseValue(line);
+    std::string_view name = counter.name;
+    std::string_view value_text = line;
+    core::Status bad;
+    if (size_t gap = line.find_first_of(" \t"); gap != std::string_view::npos) {
+      name = line.substr(0, gap);
+      value_text = line.substr(gap + 1);
+      while (!value_text.empty() && IsBlank(value_text.front())) value_text.remove_prefix(1);
+      if (value_text.find_first_of(" \t") != std::string_view::npos) {
+        bad = core::InvalidArgument("expected VALUE or COUNTER VALUE, such as \"c:1 5\"");
+      } else if (core::Status valid = core::ValidateCounterName(name); !valid.ok()) {
+        bad = valid;
+      }
+    }
+    core::Result<int64_t> value = core::ParseValue(value_text);
+    if (!bad.ok()) value = bad;
     if (!value.ok()) {
+      ExitCode code = sender.Finish();
+      if (code != ExitCode::kOk) return stopped();
       return Fail(ExitCode::kUsage,
                   fmt::format("line {}: {}; nothing from line {} on was counted{}", line_number,
-                              value.status().message(),
-                              batch.values.empty() ? line_number : batch_first_line,
-                              counted > 0 ? fmt::format(" (the {} values before were)", counted)
-                                          : std::string()));
+                              value.status().message(), items == 0 ? line_number : batch_first_line,
+                              sender.counted() > 0
+                                  ? fmt::format(" (the {} values before were)", sender.counted())
+                                  : std::string()));
     }
-    if (batch.values.empty()) batch_first_line = line_number;
-    batch.values.push_back(*value);
-    batch_bytes += line.size() + 1;
-    if (batch.values.size() >= kBatchValues || batch_bytes >= kBatchBytes) {
-      if (ExitCode code = send(); code != ExitCode::kOk) return code;
+    if (items == 0) batch_first_line = line_number;
+    if (name.data() != counter.name.data() && !many) {
+      // The first named line: the batch goes as lines from here on.
+      many = true;
+      for (int64_t before : values)
+        fmt::format_to(std::back_inserter(lines), "{} {}\n", counter.name, before);
+    }
+    ++items;
+    if (many) {
+      lines.append(name).append(" ").append(value_text).append("\n");
+    } else {
+      values.push_back(*value);
+      bare_bytes += value_text.size() + 1;
+    }
+    if ((!many && values.size() >= kBatchValues) ||
+        (many ? lines.size() : bare_bytes) >= kBatchBytes) {
+      if (!send()) return stopped();
     }
   }
   if (!read_error.empty()) {
+    ExitCode code = sender.Finish();
+    if (code != ExitCode::kOk) return stopped();
     return Fail(ExitCode::kUsage, fmt::format("cannot read stdin: {}", read_error));
   }
-  if (ExitCode code = send(); code != ExitCode::kOk) return code;
+  if (!send()) return stopped();
+  if (sender.Finish() != ExitCode::kOk) return stopped();
   if (options.quiet) return ExitCode::kOk;
   if (options.client.json) {
-    fmt::print("{{\"applied\":{},\"batches\":{}}}\n", counted, batches);
+    fmt::print("{{\"applied\":{},\"batches\":{}}}\n", sender.counted(), sender.batches());
   } else {
-    fmt::print("counted {} values in {} batches\n", counted, batches);
+    fmt::print("counted {} values in {} batches\n", sender.counted(), sender.batches());
   }
   return ExitCode::kOk;
 }
@@ -162,8 +328,9 @@ ExitCode RunInc(const IncOptions& options) {
   if (options.from_stdin) {
     if (options.value) return Fail(ExitCode::kUsage, "give VALUE or --stdin, not both");
     if (options.idempotency_key) {
-      return Fail(ExitCode::kUsage, "--idempotency-key is for one VALUE; --stdin sends a key "
-                                    "of its own with each batch");
+      return Fail(ExitCode::kUsage,
+                  "--idempotency-key is for one VALUE; --stdin sends a key "
+                  "of its own with each batch");
     }
     return RunIncFromStdin(options, *counter);
   }
@@ -202,7 +369,7 @@ void SetupInc(CLI::App& app, Runner& runner) {
   CLI::App* command = app.add_subcommand("inc", "Add VALUE to a counter (negative subtracts)");
   command->add_option("value", options->value, "A decimal integer within int64");
   command->add_flag("--stdin", options->from_stdin,
-                    "Read the values from stdin, one per line, and send them in batches");
+                    "Read lines of VALUE or COUNTER VALUE from stdin and send them in batches");
   AddCounterOptions(*command, options->counter);
   AddClientOptions(*command, options->client);
   command
@@ -218,8 +385,9 @@ void SetupInc(CLI::App& app, Runner& runner) {
                    "The increment's Idempotency-Key; reuse it to retry an increment whose "
                    "outcome is unknown (default: 128 random bits in hex)")
       ->type_name("KEY");
-  command->add_flag("-q,--quiet", options->quiet,
-                    "Print nothing when it worked (errors still go to stderr); the exit code tells");
+  command->add_flag(
+      "-q,--quiet", options->quiet,
+      "Print nothing when it worked (errors still go to stderr); the exit code tells");
   command->footer(
       "Examples: shardctl inc 5\n"
       "          shardctl inc --quiet 1 || echo 'not counted' >&2\n"

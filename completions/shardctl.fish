@@ -88,7 +88,7 @@ set -l inc "__fish_seen_subcommand_from inc"
 complete -c shardctl -n $inc -l retries -x -d 'Attempts after the first, with the same Idempotency-Key'
 complete -c shardctl -n $inc -l idempotency-key -x -d "The increment's Idempotency-Key"
 complete -c shardctl -n $inc -s q -l quiet -d 'Print nothing when it worked'
-complete -c shardctl -n $inc -l stdin -d 'Read the values from stdin, one per line'
+complete -c shardctl -n $inc -l stdin -d 'Read VALUE or COUNTER VALUE lines from stdin'
 
 # total
 set -l total "__fish_seen_subcommand_from total"

@@ -177,14 +177,14 @@ int Aggregator::FirstShard(const std::string& idempotency_key) {
   return static_cast<int>(random() % static_cast<unsigned>(count));
 }
 
-template <typename Call>
-Result<IncrementReply> Aggregator::CallPassingOver(int first, bool may_pass_over, const Call& call,
-                                                   std::string_view what) {
-  if (!may_pass_over) return CallShard<IncrementReply>(first, call);
+template <typename T, typename Call>
+Result<T> Aggregator::CallPassingOver(int first, bool may_pass_over, const Call& call,
+                                      std::string_view what) {
+  if (!may_pass_over) return CallShard<T>(first, call);
   const int count = shard_count();
   std::string failures;
   for (int step = 0; step < count; ++step) {
-    Result<IncrementReply> reply = CallShard<IncrementReply>((first + step) % count, call);
+    Result<T> reply = CallShard<T>((first + step) % count, call);
     // kUnavailable: the shard is down or refused the connection, so it surely
     // did not apply the increment, and the next one may take it. Anything
     // else (an answer, a refusal, a timeout) is the increment's outcome.
@@ -201,8 +201,9 @@ Result<IncrementReply> Aggregator::Increment(const IncrementRequest& request) {
     return CallShard<IncrementReply>(ShardFor(request.value, shard_count()), increment);
   }
   // A keyed increment stays with its key's shard, where a retry must find it.
-  return CallPassingOver(FirstShard(request.idempotency_key), request.idempotency_key.empty(),
-                         increment, "the increment");
+  return CallPassingOver<IncrementReply>(FirstShard(request.idempotency_key),
+                                         request.idempotency_key.empty(), increment,
+                                         "the increment");
 }
 
 const ShardClient::RunBlocking& Aggregator::Blocking() {
@@ -293,8 +294,8 @@ Result<BatchReply> Aggregator::IncrementBatch(const BatchRequest& request) {
     // increment may; with a key it stays with the key's shard.
     const Share& share = shares[whole];
     Result<IncrementReply> answer =
-        CallPassingOver(whole, request.idempotency_key.empty(),
-                        apply(static_cast<int64_t>(share.sum)), "the batch");
+        CallPassingOver<IncrementReply>(whole, request.idempotency_key.empty(),
+                                        apply(static_cast<int64_t>(share.sum)), "the batch");
     if (!answer.ok()) return answer.status();
     reply.applied = share.values;
     reply.parts.push_back({answer->shard_id, share.values, answer->count});
@@ -331,6 +332,101 @@ Result<BatchReply> Aggregator::IncrementBatch(const BatchRequest& request) {
       reply.parts.push_back({i, shares[i].values, answers[k]->count});
       reply.window_end = std::max(reply.window_end, answers[k]->window_end);
       applied_on += fmt::format("{}{}", applied_on.empty() ? "" : ", ", i);
+      continue;
+    }
+    if (first_failure.ok()) first_failure = answers[k].status();
+    failures += failures.empty() ? "" : "; ";
+    failures += answers[k].status().message();
+  }
+  if (first_failure.ok()) return reply;
+  return Status(first_failure.code(),
+                fmt::format("batch not fully counted: {} ({})", failures,
+                            applied_on.empty() ? "no shard counted its share"
+                                               : "shards " + applied_on + " counted theirs"));
+}
+
+Result<ManyBatchReply> Aggregator::IncrementMany(const ManyRequest& request) {
+  assert(!request.items.empty() && request.items.size() <= ManyRequest::kMaxItems);
+  const int count = shard_count();
+  // Each shard's share; under round-robin and random, one shard takes all.
+  std::vector<ManyRequest> shares(count);
+  int whole = -1;
+  if (routing_ == Routing::kValue) {
+    for (ManyRequest& share : shares) {
+      share.window = request.window;
+      share.idempotency_key = request.idempotency_key;
+    }
+    for (const ManyRequest::Item& item : request.items) {
+      shares[ShardFor(item.value, count)].items.push_back(item);
+    }
+  } else {
+    whole = FirstShard(request.idempotency_key);
+    shares[whole] = request;
+  }
+  // Refused before anything is applied: a share in which one counter's
+  // increments leave int64. Only a share whose values add up to more than
+  // int64 in absolute value can hold one, so most shares are not looked into.
+  for (int i = 0; i < count; ++i) {
+    Int128 magnitude = 0;
+    for (const ManyRequest::Item& item : shares[i].items) {
+      magnitude += item.value < 0 ? -static_cast<Int128>(item.value) : item.value;
+    }
+    if (FitsInt64(magnitude)) continue;
+    std::unordered_map<std::string_view, Int128> sums;
+    for (const ManyRequest::Item& item : shares[i].items) {
+      Int128& sum = sums[item.counter];
+      sum += item.value;
+      if (!FitsInt64(sum)) {
+        return OutOfRange(fmt::format(
+            "the increments of '{}' in the batch add up to more than a 64-bit count holds; "
+            "nothing was counted",
+            item.counter));
+      }
+    }
+  }
+
+  auto apply = [&shares](int i) {
+    return [&shares, i](ShardClient& shard) { return shard.IncrementMany(shares[i]); };
+  };
+  ManyBatchReply reply;
+  if (whole >= 0) {
+    // As IncrementBatch: without a key it may pass over a shard that is down.
+    Result<ManyReply> answer = CallPassingOver<ManyReply>(
+        whole, request.idempotency_key.empty(),
+        [&](ShardClient& shard) { return shard.IncrementMany(request); }, "the batch");
+    if (!answer.ok()) return answer.status();
+    reply.applied = answer->applied;
+    reply.window_end = answer->window_end;
+    reply.parts.push_back(*answer);
+    return reply;
+  }
+
+  std::vector<int> involved;
+  for (int i = 0; i < count; ++i) {
+    if (!shares[i].items.empty()) involved.push_back(i);
+  }
+  std::vector<Result<ManyReply>> answers;
+  if (all_in_process_ || involved.size() == 1) {
+    for (int i : involved) answers.push_back(CallShard<ManyReply>(i, apply(i)));
+  } else {
+    std::vector<std::future<Result<ManyReply>>> pending;
+    for (size_t k = 1; k < involved.size(); ++k) {
+      pending.push_back(std::async(std::launch::async, [this, &apply, i = involved[k]] {
+        return CallShard<ManyReply>(i, apply(i));
+      }));
+    }
+    answers.push_back(CallShard<ManyReply>(involved[0], apply(involved[0])));
+    for (auto& answer : pending) answers.push_back(answer.get());
+  }
+  std::string applied_on;
+  Status first_failure;
+  std::string failures;
+  for (size_t k = 0; k < involved.size(); ++k) {
+    if (answers[k].ok()) {
+      reply.applied += answers[k]->applied;
+      reply.window_end = std::max(reply.window_end, answers[k]->window_end);
+      reply.parts.push_back(*answers[k]);
+      applied_on += fmt::format("{}{}", applied_on.empty() ? "" : ", ", involved[k]);
       continue;
     }
     if (first_failure.ok()) first_failure = answers[k].status();

@@ -48,6 +48,14 @@ struct BatchReply {
   int64_t window_end = 0;        // for windowed counters: when the current window ends
 };
 
+// The answer to a batch of many counters (ManyRequest): how many
+// increments were counted, and each shard's share, in shard order.
+struct ManyBatchReply {
+  int64_t applied = 0;
+  std::vector<ManyReply> parts;  // the shards that took some
+  int64_t window_end = 0;        // for windowed counters: when the current window ends
+};
+
 // A shard whose part is missing from a partial total.
 struct MissingPart {
   int shard_id = 0;
@@ -154,6 +162,17 @@ class Aggregator {
   // REQUIRES: 1 <= request.values.size() <= BatchRequest::kMaxValues.
   Result<BatchReply> IncrementBatch(const BatchRequest& request);
 
+  // Counts every increment of a batch of many counters: each goes where a
+  // single increment of it would (by value; or, under round-robin and
+  // random, the whole batch to one shard, by its key if it has one), and
+  // each shard applies its share as a whole (ShardClient::IncrementMany),
+  // so a retry with the same key is answered from each shard's key table.
+  // Before anything is applied, a share in which some counter's increments
+  // add up to more than int64 holds is refused (kOutOfRange). If a shard
+  // fails, the Status names it and the shards that did apply theirs.
+  // REQUIRES: 1 <= request.items.size() <= ManyRequest::kMaxItems.
+  Result<ManyBatchReply> IncrementMany(const ManyRequest& request);
+
   // The following ask every shard, in parallel when they are remote. None
   // answers from part of the shards unless asked to: if any shard fails, they
   // return a Status naming every shard that failed (with the first failure's
@@ -201,9 +220,8 @@ class Aggregator {
   // CallShard on shard `first`; with `may_pass_over`, on the next shards in
   // turn while a shard surely did not apply it (kUnavailable). `what` names
   // the increment in the error when no shard took it.
-  template <typename Call>
-  Result<IncrementReply> CallPassingOver(int first, bool may_pass_over, const Call& call,
-                                         std::string_view what);
+  template <typename T, typename Call>
+  Result<T> CallPassingOver(int first, bool may_pass_over, const Call& call, std::string_view what);
   // CallShard on every shard; returns the results in shard order.
   template <typename T, typename Call>
   std::vector<Result<T>> AskEveryShard(const Call& call);

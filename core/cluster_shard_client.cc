@@ -122,6 +122,10 @@ Result<std::vector<CounterPart>> ClusterShardClient::Rank(const RankQuery& query
   return Routed<std::vector<CounterPart>>([&](ShardClient& client) { return client.Rank(query); });
 }
 
+Result<ManyReply> ClusterShardClient::IncrementMany(const ManyRequest& request) {
+  return Routed<ManyReply>([&](ShardClient& client) { return client.IncrementMany(request); });
+}
+
 Result<std::vector<int64_t>> ClusterShardClient::Counts(const std::vector<std::string>& names) {
   return Routed<std::vector<int64_t>>([&](ShardClient& client) { return client.Counts(names); });
 }

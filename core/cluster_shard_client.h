@@ -38,6 +38,7 @@ class ClusterShardClient : public ShardClient {
   // REQUIRES: this outlives the call's `done`.
   void IncrementAsync(const IncrementRequest& request, IncrementDone done,
                       const RunBlocking& blocking) override;
+  Result<ManyReply> IncrementMany(const ManyRequest& request) override;
   Result<CountReply> Count(const CounterRef& counter) override;
   Result<std::vector<CounterPart>> List(const std::string& prefix) override;
   Result<std::vector<CounterPart>> ListPage(const PageQuery& query) override;

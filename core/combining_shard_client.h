@@ -56,6 +56,9 @@ class CombiningShardClient : public ShardClient {
     return shard_->Counts(names);
   }
   Result<int64_t> Reset(const std::string& name) override { return shard_->Reset(name); }
+  Result<ManyReply> IncrementMany(const ManyRequest& request) override {
+    return shard_->IncrementMany(request);
+  }
   std::string Describe() const override { return shard_->Describe(); }
   std::string Address() const override { return shard_->Address(); }
   bool InProcess() const override { return shard_->InProcess(); }

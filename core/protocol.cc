@@ -1,7 +1,9 @@
 #include "core/protocol.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <iterator>
 #include <limits>
 
 #include <fmt/format.h>
@@ -213,6 +215,216 @@ Result<BatchRequest> ParseBatchRequest(std::string_view body,
     request.idempotency_key = std::move(*key);
   }
   return request;
+}
+
+namespace {
+
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+std::string_view Trim(std::string_view text) {
+  while (!text.empty() && IsSpace(text.front())) text.remove_prefix(1);
+  while (!text.empty() && IsSpace(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+Status TooManyItems() {
+  return InvalidArgument(
+      fmt::format("a batch holds at most {} increments; send the rest in "
+                  "another",
+                  ManyRequest::kMaxItems));
+}
+
+// `COUNTER VALUE` lines into request->items.
+Status ParseManyLines(std::string_view body, ManyRequest* request) {
+  int64_t line_number = 0;
+  for (size_t at = 0; at < body.size();) {
+    size_t end = body.find('\n', at);
+    if (end == std::string_view::npos) end = body.size();
+    std::string_view line = Trim(body.substr(at, end - at));
+    at = end + 1;
+    ++line_number;
+    if (line.empty()) continue;
+    const size_t gap = line.find_first_of(" \t");
+    std::string_view name = line.substr(0, gap);
+    std::string_view value_text =
+        gap == std::string_view::npos ? std::string_view() : Trim(line.substr(gap));
+    if (value_text.empty() || value_text.find_first_of(" \t") != std::string_view::npos) {
+      return InvalidArgument(fmt::format(
+          "line {}: expected COUNTER VALUE (a name, a space, an integer), such as \"c:1 5\"",
+          line_number));
+    }
+    if (Status valid = ValidateCounterName(name); !valid.ok()) {
+      return InvalidArgument(fmt::format("line {}: {}", line_number, valid.message()));
+    }
+    Result<int64_t> value = ParseValue(value_text);
+    if (!value.ok()) {
+      return InvalidArgument(fmt::format("line {}: {}", line_number, value.status().message()));
+    }
+    if (request->items.size() == ManyRequest::kMaxItems) return TooManyItems();
+    request->items.push_back({std::string(name), *value});
+  }
+  return {};
+}
+
+// {"increments":[...],"window":W} into *request.
+Status ParseManyJson(std::string_view body, ManyRequest* request, bool* has_window) {
+  constexpr std::string_view kExample = R"({"increments":[{"counter":"c:1","value":5}]})";
+  Result<Json> json = ParseObject(body, kExample);
+  if (!json.ok()) return json.status();
+  for (const auto& [key, field] : json->items()) {
+    if (key == "window") {
+      CounterRef counter;
+      if (Result<bool> read = ReadCounterField(key, field, &counter); !read.ok()) {
+        return read.status();
+      }
+      request->window = counter.window;
+      *has_window = true;
+      continue;
+    }
+    if (key != "increments") {
+      return InvalidArgument(fmt::format(
+          "unknown field \"{}\" in a batch of many counters; the fields are \"increments\" "
+          "and \"window\"",
+          key));
+    }
+    if (!field.is_array()) {
+      return InvalidArgument(fmt::format("\"increments\" must be an array such as {}, not {}",
+                                         kExample, field.type_name()));
+    }
+    if (field.size() > ManyRequest::kMaxItems) return TooManyItems();
+    request->items.reserve(field.size());
+    for (size_t i = 0; i < field.size(); ++i) {
+      const Json& item = field[i];
+      auto bad = [i](std::string_view why) {
+        return InvalidArgument(fmt::format("increments[{}]: {}", i, why));
+      };
+      if (!item.is_object()) {
+        return bad(
+            fmt::format("must be an object such as {{\"counter\":\"c:1\",\"value\":5}}, "
+                        "not {}",
+                        item.type_name()));
+      }
+      ManyRequest::Item parsed{std::string(), 1};
+      bool named = false;
+      for (const auto& [item_key, item_field] : item.items()) {
+        if (item_key == "counter") {
+          Result<std::string> name = JsonToName(item_field);
+          if (!name.ok()) return bad(name.status().message());
+          parsed.counter = std::move(*name);
+          named = true;
+        } else if (item_key == "value") {
+          Result<int64_t> value = JsonToInt64(item_field, "value");
+          if (!value.ok()) return bad(value.status().message());
+          parsed.value = *value;
+        } else {
+          return bad(
+              fmt::format("unknown field \"{}\"; the fields are \"counter\" and "
+                          "\"value\"",
+                          item_key));
+        }
+      }
+      if (!named) return bad("needs a \"counter\"");
+      request->items.push_back(std::move(parsed));
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+bool IsManyBody(std::string_view body, const std::vector<std::string>& content_types) {
+  if (body.find("\"increments\"") != std::string_view::npos) return true;
+  if (content_types.size() != 1) return false;
+  std::string type = content_types.front().substr(0, 10);
+  std::transform(type.begin(), type.end(), type.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const size_t first = body.find_first_not_of(" \t\r\n");
+  return type == "text/plain" && first != std::string_view::npos && body[first] != '{';
+}
+
+Result<ManyRequest> ParseManyRequest(std::string_view body, bool lines,
+                                     const std::optional<std::string>& window_param,
+                                     const std::vector<std::string>& key_headers) {
+  if (key_headers.size() > 1) {
+    return InvalidArgument("more than one Idempotency-Key header; send exactly one");
+  }
+  ManyRequest request;
+  bool has_window = false;
+  if (Status parsed =
+          lines ? ParseManyLines(body, &request) : ParseManyJson(body, &request, &has_window);
+      !parsed.ok()) {
+    return parsed;
+  }
+  if (request.items.empty()) {
+    return InvalidArgument(
+        lines
+            ? "no increments: send lines of COUNTER VALUE, such as \"c:1 5\""
+            : R"(a batch of many counters needs "increments", e.g. {"increments":[{"counter":"c:1","value":5}]})");
+  }
+  if (window_param) {
+    if (has_window) {
+      return InvalidArgument("give the window in the query or in the body, not both");
+    }
+    Result<CounterRef> counter = ParseCounterQuery(std::nullopt, window_param);
+    if (!counter.ok()) return counter.status();
+    request.window = counter->window;
+  }
+  if (!key_headers.empty()) {
+    Result<std::string> key = ParseIdempotencyKeyHeader(key_headers.front());
+    if (!key.ok()) return key.status();
+    request.idempotency_key = std::move(*key);
+  }
+  return request;
+}
+
+void FormatManyLines(const ManyRequest& request, std::string* out) {
+  for (const ManyRequest::Item& item : request.items) {
+    out->append(item.counter);
+    fmt::format_to(std::back_inserter(*out), " {}\n", item.value);
+  }
+}
+
+std::string FormatManyShareReply(const ManyReply& reply) {
+  std::string body = fmt::format(R"({{"shardId":{},"applied":{})", reply.shard_id, reply.applied);
+  if (reply.window_end > 0) body += fmt::format(R"(,"windowEnd":{})", reply.window_end);
+  return body + "}";
+}
+
+Result<ManyReply> ParseManyShareReply(std::string_view body) {
+  Json json = ParseJson(body);
+  std::optional<int> id = ReplyShardId(json);
+  std::optional<int64_t> applied = ReplyInt(json, "applied");
+  if (!id || !applied) return NotAReply("a shard's answer to a batch", body);
+  return ManyReply{*id, *applied, ReplyInt(json, "windowEnd").value_or(0)};
+}
+
+std::string FormatManyReply(const ManyBatchReply& reply) {
+  std::string body = fmt::format(R"({{"applied":{},"parts":[)", reply.applied);
+  for (size_t i = 0; i < reply.parts.size(); ++i) {
+    body += fmt::format(R"({}{{"shardId":{},"applied":{}}})", i == 0 ? "" : ",",
+                        reply.parts[i].shard_id, reply.parts[i].applied);
+  }
+  body += "]";
+  if (reply.window_end > 0) body += fmt::format(R"(,"windowEnd":{})", reply.window_end);
+  return body + "}";
+}
+
+Result<ManyBatchReply> ParseManyReply(std::string_view body) {
+  Json json = ParseJson(body);
+  std::optional<int64_t> applied = ReplyInt(json, "applied");
+  if (!applied || !json.contains("parts") || !json["parts"].is_array()) {
+    return NotAReply("an answer to a batch", body);
+  }
+  ManyBatchReply reply;
+  reply.applied = *applied;
+  reply.window_end = ReplyInt(json, "windowEnd").value_or(0);
+  for (const Json& part : json["parts"]) {
+    std::optional<int> id = ReplyShardId(part);
+    std::optional<int64_t> part_applied = ReplyInt(part, "applied");
+    if (!id || !part_applied) return NotAReply("an answer to a batch", body);
+    reply.parts.push_back({*id, *part_applied, 0});
+  }
+  return reply;
 }
 
 std::string FormatBatchRequest(const BatchRequest& request) {

@@ -45,6 +45,32 @@ std::string FormatBatchRequest(const BatchRequest& request);
 std::string FormatBatchReply(const BatchReply& reply, const CounterRef& counter);
 Result<BatchReply> ParseBatchReply(std::string_view body);
 
+// POST /increment of many counters: true if the body is the JSON form (it
+// mentions "increments") or the lines form (`content_type` is text/plain
+// and the body is not a JSON object). A cheap test that never parses.
+bool IsManyBody(std::string_view body, const std::vector<std::string>& content_types);
+// Either form, 1 to ManyRequest::kMaxItems increments:
+// - JSON: {"increments":[{"counter":"c:1","value":5},...],"window":W}, a bad
+//   item named by its index ("increments[3]: ...");
+// - lines (`lines` true): `COUNTER VALUE` per line (spaces or tabs between,
+//   \r\n or \n), blank lines skipped, a bad one named by its number ("line 3: ...").
+// `window_param` (the ?window= query parameter) applies to all; with the
+// JSON form it may be given there or in the body, not both. Idempotency-Key
+// headers as in ParseIncrementRequest.
+Result<ManyRequest> ParseManyRequest(std::string_view body, bool lines,
+                                     const std::optional<std::string>& window_param,
+                                     const std::vector<std::string>& key_headers);
+// The lines form of `request`'s items (what inc --stdin and the aggregator's
+// shard clients send), appended to *out; the window goes in the query.
+void FormatManyLines(const ManyRequest& request, std::string* out);
+// A shard's answer: {"shardId":k,"applied":n}, plus "windowEnd" when windowed.
+std::string FormatManyShareReply(const ManyReply& reply);
+Result<ManyReply> ParseManyShareReply(std::string_view body);
+// The aggregator's answer: {"applied":N,"parts":[{"shardId":i,"applied":n},...]},
+// plus "windowEnd" when windowed.
+std::string FormatManyReply(const ManyBatchReply& reply);
+Result<ManyBatchReply> ParseManyReply(std::string_view body);
+
 // {"success":true,"shardId":1,"count":1}, plus "counter" unless it is the
 // default counter, plus "window" and "windowEnd" for a windowed one.
 std::string FormatIncrementReply(const IncrementReply& reply, const CounterRef& counter);

@@ -17,6 +17,9 @@ constexpr size_t kKeyFixedBytes = 8 + 8 + 2;  // key time, count, key length
 constexpr size_t kMaxKeyBytes = 1024;         // keys are at most 255; more is corruption
 constexpr size_t kMaxPayloadBytes =
     kFixedPayloadBytes + kMaxNameBytes + kKeyFixedBytes + kMaxKeyBytes;
+constexpr size_t kGroupLengthBytes = 4;          // u32 items length, in kGroup records
+constexpr size_t kMaxGroupItemBytes = 16 << 20;  // a share of a 64 KiB body packs smaller
+constexpr size_t kMaxGroupPayloadBytes = kMaxPayloadBytes + kGroupLengthBytes + kMaxGroupItemBytes;
 
 constexpr std::array<uint32_t, 256> MakeCrcTable() {
   std::array<uint32_t, 256> table{};
@@ -44,12 +47,13 @@ T Get(const char* at) {
   return value;
 }
 
-bool ValidKind(uint8_t kind) { return kind >= 1 && kind <= 5; }
+bool ValidKind(uint8_t kind) { return kind >= 1 && kind <= 6; }
 
 // Whether a record of `kind` may, or must, carry a key.
 bool KeyFits(Record::Kind kind, bool has_key) {
   switch (kind) {
-    case Record::Kind::kAdd: return true;
+    case Record::Kind::kAdd:
+    case Record::Kind::kGroup: return true;
     case Record::Kind::kKey:
     case Record::Kind::kAnyValueKey: return has_key;
     default: return !has_key;
@@ -134,6 +138,10 @@ void PackRecords(const std::vector<Record>& records, std::string* out) {
     PutVarint(out, record.name.size() - shared);
     out->append(record.name, shared);
     PutVarint(out, ZigZag(record.amount));
+    if (record.kind == Record::Kind::kGroup) {
+      PutVarint(out, record.items.size());
+      out->append(record.items);
+    }
     if (windowed) {
       PutVarint(out, ZigZag(record.window));
       PutVarint(out, ZigZag(record.window_start));
@@ -178,6 +186,12 @@ Result<std::vector<Record>> UnpackRecords(std::string_view data) {
     if (!in.Bytes(rest, &record.name) || !in.Signed(&record.amount)) {
       return corrupt("cut short");
     }
+    uint64_t items_length = 0;
+    if (record.kind == Record::Kind::kGroup &&
+        (!in.Varint(&items_length) || items_length > kMaxGroupItemBytes ||
+         !in.Bytes(items_length, &record.items))) {
+      return corrupt("bad group");
+    }
     if ((tag & kPackedWindow) != 0 &&
         (!in.Signed(&record.window) || !in.Signed(&record.window_start))) {
       return corrupt("cut short");
@@ -192,6 +206,30 @@ Result<std::vector<Record>> UnpackRecords(std::string_view data) {
   return records;
 }
 
+void PackGroupItem(std::string_view previous, std::string_view name, int64_t amount,
+                   std::string* items) {
+  size_t shared = 0;
+  const size_t most = std::min(previous.size(), name.size());
+  while (shared < most && previous[shared] == name[shared]) ++shared;
+  items->push_back(static_cast<char>(Record::Kind::kAdd));
+  PutVarint(items, shared);
+  PutVarint(items, name.size() - shared);
+  items->append(name.substr(shared));
+  PutVarint(items, ZigZag(amount));
+}
+
+Result<std::vector<Record>> GroupIncrements(const Record& group) {
+  Result<std::vector<Record>> increments = UnpackRecords(group.items);
+  if (!increments.ok()) return increments;
+  for (const Record& increment : *increments) {
+    if (increment.kind != Record::Kind::kAdd || increment.window != 0 ||
+        increment.window_start != 0 || !increment.key.empty() || increment.name.empty()) {
+      return Internal("corrupt group record: it holds something other than increments");
+    }
+  }
+  return increments;
+}
+
 uint32_t Crc32c(std::string_view data) {
   uint32_t crc = 0xFFFFFFFFu;
   for (unsigned char byte : data) crc = kCrcTable[(crc ^ byte) & 0xFFu] ^ (crc >> 8);
@@ -200,13 +238,18 @@ uint32_t Crc32c(std::string_view data) {
 
 void EncodeRecord(const Record& record, std::string* out) {
   std::string payload;
-  payload.reserve(kFixedPayloadBytes + record.name.size() + kKeyFixedBytes + record.key.size());
+  payload.reserve(kFixedPayloadBytes + record.name.size() + kGroupLengthBytes +
+                  record.items.size() + kKeyFixedBytes + record.key.size());
   Put<uint8_t>(&payload, static_cast<uint8_t>(record.kind));
   Put<int64_t>(&payload, record.amount);
   Put<int64_t>(&payload, record.window);
   Put<int64_t>(&payload, record.window_start);
   Put<uint16_t>(&payload, static_cast<uint16_t>(record.name.size()));
   payload += record.name;
+  if (record.kind == Record::Kind::kGroup) {
+    Put<uint32_t>(&payload, static_cast<uint32_t>(record.items.size()));
+    payload += record.items;
+  }
   if (!record.key.empty()) {
     Put<int64_t>(&payload, record.key_time);
     Put<int64_t>(&payload, record.count);
@@ -241,7 +284,7 @@ Result<Scan> ScanRecords(std::string_view data) {
     uint32_t length = Get<uint32_t>(data.data() + at);
     uint32_t check = Get<uint32_t>(data.data() + at + 4);
     uint32_t crc = Get<uint32_t>(data.data() + at + 8);
-    if (check != ~length || length < kFixedPayloadBytes || length > kMaxPayloadBytes) {
+    if (check != ~length || length < kFixedPayloadBytes || length > kMaxGroupPayloadBytes) {
       if (only_zeros_from(at + 4)) {  // at most the length got written
         scan.torn_tail = true;
         break;
@@ -261,8 +304,20 @@ Result<Scan> ScanRecords(std::string_view data) {
       return corrupt("checksum mismatch");
     }
     auto kind = static_cast<uint8_t>(payload[0]);
+    const bool group = kind == static_cast<uint8_t>(Record::Kind::kGroup);
     uint16_t name_length = Get<uint16_t>(payload.data() + 25);
     size_t name_end = kFixedPayloadBytes + name_length;
+    // A group's items follow its name; the key part, if any, follows them.
+    size_t items_at = name_end + kGroupLengthBytes;
+    size_t items_length = 0;
+    if (group) {
+      if (items_at > length) return corrupt("fields do not fit the record");
+      items_length = Get<uint32_t>(payload.data() + name_end);
+      if (items_length > length - items_at) return corrupt("fields do not fit the record");
+      name_end = items_at + items_length;
+    } else if (length > kMaxPayloadBytes) {
+      return corrupt("damaged length");
+    }
     // After the name: nothing, or the key part, which must fill the rest.
     bool has_key = length > name_end;
     uint16_t key_length = 0;
@@ -280,6 +335,7 @@ Result<Scan> ScanRecords(std::string_view data) {
     record.window = Get<int64_t>(payload.data() + 9);
     record.window_start = Get<int64_t>(payload.data() + 17);
     record.name.assign(payload.data() + kFixedPayloadBytes, name_length);
+    if (group) record.items.assign(payload.data() + items_at, items_length);
     if (has_key) {
       record.key_time = Get<int64_t>(payload.data() + name_end);
       record.count = Get<int64_t>(payload.data() + name_end + 8);

@@ -11,7 +11,9 @@
 // The bracketed part, added in store format 2, is there exactly when the
 // record carries an idempotency key; the payload length tells. Records of
 // format 1 (no key) are encoded as they always were, so old journals and
-// snapshots read as before. Store format 3 added the kind kAnyValueKey.
+// snapshots read as before. Store format 3 added the kind kAnyValueKey;
+// store format 5 the kind kGroup, whose payload holds, after the (empty)
+// name, u32 items length | items bytes, then the optional key part.
 #ifndef SHARDCTL_CORE_RECORD_H_
 #define SHARDCTL_CORE_RECORD_H_
 
@@ -35,6 +37,11 @@ struct Record {
     // `cluster reshard` leaves in every new shard, where a retry's value may
     // be split otherwise than the first time. `amount` is unused (0).
     kAnyValueKey = 5,
+    // Many increments applied as one (a batch's share of many counters):
+    // `items` holds them packed (PackGroupItem), all in `window` at `window_start`; `name` is
+    // empty, `amount` is the share's fingerprint (for its key) and, with a key, `count` how many
+    // increments it holds.
+    kGroup = 6,
   };
   Kind kind = Kind::kAdd;
   std::string name;
@@ -47,6 +54,7 @@ struct Record {
   std::string key = {};  // (each new field has a default: older code leaves it out)
   int64_t key_time = 0;
   int64_t count = 0;
+  std::string items = {};  // kGroup only: its increments, packed
   bool operator==(const Record&) const = default;
 };
 
@@ -81,6 +89,15 @@ void PackRecords(const std::vector<Record>& records, std::string* out);
 // Reads what PackRecords wrote, or kInternal naming the byte where it stops
 // making sense.
 Result<std::vector<Record>> UnpackRecords(std::string_view data);
+
+// Appends one increment to a kGroup record's items, packed as PackRecords
+// packs a kAdd record of `name` and `amount`; `previous` is the name
+// appended before it ("" for the first).
+void PackGroupItem(std::string_view previous, std::string_view name, int64_t amount,
+                   std::string* items);
+// The increments a kGroup record holds (kAdd records: name and amount), or
+// kInternal if its items are corrupt.
+Result<std::vector<Record>> GroupIncrements(const Record& group);
 
 // CRC-32C (Castagnoli) of `data`.
 uint32_t Crc32c(std::string_view data);

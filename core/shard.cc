@@ -21,6 +21,21 @@ Status JournalFailure(int shard_id, const Status& status, std::string_view what)
 // the shard's followers is unknown (core/journal.h). Nothing is undone.
 bool Unconfirmed(const Status& written) { return written.code() == Code::kTimeout; }
 
+// A batch share's fingerprint, which its idempotency key remembers in place
+// of a value: FNV-1a over its packed items and its window.
+int64_t Fingerprint(std::string_view items, int64_t window) {
+  uint64_t hash = 0xcbf29ce484222325u;
+  auto mix = [&hash](uint8_t byte) {
+    hash ^= byte;
+    hash *= 0x100000001b3u;
+  };
+  for (char byte : items) mix(static_cast<uint8_t>(byte));
+  for (int shift = 0; shift < 64; shift += 8) {
+    mix(static_cast<uint8_t>(static_cast<uint64_t>(window) >> shift));
+  }
+  return static_cast<int64_t>(hash);
+}
+
 }  // namespace
 
 Shard::Shard(int id, NowFn now, Journal* journal, int64_t key_window_seconds, PlainObserver* totals)
@@ -147,9 +162,115 @@ void Shard::IncrementThen(const IncrementRequest& request, IncrementDone done) {
   });
 }
 
+Result<ManyReply> Shard::IncrementMany(const ManyRequest& request) {
+  const std::string& idempotency_key = request.idempotency_key;
+  const bool keyed = !idempotency_key.empty();
+  const int64_t window = request.window;
+  const int64_t now = keyed || window > 0 ? now_() : 0;
+  const int64_t window_start = window > 0 ? WindowStart(now, window) : 0;
+  const auto items = static_cast<int64_t>(request.items.size());
+  const ManyReply reply{id_, items, window > 0 ? window_start + window : 0};
+  // The journal record (and the key's fingerprint) is packed before the
+  // lock is taken.
+  Record group;
+  group.kind = Record::Kind::kGroup;
+  group.window = window;
+  group.window_start = window_start;
+  if (keyed || journal_ != nullptr) {
+    std::string_view previous;
+    for (const ManyRequest::Item& item : request.items) {
+      PackGroupItem(previous, item.counter, item.value, &group.items);
+      previous = item.counter;
+    }
+    group.amount = Fingerprint(group.items, window);
+  }
+  if (keyed) {
+    // The key table knows the share as an increment of its fingerprint to
+    // a counter no request can name.
+    IncrementRequest as_increment{group.amount, {std::string(), window}, idempotency_key};
+    Result<std::optional<IncrementReply>> begun = keys_.Begin(as_increment, now);
+    if (!begun.ok()) {
+      const bool reused = begun.status().code() == Code::kKeyReused;
+      return Status(begun.status().code(),
+                    reused ? fmt::format("shard {}: the Idempotency-Key \"{}\" was already used "
+                                         "for another increment or batch; send a new key with a "
+                                         "new batch",
+                                         id_, idempotency_key)
+                           : fmt::format("shard {}: {}", id_, begun.status().message()));
+    }
+    if (begun->has_value()) {  // a retry: the first answer
+      key_replays_.fetch_add(1, std::memory_order_relaxed);
+      return ManyReply{id_, (*begun)->count, (*begun)->window_end};
+    }
+  }
+  std::vector<bool> created(request.items.size());
+  std::shared_ptr<Journal::Ticket> ticket;
+  {
+    std::lock_guard lock(mutex_);
+    for (size_t i = 0; i < request.items.size(); ++i) {
+      const ManyRequest::Item& item = request.items[i];
+      int64_t current = 0;
+      Result<int64_t> next = 0;
+      bool made = false;
+      table_.Update(item.counter, window, [&](std::optional<CounterTable::Cell> cell) {
+        made = !cell || cell->window_start != window_start;
+        if (!made) current = cell->count;
+        next = CheckedAdd(current, item.value);
+        return next.ok() ? std::optional(CounterTable::Cell{*next, window_start}) : std::nullopt;
+      });
+      if (!next.ok()) {
+        UndoManyLocked(request, i, window_start, created);
+        if (keyed) keys_.Abandon(idempotency_key);
+        return OutOfRange(fmt::format(
+            "shard {}: adding {} to the count {} of '{}' would overflow a 64-bit count; nothing "
+            "of the batch's share was counted",
+            id_, item.value, current, item.counter));
+      }
+      created[i] = made;
+    }
+    if (keyed) keys_.Applied(idempotency_key, {id_, items, reply.window_end});
+    if (journal_ != nullptr) {
+      if (keyed) {
+        group.key = idempotency_key;
+        group.key_time = now;
+        group.count = items;
+      }
+      ticket = journal_->Append(group);
+    }
+  }
+  applied_.fetch_add(1, std::memory_order_relaxed);
+  const Status written = ticket ? journal_->Wait(ticket) : Status();
+  if (!written.ok() && !Unconfirmed(written)) {
+    {
+      std::lock_guard lock(mutex_);
+      UndoManyLocked(request, request.items.size(), window_start, created);
+    }
+    if (keyed) keys_.Abandon(idempotency_key);
+    undone_records_.fetch_add(1, std::memory_order_acq_rel);
+    return JournalFailure(id_, written, "batch");
+  }
+  // Written (its replication perhaps unknown: the change stands).
+  if (keyed) keys_.Finish(idempotency_key);
+  if (!written.ok()) return written;
+  return reply;
+}
+
+void Shard::UndoManyLocked(const ManyRequest& request, size_t count, int64_t window_start,
+                           const std::vector<bool>& created) {
+  for (size_t i = count; i-- > 0;) {
+    const ManyRequest::Item& item = request.items[i];
+    UndoLocked({item.counter, request.window}, window_start, item.value, created[i]);
+  }
+}
+
 void Shard::Undo(const CounterRef& counter, int64_t window_start, int64_t amount,
                  bool created) {
   std::lock_guard lock(mutex_);
+  UndoLocked(counter, window_start, amount, created);
+}
+
+void Shard::UndoLocked(const CounterRef& counter, int64_t window_start, int64_t amount,
+                       bool created) {
   std::optional<CounterTable::Cell> cell = table_.Find(counter.name, counter.window);
   if (!cell || cell->window_start != window_start) return;
   // Other changes may have come since, but additions commute: taking this one
@@ -268,24 +389,40 @@ Status Shard::Replay(const Record& record) {
     keys_.Restore({record.amount, counter, record.key}, record.key_time, reply, now_(), any_value);
   }
   if (record.kind == Record::Kind::kKey || record.kind == Record::Kind::kAnyValueKey) return {};
+  if (record.kind == Record::Kind::kGroup) {
+    Result<std::vector<Record>> increments = GroupIncrements(record);
+    if (!increments.ok()) return increments.status();
+    std::lock_guard lock(mutex_);
+    for (const Record& increment : *increments) {
+      Status replayed = ReplayAddLocked(increment.name, record.window, record.window_start,
+                                        increment.amount, false);
+      if (!replayed.ok()) return replayed;
+    }
+    return {};
+  }
   std::lock_guard lock(mutex_);
   if (record.kind == Record::Kind::kSet) {
     table_.Set(record.name, record.window, {record.amount, record.window_start});
     return {};
   }
-  CounterTable::Cell cell =
-      table_.Find(record.name, record.window).value_or(CounterTable::Cell{});
-  if (cell.window_start > record.window_start) return {};  // an older window: long gone
-  if (cell.window_start < record.window_start) cell = {0, record.window_start};
-  Result<int64_t> next = CheckedAdd(cell.count, record.amount);
+  return ReplayAddLocked(record.name, record.window, record.window_start, record.amount,
+                         record.kind == Record::Kind::kRemove);
+}
+
+Status Shard::ReplayAddLocked(const std::string& name, int64_t window, int64_t window_start,
+                              int64_t amount, bool remove) {
+  CounterTable::Cell cell = table_.Find(name, window).value_or(CounterTable::Cell{});
+  if (cell.window_start > window_start) return {};  // an older window: long gone
+  if (cell.window_start < window_start) cell = {0, window_start};
+  Result<int64_t> next = CheckedAdd(cell.count, amount);
   if (!next.ok()) {
-    return Internal(fmt::format("replaying the journal overflows the count of '{}'", record.name));
+    return Internal(fmt::format("replaying the journal overflows the count of '{}'", name));
   }
   cell.count = *next;
-  if (record.kind == Record::Kind::kRemove && cell.count == 0) {
-    table_.Erase(record.name, record.window);
+  if (remove && cell.count == 0) {
+    table_.Erase(name, window);
   } else {
-    table_.Set(record.name, record.window, cell);
+    table_.Set(name, window, cell);
   }
   return {};
 }

@@ -68,6 +68,17 @@ class Shard {
   using IncrementDone = std::function<void(Result<IncrementReply>)>;
   void IncrementThen(const IncrementRequest& request, IncrementDone done);
 
+  // Adds each item's value to its counter (in request.window, current window
+  // if windowed), all of them as one change: one journal record (a kGroup)
+  // holding every item and the key. Returns how many were applied, or
+  // nothing applied and kOutOfRange if some counter's count would overflow
+  // (naming it), or kInternal if the journal fails (every item undone).
+  // With an idempotency key, a retry of the same share gets the first answer
+  // and applies nothing; the key with anything else is kKeyReused, as for
+  // Increment (the key remembers a fingerprint of the share).
+  // REQUIRES: 1 <= items <= ManyRequest::kMaxItems, names, window and key valid.
+  Result<ManyReply> IncrementMany(const ManyRequest& request);
+
   // This shard's part of `counter`: 0 for a counter it never saw, and for a
   // windowed counter, the count of the current window.
   CountReply Count(const CounterRef& counter) const;
@@ -152,6 +163,16 @@ class Shard {
   // Undoes an increment of `amount` whose journal write failed; forgets the
   // cell if the increment `created` it and nothing else has counted since.
   void Undo(const CounterRef& counter, int64_t window_start, int64_t amount, bool created);
+  // Undo with mutex_ held.
+  void UndoLocked(const CounterRef& counter, int64_t window_start, int64_t amount, bool created);
+  // Undoes the first `count` items of `request` (applied at `window_start`,
+  // created[i] telling whether item i created its cell), last first. REQUIRES: mutex_ held.
+  void UndoManyLocked(const ManyRequest& request, size_t count, int64_t window_start,
+                      const std::vector<bool>& created);
+  // Adds `amount` to (name, window) at `window_start` as a replayed record
+  // does; kRemove-like when `remove`. REQUIRES: mutex_ held.
+  Status ReplayAddLocked(const std::string& name, int64_t window, int64_t window_start,
+                         int64_t amount, bool remove);
 
   const int id_;
   const NowFn now_;
@@ -190,6 +211,9 @@ class LocalShardClient : public ShardClient {
     return shard_.Counts(names);
   }
   Result<int64_t> Reset(const std::string& name) override { return shard_.Reset(name); }
+  Result<ManyReply> IncrementMany(const ManyRequest& request) override {
+    return shard_.IncrementMany(request);
+  }
   std::string Describe() const override;
   std::string Address() const override { return "in process"; }
   bool InProcess() const override { return true; }

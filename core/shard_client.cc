@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include <fmt/format.h>
+
 namespace shardctl::core {
 
 bool RanksBefore(const CounterPart& part, const RankCursor& cursor) {
@@ -58,6 +60,10 @@ Result<std::vector<int64_t>> ShardClient::Counts(const std::vector<std::string>&
     counts.push_back(count->count);
   }
   return counts;
+}
+
+Result<ManyReply> ShardClient::IncrementMany(const ManyRequest&) {
+  return Internal(fmt::format("{} cannot take increments of many counters at once", Describe()));
 }
 
 }  // namespace shardctl::core

@@ -44,6 +44,30 @@ struct IncrementReply {
   bool operator==(const IncrementReply&) const = default;
 };
 
+// Increments of many counters in one request, all in the same window
+// (0: plain counters): POST /increment {"increments":[...]} or `COUNTER
+// VALUE` lines. A shard applies its share of one as a whole or not at all.
+struct ManyRequest {
+  static constexpr size_t kMaxItems = 100000;
+  struct Item {
+    std::string counter;  // a valid name (core/counter_name.h)
+    int64_t value = 0;
+    bool operator==(const Item&) const = default;
+  };
+  std::vector<Item> items;  // 1 to kMaxItems of them
+  int64_t window = 0;
+  std::string idempotency_key = {};  // "" when the request carries none
+  bool operator==(const ManyRequest&) const = default;
+};
+
+// A shard's answer to its share of a ManyRequest.
+struct ManyReply {
+  int shard_id = 0;
+  int64_t applied = 0;     // increments counted
+  int64_t window_end = 0;  // for windowed counters: when the current window ends
+  bool operator==(const ManyReply&) const = default;
+};
+
 // A shard's part of one counter.
 struct CountReply {
   int shard_id = 0;
@@ -105,6 +129,11 @@ class ShardClient {
   // outcome is unknown, or the shard's own refusal (kInvalidArgument,
   // kOutOfRange).
   virtual Result<IncrementReply> Increment(const IncrementRequest& request) = 0;
+
+  // Applies every increment of `request` (one shard's share of a batch of
+  // many counters) as a whole: all of them, or none with a Status as for
+  // Increment. This default returns kInternal: the client cannot.
+  virtual Result<ManyReply> IncrementMany(const ManyRequest& request);
 
   // Runs a task on a thread that may block (core/worker_pool.h).
   using RunBlocking = std::function<void(std::function<void()> task)>;

@@ -20,35 +20,60 @@ HttpResponse IncrementBatch(core::Aggregator& aggregator, const core::BatchReque
   });
 }
 
+// The body of a batch of many counters, parsed; nullopt if the request is
+// another form of POST /increment.
+std::optional<core::Result<core::ManyRequest>> ParseMany(const HttpRequest& request) {
+  std::vector<std::string> types = request.HeaderValues("Content-Type");
+  if (!core::IsManyBody(request.body(), types)) return std::nullopt;
+  const bool lines = request.body().find("\"increments\"") == std::string_view::npos;
+  return core::ParseManyRequest(request.body(), lines, request.Param("window"),
+                                request.HeaderValues(std::string(core::kIdempotencyKeyHeader)));
+}
+
+HttpResponse IncrementMany(core::Aggregator& aggregator, const core::ManyRequest& many) {
+  return Respond(aggregator.IncrementMany(many), core::FormatManyReply);
+}
+
 }  // namespace
 
 void RegisterAggregatorRoutes(core::Aggregator& aggregator, HttpServer& server,
                               AggregatorWaits waits) {
   if (waits == AggregatorWaits::kNever) {
-    server.HandleAsync("POST", "/increment", [&aggregator](const HttpRequest& request,
-                                                           HttpResponder respond) {
-      std::vector<std::string> keys =
-          request.HeaderValues(std::string(core::kIdempotencyKeyHeader));
-      if (core::IsBatchBody(request.body())) {
-        core::Result<core::BatchRequest> batch = core::ParseBatchRequest(request.body(), keys);
-        if (!batch.ok()) return respond(ErrorResponse(batch.status()));
-        aggregator.RunBlocking([&aggregator, respond, batch = *std::move(batch)] {
-          respond(IncrementBatch(aggregator, batch));
-        });
-        return;
-      }
-      core::Result<core::IncrementRequest> parsed =
-          core::ParseIncrementRequest(request.body(), keys);
-      if (!parsed.ok()) return respond(ErrorResponse(parsed.status()));
-      aggregator.IncrementAsync(
-          *parsed, [respond, counter = parsed->counter](core::Result<core::IncrementReply> reply) {
+    server.HandleAsync(
+        "POST", "/increment", [&aggregator](const HttpRequest& request, HttpResponder respond) {
+          if (auto many = ParseMany(request)) {
+            if (!many->ok()) return respond(ErrorResponse(many->status()));
+            aggregator.RunBlocking([&aggregator, respond, many = std::move(*many).value()] {
+              respond(IncrementMany(aggregator, many));
+            });
+            return;
+          }
+          std::vector<std::string> keys =
+              request.HeaderValues(std::string(core::kIdempotencyKeyHeader));
+          if (core::IsBatchBody(request.body())) {
+            core::Result<core::BatchRequest> batch = core::ParseBatchRequest(request.body(), keys);
+            if (!batch.ok()) return respond(ErrorResponse(batch.status()));
+            aggregator.RunBlocking([&aggregator, respond, batch = *std::move(batch)] {
+              respond(IncrementBatch(aggregator, batch));
+            });
+            return;
+          }
+          core::Result<core::IncrementRequest> parsed =
+              core::ParseIncrementRequest(request.body(), keys);
+          if (!parsed.ok()) return respond(ErrorResponse(parsed.status()));
+          aggregator.IncrementAsync(*parsed, [respond, counter = parsed->counter](
+                                                 core::Result<core::IncrementReply> reply) {
             respond(Respond(reply, [&](const core::IncrementReply& answer) {
               return core::FormatIncrementReply(answer, counter);
             }));
           });
-    });
+        });
   } else {
     server.Handle("POST", "/increment", [&aggregator](const HttpRequest& request) {
+      if (auto many = ParseMany(request)) {
+        if (!many->ok()) return ErrorResponse(many->status());
+        return IncrementMany(aggregator, **many);
+      }
       if (core::IsBatchBody(request.body())) {
         core::Result<core::BatchRequest> batch = core::ParseBatchRequest(
             request.body(), request.HeaderValues(std::string(core::kIdempotencyKeyHeader)));

@@ -1,11 +1,12 @@
 #include "net/http_client.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -594,12 +595,14 @@ std::string HttpClient::FormatRequest(bool post, const std::string& path, const 
     fmt::format_to(std::back_inserter(request), "Authorization: Bearer {}\r\n",
                    options_.bearer_token);
   }
+  bool typed = false;  // a Content-Type among `headers` replaces the JSON one
   for (const auto& [name, value] : headers) {
     fmt::format_to(std::back_inserter(request), "{}: {}\r\n", name, value);
+    typed = typed || strcasecmp(name.c_str(), "Content-Type") == 0;
   }
   if (post) {
-    fmt::format_to(std::back_inserter(request),
-                   "Content-Type: application/json\r\nContent-Length: {}\r\n", body.size());
+    fmt::format_to(std::back_inserter(request), "{}Content-Length: {}\r\n",
+                   typed ? "" : "Content-Type: application/json\r\n", body.size());
   }
   request += "\r\n";
   request += body;

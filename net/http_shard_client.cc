@@ -97,6 +97,19 @@ void HttpShardClient::IncrementAsync(const core::IncrementRequest& request, Incr
       });
 }
 
+core::Result<core::ManyReply> HttpShardClient::IncrementMany(const core::ManyRequest& request) {
+  std::string body;
+  core::FormatManyLines(request, &body);
+  HttpHeaders headers = {{"Content-Type", "text/plain"}};
+  if (!request.idempotency_key.empty()) {
+    headers.emplace_back(core::kIdempotencyKeyHeader,
+                         core::FormatIdempotencyKeyHeader(request.idempotency_key));
+  }
+  const std::string query =
+      request.window > 0 ? fmt::format("?window={}", request.window) : std::string();
+  return Call("/increment-many" + query, &body, core::ParseManyShareReply, std::move(headers));
+}
+
 core::Result<core::CountReply> HttpShardClient::Count(const core::CounterRef& counter) {
   return Call("/count" + core::CounterQueryString(counter), nullptr, core::ParseCountReply);
 }

@@ -39,6 +39,8 @@ class HttpShardClient : public core::ShardClient {
   core::Result<std::vector<core::CounterPart>> Rank(const core::RankQuery& query) override;
   core::Result<std::vector<int64_t>> Counts(const std::vector<std::string>& names) override;
   core::Result<int64_t> Reset(const std::string& name) override;
+  // POST /increment-many with the share as `COUNTER VALUE` lines (text/plain).
+  core::Result<core::ManyReply> IncrementMany(const core::ManyRequest& request) override;
   std::string Describe() const override;
   std::string Address() const override;
 

@@ -161,6 +161,15 @@ void RegisterNodeRoutes(core::HostedShards& shards, NodeRoutesOptions options,
                        });
       });
     }
+    handle_change(base + "/increment-many", [&shards, k](const HttpRequest& request) {
+      core::Result<int64_t> epoch = EpochOf(request);
+      if (!epoch.ok()) return ErrorResponse(epoch.status());
+      core::Result<core::ManyRequest> many = ParseManyShare(request);
+      if (!many.ok()) return ErrorResponse(many.status());
+      return Respond(shards.Serve<core::ManyReply>(
+                         k, *epoch, [&](core::Shard& shard) { return shard.IncrementMany(*many); }),
+                     core::FormatManyShareReply);
+    });
     server.Handle("GET", base + "/count", [&shards, k](const HttpRequest& request) {
       core::Result<int64_t> epoch = EpochOf(request);
       if (!epoch.ok()) return ErrorResponse(epoch.status());

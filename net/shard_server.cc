@@ -11,6 +11,12 @@ core::Result<core::ShardListQuery> ParseShardListQuery(const HttpRequest& reques
                                    request.Param("afterCount"));
 }
 
+core::Result<core::ManyRequest> ParseManyShare(const HttpRequest& request) {
+  const bool lines = request.body().find("\"increments\"") == std::string_view::npos;
+  return core::ParseManyRequest(request.body(), lines, request.Param("window"),
+                                request.HeaderValues(std::string(core::kIdempotencyKeyHeader)));
+}
+
 std::vector<core::CounterPart> ListShard(const core::Shard& shard,
                                          const core::ShardListQuery& query) {
   switch (query.kind) {
@@ -29,6 +35,13 @@ void RegisterShardRoutes(core::Shard& shard, HttpServer& server) {
     return Respond(shard.Increment(*parsed), [&](const core::IncrementReply& reply) {
       return core::FormatIncrementReply(reply, parsed->counter);
     });
+  });
+  // A share of a batch of many counters, applied as a whole (the lines or
+  // the JSON form of the aggregator's POST /increment).
+  server.Handle("POST", "/increment-many", [&shard](const HttpRequest& request) {
+    core::Result<core::ManyRequest> many = ParseManyShare(request);
+    if (!many.ok()) return ErrorResponse(many.status());
+    return Respond(shard.IncrementMany(*many), core::FormatManyShareReply);
   });
   server.Handle("GET", "/count", [&shard](const HttpRequest& request) {
     core::Result<core::CounterRef> counter =

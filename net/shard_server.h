@@ -1,6 +1,6 @@
-// The HTTP face of one shard: POST /increment, GET /count, GET /counters
-// (all, a page by name, a page by count), POST /counts, POST /reset,
-// GET /healthz.
+// The HTTP face of one shard: POST /increment, POST /increment-many (a
+// share of a batch of many counters), GET /count, GET /counters (all, a page
+// by name, a page by count), POST /counts, POST /reset, GET /healthz.
 #ifndef SHARDCTL_NET_SHARD_SERVER_H_
 #define SHARDCTL_NET_SHARD_SERVER_H_
 
@@ -14,6 +14,8 @@ namespace shardctl::net {
 
 // A shard's GET /counters parameters (core::ParseShardListQuery).
 core::Result<core::ShardListQuery> ParseShardListQuery(const HttpRequest& request);
+// A POST /increment-many request: its lines (or JSON) body, ?window= and key.
+core::Result<core::ManyRequest> ParseManyShare(const HttpRequest& request);
 // What `query` asks of `shard`.
 std::vector<core::CounterPart> ListShard(const core::Shard& shard,
                                          const core::ShardListQuery& query);

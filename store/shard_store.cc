@@ -21,7 +21,7 @@ namespace {
 
 constexpr std::string_view kSnapshotMagic = "SHCS";
 constexpr std::string_view kSnapshotEnd = "END!";
-constexpr uint32_t kFormatVersion = 4;
+constexpr uint32_t kFormatVersion = 5;  // 5: journals may hold kGroup records
 // Snapshots of this format and later hold packed records (core::PackRecords).
 constexpr uint32_t kPackedSnapshotVersion = 4;
 constexpr uint32_t kOldestReadableVersion = 1;

@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "tests/unit/core/builders.h"
@@ -35,6 +37,7 @@ using test::kMin;
 using test::Plain;
 using test::Request;
 using test::Windowed;
+using ::testing::HasSubstr;
 
 // Lets a fixed number of callers wait until all of them have arrived, so a
 // test can tell calls made in parallel from calls made one after another.
@@ -136,6 +139,21 @@ class FakeShardClient : public ShardClient {
     return IncrementReply{id_, count, request.counter.window > 0 ? window_end_ : 0};
   }
 
+  // Applies the share as a whole (all or, failing, nothing), as a Shard does.
+  Result<ManyReply> IncrementMany(const ManyRequest& request) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    many_requests_.push_back(request);
+    if (failure_) return *failure_;
+    for (const ManyRequest::Item& item : request.items) {
+      parts_[{item.counter, request.window}] += item.value;
+    }
+    return ManyReply{id_, static_cast<int64_t>(request.items.size()),
+                     request.window > 0 ? window_end_ : 0};
+  }
+  std::vector<ManyRequest> many_requests() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return many_requests_;
+  }
   Result<CountReply> Count(const CounterRef& counter) override {
     if (rendezvous_ != nullptr) {
       bool met = rendezvous_->ArriveAndWait();
@@ -190,6 +208,7 @@ class FakeShardClient : public ShardClient {
   int64_t window_end_ = 0;
   std::optional<Status> failure_;
   std::vector<IncrementRequest> increments_;
+  std::vector<ManyRequest> many_requests_;
   std::vector<CounterRef> counted_;
   std::vector<std::string> listed_prefixes_;
   std::vector<std::string> reset_names_;
@@ -1251,6 +1270,115 @@ TEST(AggregatorBatchTest, KeyedBatchUnderRandomGoesToTheKeysShardAndCarriesTheKe
   EXPECT_EQ(reply->parts, (std::vector<BatchPart>{{owner, 2, 3}}));
   ASSERT_EQ(cluster.shards[owner]->increment_requests().size(), 1u);
   EXPECT_EQ(cluster.shards[owner]->increment_requests()[0].idempotency_key, "batch-1");
+}
+
+// --- IncrementMany -------------------------------------------------------------
+
+ManyRequest ManyOf(std::vector<ManyRequest::Item> items, std::string key = "") {
+  return ManyRequest{std::move(items), 0, std::move(key)};
+}
+
+TEST(AggregatorManyTest, ValueRoutingSendsEachShardItsShareOnceInOrder) {
+  HealthCluster cluster(3);
+  Result<ManyBatchReply> reply = cluster.aggregator->IncrementMany(
+      ManyOf({{"a", 1}, {"b", 3}, {"c", 4}, {"a", -1}, {"d", 6}}, "k1"));
+  ASSERT_TRUE(reply.ok()) << reply.status().message();
+  EXPECT_EQ(reply->applied, 5);
+  // shard 0: 3 and 6; shard 1: 1 and 4; shard 2: -1 (-1 mod 3 is 2)
+  EXPECT_EQ(reply->parts, (std::vector<ManyReply>{{0, 2, 0}, {1, 2, 0}, {2, 1, 0}}));
+  EXPECT_EQ(cluster.shards[0]->many_requests(),
+            (std::vector<ManyRequest>{ManyOf({{"b", 3}, {"d", 6}}, "k1")}));
+  EXPECT_EQ(cluster.shards[1]->many_requests(),
+            (std::vector<ManyRequest>{ManyOf({{"a", 1}, {"c", 4}}, "k1")}));
+  EXPECT_EQ(cluster.shards[2]->many_requests(),
+            (std::vector<ManyRequest>{ManyOf({{"a", -1}}, "k1")}));
+  EXPECT_EQ(cluster.aggregator->Total(Plain("a"))->total, 0);
+}
+
+TEST(AggregatorManyTest, ShardsWithNoShareAreNotAskedAndTheWindowGoesWithEachShare) {
+  HealthCluster cluster(3);
+  cluster.shards[0]->set_window_end(1234);
+  ManyRequest request = ManyOf({{"a", 3}, {"b", 6}});
+  request.window = 60;
+  Result<ManyBatchReply> reply = cluster.aggregator->IncrementMany(request);
+  ASSERT_TRUE(reply.ok()) << reply.status().message();
+  EXPECT_EQ(reply->parts, (std::vector<ManyReply>{{0, 2, 1234}}));
+  EXPECT_EQ(reply->window_end, 1234);
+  EXPECT_TRUE(cluster.shards[1]->many_requests().empty());
+  EXPECT_EQ(cluster.shards[0]->many_requests().at(0).window, 60);
+}
+
+TEST(AggregatorManyTest, ACounterWhoseIncrementsInAShareLeaveInt64IsRefusedBeforeAnything) {
+  HealthCluster cluster(3);
+  // kMax and 1 both go to shard 1 (kMax mod 3 is 1), for the same counter.
+  Result<ManyBatchReply> reply = cluster.aggregator->IncrementMany(
+      ManyOf({{"x", 3}, {"big", kMax}, {"other", kMax}, {"big", 1}}));
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Code::kOutOfRange);
+  EXPECT_THAT(reply.status().message(), HasSubstr("'big'"));
+  EXPECT_THAT(reply.status().message(), HasSubstr("nothing was counted"));
+  for (const auto& shard : cluster.shards) EXPECT_TRUE(shard->many_requests().empty());
+  // Large values of different counters, or that cancel out, are fine (all on shard 1).
+  EXPECT_TRUE(
+      cluster.aggregator->IncrementMany(ManyOf({{"big", kMax}, {"other", kMax}, {"big", -2}}))
+          .ok());
+  EXPECT_EQ(cluster.shards[1]->part(Plain("big")), kMax - 2);
+}
+
+TEST(AggregatorManyTest, AFailingShardIsNamedWithTheShardsThatCountedTheirShare) {
+  HealthCluster cluster(3);
+  cluster.shards[1]->FailWith(Code::kUnavailable);
+  Result<ManyBatchReply> reply =
+      cluster.aggregator->IncrementMany(ManyOf({{"a", 3}, {"a", 1}, {"a", 2}}));
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Code::kUnavailable);
+  EXPECT_THAT(reply.status().message(), HasSubstr("fake shard 1"));
+  EXPECT_THAT(reply.status().message(), HasSubstr("shards 0, 2 counted theirs"));
+}
+
+TEST(AggregatorManyTest, RoundRobinSendsTheWholeBatchToOneShardAndAKeyedOneToTheKeysShard) {
+  HealthCluster cluster(3, Routing::kRoundRobin);
+  cluster.shards[0]->FailWith(Code::kUnavailable);
+  for (int i = 0; i < 3; ++i) {
+    Result<ManyBatchReply> reply = cluster.aggregator->IncrementMany(ManyOf({{"a", 1}, {"b", 2}}));
+    ASSERT_TRUE(reply.ok()) << reply.status().message();
+    ASSERT_EQ(reply->parts.size(), 1u);
+    EXPECT_NE(reply->parts[0].shard_id, 0);
+    EXPECT_EQ(reply->applied, 2);
+  }
+  cluster.shards[0]->Recover();
+  const int owner = ShardForKey("batch-1", 3);
+  Result<ManyBatchReply> keyed =
+      cluster.aggregator->IncrementMany(ManyOf({{"a", 1}, {"b", 2}}, "batch-1"));
+  ASSERT_TRUE(keyed.ok()) << keyed.status().message();
+  EXPECT_EQ(keyed->parts, (std::vector<ManyReply>{{owner, 2, 0}}));
+  EXPECT_EQ(cluster.shards[owner]->many_requests().back().idempotency_key, "batch-1");
+}
+
+TEST(AggregatorManyTest, OverRealShardsARetryWithTheKeyCountsOnce) {
+  std::vector<std::unique_ptr<Shard>> shards;
+  std::vector<std::unique_ptr<ShardClient>> clients;
+  for (int i = 0; i < 3; ++i) {
+    shards.push_back(std::make_unique<Shard>(i));
+    clients.push_back(std::make_unique<LocalShardClient>(*shards.back()));
+  }
+  Aggregator aggregator(std::move(clients));
+  std::vector<ManyRequest::Item> items;
+  for (int i = 0; i < 1000; ++i) items.push_back({fmt::format("c:{:07}", i % 400), i - 500});
+  const ManyRequest request = ManyOf(items, "load-1");
+  Result<ManyBatchReply> first = aggregator.IncrementMany(request);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  Result<ManyBatchReply> retry = aggregator.IncrementMany(request);
+  ASSERT_TRUE(retry.ok()) << retry.status().message();
+  EXPECT_EQ(retry->applied, 1000);
+  EXPECT_EQ(retry->parts, first->parts);
+  std::map<std::string, int64_t> expected;
+  for (const ManyRequest::Item& item : items) expected[item.counter] += item.value;
+  for (const auto& [name, total] : expected) {
+    ASSERT_EQ(aggregator.Total(Plain(name))->total, total) << name;
+  }
+  EXPECT_EQ(aggregator.IncrementMany(ManyOf({{"c:0000001", 1}}, "load-1")).status().code(),
+            Code::kKeyReused);
 }
 
 // --- Leaderboards and pages over real shards, against every total -----------

@@ -1300,5 +1300,139 @@ TEST(CountsTest, RefusesABadRequestSayingWhy) {
   EXPECT_FALSE(ParseCountsReply(R"({"shardId":1})").ok());
 }
 
+// --- Batches of many counters -------------------------------------------------
+
+const std::vector<std::string> kTextPlain = {"text/plain; charset=utf-8"};
+
+Result<ManyRequest> ParseLines(std::string_view body,
+                               const std::optional<std::string>& window = std::nullopt) {
+  return ParseManyRequest(body, /*lines=*/true, window, {});
+}
+Result<ManyRequest> ParseManyJson(std::string_view body,
+                                  const std::optional<std::string>& window = std::nullopt) {
+  return ParseManyRequest(body, /*lines=*/false, window, {});
+}
+
+TEST(IsManyBodyTest, TellsTheFormsApartWithoutParsing) {
+  EXPECT_TRUE(IsManyBody(R"({"increments":[]})", {}));
+  EXPECT_TRUE(IsManyBody("c:1 5\n", kTextPlain));
+  EXPECT_TRUE(IsManyBody("c:1 5\n", {"TEXT/PLAIN"}));
+  // A browser's fetch sends JSON as text/plain: still a single increment.
+  EXPECT_FALSE(IsManyBody(R"( {"value":5})", kTextPlain));
+  EXPECT_FALSE(IsManyBody("", kTextPlain));
+  EXPECT_FALSE(IsManyBody("c:1 5\n", {"application/json"}));
+  EXPECT_FALSE(IsManyBody("c:1 5\n", {}));
+  EXPECT_FALSE(IsManyBody(R"({"values":[1,2]})", {}));
+  EXPECT_FALSE(IsManyBody(R"({"value":1})", {}));
+}
+
+TEST(ParseManyRequestTest, ReadsLinesWithAnySpacingAndSkipsBlankOnes) {
+  Result<ManyRequest> request =
+      ParseLines("c:1 5\r\n\n  c:2\t-3  \nc:1 9223372036854775807\nlast -9223372036854775808");
+  ASSERT_TRUE(request.ok()) << request.status().message();
+  EXPECT_EQ(request->items, (std::vector<ManyRequest::Item>{
+                                {"c:1", 5}, {"c:2", -3}, {"c:1", kMax}, {"last", kMin}}));
+  EXPECT_EQ(request->window, 0);
+  EXPECT_EQ(request->idempotency_key, "");
+}
+
+TEST(ParseManyRequestTest, ReadsJsonItemsWindowAndKey) {
+  Result<ManyRequest> request = ParseManyRequest(
+      R"({"increments":[{"counter":"c:1","value":5},{"value":-3,"counter":"c:2"},{"counter":"x"}],"window":60})",
+      false, std::nullopt, {"\"k-1\""});
+  ASSERT_TRUE(request.ok()) << request.status().message();
+  EXPECT_EQ(request->items, (std::vector<ManyRequest::Item>{{"c:1", 5}, {"c:2", -3}, {"x", 1}}));
+  EXPECT_EQ(request->window, 60);
+  EXPECT_EQ(request->idempotency_key, "k-1");
+  Result<ManyRequest> lines = ParseLines("a 1\n", "3600");
+  ASSERT_TRUE(lines.ok()) << lines.status().message();
+  EXPECT_EQ(lines->window, 3600);
+}
+
+TEST(ParseManyRequestTest, ABadLineIsNamedByItsNumber) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"a 1\nb\n", "line 2: expected COUNTER VALUE"},
+      {"a 1\n\nb 1 2\n", "line 3: expected COUNTER VALUE"},
+      {"a 1\nb x\n", "line 2: "},
+      {"a 1\nb 010\n", "line 2: "},
+      {"a 1\nb 9223372036854775808\n", "line 2: "},
+      {"bad\"name 1\n", "line 1: "},
+      {"a 1\n" + std::string(201, 'n') + " 1\n", "line 2: the counter name is 201 bytes"},
+      {"\n \n", "no increments"},
+  };
+  for (const auto& [body, message] : cases) {
+    Result<ManyRequest> request = ParseLines(body);
+    ASSERT_FALSE(request.ok()) << body;
+    EXPECT_EQ(request.status().code(), Code::kInvalidArgument) << body;
+    EXPECT_NE(request.status().message().find(message), std::string::npos)
+        << body << " -> " << request.status().message();
+  }
+}
+
+TEST(ParseManyRequestTest, ABadJsonItemIsNamedByItsIndex) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"increments":[{"counter":"a"},{"counter":"a","value":"1"}]})", "increments[1]: "},
+      {R"({"increments":[{"counter":"a"},{"value":1}]})", "increments[1]: needs a \"counter\""},
+      {R"({"increments":[{"counter":"a b"}]})", "increments[0]: "},
+      {R"({"increments":[{"counter":"a","x":1}]})", "increments[0]: unknown field \"x\""},
+      {R"({"increments":[5]})", "increments[0]: must be an object"},
+      {R"({"increments":[{"counter":"a","value":1.5}]})", "increments[0]: "},
+      {R"({"increments":{}})", "\"increments\" must be an array"},
+      {R"({"increments":[]})", "needs \"increments\""},
+      {R"({"increments":[{"counter":"a"}],"other":1})", "unknown field \"other\""},
+      {R"({"increments":[{"counter":"a"}],"window":-1})", "window"},
+      {R"({"increments":[{"counter":"a"}])", "not valid JSON"},
+  };
+  for (const auto& [body, message] : cases) {
+    Result<ManyRequest> request = ParseManyJson(body);
+    ASSERT_FALSE(request.ok()) << body;
+    EXPECT_EQ(request.status().code(), Code::kInvalidArgument) << body;
+    EXPECT_NE(request.status().message().find(message), std::string::npos)
+        << body << " -> " << request.status().message();
+  }
+  Result<ManyRequest> both = ParseManyJson(R"({"increments":[{"counter":"a"}],"window":60})", "60");
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.status().message().find("not both"), std::string::npos);
+  EXPECT_EQ(ParseManyRequest("a 1", true, std::nullopt, {"\"k\"", "\"k\""}).status().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(ParseLines("a 1", "0x10").status().code(), Code::kInvalidArgument);
+}
+
+TEST(ParseManyRequestTest, TakesAtMostTheLimitOfItems) {
+  std::string body;
+  for (size_t i = 0; i <= ManyRequest::kMaxItems; ++i) body += "a 1\n";
+  Result<ManyRequest> request = ParseLines(body);
+  ASSERT_FALSE(request.ok());
+  EXPECT_NE(request.status().message().find("at most 100000"), std::string::npos);
+  body.resize(body.size() - 4);
+  Result<ManyRequest> full = ParseLines(body);
+  ASSERT_TRUE(full.ok()) << full.status().message();
+  EXPECT_EQ(full->items.size(), ManyRequest::kMaxItems);
+}
+
+TEST(ManyFormatTest, LinesRoundTripAndRepliesRoundTrip) {
+  ManyRequest request{{{"c:1", 5}, {"c:2", kMin}, {"c:1", kMax}}, 0, ""};
+  std::string lines;
+  FormatManyLines(request, &lines);
+  EXPECT_EQ(lines, "c:1 5\nc:2 -9223372036854775808\nc:1 9223372036854775807\n");
+  Result<ManyRequest> parsed = ParseLines(lines);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(*parsed, request);
+
+  EXPECT_EQ(FormatManyShareReply({2, 7, 0}), R"({"shardId":2,"applied":7})");
+  EXPECT_EQ(FormatManyShareReply({2, 7, 120}), R"({"shardId":2,"applied":7,"windowEnd":120})");
+  EXPECT_EQ(*ParseManyShareReply(FormatManyShareReply({2, 7, 120})), (ManyReply{2, 7, 120}));
+  EXPECT_EQ(ParseManyShareReply(R"({"shardId":2})").status().code(), Code::kBadGateway);
+
+  ManyBatchReply reply{5, {{0, 2, 0}, {2, 3, 0}}, 0};
+  EXPECT_EQ(FormatManyReply(reply),
+            R"({"applied":5,"parts":[{"shardId":0,"applied":2},{"shardId":2,"applied":3}]})");
+  Result<ManyBatchReply> back = ParseManyReply(FormatManyReply(reply));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->applied, 5);
+  EXPECT_EQ(back->parts, reply.parts);
+  EXPECT_EQ(ParseManyReply(R"({"error":"no"})").status().code(), Code::kBadGateway);
+}
+
 }  // namespace
 }  // namespace shardctl::core

@@ -1,10 +1,11 @@
 #include "core/record.h"
 
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
-#include <vector>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 #include <gmock/gmock.h>
@@ -483,6 +484,100 @@ TEST(PackedRecordsTest, WhatIsCutShortOrMakesNoSenseIsRefusedNamingTheByte) {
     ASSERT_FALSE(unpacked.ok()) << testing::PrintToString(bad);
     EXPECT_EQ(unpacked.status().code(), Code::kInternal);
   }
+}
+
+// --- Group records (store format 5) ---------------------------------------------
+
+// A group of `increments` (name, amount) in `window` at `window_start`.
+Record Group(const std::vector<std::pair<std::string, int64_t>>& increments, int64_t window = 0,
+             int64_t window_start = 0) {
+  Record group;
+  group.kind = Record::Kind::kGroup;
+  group.window = window;
+  group.window_start = window_start;
+  group.amount = 12345;
+  std::string_view previous;
+  for (const auto& [name, amount] : increments) {
+    PackGroupItem(previous, name, amount, &group.items);
+    previous = name;
+  }
+  return group;
+}
+
+TEST(GroupRecordTest, RoundTripsThroughTheJournalEncodingAndPackingWithAndWithoutKey) {
+  Record plain = Group({{"c:0000001", 1}, {"c:0000002", kMax}, {"a", kMin}, {"a", -3}});
+  Record keyed = Group({{"api:x", 2}}, 60, 1764720000);
+  keyed.key = "batch-1";
+  keyed.key_time = 1764720001;
+  keyed.count = 1;
+  std::vector<Record> records = {plain, ThreeRecords()[0], keyed};
+  Result<Scan> scan = ScanRecords(Encode(records));
+  ASSERT_TRUE(scan.ok()) << scan.status().message();
+  EXPECT_FALSE(scan->torn_tail);
+  EXPECT_EQ(scan->records, records);
+  std::string packed;
+  PackRecords(records, &packed);
+  Result<std::vector<Record>> unpacked = UnpackRecords(packed);
+  ASSERT_TRUE(unpacked.ok()) << unpacked.status().message();
+  EXPECT_EQ(*unpacked, records);
+}
+
+TEST(GroupRecordTest, GroupIncrementsGivesBackEveryIncrementInOrder) {
+  Result<std::vector<Record>> increments =
+      GroupIncrements(Group({{"c:0000001", 1}, {"c:0000002", -2}, {"b", kMin}}));
+  ASSERT_TRUE(increments.ok()) << increments.status().message();
+  EXPECT_EQ(*increments, (std::vector<Record>{Make(Record::Kind::kAdd, "c:0000001", 0, 0, 1),
+                                              Make(Record::Kind::kAdd, "c:0000002", 0, 0, -2),
+                                              Make(Record::Kind::kAdd, "b", 0, 0, kMin)}));
+}
+
+TEST(GroupRecordTest, ALargeGroupIsOneRecordAndItsTailCutShortIsTorn) {
+  std::vector<std::pair<std::string, int64_t>> many;
+  for (int i = 0; i < 20000; ++i) many.emplace_back(fmt::format("c:{:07}", i), i);
+  const Record group = Group(many);
+  EXPECT_GT(group.items.size(), 65536u);  // more than a name's u16 length could say
+  const std::string encoded = Encode({ThreeRecords()[0], group});
+  Result<Scan> scan = ScanRecords(encoded);
+  ASSERT_TRUE(scan.ok()) << scan.status().message();
+  ASSERT_EQ(scan->records.size(), 2u);
+  EXPECT_EQ(scan->records[1], group);
+  for (size_t cut : {encoded.size() - 1, encoded.size() - group.items.size()}) {
+    Result<Scan> torn = ScanRecords(std::string_view(encoded).substr(0, cut));
+    ASSERT_TRUE(torn.ok()) << torn.status().message();
+    EXPECT_TRUE(torn->torn_tail);
+    EXPECT_EQ(torn->records.size(), 1u);
+  }
+}
+
+TEST(GroupRecordTest, ItemsThatAreNotIncrementsOrAreCutShortAreCorrupt) {
+  Record group = Group({{"a", 1}, {"b", 2}});
+  Record cut = group;
+  cut.items.pop_back();
+  EXPECT_EQ(GroupIncrements(cut).status().code(), Code::kInternal);
+  Record keyed_item = group;
+  keyed_item.items.clear();
+  PackRecords({{Record::Kind::kAdd, "a", 0, 0, 1, "key", 1, 1}}, &keyed_item.items);
+  EXPECT_EQ(GroupIncrements(keyed_item).status().code(), Code::kInternal);
+  Record set_item = group;
+  set_item.items.clear();
+  PackRecords({Make(Record::Kind::kSet, "a", 0, 0, 1)}, &set_item.items);
+  Result<std::vector<Record>> refused = GroupIncrements(set_item);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), HasSubstr("other than increments"));
+}
+
+TEST(GroupRecordTest, AGroupWhoseItemsLengthOverrunsItsRecordIsCorrupt) {
+  Record group = Group({{"a", 1}});
+  std::string encoded = Encode({group, ThreeRecords()[0]});
+  // The u32 items length sits after the 27 fixed bytes of the payload.
+  const uint32_t overrun = 1000;
+  std::memcpy(encoded.data() + kHeaderBytes + 27, &overrun, 4);
+  const uint32_t crc = Crc32c(std::string_view(encoded).substr(
+      kHeaderBytes, encoded.size() - kHeaderBytes - Encode({ThreeRecords()[0]}).size()));
+  std::memcpy(encoded.data() + 8, &crc, 4);
+  Result<Scan> scan = ScanRecords(encoded);
+  ASSERT_FALSE(scan.ok());
+  EXPECT_THAT(scan.status().message(), HasSubstr("byte 0"));
 }
 
 }  // namespace

@@ -819,5 +819,146 @@ TEST(ShardKeyTest, ConcurrentRetriesOfOneKeyApplyItOnce) {
   EXPECT_EQ(answered + in_progress, kThreads * 200);
 }
 
+// --- Increments of many counters (IncrementMany) --------------------------------
+
+ManyRequest Many(std::vector<ManyRequest::Item> items, int64_t window = 0, std::string key = "") {
+  return ManyRequest{std::move(items), window, std::move(key)};
+}
+
+TEST(ShardManyTest, AppliesEveryItemAndJournalsThemAsOneGroupRecord) {
+  FakeClock clock;
+  FakeJournal journal;
+  Shard shard(1, clock.Fn(), &journal);
+  Increment(shard, 10, Plain("b"));
+  Result<ManyReply> reply = shard.IncrementMany(Many({{"a", 1}, {"b", -3}, {"a", 4}, {"c", 0}}));
+  ASSERT_TRUE(reply.ok()) << reply.status().message();
+  EXPECT_EQ(*reply, (ManyReply{1, 4, 0}));
+  EXPECT_EQ(Sorted(shard.List("")), (std::vector<CounterPart>{{"a", 5}, {"b", 7}, {"c", 0}}));
+  std::vector<Record> records = journal.records();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1].kind, Record::Kind::kGroup);
+  EXPECT_EQ(journal.waits(), 2);
+  Result<std::vector<Record>> increments = GroupIncrements(records[1]);
+  ASSERT_TRUE(increments.ok()) << increments.status().message();
+  EXPECT_EQ(*increments,
+            (std::vector<Record>{Add("a", 1), Add("b", -3), Add("a", 4), Add("c", 0)}));
+  EXPECT_EQ(shard.increments_applied(), 2u);
+}
+
+TEST(ShardManyTest, WindowedItemsGoIntoTheCurrentWindow) {
+  FakeClock clock;
+  FakeJournal journal;
+  Shard shard(0, clock.Fn(), &journal);
+  Result<ManyReply> reply = shard.IncrementMany(Many({{"api:x", 2}, {"api:y", 3}}, 60));
+  ASSERT_TRUE(reply.ok()) << reply.status().message();
+  EXPECT_EQ(reply->window_end, kT0 + 60);
+  EXPECT_EQ(CountOf(shard, Windowed("api:x", 60)), 2);
+  EXPECT_EQ(CountOf(shard, Windowed("api:y", 60)), 3);
+  EXPECT_EQ(CountOf(shard, Plain("api:x")), 0);
+  EXPECT_EQ(journal.records().at(0).window_start, kT0);
+  clock.now += 60;
+  EXPECT_EQ(CountOf(shard, Windowed("api:x", 60)), 0);
+}
+
+TEST(ShardManyTest, AnOverflowingItemRefusesTheWholeShareAndAppendsNothing) {
+  FakeJournal journal;
+  Shard shard(0, nullptr, &journal);
+  Increment(shard, kMax - 1, Plain("big"));
+  const Observed before = Observe(shard, {Plain("big"), Plain("new")});
+  // "new" is created, "big" takes 1 then overflows on the second: all undone.
+  Result<ManyReply> reply =
+      shard.IncrementMany(Many({{"new", 5}, {"big", 1}, {"new", 1}, {"big", 1}}));
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Code::kOutOfRange);
+  EXPECT_THAT(reply.status().message(), HasSubstr("'big'"));
+  EXPECT_THAT(reply.status().message(), HasSubstr("nothing of the batch's share was counted"));
+  EXPECT_EQ(Observe(shard, {Plain("big"), Plain("new")}), before);
+  EXPECT_EQ(journal.records().size(), 1u);
+}
+
+TEST(ShardManyTest, AFailedJournalWriteUndoesEveryItemAndKeepsNoKey) {
+  FakeJournal journal;
+  Shard shard(0, nullptr, &journal);
+  Increment(shard, 7, Plain("a"));
+  const Observed before = Observe(shard, {Plain("a"), Plain("b")});
+  journal.fail = true;
+  Result<ManyReply> reply = shard.IncrementMany(Many({{"a", 1}, {"b", 2}, {"b", 3}}, 0, "k1"));
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.status().code(), Code::kInternal);
+  EXPECT_THAT(reply.status().message(), HasSubstr("batch"));
+  EXPECT_EQ(Observe(shard, {Plain("a"), Plain("b")}), before);
+  EXPECT_EQ(shard.key_count(), 0u);
+
+  journal.fail = false;
+  Result<ManyReply> retry = shard.IncrementMany(Many({{"a", 1}, {"b", 2}, {"b", 3}}, 0, "k1"));
+  ASSERT_TRUE(retry.ok()) << retry.status().message();
+  EXPECT_EQ(CountOf(shard, Plain("a")), 8);
+  EXPECT_EQ(CountOf(shard, Plain("b")), 5);
+}
+
+TEST(ShardManyTest, ARetryWithTheKeyGetsTheFirstAnswerAndAnotherShareIsKeyReused) {
+  FakeJournal journal;
+  Shard shard(3, nullptr, &journal);
+  const ManyRequest first = Many({{"a", 1}, {"b", 2}}, 0, "batch-1");
+  Result<ManyReply> reply = shard.IncrementMany(first);
+  ASSERT_TRUE(reply.ok()) << reply.status().message();
+  Result<ManyReply> retry = shard.IncrementMany(first);
+  ASSERT_TRUE(retry.ok()) << retry.status().message();
+  EXPECT_EQ(*retry, *reply);
+  EXPECT_EQ(shard.key_replays(), 1u);
+  for (const ManyRequest& other :
+       {Many({{"a", 1}, {"b", 3}}, 0, "batch-1"), Many({{"a", 1}}, 0, "batch-1"),
+        Many({{"a", 1}, {"b", 2}}, 60, "batch-1")}) {
+    Result<ManyReply> reused = shard.IncrementMany(other);
+    ASSERT_FALSE(reused.ok());
+    EXPECT_EQ(reused.status().code(), Code::kKeyReused);
+    EXPECT_THAT(reused.status().message(), HasSubstr("shard 3"));
+  }
+  // A single increment with the key is another increment too.
+  EXPECT_EQ(shard.Increment(Keyed("batch-1", 1, Plain("a"))).status().code(), Code::kKeyReused);
+  EXPECT_EQ(CountOf(shard, Plain("a")), 1);
+  EXPECT_EQ(CountOf(shard, Plain("b")), 2);
+  EXPECT_EQ(journal.records().size(), 1u);
+}
+
+TEST(ShardManyTest, ReplayOfItsRecordsAfterARestartKeepsCountsAndAnswersTheRetry) {
+  FakeClock clock;
+  FakeJournal journal;
+  Shard shard(1, clock.Fn(), &journal);
+  const ManyRequest keyed = Many({{"a", 1}, {"b", 2}, {"a", 3}}, 0, "batch-1");
+  Result<ManyReply> first = shard.IncrementMany(keyed);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  ASSERT_TRUE(shard.IncrementMany(Many({{"w", 4}}, 60)).ok());
+  Increment(shard, 5, Plain("b"));
+
+  Shard restarted(1, clock.Fn());
+  ReplayAll(restarted, journal.records());
+  const std::vector<CounterRef> names = {Plain("a"), Plain("b"), Windowed("w", 60)};
+  EXPECT_EQ(Observe(restarted, names), Observe(shard, names));
+  Result<ManyReply> retry = restarted.IncrementMany(keyed);
+  ASSERT_TRUE(retry.ok()) << retry.status().message();
+  EXPECT_EQ(*retry, *first);
+  EXPECT_EQ(CountOf(restarted, Plain("a")), 4);
+
+  // And through a checkpoint: the key is a kKey record, the counts kSet.
+  Result<std::vector<Record>> checkpoint = restarted.Checkpoint([] { return Status(); });
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status().message();
+  Shard again(1, clock.Fn());
+  ReplayAll(again, *checkpoint);
+  EXPECT_EQ(Observe(again, names), Observe(shard, names));
+  Result<ManyReply> retried_again = again.IncrementMany(keyed);
+  ASSERT_TRUE(retried_again.ok()) << retried_again.status().message();
+  EXPECT_EQ(*retried_again, *first);
+  EXPECT_EQ(again.IncrementMany(Many({{"a", 2}}, 0, "batch-1")).status().code(), Code::kKeyReused);
+}
+
+TEST(ShardManyTest, ReplayOfACorruptGroupIsInternal) {
+  Record group;
+  group.kind = Record::Kind::kGroup;
+  group.items = "\x01";
+  Shard shard(0);
+  EXPECT_EQ(shard.Replay(group).code(), Code::kInternal);
+}
+
 }  // namespace
 }  // namespace shardctl::core

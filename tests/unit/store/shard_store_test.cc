@@ -203,7 +203,7 @@ TEST_F(ShardStoreTest, OpenOnANewDirectoryCreatesMetaLockAndAnEmptyJournal) {
   EXPECT_EQ(store->dir(), ShardDir(2));
   EXPECT_TRUE(store->recovered().empty());
   EXPECT_EQ(NamesIn(ShardDir(2)), (std::vector<std::string>{"LOCK", "journal-1", "meta"}));
-  EXPECT_EQ(ReadFile(ShardDir(2) + "/meta"), "shardctl store 4\nshard 2 of 3\n");
+  EXPECT_EQ(ReadFile(ShardDir(2) + "/meta"), "shardctl store 5\nshard 2 of 3\n");
   EXPECT_EQ(ReadFile(ShardDir(2) + "/LOCK"), std::to_string(::getpid()) + "\n");
   EXPECT_EQ(ReadFile(ShardDir(2) + "/journal-1"), kJournalHeader);
   EXPECT_FALSE(store->NeedsCompaction());
@@ -231,7 +231,7 @@ TEST_F(ShardStoreTest, OtherShardsOfTheSameDataDirectoryOpenSideBySide) {
   std::unique_ptr<ShardStore> one = OpenOrDie(Options(1, 2));
   ASSERT_NE(zero, nullptr);
   ASSERT_NE(one, nullptr);
-  EXPECT_EQ(ReadFile(ShardDir(1) + "/meta"), "shardctl store 4\nshard 1 of 2\n");
+  EXPECT_EQ(ReadFile(ShardDir(1) + "/meta"), "shardctl store 5\nshard 1 of 2\n");
 }
 
 TEST_F(ShardStoreTest, UnwritableDataDirectoryFailsNamingIt) {
@@ -599,7 +599,7 @@ TEST_F(ShardStoreTest, FormatOneDirectoryIsReadThenUpgradedWithoutTouchingItsJou
     ASSERT_NE(store, nullptr);
     std::unique_ptr<Shard> shard = Recover(*store);
     EXPECT_EQ(Observe(*shard), Expected(2));
-    EXPECT_EQ(ReadFile(ShardDir() + "/meta"), "shardctl store 4\nshard 0 of 1\n");
+    EXPECT_EQ(ReadFile(ShardDir() + "/meta"), "shardctl store 5\nshard 0 of 1\n");
     EXPECT_EQ(ReadFile(ShardDir() + "/journal-2"), journal);  // the torn tail cut, nothing else
     EXPECT_EQ(ReadFile(ShardDir() + "/journal-3"), kJournalHeader);
     ASSERT_TRUE(shard->Increment(Keyed("k1", 5, {"c", 0})).ok());
@@ -621,24 +621,28 @@ TEST_F(ShardStoreTest, SnapshotOfAnUnknownVersionIsRefused) {
     Work(shard, 0);
     ASSERT_TRUE(store->Compact(shard).ok());
   }
-  SetSnapshotVersion(ShardDir() + "/snapshot", 5);
-  ExpectOpenRefused(Options(), core::Code::kInternal, "unknown format version 5");
+  SetSnapshotVersion(ShardDir() + "/snapshot", 6);
+  ExpectOpenRefused(Options(), core::Code::kInternal, "unknown format version 6");
 }
 
-TEST_F(ShardStoreTest, FormatTwoAndThreeDirectoriesAreReadAsTheyAreThenSayFour) {
-  for (uint32_t version : {2u, 3u}) {
+TEST_F(ShardStoreTest, FormatTwoThreeAndFourDirectoriesAreReadAsTheyAreThenSayFive) {
+  for (uint32_t version : {2u, 3u, 4u}) {
     SCOPED_TRACE(testing::Message() << "format " << version);
     StoreOptions options = Options();
     std::filesystem::remove_all(ShardDir());
     WriteSnapshotAndJournal(options);
     WriteFile(ShardDir() + "/meta", fmt::format("shardctl store {}\nshard 0 of 1\n", version));
-    WriteSnapshotAsOlderFormat(ShardDir() + "/snapshot", version);
+    if (version < 4) {
+      WriteSnapshotAsOlderFormat(ShardDir() + "/snapshot", version);
+    } else {
+      SetSnapshotVersion(ShardDir() + "/snapshot", version);  // packed already
+    }
     const std::string journal = ReadFile(ShardDir() + "/journal-2");
     std::unique_ptr<ShardStore> store = OpenOrDie(options);
     ASSERT_NE(store, nullptr);
     std::unique_ptr<Shard> shard = Recover(*store);
     EXPECT_EQ(Observe(*shard), Expected(2));
-    EXPECT_EQ(ReadFile(ShardDir() + "/meta"), "shardctl store 4\nshard 0 of 1\n");
+    EXPECT_EQ(ReadFile(ShardDir() + "/meta"), "shardctl store 5\nshard 0 of 1\n");
     EXPECT_EQ(ReadFile(ShardDir() + "/journal-2").substr(0, journal.size()), journal);
     // The next compaction writes a packed snapshot, read back the same.
     ASSERT_TRUE(store->Compact(*shard).ok());
@@ -747,7 +751,7 @@ TEST_F(ShardStoreTest, MetaOfAnotherShardIdIsRefused) {
 
 TEST_F(ShardStoreTest, MetaOfAnUnknownFormatIsRefused) {
   { ASSERT_NE(OpenOrDie(Options()), nullptr); }
-  WriteFile(ShardDir() + "/meta", "shardctl store 5\nshard 0 of 1\n");
+  WriteFile(ShardDir() + "/meta", "shardctl store 6\nshard 0 of 1\n");
   ExpectOpenRefused(Options(), core::Code::kInternal, "not one this shardctl can read");
 }
 
