@@ -177,13 +177,12 @@ void Tend(ShardHolder& holder, bool sync_every_second) {
 }
 
 // Opens shard `id`: its store (reading back what it holds) unless in memory.
-// `totals`, if not null, is told of every change to the shard's plain parts.
 core::Result<ShardHolder> OpenShard(const ServeOptions& options, int id, int shard_count,
-                                    store::FsyncPolicy fsync, core::TotalTable* totals = nullptr) {
+                                    store::FsyncPolicy fsync) {
   ShardHolder holder;
   if (options.in_memory) {
-    holder.shard = std::make_unique<core::Shard>(id, nullptr, nullptr,
-                                                 options.idempotency_window_seconds, totals);
+    holder.shard =
+        std::make_unique<core::Shard>(id, nullptr, nullptr, options.idempotency_window_seconds);
     return holder;
   }
   core::Result<std::unique_ptr<store::ShardStore>> opened = store::ShardStore::Open(
@@ -194,7 +193,7 @@ core::Result<ShardHolder> OpenShard(const ServeOptions& options, int id, int sha
   if (!opened.ok()) return opened.status();
   holder.store = std::move(*opened);
   holder.shard = std::make_unique<core::Shard>(id, nullptr, holder.store->journal(),
-                                               options.idempotency_window_seconds, totals);
+                                               options.idempotency_window_seconds);
   for (const core::Record& record : holder.store->recovered()) {
     if (core::Status replayed = holder.shard->Replay(record); !replayed.ok()) {
       return core::Internal(
@@ -687,8 +686,8 @@ ExitCode Serve(ServeOptions options) {
     // for another shard count before any other shard's directory is made.
     // With the aggregator here too, its leaderboards come from the totals.
     if (options.role != "shard") running.totals = std::make_unique<core::TotalTable>();
-    auto open = [&options, policy = *fsync, totals = running.totals.get()](int id) {
-      return OpenShard(options, id, options.shards, policy, totals);
+    auto open = [&options, policy = *fsync](int id) {
+      return OpenShard(options, id, options.shards, policy);
     };
     auto port_of = [&options](int id) {
       return options.shard_base_port == 0 ? 0 : options.shard_base_port + id;
@@ -701,9 +700,15 @@ ExitCode Serve(ServeOptions options) {
     std::vector<core::Result<ShardHolder>> opened;
     opened.push_back(std::move(first));
     for (auto& other : others) opened.push_back(other.get());
-    // The leaderboard's index, made in one go once every shard is read back
-    // (before any listens), rather than kept up change by change meanwhile.
-    if (running.totals) running.totals->BuildRankIndex();
+    // The totals, and the leaderboard's index, made in one go once every
+    // shard is read back (before any listens), rather than kept up change by
+    // change meanwhile by shards reading back in parallel.
+    if (running.totals) {
+      for (auto& holder : opened) {
+        if (holder.ok()) holder->shard->ReportTotalsTo(*running.totals);
+      }
+      running.totals->BuildRankIndex();
+    }
     for (int id = 0; id < options.shards && status.ok(); ++id) {
       status = add_shard(id, port_of(id), std::move(opened[static_cast<size_t>(id)]));
       if (status.ok())

@@ -249,6 +249,16 @@ void CounterTable::BuildRankIndex() const {
   ranked_ = true;
 }
 
+std::vector<std::pair<std::string_view, int64_t>> CounterTable::Observe(PlainObserver* observer) {
+  observer_ = observer;
+  std::vector<std::pair<std::string_view, int64_t>> parts;
+  parts.reserve(plain_count_);
+  for (uint32_t entry = 0; entry < entries_.size(); ++entry) {
+    if (entries_[entry].plain) parts.emplace_back(NameOf(entry), entries_[entry].count);
+  }
+  return parts;
+}
+
 void CounterTable::ForEach(
     const std::function<void(std::string_view, int64_t, const Cell&)>& fn) const {
   for (uint32_t entry = 0; entry < entries_.size(); ++entry) {

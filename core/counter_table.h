@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/counter_name.h"
@@ -79,6 +80,11 @@ class CounterTable {
       SetAt(entry, name, window, *next);
     }
   }
+  // From now on tells `observer` (not null) of every change to a plain part,
+  // instead of the observer it had; returns the plain parts it holds now
+  // (name, count), so that the observer can start from them.
+  std::vector<std::pair<std::string_view, int64_t>> Observe(PlainObserver* observer);
+
   // Removes the part; returns whether the table held it.
   bool Erase(std::string_view name, int64_t window);
   // Removes every part of `name` (plain and windows); returns them, the plain
@@ -158,7 +164,7 @@ class CounterTable {
   // Files a window cell under the time its window ends.
   void FileExpiry(uint32_t cell);
 
-  PlainObserver* const observer_;
+  PlainObserver* observer_;
   NameArena arena_;  // each name's payload: the index of its entry
   ChunkedArray<Entry> entries_;
   std::vector<uint32_t> free_entries_;

@@ -471,6 +471,11 @@ size_t Shard::DropExpiredWindows() {
   return dropped;
 }
 
+void Shard::ReportTotalsTo(TotalTable& totals) {
+  std::lock_guard lock(mutex_);
+  totals.AddParts(table_.Observe(&totals));
+}
+
 size_t Shard::DropExpiredKeys() { return keys_.DropExpired(now_()); }
 
 size_t Shard::size() const {

@@ -25,6 +25,7 @@
 #include "core/record.h"
 #include "core/shard_client.h"
 #include "core/status.h"
+#include "core/total_table.h"
 
 namespace shardctl::core {
 
@@ -45,6 +46,12 @@ class Shard {
   Shard& operator=(const Shard&) = delete;
 
   int id() const { return id_; }
+
+  // From now on tells `totals` of every change to a plain counter's part, and
+  // adds the parts it holds now to it: for a shard read back from its store
+  // before the process's table of totals is filled (core/total_table.h).
+  // REQUIRES: the shard was made without `totals`; `totals` outlives it.
+  void ReportTotalsTo(TotalTable& totals);
 
   // Adds request.value (any int64, negative included: shards take whatever is
   // routed to them) to the counter, into its current window if it has one.

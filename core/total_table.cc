@@ -35,6 +35,16 @@ void TotalTable::SetPayload(uint32_t ref, const Payload& payload) {
 
 void TotalTable::OnPlainChange(std::string_view name, int64_t was, int64_t now, int held) {
   std::lock_guard lock(mutex_);
+  ChangeLocked(name, was, now, held);
+}
+
+void TotalTable::AddParts(const std::vector<std::pair<std::string_view, int64_t>>& parts) {
+  std::lock_guard lock(mutex_);
+  by_hash_.reserve(by_hash_.size() + parts.size());
+  for (const auto& [name, count] : parts) ChangeLocked(name, 0, count, +1);
+}
+
+void TotalTable::ChangeLocked(std::string_view name, int64_t was, int64_t now, int held) {
   auto it = by_hash_.find(name);
   uint32_t ref;
   Payload payload{0, 0, 0};

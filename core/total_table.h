@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/counter_table.h"
@@ -30,6 +31,9 @@ class TotalTable : public PlainObserver {
   TotalTable& operator=(const TotalTable&) = delete;
 
   void OnPlainChange(std::string_view name, int64_t was, int64_t now, int held) override;
+  // Adds one shard's plain parts (name, count) under one hold of the lock:
+  // what a shard read back from its store holds (Shard::ReportTotalsTo).
+  void AddParts(const std::vector<std::pair<std::string_view, int64_t>>& parts);
 
   // The `limit` highest totals of counters whose name starts with `prefix`,
   // highest first, ties by name ascending (as Aggregator::List's top), or
@@ -82,6 +86,7 @@ class TotalTable : public PlainObserver {
   };
 
   Payload PayloadOf(uint32_t ref) const;
+  void ChangeLocked(std::string_view name, int64_t was, int64_t now, int held);
   void BuildRankIndexLocked() const;
   void SetPayload(uint32_t ref, const Payload& payload);
 

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "core/counter_table.h"
+#include "core/shard.h"
 
 namespace shardctl::core {
 namespace {
@@ -110,6 +111,32 @@ TEST(TotalTableTest, APrefixFewNamesHoldIsDeclinedOncePastTheNamesItMayPassOver)
   EXPECT_EQ(shards.totals.Top("rare", 1, 99), std::nullopt);
   EXPECT_EQ(shards.totals.Top("rare", 1, 100), (std::vector<CounterPart>{{"rare", 1}}));
   EXPECT_EQ(shards.totals.Top("nothing", 1, 101), std::vector<CounterPart>());
+}
+
+TEST(TotalTableTest, AShardReportingLateAddsWhatItHoldsAndEveryChangeAfter) {
+  TotalTable totals;
+  Shard a(0), b(1);
+  for (Shard* shard : {&a, &b}) {
+    for (int i = 0; i < 50; ++i) {
+      IncrementRequest request;
+      request.value = i + shard->id();
+      request.counter.name = "c:" + std::to_string(i);
+      ASSERT_TRUE(shard->Increment(request).ok());
+    }
+  }
+  a.ReportTotalsTo(totals);
+  b.ReportTotalsTo(totals);
+  EXPECT_EQ(totals.size(), 50u);
+  EXPECT_EQ(totals.Top("", 2, 0), (std::vector<CounterPart>{{"c:49", 49 + 50}, {"c:48", 48 + 49}}));
+  IncrementRequest request;
+  request.value = 1000;
+  request.counter.name = "c:0";
+  ASSERT_TRUE(a.Increment(request).ok());
+  EXPECT_EQ(a.Reset("c:49").value(), 49);
+  // c:49 keeps b's part alone (50), below c:48's 48 + 49.
+  EXPECT_EQ(totals.Top("", 3, 0),
+            (std::vector<CounterPart>{{"c:0", 1001}, {"c:48", 97}, {"c:47", 95}}));
+  EXPECT_EQ(totals.size(), 50u);
 }
 
 }  // namespace
