@@ -9,7 +9,8 @@
 #      `INCRBY c:... V` commands into redis-server (--save "" --appendonly no). ROUNDS rounds,
 #      interleaved (shardctl first in odd rounds, Redis first in even ones), fresh servers each.
 #      Also per round: resident memory per counter of the persisted serve (VmRSS delta / COUNT,
-#      after the load and again once restarted with the counters)
+#      after the load and a first top=10, which makes the leaderboard's index; and again once
+#      restarted with the counters, before any top=K)
 #      and Redis's used_memory delta per string key; the data on disk after a clean stop (du -b
 #      of the data directory, and its snapshots and journals apart) against the RDB after SAVE;
 #      restart with that data (from starting `serve` to the aggregator answering GET /total;
@@ -243,6 +244,8 @@ shardctl_round() {
   start_shardctl "$work/sc-$round.out" --data-dir "$dir"
   idle=$(rss_bytes "$server")
   load_shardctl
+  # With the leaderboard's index (made by the first top=K), as in part 2.
+  curl -sf -o /dev/null --max-time 120 "http://$address/counters?top=10" || die "top=10 failed"
   loaded=$(rss_bytes "$server")
   record "$round" shardctl load_s "$load_s" s
   record "$round" shardctl rss_per_counter_persisted $(((loaded - idle) / count)) B
@@ -303,6 +306,13 @@ load_shardctl http  # over HTTP always: the windows of part 3 are sized by its t
 record 0 shardctl-in-memory load_s "$load_s" s
 in_memory_rss=$((($(rss_bytes "$main") - idle) / count))
 record 0 shardctl-in-memory rss_per_counter "$in_memory_rss" B
+# In one serve the leaderboard's index (core/total_table.h) is made by the first top=K: its time,
+# and the memory with it.
+first_top_ms=$(curl -sf -o /dev/null -w '%{time_total}' --max-time 120 \
+  "http://$main_address/counters?top=10" | awk '{printf "%.3f", $1 * 1000}')
+record 0 shardctl-in-memory first_top_ms "$first_top_ms" ms
+in_memory_rss_ranked=$((($(rss_bytes "$main") - idle) / count))
+record 0 shardctl-in-memory rss_per_counter_ranked "$in_memory_rss_ranked" B
 mkdir -p "$work/redis-main"
 start_redis "$work/redis-main"
 redis_main=$server; rport=$port
@@ -313,7 +323,8 @@ redis_pipe "$rport" "$data/zadd-names.resp"; m3=$(redis_info "$rport" used_memor
 record 0 redis used_memory_per_key $(((m1 - m0) / count)) B
 record 0 redis used_memory_per_member_lb $(((m2 - m1) / count)) B
 record 0 redis used_memory_per_member_names $(((m3 - m2) / count)) B
-say "in memory: shardctl load ${load_s} s, RSS $in_memory_rss B/counter;" \
+say "in memory: shardctl load ${load_s} s, RSS $in_memory_rss B/counter" \
+    "($in_memory_rss_ranked with the leaderboard's index, made by a first top=10 of ${first_top_ms} ms);" \
     "Redis used_memory $(((m1 - m0) / count)) B/key, $(((m2 - m1) / count)) B/member of lb," \
     "$(((m3 - m2) / count)) B/member of names"
 
@@ -540,6 +551,7 @@ rp=$(med redis-page median_ms); rpa=$(med redis-page-after median_ms); rpp=$(med
 page_max=$(printf '%s\n' "$p" "$pa" "$pp" | sort -g | tail -1)
 top_max=$(printf '%s\n' "$t10" "$t1k" | sort -g | tail -1)
 mem=$(med shardctl-in-memory rss_per_counter); memp=$(med shardctl rss_per_counter_persisted)
+memk=$(med shardctl-in-memory rss_per_counter_ranked); first_top=$(med shardctl-in-memory first_top_ms)
 memr=$(med shardctl rss_per_counter_restarted)
 rkey=$(med redis used_memory_per_key); rlb=$(med redis used_memory_per_member_lb)
 rnames=$(med redis used_memory_per_member_names); rrss=$(med redis rss_per_key)
@@ -571,7 +583,7 @@ echo "| request | shardctl | Redis, same machine, same data |"
 echo "|---|---|---|"
 echo "| \`GET /counters?top=10\` (top=1000), curl | $(ms "$t10") ($(ms "$t1k")) | \`ZREVRANGE lb 0 9 WITHSCORES\` (0 999) $(ms "$r10") ($(ms "$r1k")), redis-cli, both including the process start |"
 echo "| one page, \`GET /counters?limit=1000\` (\`&after=$mid\`) (\`&prefix=$prefix\`) | $(ms "$p") ($(ms "$pa")) ($(ms "$pp")) | \`ZRANGE names - + BYLEX LIMIT 0 1000\` (\`($mid +\`) (\`[$prefix ($prefix_end\`) $(ms "$rp") ($(ms "$rpa")) ($(ms "$rpp")) |"
-echo "| resident memory per counter | $(bytes "$mem") in memory, $(bytes "$memp") persisted ($(bytes "$memr") once restarted with them) (VmRSS) | $(bytes "$rkey") per string key ($(bytes "$rrss") of RSS); $(bytes "$rlb") more per member of a sorted set (used_memory; $(bytes "$rnames") per member of \`names\`) |"
+echo "| resident memory per counter | $(bytes "$mem") in memory ($(bytes "$memk") with the leaderboard's index, made by the first top=10: $(ms "$first_top")), $(bytes "$memp") persisted ($(bytes "$memr") once restarted with them) (VmRSS) | $(bytes "$rkey") per string key ($(bytes "$rrss") of RSS); $(bytes "$rlb") more per member of a sorted set (used_memory; $(bytes "$rnames") per member of \`names\`) |"
 echo "| loading $n distinct counters | $(secs "$ls") $load_words; $(secs "$lm") over HTTP into \`--in-memory\` | \`redis-cli --pipe\` of $n \`INCRBY\` $(secs "$lr") |"
 echo "| data on disk | $(mb "$disk") after a clean stop (snapshots $(mb "$snap"), journals $(mb "$jour")) | $(mb "$rdb") RDB ($(mb "$rdb_lb") with the sorted set \`lb\`) |"
 echo "| restart with them (until /total answers; PING) | $(secs "$rs") | $(secs "$rr") ($(secs "$rr_lb") with \`lb\`) |"
@@ -582,7 +594,7 @@ echo "|---|---|---|---|"
 echo "| top-K (K = 10, 1000), the slower | $(ms "$top_max") | <= 10 ms | $(verdict "$top_max" "<=" 10) |"
 echo "| top-K against ZREVRANGE, each K | $(times "$t10" "$r10")x, $(times "$t1k" "$r1k")x | <= 1x | $(verdict "$(printf '%s\n' "$(times "$t10" "$r10")" "$(times "$t1k" "$r1k")" | sort -g | tail -1)" "<=" 1) |"
 echo "| a page of 1000, the slowest of the three | $(ms "$page_max") | <= 10 ms | $(verdict "$page_max" "<=" 10) |"
-echo "| memory per counter (in memory; persisted) | $(bytes "$mem"); $(bytes "$memp") | <= 100 bytes | $(verdict "$mem" "<=" 100); $(verdict "$memp" "<=" 100) |"
+echo "| memory per counter (in memory with the leaderboard's index; persisted) | $(bytes "$memk"); $(bytes "$memp") | <= 100 bytes | $(verdict "$memk" "<=" 100); $(verdict "$memp" "<=" 100) |"
 echo "| bulk load against redis-cli --pipe | $(times "$ls" "$lr")x | <= 1x | $(verdict "$(times "$ls" "$lr")" "<=" 1) |"
 echo "| disk against the RDB | $(times "$disk" "$rdb")x | <= 1.5x | $(verdict "$(times "$disk" "$rdb")" "<=" 1.5) |"
 echo "| restart against Redis's | $(times "$rs" "$rr")x | <= 1x | $(verdict "$(times "$rs" "$rr")" "<=" 1) |"

@@ -700,14 +700,14 @@ ExitCode Serve(ServeOptions options) {
     std::vector<core::Result<ShardHolder>> opened;
     opened.push_back(std::move(first));
     for (auto& other : others) opened.push_back(other.get());
-    // The totals, and the leaderboard's index, made in one go once every
-    // shard is read back (before any listens), rather than kept up change by
-    // change meanwhile by shards reading back in parallel.
+    // The totals, and the leaderboard's index, are made from the shards by
+    // the first leaderboard asked for.
     if (running.totals) {
+      std::vector<core::Shard*> shards;
       for (auto& holder : opened) {
-        if (holder.ok()) holder->shard->ReportTotalsTo(*running.totals);
+        if (holder.ok()) shards.push_back(holder->shard.get());
       }
-      running.totals->BuildRankIndex();
+      running.totals->FillOnFirstUse(std::move(shards));
     }
     for (int id = 0; id < options.shards && status.ok(); ++id) {
       status = add_shard(id, port_of(id), std::move(opened[static_cast<size_t>(id)]));

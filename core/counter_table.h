@@ -39,6 +39,10 @@ class PlainObserver {
  public:
   virtual ~PlainObserver() = default;
   virtual void OnPlainChange(std::string_view name, int64_t was, int64_t now, int held) = 0;
+  // Around many changes in a row (a batch's share): the observer may hold
+  // what each change would take and give back (its lock) for all of them.
+  virtual void BeginChanges() {}
+  virtual void EndChanges() {}
 };
 
 class CounterTable {
@@ -84,6 +88,22 @@ class CounterTable {
   // instead of the observer it had; returns the plain parts it holds now
   // (name, count), so that the observer can start from them.
   std::vector<std::pair<std::string_view, int64_t>> Observe(PlainObserver* observer);
+
+  // Tells the observer, if any, that many changes follow, until destroyed.
+  class ChangeGroup {
+   public:
+    explicit ChangeGroup(const CounterTable& table) : observer_(table.observer_) {
+      if (observer_) observer_->BeginChanges();
+    }
+    ~ChangeGroup() {
+      if (observer_) observer_->EndChanges();
+    }
+    ChangeGroup(const ChangeGroup&) = delete;
+    ChangeGroup& operator=(const ChangeGroup&) = delete;
+
+   private:
+    PlainObserver* const observer_;
+  };
 
   // Removes the part; returns whether the table held it.
   bool Erase(std::string_view name, int64_t window);

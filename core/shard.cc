@@ -207,6 +207,8 @@ Result<ManyReply> Shard::IncrementMany(const ManyRequest& request) {
   std::shared_ptr<Journal::Ticket> ticket;
   {
     std::lock_guard lock(mutex_);
+    // One hold of the process's totals for the share, not one per item.
+    CounterTable::ChangeGroup changes(table_);
     for (size_t i = 0; i < request.items.size(); ++i) {
       const ManyRequest::Item& item = request.items[i];
       int64_t current = 0;

@@ -6,6 +6,8 @@
 #include <limits>
 #include <string>
 
+#include "core/shard.h"
+
 namespace shardctl::core {
 namespace {
 
@@ -36,6 +38,11 @@ void TotalTable::SetPayload(uint32_t ref, const Payload& payload) {
 void TotalTable::OnPlainChange(std::string_view name, int64_t was, int64_t now, int held) {
   std::lock_guard lock(mutex_);
   ChangeLocked(name, was, now, held);
+}
+
+void TotalTable::Reserve(size_t names) {
+  std::lock_guard lock(mutex_);
+  by_hash_.reserve(names);
 }
 
 void TotalTable::AddParts(const std::vector<std::pair<std::string_view, int64_t>>& parts) {
@@ -91,21 +98,44 @@ void TotalTable::BuildRankIndex() {
 
 void TotalTable::BuildRankIndexLocked() const {
   if (ranked_) return;
-  std::vector<Key> keys;
+  // Sorted by count and the first 8 bytes of the name, so that most ties
+  // are settled without reading names from the arena.
+  struct Sortable {
+    int64_t count;
+    uint64_t head;
+    uint32_t name;
+  };
+  std::vector<Sortable> keys;
   keys.reserve(by_hash_.size());
   for (uint32_t ref : by_hash_) {
     const Payload payload = PayloadOf(ref);
     const Int128 total = (Int128(payload.carry) << 64) + Int128(payload.low);
-    if (FitsInt64(total)) keys.push_back({static_cast<int64_t>(total), ref});
+    if (FitsInt64(total))
+      keys.push_back({static_cast<int64_t>(total), NameHead(arena_.Get(ref)), ref});
   }
-  std::sort(keys.begin(), keys.end(), Less{&arena_});
+  std::sort(keys.begin(), keys.end(), [this](const Sortable& a, const Sortable& b) {
+    if (a.count != b.count) return a.count > b.count;
+    if (a.head != b.head) return a.head < b.head;
+    return arena_.Get(a.name) < arena_.Get(b.name);
+  });
   // In order, each at the end: absl's B-tree then leaves its nodes full.
-  for (const Key& key : keys) by_rank_.insert(by_rank_.end(), key);
+  for (const Sortable& key : keys) by_rank_.insert(by_rank_.end(), Key{key.count, key.name});
   ranked_ = true;
 }
 
+void TotalTable::FillOnFirstUse(std::vector<Shard*> shards) { unfilled_ = std::move(shards); }
+
 std::optional<std::vector<CounterPart>> TotalTable::Top(std::string_view prefix, size_t limit,
                                                         size_t max_passed) const {
+  // Outside the lock: a shard reporting takes its own lock, then this one.
+  std::call_once(filled_, [this] {
+    if (unfilled_.empty()) return;
+    auto* self = const_cast<TotalTable*>(this);  // filling is not a change of what Top sees
+    size_t parts = 0;
+    for (Shard* shard : unfilled_) parts += shard->size();
+    self->Reserve(parts);
+    for (Shard* shard : unfilled_) shard->ReportTotalsTo(*self);
+  });
   std::lock_guard lock(mutex_);
   if (out_of_range_ > 0) return std::nullopt;
   BuildRankIndexLocked();

@@ -24,6 +24,8 @@
 
 namespace shardctl::core {
 
+class Shard;
+
 class TotalTable : public PlainObserver {
  public:
   TotalTable();
@@ -31,6 +33,19 @@ class TotalTable : public PlainObserver {
   TotalTable& operator=(const TotalTable&) = delete;
 
   void OnPlainChange(std::string_view name, int64_t was, int64_t now, int held) override;
+  // Holds the lock from one to the other (changes in between take it again).
+  void BeginChanges() override { mutex_.lock(); }
+  void EndChanges() override { mutex_.unlock(); }
+  // Fills itself from `shards` on the first Top (each shard's parts added,
+  // then every change it makes told), not before: a process that is never
+  // asked for a leaderboard spends no memory or start-up time on it. The
+  // first Top costs reading every shard (about 0.3 s at 1,000,000 counters).
+  // REQUIRES: the shards outlive the table's use, and were made without an
+  // observer.
+  void FillOnFirstUse(std::vector<Shard*> shards);
+
+  // Makes room for `names` counters at once (no growing step by step).
+  void Reserve(size_t names);
   // Adds one shard's plain parts (name, count) under one hold of the lock:
   // what a shard read back from its store holds (Shard::ReportTotalsTo).
   void AddParts(const std::vector<std::pair<std::string_view, int64_t>>& parts);
@@ -90,13 +105,17 @@ class TotalTable : public PlainObserver {
   void BuildRankIndexLocked() const;
   void SetPayload(uint32_t ref, const Payload& payload);
 
-  mutable std::mutex mutex_;
+  // Recursive: taken again by each change within BeginChanges/EndChanges.
+  mutable std::recursive_mutex mutex_;
   NameArena arena_;                                                // guarded by mutex_
   absl::flat_hash_set<uint32_t, NameRefHash, NameRefEq> by_hash_;  // guarded by mutex_
   // Every total that fits in int64, once made (by a const Top, hence
   // mutable); guarded by mutex_.
   mutable absl::btree_set<Key, Less> by_rank_;
   mutable bool ranked_ = false;
+  // Set before any Top; read by Top's one fill.
+  std::vector<Shard*> unfilled_;
+  mutable std::once_flag filled_;
   size_t out_of_range_ = 0;  // totals that do not; guarded by mutex_
 };
 

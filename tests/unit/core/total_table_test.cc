@@ -139,5 +139,25 @@ TEST(TotalTableTest, AShardReportingLateAddsWhatItHoldsAndEveryChangeAfter) {
   EXPECT_EQ(totals.size(), 50u);
 }
 
+TEST(TotalTableTest, FilledOnFirstUseFromShardsThatChangedBeforeAndAfter) {
+  TotalTable totals;
+  Shard a(0), b(1);
+  auto add = [](Shard& shard, const std::string& name, int64_t value) {
+    IncrementRequest request;
+    request.value = value;
+    request.counter.name = name;
+    ASSERT_TRUE(shard.Increment(request).ok());
+  };
+  add(a, "x", 5);
+  add(b, "x", 6);
+  add(b, "y", 3);
+  totals.FillOnFirstUse({&a, &b});
+  add(a, "y", 100);              // before the first Top: read with the shard's parts
+  EXPECT_EQ(totals.size(), 0u);  // nothing is made until asked
+  EXPECT_EQ(totals.Top("", 5, 0), (std::vector<CounterPart>{{"y", 103}, {"x", 11}}));
+  add(b, "x", 200);  // after it: told as it happens
+  EXPECT_EQ(totals.Top("", 5, 0), (std::vector<CounterPart>{{"x", 211}, {"y", 103}}));
+}
+
 }  // namespace
 }  // namespace shardctl::core
