@@ -25,6 +25,8 @@
 #        curl GET /counters?top=10, top=1000, ?limit=1000, &after=c:0500000, &prefix=c:05
 #      against redis-cli ZREVRANGE lb 0 9 WITHSCORES, 0 999, ZRANGE names - + BYLEX LIMIT 0
 #      1000, (c:0500000 +, [c:05 (c:06: both sides pay a process start and a connection.
+#      Also each side's own tool (shardctl counters --top 10 against redis-cli ZREVRANGE) and
+#      the floor of either way (curl GET /healthz, redis-cli PING): curl starts slower.
 #   3. Windowed counters: COUNT live windows (COUNT/5 names w:..., each with 5 window lengths
 #      picked so that every window ends a few seconds after the load is done) loaded over HTTP
 #      into `serve --in-memory`; then, while wrk (-t1 -c4, POST /increment) loads it, one client
@@ -369,6 +371,12 @@ hyperfine_round() {  # round
     order+=("shardctl-$name|curl -sf -o /dev/null 'http://$main_address/$path'")
     order+=("redis-$name|redis-cli -p $rport $command")
   done
+  # Each side's own command-line tool for the leaderboard, and the floor of either way (a process
+  # start and a request answered from nothing): curl GET /healthz and redis-cli PING.
+  order+=("shardctl-cli-top10|$shardctl counters --top 10 --url http://$main_address")
+  order+=("redis-cli-top10|redis-cli -p $rport ZREVRANGE lb 0 9 WITHSCORES")
+  order+=("shardctl-floor|curl -sf -o /dev/null http://$main_address/healthz")
+  order+=("redis-floor|redis-cli -p $rport PING")
   if ((round % 2 == 0)); then  # reversed in even rounds
     local reversed=() i
     for ((i = ${#order[@]} - 1; i >= 0; i--)); do reversed+=("${order[i]}"); done
@@ -548,6 +556,8 @@ t10=$(med shardctl-top10 median_ms); r10=$(med redis-top10 median_ms)
 t1k=$(med shardctl-top1000 median_ms); r1k=$(med redis-top1000 median_ms)
 p=$(med shardctl-page median_ms); pa=$(med shardctl-page-after median_ms); pp=$(med shardctl-page-prefix median_ms)
 rp=$(med redis-page median_ms); rpa=$(med redis-page-after median_ms); rpp=$(med redis-page-prefix median_ms)
+tc=$(med shardctl-cli-top10 median_ms); rc=$(med redis-cli-top10 median_ms)
+fl=$(med shardctl-floor median_ms); rfl=$(med redis-floor median_ms)
 page_max=$(printf '%s\n' "$p" "$pa" "$pp" | sort -g | tail -1)
 top_max=$(printf '%s\n' "$t10" "$t1k" | sort -g | tail -1)
 mem=$(med shardctl-in-memory rss_per_counter); memp=$(med shardctl rss_per_counter_persisted)
@@ -582,6 +592,8 @@ echo
 echo "| request | shardctl | Redis, same machine, same data |"
 echo "|---|---|---|"
 echo "| \`GET /counters?top=10\` (top=1000), curl | $(ms "$t10") ($(ms "$t1k")) | \`ZREVRANGE lb 0 9 WITHSCORES\` (0 999) $(ms "$r10") ($(ms "$r1k")), redis-cli, both including the process start |"
+echo "| \`shardctl counters --top 10\` | $(ms "$tc") | \`redis-cli ZREVRANGE lb 0 9 WITHSCORES\` $(ms "$rc") |"
+echo "| the floor: a process start and an empty answer, \`curl /healthz\` | $(ms "$fl") | \`redis-cli PING\` $(ms "$rfl") |"
 echo "| one page, \`GET /counters?limit=1000\` (\`&after=$mid\`) (\`&prefix=$prefix\`) | $(ms "$p") ($(ms "$pa")) ($(ms "$pp")) | \`ZRANGE names - + BYLEX LIMIT 0 1000\` (\`($mid +\`) (\`[$prefix ($prefix_end\`) $(ms "$rp") ($(ms "$rpa")) ($(ms "$rpp")) |"
 echo "| resident memory per counter | $(bytes "$mem") in memory ($(bytes "$memk") with the leaderboard's index, made by the first top=10: $(ms "$first_top")), $(bytes "$memp") persisted ($(bytes "$memr") once restarted with them) (VmRSS) | $(bytes "$rkey") per string key ($(bytes "$rrss") of RSS); $(bytes "$rlb") more per member of a sorted set (used_memory; $(bytes "$rnames") per member of \`names\`) |"
 echo "| loading $n distinct counters | $(secs "$ls") $load_words; $(secs "$lm") over HTTP into \`--in-memory\` | \`redis-cli --pipe\` of $n \`INCRBY\` $(secs "$lr") |"
@@ -593,6 +605,8 @@ echo "| target | measured | goal | |"
 echo "|---|---|---|---|"
 echo "| top-K (K = 10, 1000), the slower | $(ms "$top_max") | <= 10 ms | $(verdict "$top_max" "<=" 10) |"
 echo "| top-K against ZREVRANGE, each K | $(times "$t10" "$r10")x, $(times "$t1k" "$r1k")x | <= 1x | $(verdict "$(printf '%s\n' "$(times "$t10" "$r10")" "$(times "$t1k" "$r1k")" | sort -g | tail -1)" "<=" 1) |"
+echo "| top=10 by each side's tool: \`shardctl counters\` against \`redis-cli\` | $(times "$tc" "$rc")x | <= 1x | $(verdict "$(times "$tc" "$rc")" "<=" 1) |"
+echo "| top=10 by curl above curl's own floor (GET /healthz) | $(awk -v a="$t10" -v b="$fl" 'BEGIN {printf "%.1f", a - b}') ms | | |"
 echo "| a page of 1000, the slowest of the three | $(ms "$page_max") | <= 10 ms | $(verdict "$page_max" "<=" 10) |"
 echo "| memory per counter (in memory with the leaderboard's index; persisted) | $(bytes "$memk"); $(bytes "$memp") | <= 100 bytes | $(verdict "$memk" "<=" 100); $(verdict "$memp" "<=" 100) |"
 echo "| bulk load against redis-cli --pipe | $(times "$ls" "$lr")x | <= 1x | $(verdict "$(times "$ls" "$lr")" "<=" 1) |"

@@ -1,10 +1,11 @@
 // TotalTable: the total of every plain counter over the shards of one process, kept in rank
 // order (total highest first, then name), so that a leaderboard of in-process shards costs its
-// K entries. Each shard's CounterTable tells it of every change to a plain part
-// (PlainObserver), under that shard's lock, so it holds at every moment the sum of the parts
-// applied. Separate processes and the cluster have no such table: there, Aggregator::Top runs the
-// threshold algorithm over the shards. Thread-safe (one lock, held for a lookup and an index
-// update per change).
+// K entries. Made from the shards when first asked for (FillOnFirstUse), or kept from the start
+// by shards made with it; from then on each shard's CounterTable tells it of every change to a
+// plain part (PlainObserver), under that shard's lock, so it holds at every moment the sum of
+// the parts applied. Separate processes and the cluster have no such table: there,
+// Aggregator::Top runs the threshold algorithm over the shards. Thread-safe (one lock, held for
+// a lookup and an index update per change, or once for a batch's share).
 #ifndef SHARDCTL_CORE_TOTAL_TABLE_H_
 #define SHARDCTL_CORE_TOTAL_TABLE_H_
 

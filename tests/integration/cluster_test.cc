@@ -132,6 +132,20 @@ TEST_F(ClusterTest, LeaderboardsAndPagesAreExactAcrossNodes) {
   ExpectExactLeaderboardsAndPages(aggregator_address_, totals);
 }
 
+// Batches of many counters through a cluster: each share goes to the node
+// holding its shard (/shards/<k>/increment-many).
+TEST_F(ClusterTest, BatchesOfManyCountersAreExactAcrossNodes) {
+  Init(3);
+  StartNode(1);
+  StartNode(2);
+  StartAggregator();
+  ASSERT_EQ(Shardctl({"cluster", "rebalance"}).exit_code, 0);
+  ASSERT_EQ(Loads().size(), 2u);
+  std::map<std::string, int64_t> totals =
+      IncrementSpreadCountersInBatches(aggregator_address_, 240);
+  ExpectExactLeaderboardsAndPages(aggregator_address_, totals);
+}
+
 TEST_F(ClusterTest, InitRefusesASecondClusterAndStatusWithoutOneSaysWhatToRun) {
   RunResult none = Shardctl({"cluster", "status"});
   EXPECT_EQ(none.exit_code, 1);

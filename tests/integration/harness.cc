@@ -401,6 +401,40 @@ std::map<std::string, int64_t> IncrementSpreadCounters(const std::string& host_p
   return totals;
 }
 
+std::map<std::string, int64_t> IncrementSpreadCountersInBatches(const std::string& host_port,
+                                                                int increments) {
+  std::map<std::string, int64_t> totals;
+  std::string json = R"({"increments":[)";
+  std::string lines;
+  for (int i = 0; i < increments; ++i) {
+    std::string name = fmt::format("lb:{:03}", i * 37 % 80);
+    int value = i * 53 % 120 - 40;
+    totals[name] += value;
+    if (i < increments / 2) {
+      json += fmt::format(R"({}{{"counter":"{}","value":{}}})", i == 0 ? "" : ",", name, value);
+    } else {
+      lines += fmt::format("{} {}\n", name, value);
+    }
+  }
+  HttpConnection http(host_port);
+  Reply reply = http.Post("/increment", json + "]}");
+  EXPECT_EQ(reply.status, 200) << reply.body;
+  EXPECT_TRUE(reply.body.starts_with(fmt::format(R"({{"applied":{},)", increments / 2)))
+      << reply.body;
+  char path[] = "/tmp/shardctl-pairs-XXXXXX";
+  int fd = ::mkstemp(path);
+  EXPECT_GE(fd, 0);
+  EXPECT_EQ(::write(fd, lines.data(), lines.size()), static_cast<ssize_t>(lines.size()));
+  ::close(fd);
+  RunResult run = RunCommand(
+      fmt::format("{} inc --stdin --url http://{} < {}", ShardctlPath(), host_port, path));
+  ::unlink(path);
+  EXPECT_EQ(run.exit_code, 0) << run.out;
+  EXPECT_EQ(run.out.rfind(fmt::format("counted {} values in ", increments - increments / 2), 0), 0u)
+      << run.out;
+  return totals;
+}
+
 void ExpectExactLeaderboardsAndPages(const std::string& host_port,
                                      const std::map<std::string, int64_t>& totals) {
   HttpConnection http(host_port);

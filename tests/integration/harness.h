@@ -144,6 +144,11 @@ std::string ReadExistingFile(const std::string& path);
 // total.
 std::map<std::string, int64_t> IncrementSpreadCounters(const std::string& host_port,
                                                        int increments);
+// The same counters and values, sent as batches of many counters: the first
+// half as one POST /increment {"increments":[...]}, the rest as `COUNTER
+// VALUE` lines through `shardctl inc --stdin` (text/plain batches).
+std::map<std::string, int64_t> IncrementSpreadCountersInBatches(const std::string& host_port,
+                                                                int increments);
 // Checks GET /counters?top=K (several K) and every page of
 // /counters?prefix=lb:&limit=7 at host:port against `totals`, exactly.
 void ExpectExactLeaderboardsAndPages(const std::string& host_port,

@@ -190,6 +190,13 @@ TEST_F(SeparateRolesTest, LeaderboardsAndPagesAreExactAcrossProcesses) {
   EXPECT_EQ(shard0.Get("/counters?order=count").status, 400);
 }
 
+// Batches of many counters split over shard processes (each share sent to
+// its shard's POST /increment-many), as JSON and as inc --stdin's lines.
+TEST_F(SeparateRolesTest, BatchesOfManyCountersAreExactAcrossProcesses) {
+  std::map<std::string, int64_t> totals = IncrementSpreadCountersInBatches(url_.substr(7), 240);
+  ExpectExactLeaderboardsAndPages(url_.substr(7), totals);
+}
+
 TEST_F(SeparateRolesTest, ShardRefusalPassesThroughTheAggregator) {
   HttpConnection http(url_.substr(7));
   ASSERT_EQ(http.Post("/increment", R"({"value":9223372036854775807})").status, 200);
