@@ -4,7 +4,6 @@
 #include <cassert>
 #include <future>
 #include <limits>
-#include <map>
 #include <optional>
 #include <random>
 #include <type_traits>
@@ -498,22 +497,33 @@ Result<CounterList> Aggregator::Page(const ListQuery& query) {
     std::string_view last = parts->back().name;
     if (!complete_to || last < *complete_to) complete_to = last;
   }
-  std::map<std::string_view, Int128> totals;
-  for (const auto& parts : pages) {
-    for (const CounterPart& part : *parts) {
-      if (!complete_to || part.name <= *complete_to) totals[part.name] += part.count;
-    }
-  }
+  // Each shard's page is in name order: merged in one pass, the parts of a
+  // name summed as it comes up.
+  std::vector<size_t> at(pages.size(), 0);
   CounterList result;
-  for (const auto& [name, total] : totals) {
+  result.counters.reserve(static_cast<size_t>(query.limit));
+  for (;;) {
+    std::optional<std::string_view> name;  // the least name not merged yet
+    for (size_t s = 0; s < pages.size(); ++s) {
+      if (at[s] == pages[s]->size()) continue;
+      std::string_view candidate = (*pages[s])[at[s]].name;
+      if (!name || candidate < *name) name = candidate;
+    }
+    if (!name || (complete_to && *name > *complete_to)) break;
     if (result.counters.size() == static_cast<size_t>(query.limit)) {
       result.next = result.counters.back().name;  // and `name` follows
       break;
     }
-    if (!FitsInt64(total)) {
-      return Internal(fmt::format("the total of '{}' does not fit in a 64-bit count", name));
+    Int128 total = 0;
+    for (size_t s = 0; s < pages.size(); ++s) {
+      if (at[s] < pages[s]->size() && (*pages[s])[at[s]].name == *name) {
+        total += (*pages[s])[at[s]++].count;
+      }
     }
-    result.counters.push_back({std::string(name), static_cast<int64_t>(total)});
+    if (!FitsInt64(total)) {
+      return Internal(fmt::format("the total of '{}' does not fit in a 64-bit count", *name));
+    }
+    result.counters.push_back({std::string(*name), static_cast<int64_t>(total)});
   }
   return result;
 }

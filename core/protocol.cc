@@ -636,9 +636,10 @@ Result<std::vector<ShardState>> ParseShardStates(std::string_view body) {
 
 std::string FormatCounterParts(int shard_id, const std::vector<CounterPart>& parts) {
   std::string body = fmt::format(R"({{"shardId":{},"counters":[)", shard_id);
+  body.reserve(body.size() + parts.size() * 48);
   for (size_t i = 0; i < parts.size(); ++i) {
-    body += fmt::format(R"({}{{"counter":"{}","count":{}}})", i == 0 ? "" : ",", parts[i].name,
-                        parts[i].count);
+    fmt::format_to(std::back_inserter(body), R"({}{{"counter":"{}","count":{}}})",
+                   i == 0 ? "" : ",", parts[i].name, parts[i].count);
   }
   return body + "]}";
 }
@@ -819,9 +820,10 @@ std::string ListQueryString(const ListQuery& query) {
 
 std::string FormatCounterList(const CounterList& list) {
   std::string body = R"({"counters":[)";
+  body.reserve(body.size() + list.counters.size() * 48);
   for (size_t i = 0; i < list.counters.size(); ++i) {
-    body += fmt::format(R"({}{{"counter":"{}","total":{}}})", i == 0 ? "" : ",",
-                        list.counters[i].name, list.counters[i].total);
+    fmt::format_to(std::back_inserter(body), R"({}{{"counter":"{}","total":{}}})",
+                   i == 0 ? "" : ",", list.counters[i].name, list.counters[i].total);
   }
   body += "]";
   if (!list.next.empty()) body += fmt::format(R"(,"next":"{}")", list.next);

@@ -45,6 +45,16 @@ class ClusterTest : public EtcdClusterTest {
     return loads;
   }
 
+  // A cluster of 3 shards on two nodes, balanced, with an aggregator.
+  void StartTwoNodesAndAnAggregator() {
+    Init(3);
+    StartNode(1);
+    StartNode(2);
+    StartAggregator();
+    ASSERT_EQ(Shardctl({"cluster", "rebalance"}).exit_code, 0);
+    ASSERT_EQ(Loads().size(), 2u);
+  }
+
   int64_t Total() {
     Reply reply = HttpConnection(aggregator_address_).Get("/total");
     EXPECT_EQ(reply.status, 200) << reply.body;
@@ -122,12 +132,7 @@ TEST_F(ClusterTest, ANodeJoinsClaimsEveryShardAndServesTheOriginalsApi) {
 // Leaderboards and pages through a cluster: the aggregator reads each shard
 // from the node that holds it (/shards/<k>/..., with the epoch), two nodes.
 TEST_F(ClusterTest, LeaderboardsAndPagesAreExactAcrossNodes) {
-  Init(3);
-  StartNode(1);
-  StartNode(2);
-  StartAggregator();
-  ASSERT_EQ(Shardctl({"cluster", "rebalance"}).exit_code, 0);
-  ASSERT_EQ(Loads().size(), 2u);
+  ASSERT_NO_FATAL_FAILURE(StartTwoNodesAndAnAggregator());
   std::map<std::string, int64_t> totals = IncrementSpreadCounters(aggregator_address_, 240);
   ExpectExactLeaderboardsAndPages(aggregator_address_, totals);
 }
@@ -135,12 +140,7 @@ TEST_F(ClusterTest, LeaderboardsAndPagesAreExactAcrossNodes) {
 // Batches of many counters through a cluster: each share goes to the node
 // holding its shard (/shards/<k>/increment-many).
 TEST_F(ClusterTest, BatchesOfManyCountersAreExactAcrossNodes) {
-  Init(3);
-  StartNode(1);
-  StartNode(2);
-  StartAggregator();
-  ASSERT_EQ(Shardctl({"cluster", "rebalance"}).exit_code, 0);
-  ASSERT_EQ(Loads().size(), 2u);
+  ASSERT_NO_FATAL_FAILURE(StartTwoNodesAndAnAggregator());
   std::map<std::string, int64_t> totals =
       IncrementSpreadCountersInBatches(aggregator_address_, 240);
   ExpectExactLeaderboardsAndPages(aggregator_address_, totals);
