@@ -165,6 +165,52 @@ std::vector<Result<T>> Aggregator::AskEveryShard(const Call& call) {
   return results;
 }
 
+template <typename T, typename Call>
+std::vector<Result<T>> Aggregator::AskShards(const std::vector<int>& involved, const Call& call) {
+  std::vector<Result<T>> results;
+  results.reserve(involved.size());
+  if (all_in_process_ || involved.size() <= 1) {
+    for (int i : involved) results.push_back(call(i));
+    return results;
+  }
+  // The first is asked on this thread while the others are asked on their own.
+  std::vector<std::future<Result<T>>> pending;
+  for (size_t k = 1; k < involved.size(); ++k) {
+    pending.push_back(std::async(std::launch::async, [&call, i = involved[k]] { return call(i); }));
+  }
+  results.push_back(call(involved[0]));
+  for (auto& future : pending) results.push_back(future.get());
+  return results;
+}
+
+namespace {
+
+// OK when every shard in `involved` counted its share of a batch (answers[k]
+// is shard involved[k]'s); otherwise the first failure's code, naming every
+// failure and the shards that did count theirs.
+template <typename T>
+Status BatchFailure(const std::vector<int>& involved, const std::vector<Result<T>>& answers) {
+  std::string applied_on;
+  Status first_failure;
+  std::string failures;
+  for (size_t k = 0; k < involved.size(); ++k) {
+    if (answers[k].ok()) {
+      applied_on += fmt::format("{}{}", applied_on.empty() ? "" : ", ", involved[k]);
+      continue;
+    }
+    if (first_failure.ok()) first_failure = answers[k].status();
+    failures += failures.empty() ? "" : "; ";
+    failures += answers[k].status().message();
+  }
+  if (first_failure.ok()) return first_failure;
+  return Status(first_failure.code(),
+                fmt::format("batch not fully counted: {} ({})", failures,
+                            applied_on.empty() ? "no shard counted its share"
+                                               : "shards " + applied_on + " counted theirs"));
+}
+
+}  // namespace
+
 int Aggregator::FirstShard(const std::string& idempotency_key) {
   const int count = shard_count();
   if (!idempotency_key.empty()) return ShardForKey(idempotency_key, count);
@@ -307,41 +353,17 @@ Result<BatchReply> Aggregator::IncrementBatch(const BatchRequest& request) {
   for (int i = 0; i < count; ++i) {
     if (shares[i].values > 0) involved.push_back(i);
   }
-  std::vector<Result<IncrementReply>> answers;
-  if (all_in_process_) {
-    for (int i : involved) {
-      answers.push_back(CallShard<IncrementReply>(i, apply(static_cast<int64_t>(shares[i].sum))));
-    }
-  } else {
-    std::vector<std::future<Result<IncrementReply>>> pending;
-    for (int i : involved) {
-      pending.push_back(std::async(std::launch::async, [this, &apply, &shares, i] {
-        return CallShard<IncrementReply>(i, apply(static_cast<int64_t>(shares[i].sum)));
-      }));
-    }
-    for (auto& answer : pending) answers.push_back(answer.get());
-  }
-  std::string applied_on;
-  Status first_failure;
-  std::string failures;
+  std::vector<Result<IncrementReply>> answers = AskShards<IncrementReply>(involved, [&](int i) {
+    return CallShard<IncrementReply>(i, apply(static_cast<int64_t>(shares[i].sum)));
+  });
+  if (Status failed = BatchFailure(involved, answers); !failed.ok()) return failed;
   for (size_t k = 0; k < involved.size(); ++k) {
-    int i = involved[k];
-    if (answers[k].ok()) {
-      reply.applied += shares[i].values;
-      reply.parts.push_back({i, shares[i].values, answers[k]->count});
-      reply.window_end = std::max(reply.window_end, answers[k]->window_end);
-      applied_on += fmt::format("{}{}", applied_on.empty() ? "" : ", ", i);
-      continue;
-    }
-    if (first_failure.ok()) first_failure = answers[k].status();
-    failures += failures.empty() ? "" : "; ";
-    failures += answers[k].status().message();
+    const int i = involved[k];
+    reply.applied += shares[i].values;
+    reply.parts.push_back({i, shares[i].values, answers[k]->count});
+    reply.window_end = std::max(reply.window_end, answers[k]->window_end);
   }
-  if (first_failure.ok()) return reply;
-  return Status(first_failure.code(),
-                fmt::format("batch not fully counted: {} ({})", failures,
-                            applied_on.empty() ? "no shard counted its share"
-                                               : "shards " + applied_on + " counted theirs"));
+  return reply;
 }
 
 Result<ManyBatchReply> Aggregator::IncrementMany(const ManyRequest& request) {
@@ -404,39 +426,15 @@ Result<ManyBatchReply> Aggregator::IncrementMany(const ManyRequest& request) {
   for (int i = 0; i < count; ++i) {
     if (!shares[i].items.empty()) involved.push_back(i);
   }
-  std::vector<Result<ManyReply>> answers;
-  if (all_in_process_ || involved.size() == 1) {
-    for (int i : involved) answers.push_back(CallShard<ManyReply>(i, apply(i)));
-  } else {
-    std::vector<std::future<Result<ManyReply>>> pending;
-    for (size_t k = 1; k < involved.size(); ++k) {
-      pending.push_back(std::async(std::launch::async, [this, &apply, i = involved[k]] {
-        return CallShard<ManyReply>(i, apply(i));
-      }));
-    }
-    answers.push_back(CallShard<ManyReply>(involved[0], apply(involved[0])));
-    for (auto& answer : pending) answers.push_back(answer.get());
+  std::vector<Result<ManyReply>> answers =
+      AskShards<ManyReply>(involved, [&](int i) { return CallShard<ManyReply>(i, apply(i)); });
+  if (Status failed = BatchFailure(involved, answers); !failed.ok()) return failed;
+  for (const Result<ManyReply>& answer : answers) {
+    reply.applied += answer->applied;
+    reply.window_end = std::max(reply.window_end, answer->window_end);
+    reply.parts.push_back(*answer);
   }
-  std::string applied_on;
-  Status first_failure;
-  std::string failures;
-  for (size_t k = 0; k < involved.size(); ++k) {
-    if (answers[k].ok()) {
-      reply.applied += answers[k]->applied;
-      reply.window_end = std::max(reply.window_end, answers[k]->window_end);
-      reply.parts.push_back(*answers[k]);
-      applied_on += fmt::format("{}{}", applied_on.empty() ? "" : ", ", involved[k]);
-      continue;
-    }
-    if (first_failure.ok()) first_failure = answers[k].status();
-    failures += failures.empty() ? "" : "; ";
-    failures += answers[k].status().message();
-  }
-  if (first_failure.ok()) return reply;
-  return Status(first_failure.code(),
-                fmt::format("batch not fully counted: {} ({})", failures,
-                            applied_on.empty() ? "no shard counted its share"
-                                               : "shards " + applied_on + " counted theirs"));
+  return reply;
 }
 
 Result<TotalReply> Aggregator::Total(const CounterRef& counter, bool partial) {

@@ -222,6 +222,10 @@ class Aggregator {
   // the increment in the error when no shard took it.
   template <typename T, typename Call>
   Result<T> CallPassingOver(int first, bool may_pass_over, const Call& call, std::string_view what);
+  // `call(i)` for each shard i in `involved` (a CallShard), in parallel when
+  // the shards are remote; returns the results in the order of `involved`.
+  template <typename T, typename Call>
+  std::vector<Result<T>> AskShards(const std::vector<int>& involved, const Call& call);
   // CallShard on every shard; returns the results in shard order.
   template <typename T, typename Call>
   std::vector<Result<T>> AskEveryShard(const Call& call);

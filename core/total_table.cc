@@ -91,11 +91,6 @@ void TotalTable::ChangeLocked(std::string_view name, int64_t was, int64_t now, i
   if (it == by_hash_.end()) by_hash_.insert(ref);
 }
 
-void TotalTable::BuildRankIndex() {
-  std::lock_guard lock(mutex_);
-  BuildRankIndexLocked();
-}
-
 void TotalTable::BuildRankIndexLocked() const {
   if (ranked_) return;
   // Sorted by count and the first 8 bytes of the name, so that most ties

@@ -45,8 +45,6 @@ class TotalTable : public PlainObserver {
   // observer.
   void FillOnFirstUse(std::vector<Shard*> shards);
 
-  // Makes room for `names` counters at once (no growing step by step).
-  void Reserve(size_t names);
   // Adds one shard's plain parts (name, count) under one hold of the lock:
   // what a shard read back from its store holds (Shard::ReportTotalsTo).
   void AddParts(const std::vector<std::pair<std::string_view, int64_t>>& parts);
@@ -58,12 +56,6 @@ class TotalTable : public PlainObserver {
   // above the answer's last (ask the shards instead).
   std::optional<std::vector<CounterPart>> Top(std::string_view prefix, size_t limit,
                                               size_t max_passed) const;
-
-  // Makes the rank index from the totals, if not made yet (Top makes it
-  // otherwise): made once the shards are read back, the index is built in
-  // order (full B-tree nodes) and reading back does not keep it up to date
-  // change by change.
-  void BuildRankIndex();
 
   // How many counters it holds a total for.
   size_t size() const;
@@ -101,6 +93,8 @@ class TotalTable : public PlainObserver {
     std::string_view NameOf(const Probe& probe) const { return probe.name; }
   };
 
+  // Makes room for `names` counters at once (no growing step by step).
+  void Reserve(size_t names);
   Payload PayloadOf(uint32_t ref) const;
   void ChangeLocked(std::string_view name, int64_t was, int64_t now, int held);
   void BuildRankIndexLocked() const;
