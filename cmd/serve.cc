@@ -162,12 +162,13 @@ class Periodic {
   std::thread thread_;
 };
 
-// Once a second, for one shard: drops ended windows and idempotency keys past
+// Once a second, for one shard: drops ended windows (paced, within a budget:
+// what is left waits for the next tick) and idempotency keys past
 // their window (so memory stays bounded however many windowed counters and
 // keys come and go), syncs the journal for --fsync everysec, and compacts the
 // store when its journal has grown.
 void Tend(ShardHolder& holder, bool sync_every_second) {
-  holder.shard->DropExpiredWindows();
+  holder.shard->DropExpiredWindowsPaced();
   holder.shard->DropExpiredKeys();
   if (!holder.store) return;
   core::Status status;

@@ -47,7 +47,7 @@ class DiskShard : public core::KeptShard {
   core::TapJournal& journal() override { return journal_; }
   core::Status Sync() override { return store_->Sync(); }
   void Tend() override {
-    shard_->DropExpiredWindows();
+    shard_->DropExpiredWindowsPaced();
     shard_->DropExpiredKeys();
     if (sync_each_second_) store_->Sync();
     if (store_->NeedsCompaction()) store_->Compact(*shard_);
@@ -113,7 +113,7 @@ class MemoryShard : public core::KeptShard {
   core::TapJournal& journal() override { return journal_; }
   core::Status Sync() override { return {}; }
   void Tend() override {
-    shard_.DropExpiredWindows();
+    shard_.DropExpiredWindowsPaced();
     shard_.DropExpiredKeys();
   }
   core::Status MarkActive() override { return {}; }

@@ -287,19 +287,42 @@ TEST(ShardTest, WindowDroppedAfterItEndedRestartsAtZero) {
   EXPECT_EQ(*reply, (IncrementReply{0, 1, 240}));
 }
 
+// Counts 1 in `n` windows of 60 s, one each of clients client:0.. .
+void CountMinuteWindows(Shard& shard, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    ASSERT_TRUE(shard.Increment(Request(1, Windowed("client:" + std::to_string(i), 60))).ok());
+  }
+}
+
 TEST(ShardTest, DropExpiredWindowsHoldsTheLockForOneBoundedSliceAtATime) {
   FakeClock clock{0};
   Shard shard(0, clock.Fn());
   const size_t windows = 2 * Shard::kExpirySlice + 5;
-  for (size_t i = 0; i < windows; ++i) {
-    ASSERT_TRUE(shard.Increment(Request(1, Windowed("client:" + std::to_string(i), 60))).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(CountMinuteWindows(shard, windows));
   ASSERT_TRUE(shard.Increment(Request(1, Windowed("client:0", 3600))).ok());
   clock.now = 60;
   EXPECT_EQ(shard.DropExpiredWindows(), windows);
   EXPECT_EQ(shard.largest_expiry_slice(), Shard::kExpirySlice);
   EXPECT_EQ(shard.size(), 1u);
   EXPECT_EQ(shard.Count(Windowed("client:0", 3600)).count, 1);
+}
+
+TEST(ShardTest, DropExpiredWindowsPacedStopsAtItsBudgetAndTheNextCallGoesOn) {
+  FakeClock clock{0};
+  Shard shard(0, clock.Fn());
+  const size_t windows = 2 * Shard::kExpirySlice + 5;
+  ASSERT_NO_FATAL_FAILURE(CountMinuteWindows(shard, windows));
+  ASSERT_TRUE(shard.Increment(Request(1, Plain("plain"))).ok());
+  clock.now = 60;
+  // No budget: one slice, then the rest waits for the next call.
+  EXPECT_EQ(shard.DropExpiredWindowsPaced(std::chrono::milliseconds(0)), Shard::kExpirySlice);
+  EXPECT_EQ(shard.size(), windows - Shard::kExpirySlice + 1);
+  // Budget enough: the other two slices, with a rest between them.
+  EXPECT_EQ(shard.DropExpiredWindowsPaced(std::chrono::seconds(30)), windows - Shard::kExpirySlice);
+  EXPECT_EQ(shard.size(), 1u);
+  EXPECT_EQ(shard.DropExpiredWindowsPaced(std::chrono::seconds(30)), 0u);
+  EXPECT_EQ(shard.largest_expiry_slice(), Shard::kExpirySlice);
+  EXPECT_EQ(shard.Count(Plain("plain")).count, 1);
 }
 
 TEST(ShardTest, ResetRemovesOnlyTheWindowsOfItsName) {
