@@ -4,6 +4,7 @@
 #include <cassert>
 #include <future>
 #include <limits>
+#include <numeric>
 #include <optional>
 #include <random>
 #include <type_traits>
@@ -147,25 +148,6 @@ Result<T> Aggregator::CallShard(int i, const Call& call) {
 }
 
 template <typename T, typename Call>
-std::vector<Result<T>> Aggregator::AskEveryShard(const Call& call) {
-  std::vector<Result<T>> results;
-  results.reserve(shards_.size());
-  if (all_in_process_) {
-    for (int i = 0; i < shard_count(); ++i) results.push_back(CallShard<T>(i, call));
-    return results;
-  }
-  // Shard 0 is asked on this thread while the others are asked on their own.
-  std::vector<std::future<Result<T>>> pending;
-  for (int i = 1; i < shard_count(); ++i) {
-    pending.push_back(
-        std::async(std::launch::async, [this, &call, i] { return CallShard<T>(i, call); }));
-  }
-  results.push_back(CallShard<T>(0, call));
-  for (auto& future : pending) results.push_back(future.get());
-  return results;
-}
-
-template <typename T, typename Call>
 std::vector<Result<T>> Aggregator::AskShards(const std::vector<int>& involved, const Call& call) {
   std::vector<Result<T>> results;
   results.reserve(involved.size());
@@ -181,6 +163,13 @@ std::vector<Result<T>> Aggregator::AskShards(const std::vector<int>& involved, c
   results.push_back(call(involved[0]));
   for (auto& future : pending) results.push_back(future.get());
   return results;
+}
+
+template <typename T, typename Call>
+std::vector<Result<T>> Aggregator::AskEveryShard(const Call& call) {
+  std::vector<int> every(static_cast<size_t>(shard_count()));
+  std::iota(every.begin(), every.end(), 0);
+  return AskShards<T>(every, [this, &call](int i) { return CallShard<T>(i, call); });
 }
 
 namespace {
