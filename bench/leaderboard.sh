@@ -27,6 +27,13 @@
 #      1000, (c:0500000 +, [c:05 (c:06: both sides pay a process start and a connection.
 #      Also each side's own tool (shardctl counters --top 10 against redis-cli ZREVRANGE) and
 #      the floor of either way (curl GET /healthz, redis-cli PING): curl starts slower.
+#      Then ROUNDS rounds (interleaved) of the same requests as their clients time them, with
+#      no process start: curl's own -w %{time_total} (connect, request, answer), median of
+#      CURL_RUNS fresh curls each; and one client on a kept connection, wrk -t1 -c1 -d2s against
+#      redis-benchmark -c 1 -n 2000 of the same commands, their median latencies. Issue 17's
+#      "as seen by curl" is curl's time_total; "ZREVRANGE measured the same way" is the kept
+#      connection (a process start is no part of a request: curl alone takes longer to start
+#      here than redis-cli does, whatever it asks).
 #   3. Windowed counters: COUNT live windows (COUNT/5 names w:..., each with 5 window lengths
 #      picked so that every window ends a few seconds after the load is done) loaded over HTTP
 #      into `serve --in-memory`; then, while wrk (-t1 -c4, POST /increment) loads it, one client
@@ -43,7 +50,7 @@
 # Usage: bench/leaderboard.sh [ROUNDS]     (default 3; COUNT=1000000: under 10 minutes on 2
 #                                           cores once built, most of it the loads over HTTP)
 # Environment: COUNT (1000000; e.g. 100000 for a quick check), CONNECTIONS (8, the HTTP
-# loader's), HYPERFINE_MAX_RUNS (20), JOBS (build jobs, default ninja's), RESULTS_DIR
+# loader's), CURL_RUNS (21), HYPERFINE_MAX_RUNS (20), JOBS (build jobs, default ninja's), RESULTS_DIR
 # (bench/results), SHARDCTL (a shardctl binary to use instead of building
 # build/bench/shardctl), BENCH_HELPERS (a directory holding bench_load_counters and
 # bench_probe_latency, instead of building them).
@@ -54,8 +61,10 @@ rounds=${1:-3}
 count=${COUNT:-1000000}
 connections=${CONNECTIONS:-8}
 max_runs=${HYPERFINE_MAX_RUNS:-20}
+curl_runs=${CURL_RUNS:-21}
 results_dir=${RESULTS_DIR:-bench/results}
 window_lengths=5  # windows per name in part 3
+[[ $curl_runs =~ ^[1-9][0-9]*$ ]] || { echo "CURL_RUNS must be a positive number" >&2; exit 2; }
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "usage: bench/leaderboard.sh [ROUNDS] (at least 1)" >&2; exit 2; }
 [[ $count =~ ^[1-9][0-9]*$ ]] && ((count >= 2000 && count <= 9999999)) ||
   { echo "leaderboard.sh: COUNT must be 2000 to 9999999 (names are c:%07d)" >&2; exit 2; }
@@ -128,6 +137,7 @@ free_port() {
   done
   die "no free port found below $ephemeral_low"
 }
+median() { sort -g | awk '{v[NR]=$1} END {if (NR) print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.3f", b - a}'; }  # since $1
 rss_bytes() { awk '/^VmRSS/ {print $2 * 1024}' "/proc/$1/status"; }
 redis_info() {  # port field
@@ -395,6 +405,52 @@ hyperfine_round() {  # round
 }
 for round in $(seq "$rounds"); do hyperfine_round "$round"; done
 
+# The same requests as their clients time them, with no process start.
+curl_time_ms() {  # path -> the median of curl's own time_total over CURL_RUNS fresh curls, in ms
+  local i
+  for ((i = 0; i < curl_runs; i++)); do
+    curl -sf -o /dev/null -w '%{time_total}\n' --max-time 30 "http://$main_address/$1" ||
+      die "GET /$1 failed"
+  done | awk '{print $1 * 1000}' | median
+}
+wrk_p50_ms() {  # path -> wrk -t1 -c1's median latency in ms, every answer a 2xx
+  local out
+  out=$(timeout 60 wrk -t1 -c1 -d2s --latency "http://$main_address/$1") || die "wrk /$1 failed"
+  ! grep -qE 'Non-2xx|Socket errors' <<<"$out" || die "wrk /$1: $out"
+  awk '$1 == "50%" {v = $2; u = $2; sub(/^[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+         print (u == "us" ? v / 1000 : u == "s" ? v * 1000 : v); exit}' <<<"$out"
+}
+redis_p50_ms() {  # command words -> redis-benchmark -c 1's median latency in ms
+  local out
+  out=$(timeout 120 redis-benchmark -p "$rport" -c 1 -n 2000 --csv "$@" 2>/dev/null) ||
+    die "redis-benchmark $* failed"
+  tail -1 <<<"$out" | tr -d '"' | awk -F, '{print $5}'
+}
+direct_round() {  # round
+  local round=$1 query name path command order=() item tool rest words
+  for query in "${queries[@]}" "floor|healthz|PING"; do
+    IFS='|' read -r name path command <<<"$query"
+    order+=("curl|$name|$path" "wrk|$name|$path" "redis|$name|$command")
+  done
+  if ((round % 2 == 0)); then  # reversed in even rounds
+    local reversed=() i
+    for ((i = ${#order[@]} - 1; i >= 0; i--)); do reversed+=("${order[i]}"); done
+    order=("${reversed[@]}")
+  fi
+  for item in "${order[@]}"; do
+    IFS='|' read -r tool name rest <<<"$item"
+    case $tool in
+      curl) record "$round" "shardctl-$name" curl_time_ms "$(curl_time_ms "$rest")" ms ;;
+      wrk) record "$round" "shardctl-$name" kept_p50_ms "$(wrk_p50_ms "$rest")" ms ;;
+      redis) read -r -a words <<<"$rest"
+             record "$round" "redis-$name" kept_p50_ms "$(redis_p50_ms "${words[@]}")" ms ;;
+    esac
+  done
+  say "round $round, as the clients time them: $(awk -F'\t' -v r="$round" \
+    '$1 == r && ($3 == "curl_time_ms" || $3 == "kept_p50_ms") {printf "%s %s %s ms, ", $2, $3, $4}' "$tsv")"
+}
+for round in $(seq "$rounds"); do direct_round "$round"; done
+
 # Redis with the leaderboard: its RDB and restart, for the record.
 redis-cli -p "$rport" del names >/dev/null
 redis-cli -p "$rport" save >/dev/null
@@ -521,13 +577,12 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 run_seconds=$((SECONDS - started))
 
 # --- medians, the table, the targets ---------------------------------------------------------
-median() { sort -g | awk '{v[NR]=$1} END {if (NR) print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 med() {  # config measure -> median over the rounds ("" when not measured)
   awk -F'\t' -v c="$1" -v m="$2" '$2 == c && $3 == m && $4 != "-" {print $4}' "$tsv" | median
 }
 ms() {  # milliseconds -> "4.4 ms", "57 ms", "1.38 s"
   [ -n "$1" ] || { printf -- '-'; return; }
-  awk -v x="$1" 'BEGIN {if (x < 10) printf "%.1f ms", x; else if (x < 1000) printf "%.0f ms", x
+  awk -v x="$1" 'BEGIN {if (x < 1) printf "%.3f ms", x; else if (x < 10) printf "%.1f ms", x; else if (x < 1000) printf "%.0f ms", x
                         else printf "%.2f s", x / 1000}'
 }
 secs() { [ -n "$1" ] && printf '%.2f s' "$1" || printf -- '-'; }
@@ -566,6 +621,19 @@ p=$(med shardctl-page median_ms); pa=$(med shardctl-page-after median_ms); pp=$(
 rp=$(med redis-page median_ms); rpa=$(med redis-page-after median_ms); rpp=$(med redis-page-prefix median_ms)
 tc=$(med shardctl-cli-top10 median_ms); rc=$(med redis-cli-top10 median_ms)
 fl=$(med shardctl-floor median_ms); rfl=$(med redis-floor median_ms)
+# As the clients time the requests: curl's time_total, and the kept connection (k_, rk_).
+c10=$(med shardctl-top10 curl_time_ms); c1k=$(med shardctl-top1000 curl_time_ms)
+cp=$(med shardctl-page curl_time_ms); cpa=$(med shardctl-page-after curl_time_ms)
+cpp=$(med shardctl-page-prefix curl_time_ms); cfl=$(med shardctl-floor curl_time_ms)
+k10=$(med shardctl-top10 kept_p50_ms); k1k=$(med shardctl-top1000 kept_p50_ms)
+kp=$(med shardctl-page kept_p50_ms); kpa=$(med shardctl-page-after kept_p50_ms)
+kpp=$(med shardctl-page-prefix kept_p50_ms); kfl=$(med shardctl-floor kept_p50_ms)
+rk10=$(med redis-top10 kept_p50_ms); rk1k=$(med redis-top1000 kept_p50_ms)
+rkp=$(med redis-page kept_p50_ms); rkpa=$(med redis-page-after kept_p50_ms)
+rkpp=$(med redis-page-prefix kept_p50_ms); rkfl=$(med redis-floor kept_p50_ms)
+ctop_max=$(printf '%s\n' "$c10" "$c1k" | sort -g | tail -1)
+cpage_max=$(printf '%s\n' "$cp" "$cpa" "$cpp" | sort -g | tail -1)
+ktop_ratio=$(printf '%s\n' "$(times "$k10" "$rk10")" "$(times "$k1k" "$rk1k")" | sort -g | tail -1)
 page_max=$(printf '%s\n' "$p" "$pa" "$pp" | sort -g | tail -1)
 top_max=$(printf '%s\n' "$t10" "$t1k" | sort -g | tail -1)
 mem=$(med shardctl-in-memory rss_per_counter); memp=$(med shardctl rss_per_counter_persisted)
@@ -600,10 +668,15 @@ echo "Issue 17 on $machine, $date: one \`serve\` (3 shards) holding $n counters,
 echo
 echo "| request | shardctl | Redis, same machine, same data |"
 echo "|---|---|---|"
-echo "| \`GET /counters?top=10\` (top=1000), curl | $(ms "$t10") ($(ms "$t1k")) | \`ZREVRANGE lb 0 9 WITHSCORES\` (0 999) $(ms "$r10") ($(ms "$r1k")), redis-cli, both including the process start |"
+echo "| \`GET /counters?top=10\` (top=1000) as curl times it (\`-w %{time_total}\`: connect, request, answer) | $(ms "$c10") ($(ms "$c1k")) | (redis-cli has no such timer: the kept connection below) |"
+echo "| the same, one client on a kept connection (\`wrk -t1 -c1\`, median) | $(ms "$k10") ($(ms "$k1k")) | \`redis-benchmark -c 1\` of \`ZREVRANGE lb 0 9 WITHSCORES\` (0 999), median: $(ms "$rk10") ($(ms "$rk1k")) |"
+echo "| one page of 1000 as curl times it (\`after\`) (\`prefix\`) | $(ms "$cp") ($(ms "$cpa")) ($(ms "$cpp")) | |"
+echo "| the same, kept connection | $(ms "$kp") ($(ms "$kpa")) ($(ms "$kpp")) | \`redis-benchmark -c 1\` of the ZRANGE BYLEX below: $(ms "$rkp") ($(ms "$rkpa")) ($(ms "$rkpp")) |"
+echo "| the floor, kept connection: \`GET /healthz\` (as curl times it) | $(ms "$kfl") ($(ms "$cfl")) | \`PING\` $(ms "$rkfl") |"
+echo "| \`GET /counters?top=10\` (top=1000) by curl, including curl's start | $(ms "$t10") ($(ms "$t1k")) | \`ZREVRANGE lb 0 9 WITHSCORES\` (0 999) $(ms "$r10") ($(ms "$r1k")), redis-cli, including its start |"
 echo "| \`shardctl counters --top 10\` | $(ms "$tc") | \`redis-cli ZREVRANGE lb 0 9 WITHSCORES\` $(ms "$rc") |"
-echo "| the floor: a process start and an empty answer, \`curl /healthz\` | $(ms "$fl") | \`redis-cli PING\` $(ms "$rfl") |"
-echo "| one page, \`GET /counters?limit=1000\` (\`&after=$mid\`) (\`&prefix=$prefix\`) | $(ms "$p") ($(ms "$pa")) ($(ms "$pp")) | \`ZRANGE names - + BYLEX LIMIT 0 1000\` (\`($mid +\`) (\`[$prefix ($prefix_end\`) $(ms "$rp") ($(ms "$rpa")) ($(ms "$rpp")) |"
+echo "| the floor with the start: a process start and an empty answer, \`curl /healthz\` | $(ms "$fl") | \`redis-cli PING\` $(ms "$rfl") |"
+echo "| one page by curl, including its start, \`GET /counters?limit=1000\` (\`&after=$mid\`) (\`&prefix=$prefix\`) | $(ms "$p") ($(ms "$pa")) ($(ms "$pp")) | \`ZRANGE names - + BYLEX LIMIT 0 1000\` (\`($mid +\`) (\`[$prefix ($prefix_end\`) $(ms "$rp") ($(ms "$rpa")) ($(ms "$rpp")) |"
 echo "| resident memory per counter | $(bytes "$mem") in memory ($(bytes "$memk") with the leaderboard's index, made by the first top=10: $(ms "$first_top")), $(bytes "$memp") persisted ($(bytes "$memr") once restarted with them) (VmRSS) | $(bytes "$rkey") per string key ($(bytes "$rrss") of RSS); $(bytes "$rlb") more per member of a sorted set (used_memory; $(bytes "$rnames") per member of \`names\`) |"
 echo "| loading $n distinct counters | $(secs "$ls") $load_words; $(secs "$lm") over HTTP into \`--in-memory\` | \`redis-cli --pipe\` of $n \`INCRBY\` $(secs "$lr") |"
 echo "| data on disk | $(mb "$disk") after a clean stop (snapshots $(mb "$snap"), journals $(mb "$jour")) | $(mb "$rdb") RDB ($(mb "$rdb_lb") with the sorted set \`lb\`) |"
@@ -612,11 +685,14 @@ echo "| $n live windows expiring under load: longest pause (p99.9) in answering,
 echo
 echo "| target | measured | goal | |"
 echo "|---|---|---|---|"
-echo "| top-K (K = 10, 1000), the slower | $(ms "$top_max") | <= 10 ms | $(verdict "$top_max" "<=" 10) |"
-echo "| top-K against ZREVRANGE, each K | $(times "$t10" "$r10")x, $(times "$t1k" "$r1k")x | <= 1x | $(verdict "$(printf '%s\n' "$(times "$t10" "$r10")" "$(times "$t1k" "$r1k")" | sort -g | tail -1)" "<=" 1) |"
+echo "| top-K as curl times it (K = 10, 1000), the slower | $(ms "$ctop_max") | <= 10 ms | $(verdict "$ctop_max" "<=" 10) |"
+echo "| top-K against ZREVRANGE, one client on a kept connection, each K | $(times "$k10" "$rk10")x, $(times "$k1k" "$rk1k")x | <= 1x | $(verdict "$ktop_ratio" "<=" 1) |"
 echo "| top=10 by each side's tool: \`shardctl counters\` against \`redis-cli\` | $(times "$tc" "$rc")x | <= 1x | $(verdict "$(times "$tc" "$rc")" "<=" 1) |"
+echo "| a page of 1000 as curl times it, the slowest of the three | $(ms "$cpage_max") | <= 10 ms | $(verdict "$cpage_max" "<=" 10) |"
+# With the process start, for the record: curl alone (its floor) takes about as long to start
+# here as the bound, whatever it asks; the server's share is what lies above that floor.
+echo "| with each process's start: top-K the slower; a page the slowest; curl against redis-cli | $(ms "$top_max"); $(ms "$page_max"); $(times "$t10" "$r10")x, $(times "$t1k" "$r1k")x | (curl alone: $(ms "$fl")) | |"
 echo "| top=10 by curl above curl's own floor (GET /healthz) | $(awk -v a="$t10" -v b="$fl" 'BEGIN {printf "%.1f", a - b}') ms | | |"
-echo "| a page of 1000, the slowest of the three | $(ms "$page_max") | <= 10 ms | $(verdict "$page_max" "<=" 10) |"
 echo "| memory per counter (in memory with the leaderboard's index; persisted) | $(bytes "$memk"); $(bytes "$memp") | <= 100 bytes | $(verdict "$memk" "<=" 100); $(verdict "$memp" "<=" 100) |"
 echo "| bulk load against redis-cli --pipe | $(times "$ls" "$lr")x | <= 1x | $(verdict "$(times "$ls" "$lr")" "<=" 1) |"
 echo "| disk against the RDB | $(times "$disk" "$rdb")x | <= 1.5x | $(verdict "$(times "$disk" "$rdb")" "<=" 1.5) |"
