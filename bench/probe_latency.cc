@@ -1,14 +1,24 @@
 // bench_probe_latency: one client that times each of its requests, back to back
-// on one connection, for SECONDS, against
-//   - http: a shardctl aggregator, in turn POST /increment
-//     {"value":V,"counter":"probe"} with V = 1, 2, 3, ... (so that it reaches
-//     every shard under value routing) and GET /total;
-//   - redis: a redis-server, in turn INCR probe and GET probe.
-// Prints one line per request: the Unix time it was sent (seconds, microsecond
-// resolution) and how long its answer took (microseconds); a failed request is
-// a line with latency -1. bench/leaderboard.sh uses it to find the longest
-// pause in answering while a million windows (or keys) expire.
-// Usage: bench_probe_latency http|redis HOST PORT SECONDS
+// on one connection. Two uses:
+//   bench_probe_latency http|redis HOST PORT SECONDS
+//     for SECONDS, against
+//     - http: a shardctl aggregator, in turn POST /increment
+//       {"value":V,"counter":"probe"} with V = 1, 2, 3, ... (so that it reaches
+//       every shard under value routing) and GET /total;
+//     - redis: a redis-server, in turn INCR probe and GET probe.
+//     Prints one line per request: the Unix time it was sent (seconds,
+//     microsecond resolution) and how long its answer took (microseconds); a
+//     failed request is a line with latency -1. bench/leaderboard.sh uses it to
+//     find the longest pause in answering while a million windows (or keys)
+//     expire.
+//   bench_probe_latency get HOST PORT COUNT PATH
+//   bench_probe_latency command HOST PORT COUNT WORD...
+//     the same request COUNT times: GET PATH (HTTP/1.1, kept alive) or one
+//     Redis command, each answer read whole (its Content-Length; every element
+//     of a RESP reply). The same client code both ways, so that a comparison of
+//     the two servers is not one of two clients. Prints "MEDIAN P99 MAX" in
+//     microseconds (0.1 us resolution); exits 1 on any failed request or answer
+//     other than 200 (or a Redis error).
 // A benchmark helper, not part of shardctl.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -16,6 +26,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -23,15 +35,15 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 #include <httplib.h>
 
 namespace {
 
-// A minimal RESP client: sends one command and reads one reply (a simple
-// string, an error, an integer or a bulk string, which is all INCR and GET answer).
-class RedisConnection {
+// One TCP connection with a read buffer: a minimal HTTP/1.1 and RESP client.
+class Connection {
  public:
   bool Connect(const char* host, int port) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -44,46 +56,142 @@ class RedisConnection {
     if (::inet_pton(AF_INET, host, &address.sin_addr) != 1) return false;
     return ::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
   }
-  ~RedisConnection() {
+  ~Connection() {
     if (fd_ >= 0) ::close(fd_);
   }
-  // Returns true when the reply came and was not an error.
-  bool Call(std::string_view command) {
-    if (::send(fd_, command.data(), command.size(), MSG_NOSIGNAL) !=
-        static_cast<ssize_t>(command.size())) {
-      return false;
-    }
+  bool Send(std::string_view bytes) {
+    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(bytes.size());
+  }
+  // Reads one RESP reply whole (arrays element by element). Returns true when
+  // it came and was not an error.
+  bool ReadResp() {
     std::string line;
     if (!ReadLine(&line) || line.empty() || line[0] == '-') return false;
-    if (line[0] != '$') return true;
-    long length = std::atol(line.c_str() + 1);
-    if (length < 0) return true;  // nil
-    std::string payload;
-    return ReadLine(&payload);
+    const long n = std::atol(line.c_str() + 1);
+    switch (line[0]) {
+      case '$': return n < 0 || Skip(static_cast<size_t>(n) + 2);  // the payload and its CRLF
+      case '*':
+        for (long i = 0; i < n; ++i) {
+          if (!ReadResp()) return false;
+        }
+        return true;
+      default:  // '+' or ':'
+        return true;
+    }
+  }
+  // Reads one HTTP/1.1 answer whole, by its Content-Length. Returns true for
+  // a 200.
+  bool ReadHttp() {
+    std::string line;
+    if (!ReadLine(&line) || line.compare(0, 12, "HTTP/1.1 200") != 0) return false;
+    size_t length = 0;
+    for (;;) {
+      if (!ReadLine(&line)) return false;
+      if (line.empty()) break;
+      std::string name = line.substr(0, line.find(':'));
+      std::transform(name.begin(), name.end(), name.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      if (name == "content-length") {
+        length = static_cast<size_t>(std::atol(line.c_str() + name.size() + 1));
+      }
+    }
+    return Skip(length);
   }
 
  private:
+  bool Fill() {
+    char chunk[65536];
+    ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n <= 0) return false;
+    buffer_.append(chunk, static_cast<size_t>(n));
+    return true;
+  }
   bool ReadLine(std::string* line) {
     for (;;) {
-      if (size_t end = buffer_.find("\r\n"); end != std::string::npos) {
-        *line = buffer_.substr(0, end);
-        buffer_.erase(0, end + 2);
+      if (size_t end = buffer_.find("\r\n", start_); end != std::string::npos) {
+        line->assign(buffer_, start_, end - start_);
+        start_ = end + 2;
         return true;
       }
-      char chunk[4096];
-      ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
-      if (n <= 0) return false;
-      buffer_.append(chunk, static_cast<size_t>(n));
+      Compact();
+      if (!Fill()) return false;
     }
+  }
+  bool Skip(size_t bytes) {
+    while (buffer_.size() - start_ < bytes) {
+      bytes -= buffer_.size() - start_;
+      buffer_.clear();
+      start_ = 0;
+      if (!Fill()) return false;
+    }
+    start_ += bytes;
+    return true;
+  }
+  void Compact() {
+    buffer_.erase(0, start_);
+    start_ = 0;
   }
   int fd_ = -1;
   std::string buffer_;
+  size_t start_ = 0;  // where the unread part of buffer_ begins
 };
+
+// A RESP command of `words`.
+std::string RespCommand(const std::vector<std::string_view>& words) {
+  std::string command = fmt::format("*{}\r\n", words.size());
+  for (std::string_view word : words) command += fmt::format("${}\r\n{}\r\n", word.size(), word);
+  return command;
+}
+
+// The `get` and `command` uses: one request COUNT times, "MEDIAN P99 MAX" (us).
+int Repeat(std::string_view mode, int argc, char** argv) {
+  const long count = argc >= 6 ? std::atol(argv[4]) : 0;
+  if (count < 1 || (mode == "get" && argc != 6)) {
+    fmt::print(stderr,
+               "usage: {0} get HOST PORT COUNT PATH\n       {0} command HOST PORT COUNT WORD...\n",
+               argv[0]);
+    return 2;
+  }
+  Connection connection;
+  if (!connection.Connect(argv[2], std::atoi(argv[3]))) {
+    fmt::print(stderr, "cannot connect to {}:{}: {}\n", argv[2], argv[3], std::strerror(errno));
+    return 1;
+  }
+  std::string request;
+  if (mode == "get") {
+    request = fmt::format("GET {} HTTP/1.1\r\nHost: {}\r\n\r\n", argv[5], argv[2]);
+  } else {
+    request = RespCommand(std::vector<std::string_view>(argv + 5, argv + argc));
+  }
+  std::vector<double> micros;
+  micros.reserve(static_cast<size_t>(count));
+  for (long i = 0; i < count; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    const bool ok =
+        connection.Send(request) && (mode == "get" ? connection.ReadHttp() : connection.ReadResp());
+    const auto took = std::chrono::steady_clock::now() - start;
+    if (!ok) {
+      fmt::print(stderr, "request {} failed or was refused\n", i + 1);
+      return 1;
+    }
+    micros.push_back(std::chrono::duration<double, std::micro>(took).count());
+  }
+  std::sort(micros.begin(), micros.end());
+  const auto at = [&micros](double q) {
+    return micros[std::min(micros.size() - 1,
+                           static_cast<size_t>(q * static_cast<double>(micros.size())))];
+  };
+  fmt::print("{:.1f} {:.1f} {:.1f}\n", at(0.5), at(0.99), micros.back());
+  return 0;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string_view mode = argc == 5 ? argv[1] : "";
+  const std::string_view first = argc > 1 ? argv[1] : "";
+  if (first == "get" || first == "command") return Repeat(first, argc, argv);
+  const std::string_view mode = argc == 5 ? first : "";
   if (mode != "http" && mode != "redis") {
     fmt::print(stderr, "usage: {} http|redis HOST PORT SECONDS\n", argv[0]);
     return 2;
@@ -94,7 +202,7 @@ int main(int argc, char** argv) {
 
   std::function<bool(long)> request;
   httplib::Client http(host, port);
-  RedisConnection redis;
+  Connection redis;
   if (mode == "http") {
     http.set_tcp_nodelay(true);
     http.set_keep_alive(true);
@@ -114,8 +222,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     request = [&redis](long i) {
-      return redis.Call(i % 2 == 0 ? "*2\r\n$4\r\nINCR\r\n$5\r\nprobe\r\n"
-                                   : "*2\r\n$3\r\nGET\r\n$5\r\nprobe\r\n");
+      return redis.Send(i % 2 == 0 ? "*2\r\n$4\r\nINCR\r\n$5\r\nprobe\r\n"
+                                   : "*2\r\n$3\r\nGET\r\n$5\r\nprobe\r\n") &&
+             redis.ReadResp();
     };
   }
 

@@ -819,11 +819,18 @@ std::string ListQueryString(const ListQuery& query) {
 }
 
 std::string FormatCounterList(const CounterList& list) {
+  // Appended piece by piece rather than through a format string, which fmt
+  // parses again for every counter: that made 60% of a top=1000's time in
+  // the server and a quarter of a page of 1000's. Names need no escaping
+  // (core/counter_name.h).
   std::string body = R"({"counters":[)";
   body.reserve(body.size() + list.counters.size() * 48);
   for (size_t i = 0; i < list.counters.size(); ++i) {
-    fmt::format_to(std::back_inserter(body), R"({}{{"counter":"{}","total":{}}})",
-                   i == 0 ? "" : ",", list.counters[i].name, list.counters[i].total);
+    body += i == 0 ? R"({"counter":")" : R"(,{"counter":")";
+    body += list.counters[i].name;
+    body += R"(","total":)";
+    body += fmt::format_int(list.counters[i].total).c_str();
+    body += '}';
   }
   body += "]";
   if (!list.next.empty()) body += fmt::format(R"(,"next":"{}")", list.next);
