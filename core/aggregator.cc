@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cassert>
 #include <future>
-#include <limits>
 #include <numeric>
 #include <optional>
 #include <random>
@@ -14,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "core/durable_batch.h"
+#include "core/int128.h"
 #include "core/router.h"
 #include "core/total_table.h"
 #include "core/window.h"
@@ -24,13 +24,6 @@ namespace {
 // The most parts a leaderboard asks a shard for at once (the batches double
 // from max(K, 64) up to this).
 constexpr size_t kMaxRankBatch = 8192;
-
-__extension__ using Int128 = __int128;  // a GCC/Clang extension, hence __extension__
-
-bool FitsInt64(Int128 value) {
-  return value >= std::numeric_limits<int64_t>::min() &&
-         value <= std::numeric_limits<int64_t>::max();
-}
 
 // Returns OK if every result is; otherwise a Status with the first failure's
 // code whose message names every failure.

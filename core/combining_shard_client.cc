@@ -6,10 +6,10 @@
 
 #include <fmt/format.h>
 
+#include "core/int128.h"
+
 namespace shardctl::core {
 namespace {
-
-__extension__ using Int128 = __int128;  // a GCC/Clang extension, hence __extension__
 
 // Values of one sign queue apart: applied together, their counts in queue
 // order then all lie between the counts before and after the batch, so each

@@ -3,22 +3,12 @@
 #include <algorithm>
 #include <cassert>
 #include <cstring>
-#include <limits>
 #include <string>
 
+#include "core/int128.h"
 #include "core/shard.h"
 
 namespace shardctl::core {
-namespace {
-
-__extension__ using Int128 = __int128;  // a GCC/Clang extension, hence __extension__
-
-bool FitsInt64(Int128 value) {
-  return value >= std::numeric_limits<int64_t>::min() &&
-         value <= std::numeric_limits<int64_t>::max();
-}
-
-}  // namespace
 
 TotalTable::TotalTable()
     : arena_(sizeof(Payload)),

@@ -16,7 +16,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kStagedFile = "staged";
 // A follower's copy, complete as of its snapshot: the epoch it follows.
 constexpr const char* kFollowingFile = "following";
 

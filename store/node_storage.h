@@ -14,6 +14,10 @@
 
 namespace shardctl::store {
 
+// The file that marks a shard directory as a move's copy not handed over
+// yet (reshard skips such copies too: store/reshard_storage.h).
+inline constexpr const char* kStagedFile = "staged";
+
 struct NodeStorageOptions {
   std::string data_dir;
   int shard_count = 1;

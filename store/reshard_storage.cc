@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "core/shard.h"
+#include "store/node_storage.h"
 #include "store/shard_store.h"
 
 namespace shardctl::store {
@@ -25,7 +26,6 @@ namespace fs = std::filesystem;
 constexpr const char* kMarkerFile = "RESHARD";
 constexpr const char* kStagingDir = "reshard-staging";
 constexpr const char* kCompleteFile = "complete";
-constexpr const char* kStagedFile = "staged";  // a move's copy (store/node_storage.h)
 constexpr std::string_view kMarkerHeader = "shardctl reshard 1\n";
 // Keys are read back for the longest --idempotency-window serve takes; each
 // node drops those past its own window when it loads the new shards.

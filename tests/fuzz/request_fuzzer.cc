@@ -29,6 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/aggregator.h"
+#include "core/int128.h"
 #include "core/protocol.h"
 #include "core/router.h"
 #include "core/shard.h"
@@ -158,8 +159,7 @@ void FuzzIncrement(std::string_view body) {
   }
   core::Result<core::TotalReply> total_after = cluster.aggregator->Total(counter);
   if (total_before.ok() && total_after.ok()) {
-    __extension__ using Int128 = __int128;
-    Int128 expected = static_cast<Int128>(total_before->total) + parsed->value;
+    core::Int128 expected = static_cast<core::Int128>(total_before->total) + parsed->value;
     Check(expected == total_after->total, "the total moved by other than the value");
   }
   Check(core::ParseIncrementReply(core::FormatIncrementReply(*reply, counter)).ok(),
