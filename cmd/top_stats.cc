@@ -31,10 +31,6 @@ bool IsAggregatorIncrement(const core::MetricSample& sample) {
   return sample.Label("listener") == "aggregator" && sample.Label("route") == "/increment";
 }
 
-double Seconds(std::chrono::steady_clock::duration duration) {
-  return std::chrono::duration<double>(duration).count();
-}
-
 // The change from `before` to `after` per second, in doubles: the
 // difference of two int64 counts may not fit in one.
 double PerSecond(int64_t before, int64_t after, double seconds) {
@@ -116,7 +112,7 @@ TopView MakeTopView(const TopSample* previous, const TopSample& current) {
   TopView view;
   view.wall = current.wall;
   if (previous != nullptr && current.at > previous->at)
-    view.seconds = Seconds(current.at - previous->at);
+    view.seconds = std::chrono::duration<double>(current.at - previous->at).count();
   const bool rates = view.seconds > 0;
 
   view.total = current.total;

@@ -69,7 +69,7 @@ bool TakeLabelValue(std::string_view& rest, std::string* value, std::string* err
 }
 
 // A sample value: a float as Go's ParseFloat reads it, "+Inf", "-Inf", "NaN".
-bool ParseValue(std::string_view text, double* value) {
+bool ParseSampleValue(std::string_view text, double* value) {
   // from_chars takes "inf" and "nan" in any case, and a '-', but no '+'.
   if (text.size() > 1 && text.front() == '+' && text[1] != '-' && text[1] != '+') {
     text.remove_prefix(1);
@@ -126,7 +126,7 @@ bool ParseSampleLine(std::string_view rest, MetricSample* sample, std::string* e
   SkipBlanks(rest);
   size_t value_end = 0;
   while (value_end < rest.size() && !IsBlank(rest[value_end])) ++value_end;
-  if (!ParseValue(rest.substr(0, value_end), &sample->value)) {
+  if (!ParseSampleValue(rest.substr(0, value_end), &sample->value)) {
     *error = value_end == 0 ? "a sample has no value"
                             : fmt::format("'{}' is not a sample value", rest.substr(0, value_end));
     return false;
