@@ -162,18 +162,19 @@ class Periodic {
   std::thread thread_;
 };
 
-// Once a second, for one shard: drops ended windows (paced, within a budget:
-// what is left waits for the next tick) and idempotency keys past
+// Once a second, for one shard: syncs the journal for --fsync everysec, drops
+// ended windows (paced, until `expiry_deadline`, which the tick's shards
+// share: what is left waits for the next tick) and idempotency keys past
 // their window (so memory stays bounded however many windowed counters and
-// keys come and go), syncs the journal for --fsync everysec, and compacts the
-// store when its journal has grown.
-void Tend(ShardHolder& holder, bool sync_every_second) {
-  holder.shard->DropExpiredWindowsPaced();
-  holder.shard->DropExpiredKeys();
-  if (!holder.store) return;
+// keys come and go), and compacts the store when its journal has grown.
+void Tend(ShardHolder& holder, bool sync_every_second,
+          std::chrono::steady_clock::time_point expiry_deadline) {
   core::Status status;
-  if (sync_every_second) status = holder.store->Sync();
-  if (status.ok() && holder.store->NeedsCompaction()) status = holder.store->Compact(*holder.shard);
+  if (holder.store && sync_every_second) status = holder.store->Sync();
+  holder.shard->DropExpired(expiry_deadline);
+  if (holder.store && status.ok() && holder.store->NeedsCompaction()) {
+    status = holder.store->Compact(*holder.shard);
+  }
   if (!status.ok()) Log(LogLevel::kError, "shard {}: {}", holder.shard->id(), status.message());
 }
 
@@ -745,10 +746,17 @@ ExitCode Serve(ServeOptions options) {
   }
 
   const bool sync_every_second = *fsync == store::FsyncPolicy::kEverySecond;
-  Periodic maintenance(std::chrono::seconds(1), [&running, sync_every_second] {
-    for (ShardHolder& holder : running.shards) Tend(holder, sync_every_second);
-    if (running.hosted) running.hosted->TendAll();
-  });
+  // Each tick starts from the next shard: they share one expiry budget.
+  Periodic maintenance(
+      std::chrono::seconds(1), [&running, sync_every_second, first = size_t{0}]() mutable {
+        const auto expiry_deadline = std::chrono::steady_clock::now() + core::Shard::kExpiryBudget;
+        const size_t shards = running.shards.size();
+        for (size_t i = 0; i < shards; ++i) {
+          Tend(running.shards[(first + i) % shards], sync_every_second, expiry_deadline);
+        }
+        if (shards > 0) first = (first + 1) % shards;
+        if (running.hosted) running.hosted->TendAll(expiry_deadline);
+      });
   // A cluster's processes follow its topology; a node also keeps its lease
   // and takes back shards sealed by moves that did not finish.
   std::atomic<bool> stop_following{false};

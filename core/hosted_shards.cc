@@ -316,12 +316,14 @@ std::vector<HeldShard> HostedShards::StaleSeals(std::chrono::steady_clock::durat
   return stale;
 }
 
-void HostedShards::TendAll() {
-  for (int shard = 0; shard < shard_count_; ++shard) {
-    std::shared_ptr<Slot> slot = Get(shard);
+void HostedShards::TendAll(std::chrono::steady_clock::time_point expiry_deadline) {
+  const int first = next_tended_.load();
+  next_tended_.store((first + 1) % shard_count_);
+  for (int i = 0; i < shard_count_; ++i) {
+    std::shared_ptr<Slot> slot = Get((first + i) % shard_count_);
     if (!slot) continue;
     std::shared_lock lock(slot->gate);
-    if (slot->state != HoldState::kAbsent) slot->kept->Tend();
+    if (slot->state != HoldState::kAbsent) slot->kept->Tend(expiry_deadline);
   }
 }
 

@@ -40,8 +40,9 @@ class KeptShard {
   virtual TapJournal& journal() = 0;
   // Makes every change so far durable.
   virtual Status Sync() = 0;
-  // Once a second: drops expired windows and keys, syncs, compacts.
-  virtual void Tend() = 0;
+  // Once a second: syncs, drops expired windows (until `expiry_deadline`,
+  // one slice at least: Shard::DropExpired) and keys, compacts.
+  virtual void Tend(std::chrono::steady_clock::time_point expiry_deadline) = 0;
   // The shard is complete and served from now on: it is opened as active
   // after a restart (a staged shard is not).
   virtual Status MarkActive() = 0;
@@ -162,8 +163,9 @@ class HostedShards {
   std::vector<HeldShardStats> Stats() const;
   // Shards sealed for longer than `after` (a move that stalled), with their epoch.
   std::vector<HeldShard> StaleSeals(std::chrono::steady_clock::duration after) const;
-  // Tend() on every shard held.
-  void TendAll();
+  // Tend() on every shard held, sharing `expiry_deadline`: each call starts
+  // from the next shard, so that no shard's expiry is always left one slice.
+  void TendAll(std::chrono::steady_clock::time_point expiry_deadline);
 
   // Shard::IncrementThen on shard `shard` held active at `epoch`; kMoved as
   // Serve. The shard stays alive until `done` has run, even if the node
@@ -254,6 +256,7 @@ class HostedShards {
 
   ShardStorage& storage_;
   const int shard_count_;
+  std::atomic<int> next_tended_{0};               // the shard TendAll starts from
   std::optional<ReplicaLogOptions> replication_;  // set before Load
   std::string me_;  // guarded by mutex_
   mutable std::mutex mutex_;  // guards slots_ (the pointers, not the slots)

@@ -471,10 +471,9 @@ size_t Shard::DropExpiredWindows() {
   return dropped;
 }
 
-size_t Shard::DropExpiredWindowsPaced(std::chrono::milliseconds budget) {
+size_t Shard::DropExpiredWindowsPaced(std::chrono::steady_clock::time_point deadline) {
   using Clock = std::chrono::steady_clock;
   const int64_t now = now_();
-  const Clock::time_point deadline = Clock::now() + budget;
   size_t dropped = 0;
   for (;;) {
     const Clock::time_point started = Clock::now();
@@ -497,6 +496,11 @@ size_t Shard::DropExpiredWindowsPaced(std::chrono::milliseconds budget) {
 void Shard::ReportTotalsTo(TotalTable& totals) {
   std::lock_guard lock(mutex_);
   totals.AddParts(table_.Observe(&totals));
+}
+
+void Shard::DropExpired(std::chrono::steady_clock::time_point deadline) {
+  DropExpiredWindowsPaced(deadline);
+  DropExpiredKeys();
 }
 
 size_t Shard::DropExpiredKeys() { return keys_.DropExpired(now_()); }

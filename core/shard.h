@@ -131,13 +131,17 @@ class Shard {
   // its requests: after each slice it rests kExpiryRestPerWork times as long
   // as the slice took (at least kExpiryMinRest), so it takes a fifth of one
   // core at most and the lock is free four fifths of the time; and it
-  // returns once `budget` has passed (after one slice at least), leaving the
-  // rest to the next call. A million windows that end together are gone in
-  // a few seconds instead of in one burst that starves the event loops of
+  // returns once `deadline` has passed (after one slice at least), leaving
+  // the rest to the next call. A million windows that end together are gone
+  // in a few seconds instead of in one burst that starves the event loops of
   // the CPU and the lock.
-  size_t DropExpiredWindowsPaced(std::chrono::milliseconds budget = kExpiryBudget);
-  // A maintenance tick's budget per shard: with three shards, a tick that
-  // also syncs the journals each second is late by 0.3 s at most.
+  size_t DropExpiredWindowsPaced(std::chrono::steady_clock::time_point deadline);
+  // A maintenance tick's expiry: DropExpiredWindowsPaced until `deadline`,
+  // then DropExpiredKeys.
+  void DropExpired(std::chrono::steady_clock::time_point deadline);
+  // What one maintenance tick spends on expiry, shared by every shard it
+  // tends (each gets one slice at least): however many shards a process
+  // holds, their syncs and a shutdown wait for the tick this long at most.
   static constexpr std::chrono::milliseconds kExpiryBudget{100};
   static constexpr size_t kExpirySlice = 1024;
   static constexpr int kExpiryRestPerWork = 4;

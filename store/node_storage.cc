@@ -45,10 +45,9 @@ class DiskShard : public core::KeptShard {
   core::Shard& shard() override { return *shard_; }
   core::TapJournal& journal() override { return journal_; }
   core::Status Sync() override { return store_->Sync(); }
-  void Tend() override {
-    shard_->DropExpiredWindowsPaced();
-    shard_->DropExpiredKeys();
+  void Tend(std::chrono::steady_clock::time_point expiry_deadline) override {
     if (sync_each_second_) store_->Sync();
+    shard_->DropExpired(expiry_deadline);
     if (store_->NeedsCompaction()) store_->Compact(*shard_);
   }
   core::Status MarkActive() override {
@@ -111,9 +110,8 @@ class MemoryShard : public core::KeptShard {
   core::Shard& shard() override { return shard_; }
   core::TapJournal& journal() override { return journal_; }
   core::Status Sync() override { return {}; }
-  void Tend() override {
-    shard_.DropExpiredWindowsPaced();
-    shard_.DropExpiredKeys();
+  void Tend(std::chrono::steady_clock::time_point expiry_deadline) override {
+    shard_.DropExpired(expiry_deadline);
   }
   core::Status MarkActive() override { return {}; }
   core::Status MarkFollowing(int64_t) override { return {}; }

@@ -307,22 +307,38 @@ TEST(ShardTest, DropExpiredWindowsHoldsTheLockForOneBoundedSliceAtATime) {
   EXPECT_EQ(shard.Count(Windowed("client:0", 3600)).count, 1);
 }
 
-TEST(ShardTest, DropExpiredWindowsPacedStopsAtItsBudgetAndTheNextCallGoesOn) {
+TEST(ShardTest, DropExpiredWindowsPacedStopsAtItsDeadlineAndTheNextCallGoesOn) {
+  using Clock = std::chrono::steady_clock;
   FakeClock clock{0};
   Shard shard(0, clock.Fn());
   const size_t windows = 2 * Shard::kExpirySlice + 5;
   ASSERT_NO_FATAL_FAILURE(CountMinuteWindows(shard, windows));
   ASSERT_TRUE(shard.Increment(Request(1, Plain("plain"))).ok());
   clock.now = 60;
-  // No budget: one slice, then the rest waits for the next call.
-  EXPECT_EQ(shard.DropExpiredWindowsPaced(std::chrono::milliseconds(0)), Shard::kExpirySlice);
+  // A deadline already past: one slice, then the rest waits for the next call.
+  EXPECT_EQ(shard.DropExpiredWindowsPaced(Clock::now()), Shard::kExpirySlice);
   EXPECT_EQ(shard.size(), windows - Shard::kExpirySlice + 1);
-  // Budget enough: the other two slices, with a rest between them.
-  EXPECT_EQ(shard.DropExpiredWindowsPaced(std::chrono::seconds(30)), windows - Shard::kExpirySlice);
+  // Time enough: the other two slices, with a rest between them.
+  EXPECT_EQ(shard.DropExpiredWindowsPaced(Clock::now() + std::chrono::seconds(30)),
+            windows - Shard::kExpirySlice);
   EXPECT_EQ(shard.size(), 1u);
-  EXPECT_EQ(shard.DropExpiredWindowsPaced(std::chrono::seconds(30)), 0u);
+  EXPECT_EQ(shard.DropExpiredWindowsPaced(Clock::now() + std::chrono::seconds(30)), 0u);
   EXPECT_EQ(shard.largest_expiry_slice(), Shard::kExpirySlice);
   EXPECT_EQ(shard.Count(Plain("plain")).count, 1);
+}
+
+TEST(ShardTest, DropExpiredDropsASliceOfWindowsAndEveryKeyPastItsWindow) {
+  FakeClock clock{0};
+  Shard shard(0, clock.Fn(), nullptr, /*key_window_seconds=*/30);
+  const size_t windows = Shard::kExpirySlice + 5;
+  ASSERT_NO_FATAL_FAILURE(CountMinuteWindows(shard, windows));
+  ASSERT_TRUE(shard.Increment(test::KeyedRequest(1, "k1")).ok());
+  ASSERT_EQ(shard.key_count(), 1u);
+  clock.now = 60;
+  // A deadline already past (a tick whose budget the shards before spent).
+  shard.DropExpired(std::chrono::steady_clock::now());
+  EXPECT_EQ(shard.size(), windows - Shard::kExpirySlice + 1);  // the plain counter of k1 stays
+  EXPECT_EQ(shard.key_count(), 0u);
 }
 
 TEST(ShardTest, ResetRemovesOnlyTheWindowsOfItsName) {
