@@ -746,7 +746,7 @@ ExitCode Serve(ServeOptions options) {
   }
 
   const bool sync_every_second = *fsync == store::FsyncPolicy::kEverySecond;
-  // Each tick starts from the next shard: they share one expiry budget.
+  // The shards share one expiry budget per tick; each tick starts from the next.
   Periodic maintenance(
       std::chrono::seconds(1), [&running, sync_every_second, first = size_t{0}]() mutable {
         const auto expiry_deadline = std::chrono::steady_clock::now() + core::Shard::kExpiryBudget;
