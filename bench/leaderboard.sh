@@ -32,7 +32,7 @@
 #      CURL_RUNS fresh curls each; and one client on a kept connection, the same client code
 #      for both (bench/probe_latency.cc get|command: 3000 of one request back to back, median),
 #      both servers pinned to CPU 0 and the client on CPU 0 ("same") and on CPU 1 ("cross":
-#      waking an idle CPU costs this VM 50-200 us, and which CPU a server's thread wakes on
+#      waking an idle CPU costs this VM 50-300 us, and which CPU a server's thread wakes on
 #      would otherwise decide the ratio). Issue 17's "as seen by curl" is curl's time_total;
 #      "ZREVRANGE measured the same way" is the kept connection on one CPU (a process start is
 #      no part of a request: curl alone takes longer to start here than redis-cli does,
@@ -423,7 +423,7 @@ curl_time_ms() {  # path -> the median of curl's own time_total over CURL_RUNS f
   done | awk '{print $1 * 1000}' | median
 }
 # One client on a kept connection, the same client code for both servers (bench_probe_latency
-# get|command: KEPT_REQUESTS of one request, back to back), with both servers pinned to CPU 0:
+# get|command: $kept_requests of one request, back to back), with both servers pinned to CPU 0:
 # the client on CPU 0 too ("same": what each server does per request) and on CPU 1 ("cross": plus
 # waking a CPU that idles, which this machine's host makes slow for both alike).
 kept_requests=3000
@@ -437,7 +437,7 @@ kept_ms() {  # cpu get|command host port path|words... -> the median in ms
 placements=(same)
 (($(nproc) >= 2)) && placements+=(cross)
 direct_round() {  # round
-  local round=$1 query name path command items=() item tool rest words placement cpu
+  local round=$1 query name path command items=() item tool rest words placement cpu value
   for query in "${queries[@]}" "floor|healthz|PING"; do
     IFS='|' read -r name path command <<<"$query"
     items+=("curl|$name|$path")
@@ -447,13 +447,16 @@ direct_round() {  # round
   for item in "${items[@]}"; do
     IFS='|' read -r tool name rest <<<"$item"
     cpu=0; [[ $tool == *-cross ]] && cpu=1
+    # Each figure is taken into `value` first: a failed measurement (its die runs in the
+    # command substitution's subshell) then stops the run instead of recording nothing.
     case $tool in
-      curl) record "$round" "shardctl-$name" curl_time_ms "$(curl_time_ms "$rest")" ms ;;
-      http-*) record "$round" "shardctl-$name" "kept_${tool#http-}_ms" \
-                "$(kept_ms "$cpu" get "${main_address%:*}" "${main_address##*:}" "/$rest")" ms ;;
+      curl) value=$(curl_time_ms "$rest")
+            record "$round" "shardctl-$name" curl_time_ms "$value" ms ;;
+      http-*) value=$(kept_ms "$cpu" get "${main_address%:*}" "${main_address##*:}" "/$rest")
+              record "$round" "shardctl-$name" "kept_${tool#http-}_ms" "$value" ms ;;
       redis-*) read -r -a words <<<"$rest"
-               record "$round" "redis-$name" "kept_${tool#redis-}_ms" \
-                 "$(kept_ms "$cpu" command 127.0.0.1 "$rport" "${words[@]}")" ms ;;
+               value=$(kept_ms "$cpu" command 127.0.0.1 "$rport" "${words[@]}")
+               record "$round" "redis-$name" "kept_${tool#redis-}_ms" "$value" ms ;;
     esac
   done
   say "round $round, as the clients time them: $(awk -F'\t' -v r="$round" \
